@@ -1,0 +1,118 @@
+"""Find adapters through the ``crosshedge.adapters`` entry-point group and check them against the contract.
+
+Built-in adapters are registered in crosshedge's own pyproject.toml exactly like third-party ones, so there is one
+discovery path. A plugin that misses a member of its protocol is refused at load with a message listing every
+missing member (as pluggy and ape do), never patched with silent defaults.
+
+Usage::
+
+    registry = AdapterRegistry.from_entry_points()
+    v3 = registry.venue("uniswap_v3")
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapters.base import REQUIRED_MEMBERS, PositionSource, VenueAdapter
+from crosshedge.errors import AdapterConformanceError, ConfigError
+
+ENTRY_POINT_GROUP = "crosshedge.adapters"
+
+
+def check_conformance(obj: Any, where: str) -> None:
+    """Raise :class:`AdapterConformanceError` listing every member ``obj`` lacks for its declared kind."""
+    kind = getattr(obj, "kind", None)
+    if kind not in REQUIRED_MEMBERS:
+        raise AdapterConformanceError(
+            f"adapter {where}: 'kind' must be one of {sorted(REQUIRED_MEMBERS)}, got {kind!r}"
+        )
+    missing = [m for m in REQUIRED_MEMBERS[kind] if not hasattr(obj, m)]
+    not_callable = [
+        m for m in REQUIRED_MEMBERS[kind] if m not in missing and m not in {"name", "kind", "config_model"}
+        and not callable(getattr(obj, m))
+    ]
+    problems = [f"missing {m}" for m in missing] + [f"{m} is not callable" for m in not_callable]
+    config_model = getattr(obj, "config_model", None)
+    if "config_model" not in missing and not (inspect.isclass(config_model) and issubclass(config_model, BaseModel)):
+        problems.append("config_model is not a pydantic model class")
+    if problems:
+        raise AdapterConformanceError(f"adapter {where} does not implement the {kind} contract: {', '.join(problems)}")
+
+
+class AdapterRegistry:
+    """Adapters by name, each loaded once and checked for conformance."""
+
+    def __init__(
+        self,
+        entry_points_by_name: Mapping[str, EntryPoint] | None = None,
+        adapters: Mapping[str, VenueAdapter | PositionSource] | None = None,
+    ) -> None:
+        # Entry points are imported on first use, so one broken plugin does not take the others down.
+        self._entry_points = dict(entry_points_by_name or {})
+        self._adapters: dict[str, VenueAdapter | PositionSource] = dict(adapters or {})
+
+    @classmethod
+    def from_entry_points(cls, eps: Iterable[EntryPoint] | None = None) -> AdapterRegistry:
+        """Every adapter registered under the entry-point group (or the given entry points), loaded lazily."""
+        found = {ep.name: ep for ep in (eps if eps is not None else entry_points(group=ENTRY_POINT_GROUP))}
+        return cls(entry_points_by_name=found)
+
+    def names(self) -> list[str]:
+        return sorted(set(self._adapters) | set(self._entry_points))
+
+    def get(self, name: str) -> VenueAdapter | PositionSource:
+        """The adapter called ``name``, imported and conformance-checked on first use."""
+        if name not in self._adapters:
+            if name not in self._entry_points:
+                raise ConfigError(
+                    f"unknown adapter {name!r}; installed adapters: {', '.join(self.names()) or 'none'}"
+                )
+            self._adapters[name] = load_entry_point(self._entry_points[name])
+        return self._adapters[name]
+
+    def venue(self, name: str) -> VenueAdapter:
+        adapter = self.get(name)
+        if adapter.kind != "venue":
+            raise ConfigError(f"adapter {name!r} is a {adapter.kind} source, not a venue")
+        assert isinstance(adapter, VenueAdapter)
+        return adapter
+
+    def positions(self, name: str) -> PositionSource:
+        adapter = self.get(name)
+        if adapter.kind != "positions":
+            raise ConfigError(f"adapter {name!r} is a {adapter.kind} adapter, not a position source")
+        assert isinstance(adapter, PositionSource)
+        return adapter
+
+
+def load_entry_point(ep: EntryPoint) -> VenueAdapter | PositionSource:
+    """Import one entry point, instantiate its class and check it; errors name the entry point."""
+    where = f"{ep.name!r} ({ep.value})"
+    try:
+        target = ep.load()
+    except (ImportError, AttributeError) as exc:
+        raise AdapterConformanceError(f"adapter {where} could not be imported: {exc}") from exc
+    instance = target() if inspect.isclass(target) else target
+    check_conformance(instance, where)
+    if getattr(instance, "name", None) != ep.name:
+        raise AdapterConformanceError(
+            f"adapter {where} declares name {getattr(instance, 'name', None)!r}; it must match its entry point name"
+        )
+    return instance  # type: ignore[no-any-return]
+
+
+_default: AdapterRegistry | None = None
+
+
+def default_registry() -> AdapterRegistry:
+    """The registry of installed adapters (loaded once per process; entry points do not change at run time)."""
+    global _default
+    if _default is None:
+        _default = AdapterRegistry.from_entry_points()
+    return _default

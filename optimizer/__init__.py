@@ -1,0 +1,1 @@
+"""Risk (Greeks), trigger policies, the cvxpy hedge model, baselines and the backtester."""

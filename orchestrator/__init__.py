@@ -1,0 +1,1 @@
+"""Config loading, devnet, Celery execution, ledger and the command line."""

@@ -1,0 +1,55 @@
+"""The devnet section of chains.yaml: which chains to start, which tokens and pools to deploy, how deep.
+
+Usage (chains.yaml)::
+
+    devnet:
+      prices: {ETH: 3000, BTC: 60000}
+      chains:
+        ethereum: {chain_id: 1, port: 18545, base_fee_gwei: 20, block_time_s: 12}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DevnetPool(_Section):
+    """One pool to create: a base/quote pair, an adapter kind, and how much liquidity in which shape.
+
+    ``shape`` sets how the depth is spread over LP positions: ``ladder`` many overlapping ranges concentrated near
+    the price (a busy major pool); ``wide`` few broad ranges (a passive pool); ``skewed`` more depth on one side.
+    """
+
+    kind: Literal["uniswap_v3", "uniswap_v2"] = "uniswap_v3"
+    base: str  # token symbol, e.g. WETH
+    quote: str  # token symbol, e.g. USDC
+    fee: int = 3000  # pips; ignored for uniswap_v2 (always 3000)
+    depth_usd: float = Field(gt=0)  # total USD value of the liquidity provided
+    shape: Literal["ladder", "wide", "skewed"] = "ladder"
+    positions: int = Field(default=12, ge=1, le=64)  # number of LP positions for v3 pools
+    price_offset_bps: float = 0.0  # start this pool's price slightly off the reference (fragmented markets)
+
+
+class DevnetChain(_Section):
+    chain_id: int = Field(gt=0)
+    port: int = Field(gt=1024, lt=65536)
+    base_fee_gwei: float = Field(gt=0)
+    block_time_s: float = Field(gt=0)  # the real chain's block time; written into the generated config
+    interval_mining: bool = False  # True: anvil mines every block_time_s; False: automine (fast tests)
+    l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
+    pools: list[DevnetPool] = []
+    operator_inventory: dict[str, float] = {}  # token symbol -> amount funded to the operator wallet
+    operator_lp_positions: int = Field(default=1, ge=0)  # LP positions the operator itself owns (for LP risk)
+
+
+class DevnetSpec(_Section):
+    state_dir: Path = Path(".crosshedge/devnet")
+    prices: dict[str, float] = {"ETH": 3000.0, "BTC": 60000.0}
+    chains: dict[str, DevnetChain] = {}
