@@ -94,6 +94,9 @@ class ChainSettings(Strict):
     confirmations: int = Field(default=1, ge=0)
     wallet: str  # name of an entry in wallets
     multicall: Address | None = None  # UniswapInterfaceMulticall, for batched reads pinned to one block
+    # Well-known contracts on this chain by role (position_manager, swap_router, quoter_v2, v2_router, ...):
+    # position sources and the execution allowlist read them from here.
+    contracts: dict[str, Address] = {}
     gas: GasSettings = GasSettings()
     tokens: dict[str, TokenSettings] = {}
     venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config

@@ -1,0 +1,23 @@
+"""Fixtures every test may use: where the repo and the shared market data live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data next to the repo: real Binance/Bitstamp candles, read-only."""
+    path = REPO_ROOT.parent / "shared" / "data"
+    if not path.exists():
+        pytest.skip(f"{path} is missing: the shared market data sits beside the repo in CI and dev machines")
+    return path

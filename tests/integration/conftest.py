@@ -1,0 +1,93 @@
+"""Real parts for integration tests: a three-chain anvil devnet running the official Uniswap bytecode.
+
+``devnet`` starts its own devnet (ports offset from the default so a running demo is left alone; one per xdist
+worker) from the repo's chains.yaml, once per session. ``chain_snapshot`` reverts every chain after a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from web3 import HTTPProvider, Web3
+
+from orchestrator.config import Config, load_config
+from orchestrator.devnet.generated import resolve_generated
+from orchestrator.devnet.manager import DevnetManager
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DevnetHandle:
+    """A running test devnet: its config (resolved), the chains.yaml that describes it, and its state."""
+
+    config: Config
+    config_path: Path
+    state: dict[str, Any]
+    manager: DevnetManager
+    _w3: dict[str, Web3] = field(default_factory=dict)
+
+    def w3(self, chain: str) -> Web3:
+        """One Web3 per chain for the session."""
+        if chain not in self._w3:
+            url = self.state["chains"][chain]["rpc_url"]
+            self._w3[chain] = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+        return self._w3[chain]
+
+    def chains(self) -> list[str]:
+        return list(self.state["chains"])
+
+    def reload(self) -> Config:
+        """Re-read the config (after a test edits the chains.yaml copy)."""
+        return resolve_generated(load_config(self.config_path))
+
+
+def _port_offset() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 1000 + 100 * int(worker.removeprefix("gw") or 0)
+
+
+def write_test_config(tmp: Path, port_offset: int) -> Path:
+    """A copy of the repo's chains.yaml with its devnet under ``tmp`` and file paths made absolute."""
+    data = yaml.safe_load((REPO_ROOT / "chains.yaml").read_text())
+    data["devnet"]["state_dir"] = str(tmp / "devnet")
+    for chain in data["devnet"]["chains"].values():
+        chain["port"] += port_offset
+    for source in data.get("positions", {}).values():
+        path = source.get("settings", {}).get("path")
+        if path and not Path(path).is_absolute():
+            source["settings"]["path"] = str(REPO_ROOT / path)
+    out = tmp / "chains.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
+    tmp = tmp_path_factory.mktemp("devnet")
+    config_path = write_test_config(tmp, _port_offset())
+    base = load_config(config_path)
+    assert base.raw.devnet is not None
+    manager = DevnetManager(base.raw.devnet, root=tmp)
+    state = manager.up()
+    try:
+        yield DevnetHandle(config=resolve_generated(base), config_path=config_path, state=state, manager=manager)
+    finally:
+        manager.down()
+
+
+@pytest.fixture
+def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
+    """evm_snapshot every chain before the test and evm_revert after it; yields the snapshot ids."""
+    ids = {c: devnet.w3(c).provider.make_request("evm_snapshot", [])["result"] for c in devnet.chains()}
+    yield ids
+    for chain, snap in ids.items():
+        w3 = devnet.w3(chain)
+        w3.provider.make_request("evm_setAutomine", [True])
+        w3.provider.make_request("evm_revert", [snap])
