@@ -1,0 +1,258 @@
+"""The option book position source: a desk's (or an options vault's) European options from a YAML or CSV file.
+
+YAML layout (see examples/book.yaml)::
+
+    as_of: 2026-11-21T08:00:00Z        # optional; tenors count from it (default: the injected clock's now)
+    reference_prices: {ETH: 3000}       # optional; the spot each strike was set against (backtests roll at K/ref)
+    smiles:                             # optional; vol by moneyness K/F per underlying and expiry (as written)
+      ETH: {30d: {moneyness: [0.8, 1.0, 1.2], vols: [0.75, 0.62, 0.66]}}
+    positions:
+      - {id: eth-c1, underlying: ETH, type: call, strike: 3300, expiry: 30d, size: -40, vol: 0.62, venue: deribit}
+      - {id: eth-p1, underlying: ETH, type: put, strike: 2700, expiry: 30d, size: -25, venue: lyra}  # smile vol
+
+CSV: a header ``id,underlying,type,strike,expiry,size,vol,venue`` (any order, mapped by name; ``venue`` optional).
+
+``expiry`` is a tenor (``12h``, ``7d``, ``2w``, ``3m`` = 90 days, ``1y`` = 365 days) counted from the as-of time,
+an ISO date (expires 08:00 UTC, the Deribit convention) or an ISO datetime with a zone. A tenor book never goes
+stale, which is what a demo and a backtest need; absolute dates are what a live desk exports.
+
+Every problem raises :class:`InputError` naming the file and the row (1-based line for CSV; ``positions[i]`` and
+its line for YAML): malformed numbers, non-positive strike or vol, expired options, unknown underlyings, duplicate
+ids, a missing smile.
+
+Usage::
+
+    book = OptionBook(clock=lambda: datetime(2026, 11, 21, tzinfo=UTC))
+    positions = book.read_positions(None, OptionBookSettings(path=Path("examples/book.yaml")), None)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from adapters.base import ChainContext
+from adapters.positions import OptionPosition, Smile
+from crosshedge.errors import InputError
+
+Clock = Callable[[], datetime]
+_TENOR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdwmy])\s*$", re.IGNORECASE)
+_TENOR_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.0, "y": 365.0}
+_EXPIRY_HOUR_UTC = 8  # Deribit-style expiry time for a date without a time
+_CSV_REQUIRED = ("id", "underlying", "type", "strike", "expiry", "size")
+
+
+class OptionBookSettings(BaseModel):
+    """chains.yaml ``positions.<name>.settings`` for the option book."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path  # YAML (.yaml/.yml) or CSV (.csv); relative paths resolve against chains.yaml's directory
+    underlyings: tuple[str, ...] = ("ETH", "BTC")  # anything else in the book is an error
+    as_of: AwareDatetime | None = None  # pin "now" (expiry checks, tenors); default: the clock
+
+
+def _row_error(where: str, msg: str) -> InputError:
+    return InputError(f"{where}: {msg}")
+
+
+def parse_expiry(text: Any, as_of: datetime, where: str) -> tuple[datetime, float]:
+    """(expiry, tenor in days) from a tenor, an ISO date or an ISO datetime; see the module docstring."""
+    if isinstance(text, datetime):
+        expiry = text if text.tzinfo else text.replace(tzinfo=UTC)
+    elif isinstance(text, date):
+        expiry = datetime(text.year, text.month, text.day, _EXPIRY_HOUR_UTC, tzinfo=UTC)
+    else:
+        raw = str(text).strip()
+        match = _TENOR.match(raw)
+        if match:
+            days = float(match.group(1)) * _TENOR_DAYS[match.group(2).lower()]
+            return as_of + timedelta(days=days), days
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise _row_error(where, f"expiry {raw!r} is neither a tenor like '30d' nor an ISO date") from None
+        if len(raw) <= 10:
+            parsed = parsed.replace(hour=_EXPIRY_HOUR_UTC)
+        expiry = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return expiry, (expiry - as_of).total_seconds() / 86400.0
+
+
+def _number(value: Any, field: str, where: str) -> float:
+    if isinstance(value, bool) or value is None or value == "":
+        raise _row_error(where, f"{field} is missing or not a number ({value!r})")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise _row_error(where, f"{field} {value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise _row_error(where, f"{field} must be finite, got {value!r}")
+    return out
+
+
+def _position(
+    row: dict[str, Any], where: str, as_of: datetime, ctx: BookContext
+) -> OptionPosition:
+    pid = str(row.get("id") or "").strip()
+    if not pid:
+        raise _row_error(where, "id is missing")
+    where = f"{where} (id {pid})"
+    underlying = str(row.get("underlying") or "").strip().upper()
+    if underlying not in ctx.underlyings:
+        raise _row_error(where, f"unknown underlying {underlying!r}; expected one of {', '.join(ctx.underlyings)}")
+    kind = str(row.get("type") or row.get("kind") or "").strip().lower()
+    if kind not in ("call", "put"):
+        raise _row_error(where, f"type must be 'call' or 'put', got {kind!r}")
+    strike = _number(row.get("strike"), "strike", where)
+    if strike <= 0:
+        raise _row_error(where, f"strike must be positive, got {strike}")
+    size = _number(row.get("size"), "size", where)
+    expiry_text = row.get("expiry")
+    expiry, tenor = parse_expiry(expiry_text, as_of, where)
+    if expiry <= as_of:
+        raise _row_error(where, f"option expired at {expiry.isoformat()} (as of {as_of.isoformat()})")
+    vol_raw = row.get("vol")
+    vol: float | None = None
+    smile: Smile | None = None
+    if vol_raw in (None, "", "smile"):
+        smile = ctx.smiles.get(underlying, {}).get(str(expiry_text).strip())
+        if smile is None:
+            raise _row_error(where, f"no vol given and no smile for {underlying} expiry {expiry_text!r}")
+    else:
+        vol = _number(vol_raw, "vol", where)
+        if vol <= 0:
+            raise _row_error(where, f"vol must be positive, got {vol}")
+    return OptionPosition(
+        id=pid,
+        underlying=underlying,
+        kind=kind,  # checked above
+        strike=strike,
+        expiry=expiry,
+        size=size,
+        vol=vol,
+        smile=smile,
+        venue=str(row.get("venue") or "otc"),
+        tenor_days=tenor,
+        reference_price=ctx.reference_prices.get(underlying),
+    )
+
+
+class BookContext(BaseModel):
+    """Book-level data that rows refer to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    underlyings: tuple[str, ...]
+    smiles: dict[str, dict[str, Smile]] = {}
+    reference_prices: dict[str, float] = {}
+
+
+def _yaml_rows(path: Path, text: str) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    try:
+        doc = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("positions"), list):
+        raise InputError(f"{path}: expected a mapping with a 'positions' list")
+    lines: list[int] = []
+    assert isinstance(node, yaml.MappingNode)
+    for key, value in node.value:
+        if key.value == "positions" and isinstance(value, yaml.SequenceNode):
+            lines = [item.start_mark.line + 1 for item in value.value]
+    rows = []
+    for i, row in enumerate(doc["positions"]):
+        where = f"{path}: positions[{i}] (line {lines[i]})" if i < len(lines) else f"{path}: positions[{i}]"
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: expected a mapping of fields, got {type(row).__name__}")
+        rows.append((where, row))
+    return doc, rows
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in _CSV_REQUIRED if c not in header]
+    if missing:
+        raise InputError(f"{path}: line 1: header lacks column(s) {', '.join(missing)}")
+    rows = []
+    for i, raw in enumerate(reader, start=2):
+        if None in raw:
+            raise InputError(f"{path}: row {i}: more fields than the header has")
+        rows.append((f"{path}: row {i}", {k.strip().lower(): (v or "").strip() for k, v in raw.items()}))
+    return rows
+
+
+def _book_context(path: Path, doc: dict[str, Any], underlyings: tuple[str, ...]) -> BookContext:
+    try:
+        smiles = {
+            str(u).upper(): {str(e): Smile.model_validate(s) for e, s in (by_exp or {}).items()}
+            for u, by_exp in (doc.get("smiles") or {}).items()
+        }
+        refs = {str(u).upper(): float(p) for u, p in (doc.get("reference_prices") or {}).items()}
+    except (ValidationError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: smiles/reference_prices: {exc}") from None
+    if any(p <= 0 or not math.isfinite(p) for p in refs.values()):
+        raise InputError(f"{path}: reference_prices must be positive numbers")
+    return BookContext(underlyings=underlyings, smiles=smiles, reference_prices=refs)
+
+
+def load_book(path: Path, now: datetime, underlyings: Sequence[str] = ("ETH", "BTC")) -> list[OptionPosition]:
+    """Parse and validate a book file as of ``now``; raises :class:`InputError` naming file and row.
+
+    Usage: ``load_book(Path("examples/book.yaml"), datetime.now(UTC))``
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the option book ({exc.strerror})") from None
+    known = tuple(u.upper() for u in underlyings)
+    as_of = now
+    if path.suffix.lower() == ".csv":
+        rows, ctx = _csv_rows(path, text), BookContext(underlyings=known)
+    else:
+        doc, rows = _yaml_rows(path, text)
+        ctx = _book_context(path, doc, known)
+        if doc.get("as_of") is not None:
+            as_of, _ = parse_expiry(doc["as_of"], now, f"{path}: as_of")
+    positions: list[OptionPosition] = []
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        pos = _position(row, where, as_of, ctx)
+        if pos.expiry <= now:
+            raise _row_error(f"{where} (id {pos.id})", f"option expired at {pos.expiry.isoformat()} (now {now})")
+        if pos.id in seen:
+            raise _row_error(where, f"duplicate id {pos.id!r} (first at {seen[pos.id]})")
+        seen[pos.id] = where
+        positions.append(pos)
+    return positions
+
+
+class OptionBook:
+    """Position source ``option_book``: the options in a book file (off-chain, so ``chain`` is ignored)."""
+
+    name: ClassVar[str] = "option_book"
+    kind: ClassVar[Literal["positions"]] = "positions"
+    config_model: ClassVar[type[BaseModel]] = OptionBookSettings
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or (lambda: datetime.now(UTC))
+
+    def read_positions(
+        self, chain: ChainContext | None, config: BaseModel, block: int | None
+    ) -> Sequence[OptionPosition]:
+        """Every option in the configured file, validated as of ``config.as_of`` or the clock's now."""
+        if not isinstance(config, OptionBookSettings):
+            config = OptionBookSettings.model_validate(config.model_dump())
+        now = config.as_of or self._clock()
+        return load_book(config.path, now, config.underlyings)

@@ -1,0 +1,130 @@
+"""Position values the risk engine reads: options from a book file and Uniswap V3 LP NFTs.
+
+Spot inventory is :class:`adapters.erc20.SpotPosition` (chain, symbol, address, underlying, amount, raw); the risk
+engine accepts any model with ``underlying`` and ``amount`` (and optionally ``chain``) for spot.
+
+Usage::
+
+    OptionPosition(id="eth-c-1", underlying="ETH", kind="call", strike=3300, expiry=..., size=-10, vol=0.62,
+                   venue="deribit")
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from adapters.base import Frozen
+
+
+class Smile(Frozen):
+    """Implied vol against moneyness K/F for one expiry, linearly interpolated and flat beyond the ends."""
+
+    moneyness: tuple[float, ...] = Field(min_length=1)
+    vols: tuple[float, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Smile:
+        if len(self.moneyness) != len(self.vols):
+            raise ValueError("moneyness and vols must have the same length")
+        if any(b <= a for a, b in zip(self.moneyness, self.moneyness[1:], strict=False)):
+            raise ValueError("moneyness must be strictly increasing")
+        if any(m <= 0 for m in self.moneyness) or any(v <= 0 for v in self.vols):
+            raise ValueError("moneyness and vols must be positive")
+        return self
+
+
+class OptionPosition(Frozen):
+    """One European option line of the book. ``size`` is signed in units of the underlying (short < 0).
+
+    Exactly one of ``vol`` (flat implied vol) or ``smile`` (vol by moneyness for this expiry) is set.
+    ``tenor_days`` records the tenor the line was written with (or its time to expiry at the as-of time), so a
+    backtest can roll it at the same tenor; ``reference_price`` is the underlying price its strike was set
+    against, so the roll keeps the same moneyness.
+    """
+
+    id: str
+    underlying: str
+    kind: Literal["call", "put"]
+    strike: float = Field(gt=0)
+    expiry: AwareDatetime
+    size: float
+    vol: float | None = Field(default=None, gt=0)
+    smile: Smile | None = None
+    venue: str = "otc"
+    tenor_days: float = Field(gt=0)
+    reference_price: float | None = Field(default=None, gt=0)
+    source: str = "option_book"
+
+    @model_validator(mode="after")
+    def _one_vol(self) -> OptionPosition:
+        if (self.vol is None) == (self.smile is None):
+            raise ValueError("give exactly one of vol or smile")
+        return self
+
+    @property
+    def chain(self) -> str:
+        """Where the line lives for the risk breakdown: the venue label (options are off-chain here)."""
+        return self.venue
+
+    def implied_vol(self, forward: float) -> float:
+        """Flat vol, or the smile interpolated at this strike's moneyness against ``forward``."""
+        if self.vol is not None:
+            return self.vol
+        assert self.smile is not None
+        m = self.strike / forward
+        xs, vs = self.smile.moneyness, self.smile.vols
+        if m <= xs[0]:
+            return vs[0]
+        if m >= xs[-1]:
+            return vs[-1]
+        for (x0, v0), (x1, v1) in zip(zip(xs, vs, strict=True), zip(xs[1:], vs[1:], strict=True), strict=False):
+            if m <= x1:
+                return v0 + (v1 - v0) * (m - x0) / (x1 - x0)
+        return vs[-1]  # unreachable: m < xs[-1] here
+
+    def years_to_expiry(self, now: datetime) -> float:
+        return (self.expiry - now).total_seconds() / (365.0 * 86400.0)
+
+
+class LpPosition(Frozen):
+    """One Uniswap V3 LP NFT read from a NonfungiblePositionManager at a block.
+
+    Raw on-chain fields are kept as read; the risky/USD orientation is resolved through the chain's token list
+    (``risky_is_token0``; the other token's underlying is ``quote_underlying``, normally USD).
+    """
+
+    id: str  # "<chain>:<token id>"
+    chain: str
+    token_id: int
+    position_manager: str
+    pool: str | None = None
+    underlying: str  # the risky side's underlying (ETH, BTC)
+    quote_underlying: str  # the other side's underlying (USD)
+    token0: str
+    token1: str
+    decimals0: int
+    decimals1: int
+    risky_is_token0: bool
+    fee: int
+    tick_lower: int
+    tick_upper: int
+    liquidity: int
+    tokens_owed0: int
+    tokens_owed1: int
+    sqrt_price_x96: int | None = None  # the pool's price at the read block, when it was read
+    block_number: int | None = None
+    source: str = "uniswap_v3_lp"
+
+    @property
+    def owed_risky(self) -> float:
+        """Uncollected fees in the risky token (human units): spot delta the position will pay out."""
+        raw, dec = (self.tokens_owed0, self.decimals0) if self.risky_is_token0 else (self.tokens_owed1, self.decimals1)
+        return float(raw) / float(10**dec)
+
+    @property
+    def owed_quote(self) -> float:
+        raw, dec = (self.tokens_owed1, self.decimals1) if self.risky_is_token0 else (self.tokens_owed0, self.decimals0)
+        return float(raw) / float(10**dec)

@@ -1,0 +1,70 @@
+"""Risk engine benchmark: one year of hourly ETH prices x 4 policies x a 1,000-option book; 100,000-option Greeks.
+
+Prints one JSON object. Goals: backtest <= 10 s, 100k Greeks well under 1 s.
+
+Usage::
+
+    .venv/bin/python bench/bench_risk.py
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from adapters.positions import OptionPosition
+from optimizer.backtest import CostModel, PolicySpec, run_backtest
+from optimizer.greeks import bsm
+from optimizer.prices import load_prices
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _book(n: int, seed: int) -> list[OptionPosition]:
+    rng = np.random.default_rng(seed)
+    now = datetime(2022, 1, 1, tzinfo=UTC)
+    tenors = rng.choice([7, 14, 30, 60, 90, 180], n)
+    return [
+        OptionPosition(id=f"o{i}", underlying="ETH", kind="call" if rng.random() < 0.5 else "put",
+                       strike=float(3000 * rng.uniform(0.7, 1.3)), expiry=now + timedelta(days=int(tenors[i])),
+                       size=float(rng.normal(-1.0, 1.0)), vol=float(rng.uniform(0.5, 0.9)), venue="deribit",
+                       tenor_days=float(tenors[i]), reference_price=3000.0)
+        for i in range(n)
+    ]
+
+
+def main() -> None:
+    series = load_prices(DATA / "ethusdt_1h.csv").window(datetime(2022, 1, 1, tzinfo=UTC),
+                                                          datetime(2023, 1, 1, tzinfo=UTC))
+    book = _book(1000, 1)
+    specs = [PolicySpec.of("fixed_interval", interval_hours=24.0), PolicySpec.of("delta_threshold"),
+             PolicySpec.of("whalley_wilmott"), PolicySpec.of("cost_aware_band")]
+    start = time.perf_counter()
+    run_backtest(series, book, specs, CostModel.default())
+    backtest_s = time.perf_counter() - start
+
+    rng = np.random.default_rng(2)
+    n = 100_000
+    args = (rng.random(n) < 0.5, 3000.0, rng.uniform(1500, 4500, n), rng.uniform(1 / 365, 1, n), 0.0, 0.0,
+            rng.uniform(0.3, 1.2, n))
+    bsm(*args)
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        bsm(*args)
+        times.append(time.perf_counter() - t)
+    print(json.dumps({
+        "backtest_1y_hourly_4_policies_1000_options_s": round(backtest_s, 3),
+        "backtest_bars": len(series.close),
+        "backtest_goal_s": 10.0,
+        "greeks_100k_options_s": round(min(times), 4),
+        "greeks_100k_options_median_s": round(float(np.median(times)), 4),
+    }))
+
+
+if __name__ == "__main__":
+    main()
