@@ -7,6 +7,7 @@ worker) from the repo's chains.yaml, once per session. ``chain_snapshot`` revert
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,24 @@ class DevnetHandle:
         return resolve_generated(load_config(self.config_path))
 
 
-def _port_offset() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return 1000 + 100 * int(worker.removeprefix("gw") or 0)
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_offset(base_ports: list[int]) -> int:
+    """An offset from chains.yaml's ports at which every chain's port is free (a demo, another session or xdist
+    worker may hold the others). Workers start their search at different offsets so they do not race."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    for step in range(200):
+        offset = 1000 + 37 * (worker * 50 + step)
+        if all(_port_free(p + offset) for p in base_ports):
+            return offset
+    raise RuntimeError("no free ports for a test devnet")
 
 
 def write_test_config(tmp: Path, port_offset: int) -> Path:
@@ -71,7 +87,8 @@ def write_test_config(tmp: Path, port_offset: int) -> Path:
 @pytest.fixture(scope="session")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
     tmp = tmp_path_factory.mktemp("devnet")
-    config_path = write_test_config(tmp, _port_offset())
+    ports = [c["port"] for c in yaml.safe_load((REPO_ROOT / "chains.yaml").read_text())["devnet"]["chains"].values()]
+    config_path = write_test_config(tmp, _port_offset(ports))
     base = load_config(config_path)
     assert base.raw.devnet is not None
     manager = DevnetManager(base.raw.devnet, root=tmp)

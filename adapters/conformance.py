@@ -1,0 +1,113 @@
+"""A small conformance suite a third-party adapter package runs against its adapter.
+
+Static checks (no chain): the members of its kind exist and are callable, ``kind`` is valid, ``name`` is a
+non-empty string (and equals its entry point name when loaded through one), ``config_model`` is a pydantic model
+that forbids unknown fields, and a venue's methods take the protocol's parameters. Live check (given a chain and a
+venue): ``read`` returns one state per venue, pinned to the block, with convex curves, and ``quote`` is positive
+and monotone for small sizes. Every failure is an :class:`AdapterConformanceError` listing all problems found.
+
+Usage (in the plugin's tests)::
+
+    from adapters.conformance import AdapterConformance
+
+    class TestMyVenue(AdapterConformance):
+        adapter = MyVenue()
+
+    # or: check_static(MyVenue()); check_entry_point("my_venue")
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from adapters.base import ChainContext, Side, VenueAdapter, VenueEntry, VenueState, ordered_curve_ok
+from adapters.registry import ENTRY_POINT_GROUP, check_conformance, load_entry_point
+from crosshedge.errors import AdapterConformanceError
+
+#: Parameters (after self) each venue method must accept, by name, in this order.
+VENUE_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "read": ("chain", "venues", "block"),
+    "quote": ("state", "side", "amount_in"),
+    "build_swap": ("state", "side", "amount_in", "min_amount_out", "recipient", "deadline"),
+    "parse_receipt": ("state", "receipt"),
+}
+POSITION_SIGNATURES: dict[str, tuple[str, ...]] = {"read_positions": ("chain", "config", "block")}
+
+
+def static_problems(adapter: Any) -> list[str]:
+    """Everything wrong with ``adapter`` that can be seen without a chain (empty list: conforms)."""
+    try:
+        check_conformance(adapter, repr(getattr(adapter, "name", adapter)))
+    except AdapterConformanceError as exc:
+        return [str(exc)]
+    problems = []
+    name = getattr(adapter, "name", None)
+    if not isinstance(name, str) or not name:
+        problems.append(f"name must be a non-empty string, got {name!r}")
+    model: type[BaseModel] = adapter.config_model
+    if model.model_config.get("extra") != "forbid":
+        problems.append(f"config_model {model.__name__} must set extra='forbid' so a typo in chains.yaml is an error")
+    signatures = VENUE_SIGNATURES if adapter.kind == "venue" else POSITION_SIGNATURES
+    for method, expected in signatures.items():
+        params = tuple(inspect.signature(getattr(adapter, method)).parameters)
+        if params[: len(expected)] != expected:
+            problems.append(f"{method}{params} must take parameters {expected}")
+    return problems
+
+
+def check_static(adapter: Any) -> None:
+    """Raise AdapterConformanceError listing every static problem of ``adapter``."""
+    problems = static_problems(adapter)
+    if problems:
+        raise AdapterConformanceError(f"adapter {getattr(adapter, 'name', adapter)!r}: " + "; ".join(problems))
+
+
+def check_entry_point(name: str, eps: Iterable[EntryPoint] | None = None) -> Any:
+    """Discover ``name`` in the ``crosshedge.adapters`` entry-point group, load it and run the static checks."""
+    found = {ep.name: ep for ep in (eps if eps is not None else entry_points(group=ENTRY_POINT_GROUP))}
+    if name not in found:
+        raise AdapterConformanceError(f"no adapter {name!r} registered under entry-point group {ENTRY_POINT_GROUP}")
+    adapter = load_entry_point(found[name])
+    check_static(adapter)
+    return adapter
+
+
+def check_live_venue(adapter: VenueAdapter, chain: ChainContext, venue: VenueEntry, block: int) -> VenueState:
+    """Read ``venue`` at ``block`` and check the state: identity, block, convex curves, sane quotes."""
+    states = adapter.read(chain, [venue], block)
+    problems = []
+    if len(states) != 1:
+        raise AdapterConformanceError(f"adapter {adapter.name}: read of one venue returned {len(states)} states")
+    state = states[0]
+    if (state.chain, state.venue, state.adapter, state.block_number) != (chain.name, venue.name, adapter.name, block):
+        problems.append("state does not name the chain, venue, adapter and block that were read")
+    for curve in (state.sell, state.buy):
+        if not curve.segments or not ordered_curve_ok(curve):
+            problems.append(f"{curve.side.value} curve is empty or not convex")
+    small = 10 ** max(0, state.base.decimals - 4)
+    q1, q2 = adapter.quote(state, Side.SELL, small), adapter.quote(state, Side.SELL, 2 * small)
+    if not 0 < q1 <= q2:
+        problems.append(f"quote is not positive and increasing in size ({q1}, {q2})")
+    if problems:
+        raise AdapterConformanceError(f"adapter {adapter.name} on {chain.name}/{venue.name}: " + "; ".join(problems))
+    return state
+
+
+class AdapterConformance:
+    """pytest mix-in: subclass it, set ``adapter`` (and optionally ``entry_point``), and pytest runs the checks."""
+
+    adapter: ClassVar[Any]
+    entry_point: ClassVar[str | None] = None
+
+    def test_static_conformance(self) -> None:
+        check_static(self.adapter)
+
+    def test_discovered_through_entry_point(self) -> None:
+        if self.entry_point is not None:
+            loaded = check_entry_point(self.entry_point)
+            assert type(loaded) is type(self.adapter)

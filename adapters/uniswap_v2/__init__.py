@@ -1,0 +1,1 @@
+"""Uniswap V2 venue adapter: constant-product pairs."""

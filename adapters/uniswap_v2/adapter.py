@@ -1,0 +1,191 @@
+"""The ``uniswap_v2`` venue adapter: constant-product pairs, read in ONE round trip per chain.
+
+One multicall (or JSON-RPC batch) at the block reads getReserves, token0 and token1 of every pair, decimals() of
+every configured token and the block timestamp. Quotes use the pair's integer math with its 0.3% fee
+(``UniswapV2Library.getAmountOut``); swaps go through UniswapV2Router02.swapExactTokensForTokens.
+
+Usage::
+
+    [state] = UniswapV2Adapter().read(chain, [venue], block)
+    out = UniswapV2Adapter().quote(state, Side.BUY, 3_000 * 10**6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from hexbytes import HexBytes
+from pydantic import BaseModel, ConfigDict
+from web3 import Web3
+
+from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.rpc import Address, Call, CallResult, batch_call, calldata, decode, encode_call
+from adapters.uniswap_v3.adapter import base_quote
+from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
+from adapters.uniswap_v3.reader import check_token
+from crosshedge.errors import AdapterError, RpcError
+
+SWAP_GAS = 105_000  # swapExactTokensForTokens, one hop
+FEE_PIPS = 3000
+SWAP_TOPIC = Web3.keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)")
+SWAP_EXACT_TOKENS = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
+_FIELDS = (("getReserves()", ("uint112", "uint112", "uint32")), ("token0()", ("address",)), ("token1()", ("address",)))
+
+
+class UniswapV2Config(BaseModel):
+    """A chains.yaml venue section for one Uniswap V2 pair."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pair: Address
+    router: Address  # UniswapV2Router02
+
+
+def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """UniswapV2Library.getAmountOut: exact output after the 0.3% fee, rounded down like the pair."""
+    if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
+        raise ValueError("amount and reserves must be positive")
+    with_fee = amount_in * 997
+    return (with_fee * reserve_out) // (reserve_in * 1000 + with_fee)
+
+
+def _reserves(state: VenueState, side: Side) -> tuple[int, int]:
+    r0, r1 = int(state.pool["reserve0"]), int(state.pool["reserve1"])
+    base_in = side is Side.SELL
+    token0_in = bool(state.pool["base_is_token0"]) == base_in
+    return (r0, r1) if token0_in else (r1, r0)
+
+
+def sample_points(reserve_in: int, reserve_out: int) -> list[tuple[int, int]]:
+    """Exact (amount_in, amount_out) at inputs that move the marginal price by each IMPACT_BPS level."""
+    points: list[tuple[int, int]] = []
+    for bp in IMPACT_BPS:
+        # Marginal price falls by (R/(R+x·0.997))²; solve for x at a move of bp.
+        amount_in = int(reserve_in * ((1 - bp / 1e4) ** -0.5 - 1) / 0.997)
+        if amount_in > (points[-1][0] if points else 0):
+            points.append((amount_in, get_amount_out(amount_in, reserve_in, reserve_out)))
+    return points
+
+
+class UniswapV2Adapter:
+    """Venue adapter for Uniswap V2 pairs (see module docstring)."""
+
+    name: ClassVar[str] = "uniswap_v2"
+    kind: ClassVar[Literal["venue"]] = "venue"
+    config_model: ClassVar[type[BaseModel]] = UniswapV2Config
+
+    def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
+        """Every given pair at ``block`` in one round trip (two without a multicall: the block timestamp)."""
+        if not venues:
+            return []
+        configs = [self._config(v) for v in venues]
+        tokens = list(chain.tokens.values())
+        calls: list[Call] = [encode_call(c.pair, sig) for c in configs for sig, _ in _FIELDS]
+        calls += [encode_call(t.address, "decimals()") for t in tokens]
+        if chain.multicall is not None:
+            calls.append(encode_call(chain.multicall, "getCurrentBlockTimestamp()"))
+        ran_at, results = batch_call(chain.w3, calls, block, chain.multicall, chain.name)
+        if ran_at is not None and ran_at != block:
+            raise RpcError(f"chain {chain.name}: reads pinned to block {block} ran at block {ran_at}")
+        n = len(_FIELDS)
+        dec_results = results[len(configs) * n : len(configs) * n + len(tokens)]
+        decimals = {
+            t.address: int(decode(("uint8",), r.data)[0]) for t, r in zip(tokens, dec_results, strict=True) if r.success
+        }
+        if chain.multicall is not None:
+            timestamp = int(decode(("uint256",), results[-1].data)[0])
+        else:
+            timestamp = int(chain.w3.eth.get_block(block)["timestamp"])
+        return [
+            self._state(chain, v, c, results[i * n : (i + 1) * n], decimals=decimals, block=block, timestamp=timestamp)
+            for i, (v, c) in enumerate(zip(venues, configs, strict=True))
+        ]
+
+    def _config(self, venue: VenueEntry) -> UniswapV2Config:
+        if not isinstance(venue.config, UniswapV2Config):
+            raise AdapterError(f"chain {venue.chain}: venue {venue.name}: config is not a uniswap_v2 section")
+        return venue.config
+
+    def _state(
+        self, chain: ChainContext, venue: VenueEntry, config: UniswapV2Config, results: Sequence[CallResult], *,
+        decimals: dict[str, int], block: int, timestamp: int,
+    ) -> VenueState:
+        try:
+            (r0, r1, _), (t0,), (t1,) = [
+                decode(types, r.data if r.success else b"") for (_, types), r in zip(_FIELDS, results, strict=True)
+            ]
+        except ValueError as exc:
+            raise AdapterError(
+                f"chain {chain.name}: venue {venue.name}: {config.pair} is not a Uniswap V2 pair ({exc})"
+            ) from None
+        token0: TokenInfo = check_token(chain, venue.name, str(t0), decimals)
+        token1: TokenInfo = check_token(chain, venue.name, str(t1), decimals)
+        base, quote = base_quote(chain.name, venue.name, token0, token1)
+        base_is_token0 = base is token0
+        if r0 == 0 or r1 == 0:
+            raise AdapterError(f"chain {chain.name}: venue {venue.name}: pair {config.pair} has no reserves")
+        price01 = (r1 / 10**token1.decimals) / (r0 / 10**token0.decimals)
+        sell_in, sell_out = (r0, r1) if base_is_token0 else (r1, r0)
+        return VenueState(
+            chain=chain.name, venue=venue.name, adapter=self.name, underlying=base.underlying, base=base, quote=quote,
+            fee_pips=FEE_PIPS, mid_price=price01 if base_is_token0 else 1 / price01, block_number=block,
+            block_timestamp=timestamp, gas_units=SWAP_GAS,
+            sell=curve_from_points(Side.SELL, sample_points(sell_in, sell_out), base.decimals, quote.decimals),
+            buy=curve_from_points(Side.BUY, sample_points(sell_out, sell_in), base.decimals, quote.decimals),
+            pool={"address": config.pair, "router": config.router, "chain_id": chain.chain_id,
+                  "token0": token0.address, "token1": token1.address, "base_is_token0": base_is_token0,
+                  "reserve0": int(r0), "reserve1": int(r1)},
+        )
+
+    def quote(self, state: VenueState, side: Side, amount_in: int) -> int:
+        """Exact amount out, as the pair computes it (never out of range: a constant product has no window)."""
+        if amount_in <= 0:
+            raise AdapterError(f"chain {state.chain}: venue {state.venue}: amount_in must be positive, got {amount_in}")
+        return get_amount_out(amount_in, *_reserves(state, side))
+
+    def build_swap(  # noqa: PLR0917 - the VenueAdapter protocol's signature
+        self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
+    ) -> TxRequest:
+        """UniswapV2Router02.swapExactTokensForTokens along [token_in, token_out] with a minimum and deadline."""
+        if amount_in <= 0 or min_amount_out <= 0:
+            raise AdapterError(
+                f"chain {state.chain}: venue {state.venue}: amount_in and min_amount_out must be positive "
+                f"(got {amount_in}, {min_amount_out}); a zero minimum would accept any price"
+            )
+        token_in, token_out = (state.base, state.quote) if side is Side.SELL else (state.quote, state.base)
+        data = calldata(
+            SWAP_EXACT_TOKENS, amount_in, min_amount_out, [token_in.address, token_out.address],
+            Web3.to_checksum_address(recipient), deadline,
+        )
+        return TxRequest(
+            chain_id=int(state.pool["chain_id"]), to=str(state.pool["router"]), data=data,
+            description=f"{state.venue}: {side.value} {amount_in} {token_in.symbol} for >= {min_amount_out} "
+            f"{token_out.symbol}",
+        )
+
+    def parse_receipt(self, state: VenueState, receipt: Mapping[str, Any]) -> Fill:
+        """The pair's Swap event in ``receipt`` as a Fill; AdapterError if the tx failed or has no such event."""
+        where = f"chain {state.chain}: venue {state.venue}"
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        if int(receipt.get("status", 0)) != 1:
+            raise AdapterError(f"{where}: transaction {tx_hash} reverted")
+        pair = Web3.to_checksum_address(state.pool["address"])
+        for log in receipt["logs"]:
+            topics = [HexBytes(t) for t in log["topics"]]
+            if Web3.to_checksum_address(log["address"]) != pair or not topics or topics[0] != SWAP_TOPIC:
+                continue
+            a0_in, a1_in, a0_out, a1_out = decode(("uint256",) * 4, HexBytes(log["data"]))
+            base_in, quote_in, base_out, quote_out = (
+                (a0_in, a1_in, a0_out, a1_out) if state.pool["base_is_token0"] else (a1_in, a0_in, a1_out, a0_out)
+            )
+            side = Side.SELL if base_in > 0 else Side.BUY
+            amount_in, amount_out = (base_in, quote_out) if side is Side.SELL else (quote_in, base_out)
+            return Fill(
+                chain=state.chain, venue=state.venue, tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
+                side=side, amount_in_raw=int(amount_in), amount_out_raw=int(amount_out),
+                base_amount=(base_in or base_out) / 10**state.base.decimals,
+                quote_amount=(quote_in or quote_out) / 10**state.quote.decimals,
+                gas_used=int(receipt["gasUsed"]), effective_gas_price_wei=int(receipt.get("effectiveGasPrice", 0)),
+            )
+        raise AdapterError(f"{where}: transaction {tx_hash} has no Swap event from pair {pair}")

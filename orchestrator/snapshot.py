@@ -1,0 +1,218 @@
+"""One consistent picture of every chain: block, gas, native price, venue states, swap gas cost and inventory.
+
+Chains are read in parallel (one thread each); every read of a chain is pinned to the block taken first on that
+chain. A chain that cannot be read raises an :class:`RpcError` / :class:`AdapterError` naming it, or, with
+``allow_partial=True``, is listed in ``Snapshot.failed`` while the others are kept.
+
+Gas cost of one swap in USD = execution gas x gas price x native-token USD (+ for rollups the L1 data fee:
+tx bytes x gas per byte x the L1 chain's base fee x scalar, in the L1's native token). The native USD price is the
+chain's configured ``gas.native_usd``, else the median mid of every venue, on any chain, whose underlying is the
+chain's ``gas.native_underlying``.
+
+Usage::
+
+    connections = connect_all(config, timeout=10)
+    snap = take_snapshot(config, connections, default_registry())
+    snap.chains["ethereum"].swap_gas_usd["v3_weth_usdc_500"]
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from adapters.base import ChainContext, Frozen, VenueState
+from adapters.erc20 import Erc20Config, SpotPosition
+from adapters.registry import AdapterRegistry
+from adapters.rpc import RoundTripCounter, connect
+from crosshedge.errors import AdapterError, CrosshedgeError, RpcError
+from orchestrator.config import Config
+
+
+class ChainSnapshot(Frozen):
+    chain: str
+    chain_id: int
+    block_number: int
+    block_timestamp: int
+    base_fee_wei: int | None  # None on legacy-gas chains
+    gas_price_wei: int  # what a swap pays per gas now: base fee + priority fee (EIP-1559) or eth_gasPrice
+    native_underlying: str
+    native_usd: float
+    l1_data_fee_usd: float  # per swap, 0 off rollups
+    swap_gas_usd: dict[str, float]  # venue name -> USD cost of one typical swap
+    venues: tuple[VenueState, ...]
+    inventory: tuple[SpotPosition, ...]
+
+    def venue(self, name: str) -> VenueState:
+        for v in self.venues:
+            if v.venue == name:
+                return v
+        raise KeyError(f"chain {self.chain}: no venue {name!r} in the snapshot")
+
+
+class Snapshot(Frozen):
+    """Every chain's state; ``failed`` maps chains that could not be read to their error (partial snapshots)."""
+
+    taken_at: float
+    chains: dict[str, ChainSnapshot]
+    failed: dict[str, str] = Field(default_factory=dict)
+
+    def venue_states(self) -> list[VenueState]:
+        return [v for c in self.chains.values() for v in c.venues]
+
+
+@dataclass(frozen=True)
+class _ChainRead:
+    name: str
+    block: int
+    timestamp: int
+    base_fee: int | None
+    gas_price: int
+    venues: list[VenueState]
+    inventory: list[SpotPosition]
+
+
+def chain_context(config: Config, name: str, w3: Web3) -> ChainContext:
+    """What adapters may use for chain ``name``: its Web3, tokens, multicall, wallet and contracts."""
+    settings = config.chains[name]
+    wallet = config.wallets[settings.wallet].address
+    return ChainContext(
+        name=name, chain_id=settings.chain_id, w3=w3, tokens=config.tokens(name), multicall=settings.multicall,
+        extras={"wallet": wallet, "native_underlying": settings.gas.native_underlying,
+                "contracts": dict(settings.contracts)},
+    )
+
+
+def connect_all(
+    config: Config, timeout: float = 10.0, counters: Mapping[str, RoundTripCounter] | None = None,
+    allow_partial: bool = False,
+) -> tuple[dict[str, Web3], dict[str, str]]:
+    """Connect to every chain in parallel (chain ids checked); returns (connections, failures by chain)."""
+    names = list(config.chains)
+
+    def one(name: str) -> Web3:
+        return connect(name, config.chains[name], timeout, (counters or {}).get(name))
+
+    connections: dict[str, Web3] = {}
+    failed: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        futures = {n: pool.submit(one, n) for n in names}
+        for name, future in futures.items():
+            try:
+                connections[name] = future.result()
+            except RpcError as exc:
+                if not allow_partial:
+                    raise
+                failed[name] = str(exc)
+    return connections, failed
+
+
+def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, inventory: bool) -> _ChainRead:
+    settings = config.chains[name]
+    try:
+        head = w3.eth.get_block("latest")
+        block, timestamp = int(head["number"]), int(head["timestamp"])
+        base_fee = int(head["baseFeePerGas"]) if settings.gas.type == "eip1559" and "baseFeePerGas" in head else None
+        if base_fee is not None:
+            gas_price = base_fee + int(settings.gas.priority_fee_gwei * 1e9)
+        else:
+            gas_price = int(w3.eth.gas_price)
+        ctx = chain_context(config, name, w3)
+        by_adapter: dict[str, list[Any]] = {}
+        for entry in config.venues_on(name):
+            if entry.enabled:
+                by_adapter.setdefault(entry.adapter, []).append(entry)
+        states: list[VenueState] = []
+        for adapter_name, entries in by_adapter.items():
+            states += registry.venue(adapter_name).read(ctx, entries, block)
+        spot: list[SpotPosition] = []
+        if inventory:
+            for spec in config.raw.positions.values():
+                if spec.adapter == "erc20":
+                    source = registry.positions("erc20")
+                    positions = source.read_positions(ctx, Erc20Config.model_validate(spec.settings), block)
+                    spot += [p for p in positions if isinstance(p, SpotPosition)]
+    except (OSError, Web3Exception) as exc:
+        raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
+    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot)
+
+
+def native_prices(config: Config, reads: Mapping[str, _ChainRead]) -> dict[str, float]:
+    """Each chain's native-token USD price: configured, else the median venue mid of its native underlying."""
+    mids: dict[str, list[float]] = {}
+    for r in reads.values():
+        for v in r.venues:
+            if v.quote.underlying == "USD":
+                mids.setdefault(v.underlying, []).append(v.mid_price)
+    prices: dict[str, float] = {}
+    for name in reads:
+        gas = config.chains[name].gas
+        if gas.native_usd is not None:
+            prices[name] = gas.native_usd
+        elif mids.get(gas.native_underlying):
+            prices[name] = statistics.median(mids[gas.native_underlying])
+        else:
+            raise AdapterError(
+                f"chain {name}: no venue prices {gas.native_underlying} in USD and gas.native_usd is not set"
+            )
+    return prices
+
+
+def _chain_snapshot(
+    config: Config, r: _ChainRead, reads: Mapping[str, _ChainRead], native: Mapping[str, float]
+) -> ChainSnapshot:
+    settings = config.chains[r.name]
+    l1_usd = 0.0
+    l1 = settings.gas.l1_data_fee
+    if l1 is not None:
+        l1_read = reads.get(l1.l1_chain)
+        if l1_read is None or l1_read.base_fee is None:
+            raise RpcError(f"chain {r.name}: its L1 data fee needs chain {l1.l1_chain}'s base fee, which was not read")
+        l1_usd = l1.tx_bytes * l1.gas_per_byte * l1_read.base_fee * l1.scalar / 1e18 * native[l1.l1_chain]
+    gas_usd = {
+        v.venue: v.gas_units * r.gas_price / 1e18 * native[r.name] + l1_usd for v in r.venues
+    }
+    return ChainSnapshot(
+        chain=r.name, chain_id=settings.chain_id, block_number=r.block, block_timestamp=r.timestamp,
+        base_fee_wei=r.base_fee, gas_price_wei=r.gas_price, native_underlying=settings.gas.native_underlying,
+        native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, venues=tuple(r.venues),
+        inventory=tuple(r.inventory),
+    )
+
+
+def take_snapshot(
+    config: Config, connections: Mapping[str, Web3], registry: AdapterRegistry, *, allow_partial: bool = False,
+    inventory: bool = True, clock: Callable[[], float] = time.time,
+) -> Snapshot:
+    """Read every connected chain in parallel, each pinned to one block (see module docstring)."""
+    failed = {n: f"chain {n}: not connected" for n in config.chains if n not in connections}
+    if failed and not allow_partial:
+        raise RpcError(next(iter(failed.values())))
+    reads: dict[str, _ChainRead] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(connections))) as pool:
+        futures = {n: pool.submit(_read_chain, config, n, w3, registry, inventory) for n, w3 in connections.items()}
+        for name, future in futures.items():
+            try:
+                reads[name] = future.result()
+            except CrosshedgeError as exc:
+                if not allow_partial:
+                    raise
+                failed[name] = str(exc)
+    native = native_prices(config, reads)
+    chains: dict[str, ChainSnapshot] = {}
+    for name, r in reads.items():
+        try:
+            chains[name] = _chain_snapshot(config, r, reads, native)
+        except CrosshedgeError as exc:
+            if not allow_partial:
+                raise
+            failed[name] = str(exc)
+    return Snapshot(taken_at=clock(), chains=chains, failed=failed)

@@ -1,0 +1,180 @@
+"""Acceptance against the real devnet: quotes equal QuoterV2's to the wei, executed swaps deliver them, curves are
+convex and within 1 bp of the exact model at every breakpoint, reads cost a bounded number of round trips."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from web3.types import RPCEndpoint
+
+from adapters.base import Side, VenueState, ordered_curve_ok
+from adapters.conformance import check_live_venue
+from adapters.registry import default_registry
+from adapters.rpc import Call, RoundTripCounter, batch_call, calldata, decode, encode_call
+from adapters.uniswap_v3.curve import cumulative
+from adapters.uniswap_v3.reader import MAX_ROUND_TRIPS
+from crosshedge.errors import QuoteOutOfRangeError
+from tests.integration.adapters.adapter_helpers import approve, balance, context, read_venues, send
+from tests.integration.conftest import DevnetHandle
+
+pytestmark = pytest.mark.integration
+
+QUOTE_V2 = "quoteExactInputSingle((address,address,uint256,uint24,uint160))"
+V3 = default_registry().venue("uniswap_v3")
+V2 = default_registry().venue("uniswap_v2")
+
+
+def tokens_for(state: VenueState, side: Side) -> tuple[str, str]:
+    return (state.base.address, state.quote.address) if side is Side.SELL else (state.quote.address, state.base.address)
+
+
+def random_size(rng: random.Random, state: VenueState, side: Side, low: float = -5) -> int:
+    """Log-uniform from dust to ~95% of the read window, so many cases cross many initialized ticks."""
+    curve = state.sell if side is Side.SELL else state.buy
+    top_base = sum(s.size for s in curve.segments) * 0.95
+    frac = 10 ** rng.uniform(low, 0)
+    if side is Side.SELL:
+        return max(1, int(top_base * frac * 10**state.base.decimals))
+    return max(1, int(top_base * frac * state.mid_price * 10**state.quote.decimals))
+
+
+def test_v3_quotes_equal_quoter_v2_to_the_wei(devnet: DevnetHandle) -> None:
+    rng = random.Random(20240601)
+    cases = crossed_many = 0
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        block = ctx.w3.eth.block_number
+        states = read_venues(devnet.config, ctx, "uniswap_v3", block)
+        calls: list[Call] = []
+        expected: list[tuple[VenueState, Side, int, int]] = []
+        for state in states:
+            for side in (Side.SELL, Side.BUY):
+                for i in range(14):
+                    amount = random_size(rng, state, side, low=-5 if i % 2 else -1.5)
+                    mine = V3.quote(state, side, amount)
+                    t_in, t_out = tokens_for(state, side)
+                    calls.append(encode_call(state.pool["quoter"], QUOTE_V2, (t_in, t_out, amount, state.fee_pips, 0)))
+                    expected.append((state, side, amount, mine))
+        _, results = batch_call(ctx.w3, calls, block, None, chain)  # one JSON-RPC batch of quoter eth_calls
+        for (state, side, amount, mine), res in zip(expected, results, strict=True):
+            assert res.success, f"{chain}/{state.venue}: quoter reverted for {side.value} {amount}"
+            out, _sqrt, ticks_crossed, _gas = decode(("uint256", "uint160", "uint32", "uint256"), res.data)
+            assert mine == out, f"{chain}/{state.venue} {side.value} {amount}: model {mine} != quoter {out}"
+            cases += 1
+            crossed_many += ticks_crossed >= 3
+    assert cases >= 200
+    assert crossed_many >= 20  # sizes that cross many initialized ticks are well represented
+
+
+def test_v2_quotes_equal_router_get_amounts_out(devnet: DevnetHandle) -> None:
+    rng = random.Random(7)
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        block = ctx.w3.eth.block_number
+        for state in read_venues(devnet.config, ctx, "uniswap_v2", block):
+            for side in (Side.SELL, Side.BUY):
+                amount = random_size(rng, state, side)
+                path = list(tokens_for(state, side))
+                call = encode_call(state.pool["router"], "getAmountsOut(uint256,address[])", amount, path)
+                _, [res] = batch_call(ctx.w3, [call], block, None, chain)
+                onchain = int.from_bytes(res.data[-32:], "big")
+                assert V2.quote(state, side, amount) == onchain
+
+
+def test_executed_swaps_deliver_the_predicted_amount(devnet: DevnetHandle, chain_snapshot: dict[str, str]) -> None:
+    rng = random.Random(99)
+    executed = 0
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        w3 = ctx.w3
+        trader = devnet.state["chains"][chain]["accounts"]["trader"]
+        for adapter, name in ((V3, "uniswap_v3"), (V2, "uniswap_v2")):
+            for state in read_venues(devnet.config, ctx, name):
+                for side in (Side.SELL, Side.BUY):
+                    if executed >= 24 or (name == "uniswap_v2" and side is Side.BUY and executed % 2):
+                        continue
+                    snap = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
+                    fresh = adapter.read(ctx, [e for e in devnet.config.venues_on(chain) if e.name == state.venue],
+                                         w3.eth.block_number)[0]
+                    amount = random_size(rng, fresh, side) // 2 + 1
+                    predicted = adapter.quote(fresh, side, amount)
+                    token_out = tokens_for(fresh, side)[1]
+                    before = balance(w3, token_out, trader)
+                    tx = adapter.build_swap(fresh, side, amount, predicted, trader, fresh.block_timestamp + 600)
+                    assert tx.chain_id == ctx.chain_id
+                    receipt = send(w3, trader, tx.to, tx.data)
+                    fill = adapter.parse_receipt(fresh, receipt)
+                    assert balance(w3, token_out, trader) - before == predicted == fill.amount_out_raw
+                    assert (fill.side, fill.amount_in_raw, fill.venue) == (side, amount, fresh.venue)
+                    w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])
+                    executed += 1
+    assert executed >= 20
+
+
+def test_curves_convex_and_within_one_bp_at_every_breakpoint(devnet: DevnetHandle) -> None:
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        block = ctx.w3.eth.block_number
+        for name, adapter in (("uniswap_v3", V3), ("uniswap_v2", V2)):
+            for state in read_venues(devnet.config, ctx, name, block):
+                for curve in (state.sell, state.buy):
+                    assert len(curve.segments) >= 10 and ordered_curve_ok(curve), f"{chain}/{state.venue}"
+                    for base, quote in cumulative(curve):
+                        if curve.side is Side.SELL:
+                            exact = adapter.quote(state, Side.SELL, round(base * 10**state.base.decimals))
+                            model = quote * 10**state.quote.decimals
+                        else:
+                            exact = adapter.quote(state, Side.BUY, round(quote * 10**state.quote.decimals))
+                            model = base * 10**state.base.decimals
+                        assert abs(model / exact - 1) < 1e-4, f"{chain}/{state.venue} {curve.side.value} at {base}"
+
+
+def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, chain_snapshot: dict[str, str]) -> None:
+    chain = "ethereum"
+    counter = RoundTripCounter()
+    ctx = context(devnet.config, chain, counter)
+    before = read_venues(devnet.config, ctx, "uniswap_v3")
+    counter.reset()
+    read_venues(devnet.config, ctx, "uniswap_v3", ctx.w3.eth.block_number - 0)
+    assert counter.count == 1 + MAX_ROUND_TRIPS  # eth_blockNumber + the reader's bound, for every V3 pool at once
+    # Add 40 narrow positions (80 new initialized ticks) to the busiest pool and read again.
+    target = before[0]
+    w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
+    manager = devnet.config.chains[chain].contracts["position_manager"]
+    for token in (target.pool["token0"], target.pool["token1"]):
+        approve(w3, trader, token, manager)
+    spacing, tick = target.pool["tick_spacing"], target.pool["tick"]
+    centre = tick - tick % spacing
+    mint = "mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))"
+    for i in range(40):
+        lower = centre - (3 * i + 1) * spacing - spacing * 7
+        params = (target.pool["token0"], target.pool["token1"], target.fee_pips, lower, lower + spacing * (2 * i + 3),
+                  10**12, 10**12, 0, 0, trader, target.block_timestamp + 3600)
+        send(w3, trader, manager, calldata(mint, params))
+    counter.reset()
+    block = w3.eth.block_number
+    after = read_venues(devnet.config, ctx, "uniswap_v3", block)
+    assert counter.count == 1 + MAX_ROUND_TRIPS
+    assert len(after[0].pool["ticks"]) >= len(target.pool["ticks"]) + 40
+    counter.reset()
+    read_venues(devnet.config, ctx, "uniswap_v2", block)
+    assert counter.count == 1
+
+
+def test_quote_past_the_read_window_is_refused(devnet: DevnetHandle) -> None:
+    ctx = context(devnet.config, "ethereum")
+    entry = next(v for v in devnet.config.venues_on("ethereum") if v.adapter == "uniswap_v3")
+    narrow = type(entry)(name=entry.name, chain=entry.chain, adapter=entry.adapter,
+                         config=entry.config.model_copy(update={"window_ticks": 1}))
+    [state] = V3.read(ctx, [narrow], ctx.w3.eth.block_number)
+    with pytest.raises(QuoteOutOfRangeError, match=f"chain ethereum: venue {entry.name}"):
+        V3.quote(state, Side.SELL, 10**30)
+
+
+def test_builtin_venues_pass_the_live_conformance_check(devnet: DevnetHandle) -> None:
+    ctx = context(devnet.config, "arbitrum")
+    block = ctx.w3.eth.block_number
+    for entry in devnet.config.venues_on("arbitrum"):
+        state = check_live_venue(default_registry().venue(entry.adapter), ctx, entry, block)
+        assert state.block_number == block
