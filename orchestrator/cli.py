@@ -23,6 +23,10 @@ app = typer.Typer(
 # Each module defines register(app). Listed explicitly: no directory scans.
 COMMAND_MODULES = (
     "orchestrator.commands.devnet",
+    "orchestrator.commands.venues",
+    "orchestrator.commands.plan",
+    "orchestrator.commands.risk",
+    "orchestrator.commands.backtest",
 )
 
 for module_name in COMMAND_MODULES:

@@ -1,0 +1,247 @@
+"""Clear failures and explanations: check a problem before solving, say what binds when none is feasible, and say
+why each venue was or wasn't used.
+
+Usage::
+
+    states = usable_venues(problem)          # raises InputError / StaleDataError on bad input
+    raise infeasibility(problem, states, data)   # after the solver says infeasible: names the binding limit
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from adapters.base import Side, VenueState, ordered_curve_ok
+from crosshedge.errors import InfeasiblePlanError, InputError, StaleDataError
+from optimizer.packing import PackedData
+from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, venue_key
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+def _check_venue(problem: HedgeProblem, st: VenueState) -> None:
+    key = venue_key(st)
+    if key not in problem.gas_usd:
+        raise InputError(f"gas_usd: no gas cost for venue {key!r}")
+    gas = problem.gas_usd[key]
+    if not _finite(gas) or gas < 0:
+        raise InputError(f"gas_usd.{key}: expected a finite non-negative USD amount, got {gas!r}")
+    if not _finite(st.mid_price) or st.mid_price <= 0:
+        raise InputError(f"venues.{key}.mid_price: expected a positive price, got {st.mid_price!r}")
+    for curve, side in ((st.sell, Side.SELL), (st.buy, Side.BUY)):
+        if curve.side is not side:
+            raise InputError(f"venues.{key}.{side}: the curve is labelled {curve.side}")
+        if not ordered_curve_ok(curve):
+            raise InputError(f"venues.{key}.{side}: piece prices are not monotone (the curve must be convex in cost)")
+    age = problem.as_of - st.block_timestamp
+    if age > problem.settings.max_curve_age_s:
+        raise StaleDataError(
+            f"venue {key}: its curve is {age} s old (block {st.block_number}), older than "
+            f"optimizer.max_curve_age_s = {problem.settings.max_curve_age_s:g} s"
+        )
+
+
+def _check_target(problem: HedgeProblem, t: HedgeTarget) -> None:
+    min_units = problem.settings.min_trade_usd / t.mark_price_usd
+    if t.lower <= t.current_delta <= t.upper:
+        return
+    farthest = max(abs(t.current_delta - t.lower), abs(t.current_delta - t.upper))
+    nearest = min(abs(t.current_delta - t.lower), abs(t.current_delta - t.upper))
+    if farthest < min_units:
+        raise InputError(
+            f"{t.underlying}: the band [{t.lower:g}, {t.upper:g}] cannot be reached: reaching it takes between "
+            f"{nearest:g} and {farthest:g} {t.underlying}, less than the smallest trade (optimizer.min_trade_usd "
+            f"${problem.settings.min_trade_usd:g} = {min_units:g} {t.underlying})"
+        )
+
+
+def usable_venues(problem: HedgeProblem) -> list[VenueState]:
+    """Validate the problem and return the venues that trade an underlying with a target, in a stable order."""
+    if not problem.targets:
+        raise InputError("targets: the problem has no hedge targets")
+    names = [t.underlying for t in problem.targets]
+    if len(set(names)) != len(names):
+        raise InputError(f"targets: an underlying appears twice in {names}")
+    if not problem.venues:
+        raise InputError("venues: the problem lists no venues, so nothing can trade")
+    for chain, held in problem.inventory.items():
+        for symbol, amount in held.items():
+            if not _finite(amount) or amount < 0:
+                raise InputError(f"inventory.{chain}.{symbol}: expected a finite non-negative amount, got {amount!r}")
+    keys = [venue_key(s) for s in problem.venues]
+    if len(set(keys)) != len(keys):
+        raise InputError("venues: a chain/venue pair appears twice")
+    for st in problem.venues:
+        _check_venue(problem, st)
+    for t in problem.targets:
+        _check_target(problem, t)
+    states = [s for s in problem.venues if s.underlying in set(names)]
+    if not states:
+        raise InputError(f"venues: none trades an underlying with a target ({', '.join(names)})")
+    return sorted(states, key=venue_key)
+
+
+def _open(problem: HedgeProblem, st: VenueState) -> bool:
+    return st.chain not in problem.disabled_chains and venue_key(st) not in problem.disabled_venues
+
+
+def _sell_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: list[VenueState]) -> str | None:
+    chains = sorted({s.chain for s in states if s.underlying == t.underlying and _open(problem, s)})
+    symbols = sorted({s.base.symbol for s in states if s.underlying == t.underlying})
+    held = sum(problem.inventory.get(c, {}).get(sym, 0.0) for c in chains for sym in symbols)
+    if held < need:
+        where = " and ".join(chains) if chains else "no chain with an open venue"
+        return (
+            f"cannot sell {need:g} {t.underlying} of delta: the wallets hold {held:g} {'/'.join(symbols)} "
+            f"on {where} together"
+        )
+    return None
+
+
+def _buy_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: list[VenueState]) -> str | None:
+    venues = [s for s in states if s.underlying == t.underlying and _open(problem, s)]
+    chains = sorted({s.chain for s in venues})
+    quote_syms = sorted({s.quote.symbol for s in venues})
+    held = sum(problem.inventory.get(c, {}).get(q, 0.0) for c in chains for q in quote_syms)
+    cheapest = min((s.buy.segments[0].price for s in venues), default=t.mark_price_usd)
+    if held < need * cheapest:
+        return (
+            f"cannot buy {need:g} {t.underlying} of delta: it costs at least ${need * cheapest:,.0f} and the wallets "
+            f"hold {held:,.2f} {'/'.join(quote_syms)} on {' and '.join(chains) or 'no chain with an open venue'}"
+        )
+    return None
+
+
+def infeasibility(problem: HedgeProblem, states: list[VenueState], data: PackedData) -> InfeasiblePlanError:
+    """The error for an infeasible model, naming the first limit that binds on its own (else the combination)."""
+    s = problem.settings
+    total_notional = 0.0
+    for t in problem.targets:
+        if t.current_delta > t.upper:
+            side, need = Side.SELL, t.current_delta - t.upper
+        elif t.current_delta < t.lower:
+            side, need = Side.BUY, t.lower - t.current_delta
+        else:
+            continue
+        total_notional += need * t.mark_price_usd
+        venues = [v for v in states if v.underlying == t.underlying]
+        open_venues = [v for v in venues if _open(problem, v)]
+        if not open_venues:
+            off = ", ".join(venue_key(v) for v in venues) or "none configured"
+            return InfeasiblePlanError(
+                f"cannot {side} {need:g} {t.underlying} of delta: no open venue trades {t.underlying} "
+                f"(switched off or missing: {off})"
+            )
+        short = (_sell_shortfall if side is Side.SELL else _buy_shortfall)(problem, t, need, states)
+        if short:
+            return InfeasiblePlanError(short)
+        room = _room_under_impact_cap(open_venues, side, data, states)
+        if room < need:
+            return InfeasiblePlanError(
+                f"cannot {side} {need:g} {t.underlying} of delta: the open venues' curves hold only {room:g} "
+                f"{t.underlying} within optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}"
+            )
+        if s.max_trades is not None:
+            best = sorted((_venue_room(v, side, data, states) for v in open_venues), reverse=True)[: s.max_trades]
+            if sum(best) < need:
+                return InfeasiblePlanError(
+                    f"cannot {side} {need:g} {t.underlying} of delta in optimizer.max_trades = {s.max_trades} trades: "
+                    f"the {s.max_trades} deepest venues hold only {sum(best):g} {t.underlying} within the impact cap"
+                )
+    if total_notional > s.max_notional_usd_per_run:
+        return InfeasiblePlanError(
+            f"reaching the bands needs at least ${total_notional:,.0f} of trades, above optimizer."
+            f"max_notional_usd_per_run = ${s.max_notional_usd_per_run:,.0f}"
+        )
+    return InfeasiblePlanError(
+        "no plan meets every limit at once: each band is reachable alone, but together the inventory per chain, the "
+        "impact cap, max_trades and max_notional_usd_per_run cannot all hold (loosen one of them)"
+    )
+
+
+def _venue_room(st: VenueState, side: Side, data: PackedData, states: list[VenueState]) -> float:
+    """Largest trade on one venue whose average impact stays within the cap (pieces fill in order)."""
+    v = states.index(st)
+    k = data.width.size // (2 * len(states))
+    j = (2 * v + (0 if side is Side.SELL else 1)) * k
+    width, slack = data.width[j : j + k], data.impact_slack[j : j + k]
+    cum = np.cumsum(width * slack)
+    room = 0.0
+    for i in range(k):
+        prior = cum[i - 1] if i else 0.0
+        if width[i] <= 0:
+            break
+        if cum[i] <= 0:
+            room += width[i]
+            continue
+        if slack[i] > 0 and prior <= 0:
+            room += -prior / slack[i]
+        break
+    return room
+
+
+def _room_under_impact_cap(venues: list[VenueState], side: Side, data: PackedData, states: list[VenueState]) -> float:
+    return sum(_venue_room(v, side, data, states) for v in venues)
+
+
+def explain(problem: HedgeProblem, states: list[VenueState], data: PackedData, plan: Plan) -> list[VenueExplanation]:
+    """Why each venue was or wasn't used: its first piece's cost per unit and its gas against the plan's margin."""
+    k = data.width.size // (2 * len(states))
+    used = {(t.venue_key, t.side) for t in plan.trades}
+    margin: dict[str, float] = defaultdict(float)  # the plan's marginal cost per unit, per underlying
+    traded: dict[str, float] = defaultdict(float)
+    for tr in plan.trades:
+        traded[tr.underlying] += tr.base_amount
+        margin[tr.underlying] = max(margin[tr.underlying], (tr.fee_usd + tr.impact_usd) / tr.base_amount)
+    out: list[VenueExplanation] = []
+    for v, st in enumerate(states):
+        t = problem.target(st.underlying)
+        assert t is not None
+        side = next((tr.side for tr in plan.trades if tr.underlying == st.underlying), None)
+        if side is None:
+            side = Side.SELL if t.current_delta > t.target else Side.BUY if t.current_delta < t.target else None
+        key, gas = venue_key(st), problem.gas_usd[venue_key(st)]
+        if side is None:
+            out.append(VenueExplanation(venue=key, underlying=st.underlying, side=None, used=False,
+                                        marginal_cost_usd=None, gas_usd=gas, reason="delta is at target"))
+            continue
+        j = (2 * v + (0 if side is Side.SELL else 1)) * k
+        widths, costs = data.width[j : j + k], data.cost[j : j + k]
+        first = float(costs[0])
+        reason = _reason(problem, st, side=side, used=(key, side) in used, first=first, widths=widths, costs=costs,
+                         gas=gas, margin=margin.get(st.underlying), traded=traded.get(st.underlying, 0.0), t=t)
+        out.append(VenueExplanation(venue=key, underlying=st.underlying, side=side, used=(key, side) in used,
+                                    marginal_cost_usd=first, gas_usd=gas, reason=reason))
+    return out
+
+
+def _reason(
+    problem: HedgeProblem, st: VenueState, *, side: Side, used: bool, first: float, widths: np.ndarray,
+    costs: np.ndarray, gas: float, margin: float | None, traded: float, t: HedgeTarget,
+) -> str:
+    if st.chain in problem.disabled_chains:
+        return f"chain {st.chain} is switched off (circuit breaker)"
+    if venue_key(st) in problem.disabled_venues:
+        return "venue is switched off (circuit breaker)"
+    if used:
+        return f"used: first piece costs ${first:.4f}/unit against mark, enough saved to pay its ${gas:.2f} gas"
+    if side is Side.SELL and problem.inventory.get(st.chain, {}).get(st.base.symbol, 0.0) <= 0:
+        return f"the {st.chain} wallet holds no {st.base.symbol} to sell"
+    if side is Side.BUY and problem.inventory.get(st.chain, {}).get(st.quote.symbol, 0.0) <= 0:
+        return f"the {st.chain} wallet holds no {st.quote.symbol} to buy with"
+    if margin is None:
+        slope = 2 * t.risk_price * abs(t.current_delta - t.target)
+        return (f"no trade pays: its first piece costs ${first:.4f}/unit plus ${gas:.2f} gas, against risk "
+                f"removed worth at most ${slope:.4f}/unit")
+    if first >= margin:
+        return f"its first piece costs ${first:.4f}/unit, above the plan's marginal ${margin:.4f}/unit"
+    live = widths > 0
+    saving = float(np.sum(np.clip(margin - costs[live], 0, None) * widths[live]))
+    saving = min(saving, (margin - first) * traded)
+    return (f"cheaper at the margin (${first:.4f} < ${margin:.4f}/unit) but would save at most ${saving:.2f}, "
+            f"less than its ${gas:.2f} gas (or a limit binds)")

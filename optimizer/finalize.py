@@ -1,0 +1,143 @@
+"""From base amounts per venue to an exact :class:`Plan`: raw integer amounts, the adapter's exact quote, min out,
+the cost breakdown against mark and the residual deltas. The optimizer and every baseline end here, so they are
+scored the same way.
+
+Usage::
+
+    plan = build_plan(problem, [Allocation(state, Side.SELL, 12.5)], stats, model_objective, quoter)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from adapters.base import Curve, Side, VenueState
+from adapters.registry import default_registry
+from crosshedge.errors import PlanError
+from optimizer import synthetic
+from optimizer.packing import fee_rate
+from optimizer.problem import (
+    CostBreakdown,
+    HedgeProblem,
+    Plan,
+    PlannedTrade,
+    SolveStats,
+    VenueExplanation,
+    risk_usd,
+    venue_key,
+)
+
+#: Exact amount out (raw) for an exact-in swap of ``amount_in`` raw units on ``state`` (an adapter's ``quote``).
+Quoter = Callable[[VenueState, Side, int], int]
+
+
+def registry_quoter(state: VenueState, side: Side, amount_in: int) -> int:
+    """The exact quote of the venue's own adapter, found through the adapter registry (synthetic venues built in)."""
+    if state.adapter == synthetic.ADAPTER:
+        return synthetic.cp_quote(state, side, amount_in)
+    return default_registry().venue(state.adapter).quote(state, side, amount_in)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """``base_amount`` (human base units) to sell or buy on one venue."""
+
+    state: VenueState
+    side: Side
+    base_amount: float
+
+
+def curve_quote(curve: Curve, base_amount: float) -> float:
+    """Quote units for ``base_amount`` along the piecewise-linear curve (received for SELL, paid for BUY)."""
+    left, total = base_amount, 0.0
+    for seg in curve.segments:
+        take = min(left, seg.size)
+        total += take * seg.price
+        left -= take
+        if left <= 0:
+            break
+    return total
+
+
+def curve_capacity(curve: Curve) -> float:
+    return sum(seg.size for seg in curve.segments)
+
+
+def exact_trade(problem: HedgeProblem, alloc: Allocation, quoter: Quoter) -> PlannedTrade:
+    """One allocation as an exact-in swap, priced by the exact venue model."""
+    st, side = alloc.state, alloc.side
+    bscale, qscale = 10**st.base.decimals, 10**st.quote.decimals
+    curve = st.sell if side is Side.SELL else st.buy
+    if side is Side.SELL:
+        amount_in = math.floor(alloc.base_amount * bscale)
+    else:
+        amount_in = math.floor(curve_quote(curve, alloc.base_amount) * qscale)
+    if amount_in <= 0:
+        raise PlanError(f"{venue_key(st)}: a {side} of {alloc.base_amount:g} {st.base.symbol} rounds to zero raw units")
+    out = quoter(st, side, amount_in)
+    if out <= 0:
+        raise PlanError(f"{venue_key(st)}: the exact quote for {amount_in} raw {side} input is zero")
+    min_out = max(1, math.floor(out * (1 - problem.slippage_bps / 1e4)))
+    target = problem.target(st.underlying)
+    assert target is not None
+    mark, f = target.mark_price_usd, fee_rate(st)
+    if side is Side.SELL:
+        base, quote = amount_in / bscale, out / qscale
+        cost, fee = mark * base - quote, quote * f / (1 - f)
+        tin, tout = st.base.symbol, st.quote.symbol
+    else:
+        base, quote = out / bscale, amount_in / qscale
+        cost, fee = quote - mark * base, quote * f
+        tin, tout = st.quote.symbol, st.base.symbol
+    return PlannedTrade(
+        chain=st.chain, venue=st.venue, underlying=st.underlying, side=side, token_in=tin, token_out=tout,
+        base_amount=base, quote_amount=quote, amount_in_raw=amount_in, expected_amount_out_raw=out,
+        min_amount_out_raw=min_out, expected_price=quote / base, gas_usd=problem.gas_usd[venue_key(st)],
+        fee_usd=fee, impact_usd=cost - fee,
+    )
+
+
+def residuals(problem: HedgeProblem, trades: Sequence[PlannedTrade]) -> dict[str, float]:
+    """Each underlying's delta after the trades (buys add, sells remove)."""
+    out = {t.underlying: t.current_delta for t in problem.targets}
+    for tr in trades:
+        out[tr.underlying] += tr.base_amount if tr.side is Side.BUY else -tr.base_amount
+    return out
+
+
+def total_risk(problem: HedgeProblem, residual: dict[str, float]) -> float:
+    return sum(risk_usd(t, residual[t.underlying], problem.settings.risk_pieces) for t in problem.targets)
+
+
+def build_plan(
+    problem: HedgeProblem,
+    allocations: Sequence[Allocation],
+    *,
+    stats: SolveStats,
+    model_objective: float,
+    quoter: Quoter,
+    explanation: Sequence[VenueExplanation] = (),
+    kind: str = "optimal",
+) -> Plan:
+    """Exact trades, cost breakdown, residuals and objective for the given allocations."""
+    trades = [exact_trade(problem, a, quoter) for a in allocations]
+    cost = CostBreakdown(
+        gas_usd=sum(t.gas_usd for t in trades), fee_usd=sum(t.fee_usd for t in trades),
+        impact_usd=sum(t.impact_usd for t in trades), total_usd=sum(t.cost_usd for t in trades),
+    )
+    residual = residuals(problem, trades)
+    risk = total_risk(problem, residual)
+    note = ""
+    if not trades:
+        note = (
+            "no trade is the optimum: every delta is inside its band and no set of trades costs less than the "
+            f"risk it would remove (risk term now ${risk:,.2f})"
+        )
+    return Plan(
+        trades=trades, cost=cost, pre_trade_delta={t.underlying: t.current_delta for t in problem.targets},
+        residual_delta=residual, risk_usd=risk, objective_usd=cost.total_usd + risk,
+        model_objective_usd=model_objective, stats=stats, explanation=list(explanation), note=note,
+        kind="baseline" if kind == "baseline" else "optimal",
+    )
