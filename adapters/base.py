@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -193,20 +194,20 @@ REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
 def ordered_curve_ok(curve: Curve) -> bool:
     """True when the curve's prices are monotone in the convex direction (see :class:`Curve`)."""
     prices = [s.price for s in curve.segments]
-    pairs = zip(prices, prices[1:], strict=False)
+    pairs = pairwise(prices)
     if curve.side is Side.SELL:
         return all(b <= a * (1 + 1e-12) for a, b in pairs)
     return all(b >= a * (1 - 1e-12) for a, b in pairs)
 
 
 __all__: Sequence[str] = (
+    "REQUIRED_MEMBERS",
     "Adapter",
     "ChainContext",
     "Curve",
     "Fill",
     "Frozen",
     "PositionSource",
-    "REQUIRED_MEMBERS",
     "Segment",
     "Side",
     "TokenInfo",

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -104,15 +105,10 @@ def load_entry_point(ep: EntryPoint) -> VenueAdapter | PositionSource:
         raise AdapterConformanceError(
             f"adapter {where} declares name {getattr(instance, 'name', None)!r}; it must match its entry point name"
         )
-    return instance  # type: ignore[no-any-return]
+    return cast(VenueAdapter | PositionSource, instance)
 
 
-_default: AdapterRegistry | None = None
-
-
+@cache
 def default_registry() -> AdapterRegistry:
     """The registry of installed adapters (loaded once per process; entry points do not change at run time)."""
-    global _default
-    if _default is None:
-        _default = AdapterRegistry.from_entry_points()
-    return _default
+    return AdapterRegistry.from_entry_points()

@@ -149,6 +149,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def _interpolate(node: Any, path: str, source: Path) -> Any:
     if isinstance(node, str):
+
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
@@ -195,7 +196,9 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
         if chain.wallet not in raw.wallets:
             raise ConfigError(f"{source}: {where}.wallet: no wallet named {chain.wallet!r} in wallets")
         for venue_name, section in chain.venues.items():
-            venues.append(_venue_entry(source, f"{where}.venues.{venue_name}", chain_name, venue_name, section, registry))
+            venues.append(
+                _venue_entry(source, f"{where}.venues.{venue_name}", chain_name, venue_name, section, registry)
+            )
     for l1 in (c.gas.l1_data_fee for c in raw.chains.values()):
         if l1 is not None and l1.l1_chain not in raw.chains:
             raise ConfigError(f"{source}: gas.l1_data_fee.l1_chain: no chain named {l1.l1_chain!r}")

@@ -18,6 +18,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.types import RPCEndpoint
 
 from crosshedge.errors import RpcError
 from orchestrator.devnet.artifacts import anvil_binary
@@ -135,3 +139,11 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def anvil_rpc(w3: Web3, method: str, *params: Any) -> Any:
+    """Call one of anvil's own methods (anvil_*, evm_*) and return its result; an RPC error is an RpcError."""
+    response = w3.provider.make_request(RPCEndpoint(method), list(params))
+    if "error" in response:
+        raise RpcError(f"{method} failed: {response['error']}")
+    return response.get("result")

@@ -15,21 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
-from web3.logs import DISCARD
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
 
 from crosshedge.errors import CrosshedgeError
+from orchestrator.devnet.anvil import anvil_rpc
 from orchestrator.devnet.artifacts import load_artifact
 from orchestrator.devnet.liquidity import PairLayout, plan_positions, sqrt_price_x96
 
 MAX_UINT = 2**256 - 1
-TOKENS = {  # symbol -> (name, decimals, underlying); WETH is the real WETH9
+TOKENS: dict[str, tuple[str, int, str]] = {  # symbol -> (name, decimals, underlying); WETH is the real WETH9
     "WETH": ("Wrapped Ether", 18, "ETH"),
     "WBTC": ("Wrapped BTC", 8, "BTC"),
     "USDC": ("USD Coin", 6, "USD"),
 }
-TX = {"maxFeePerGas": 10**13, "maxPriorityFeePerGas": 10**9}  # dev accounts: fees well above any devnet base fee
+# Dev accounts pay fees well above any devnet base fee, so deployment never waits on the fee market.
+TX: dict[str, Any] = {"maxFeePerGas": 10**13, "maxPriorityFeePerGas": 10**9}
 
 
 class DeployError(CrosshedgeError):
@@ -49,10 +51,11 @@ class ChainDeployer:
     contracts: dict[str, str] = field(default_factory=dict)
 
     def send(self, fn: ContractFunction, sender: str, gas: int = 3_000_000, value: int = 0) -> Any:
-        tx_hash = fn.transact({"from": sender, "gas": gas, "value": value, **TX})
+        params: Any = {"from": sender, "gas": gas, "value": value, **TX}  # TxParams is a TypedDict web3 checks
+        tx_hash = fn.transact(params)
         return self._receipt(tx_hash, fn.fn_name)
 
-    def _receipt(self, tx_hash: bytes, what: str) -> Any:
+    def _receipt(self, tx_hash: Any, what: str) -> Any:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
         self.tx_count += 1
         if receipt["status"] != 1:
@@ -82,10 +85,10 @@ def _set_decimals(d: ChainDeployer, token: Contract, decimals: int) -> None:
         word = int.from_bytes(d.w3.eth.get_storage_at(token.address, slot), "big")
         if word & 0xFF == 18 and word >> 16 == 0:
             new = (word & ~0xFF) | decimals
-            d.w3.provider.make_request("anvil_setStorageAt", [token.address, hex(slot), "0x" + new.to_bytes(32, "big").hex()])
+            anvil_rpc(d.w3, "anvil_setStorageAt", token.address, hex(slot), "0x" + new.to_bytes(32, "big").hex())
             if token.functions.decimals().call() == decimals:
                 return
-            d.w3.provider.make_request("anvil_setStorageAt", [token.address, hex(slot), "0x" + word.to_bytes(32, "big").hex()])
+            anvil_rpc(d.w3, "anvil_setStorageAt", token.address, hex(slot), "0x" + word.to_bytes(32, "big").hex())
     raise DeployError(f"devnet {d.chain}: could not set decimals={decimals} on {token.address}")
 
 
@@ -124,7 +127,7 @@ def fund(d: ChainDeployer, c: dict[str, Contract], holder: str, symbol: str, amo
 
 
 def to_raw(symbol: str, amount: float) -> int:
-    return int(round(amount * 10 ** TOKENS[symbol][1]))
+    return int(round(amount * 10.0 ** TOKENS[symbol][1]))  # noqa: RUF046 - float in, int raw units out
 
 
 def pool_layout(c: dict[str, Contract], base: str, quote: str) -> PairLayout:
@@ -147,8 +150,14 @@ def price_of(prices: dict[str, float], base: str, offset_bps: float) -> float:
     return prices[TOKENS[base][2]] * (1 + offset_bps / 1e4)
 
 
-def create_v3_pool(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: dict[str, float], seed: int,
-                   owner_by_index: dict[int, str]) -> tuple[str, list[int]]:
+def create_v3_pool(
+    d: ChainDeployer,
+    c: dict[str, Contract],
+    pool: Any,
+    prices: dict[str, float],
+    seed: int,
+    owner_by_index: dict[int, str],
+) -> tuple[str, list[int]]:
     """Create and initialise a V3 pool, then mint its LP positions; returns (pool address, minted token ids)."""
     layout = pool_layout(c, pool.base, pool.quote)
     usd = price_of(prices, pool.base, pool.price_offset_bps)
@@ -158,13 +167,25 @@ def create_v3_pool(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: 
     address = c["v3_factory"].functions.getPool(t0, t1, pool.fee).call()
     pool_contract = d.at("UniswapV3Pool", address)
     d.send(pool_contract.functions.initialize(sqrt_price_x96(raw)), d.deployer, gas=200_000)
-    plans = plan_positions(pool.shape, pool.positions, raw, pool.fee, pool.depth_usd,
-                           layout.usd_per_raw_token1(usd), seed)
+    plans = plan_positions(
+        pool.shape, pool.positions, raw, pool.fee, pool.depth_usd, layout.usd_per_raw_token1(usd), seed
+    )
     token_ids = []
     for i, plan in enumerate(plans):
         recipient = owner_by_index.get(i, d.lp)
-        params = (t0, t1, pool.fee, plan.tick_lower, plan.tick_upper, plan.amount0, plan.amount1, 0, 0,
-                  recipient, 2**40)
+        params = (
+            t0,
+            t1,
+            pool.fee,
+            plan.tick_lower,
+            plan.tick_upper,
+            plan.amount0,
+            plan.amount1,
+            0,
+            0,
+            recipient,
+            2**40,
+        )
         receipt = d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
         for log in c["position_manager"].events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD):
             token_ids.append(int(log["args"]["tokenId"]))
@@ -173,15 +194,14 @@ def create_v3_pool(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: 
 
 def create_v2_pair(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: dict[str, float]) -> str:
     usd = price_of(prices, pool.base, pool.price_offset_bps)
-    d.send(c["v2_factory"].functions.createPair(c[pool.base].address, c[pool.quote].address), d.deployer,
-           gas=5_000_000)
+    d.send(c["v2_factory"].functions.createPair(c[pool.base].address, c[pool.quote].address), d.deployer, gas=5_000_000)
     address = c["v2_factory"].functions.getPair(c[pool.base].address, c[pool.quote].address).call()
     base_amount = to_raw(pool.base, pool.depth_usd / 2 / usd)
     quote_amount = to_raw(pool.quote, pool.depth_usd / 2)
     d.send(c[pool.base].functions.transfer(address, base_amount), d.lp, gas=100_000)
     d.send(c[pool.quote].functions.transfer(address, quote_amount), d.lp, gas=100_000)
     d.send(d.at("UniswapV2Pair", address).functions.mint(d.lp), d.lp, gas=300_000)
-    return address
+    return str(address)
 
 
 def lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
@@ -202,8 +222,8 @@ def venue_name(pool: Any) -> str:
 
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
     """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts)."""
-    accounts = w3.eth.accounts
-    d = ChainDeployer(w3=w3, chain=name, deployer=accounts[0], lp=accounts[1], trader=accounts[2])
+    deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
+    d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
     for symbol, amount in lp_needs(spec, prices).items():
         fund(d, c, d.lp, symbol, amount)
@@ -221,17 +241,21 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
             address, ids = create_v3_pool(d, c, pool, prices, seed + index, owners)
             operator_ids += [ids[i] for i in owners if i < len(ids)]
             first_v3 = False
-            venues[key] = {"adapter": "uniswap_v3", "pool": address, "router": c["swap_router"].address,
-                           "quoter": c["quoter_v2"].address}
+            venues[key] = {
+                "adapter": "uniswap_v3",
+                "pool": address,
+                "router": c["swap_router"].address,
+                "quoter": c["quoter_v2"].address,
+            }
         else:
             address = create_v2_pair(d, c, pool, prices)
             venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
     for symbol, amount in spec.operator_inventory.items():
         fund(d, c, operator, symbol, to_raw(symbol, amount))
-    w3.provider.make_request("anvil_setBalance", [operator, hex(1000 * 10**18)])
+    anvil_rpc(w3, "anvil_setBalance", operator, hex(1000 * 10**18))
     trader_budget = {"WETH": 20_000.0, "WBTC": 1_000.0, "USDC": 100_000_000.0}
-    for symbol, amount in trader_budget.items():
-        fund(d, c, d.trader, symbol, to_raw(symbol, amount))
+    for symbol, budget in trader_budget.items():
+        fund(d, c, d.trader, symbol, to_raw(symbol, budget))
     approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
     return {
         "chain_id": spec.chain_id,
@@ -246,5 +270,5 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
 
 def settle_base_fee(w3: Web3, base_fee_wei: int) -> None:
     """Deployment blocks push the EIP-1559 base fee around; set it back to the chain's configured level."""
-    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base_fee_wei)])
-    w3.provider.make_request("evm_mine", [])
+    anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base_fee_wei))
+    anvil_rpc(w3, "evm_mine")

@@ -59,7 +59,9 @@ class PositionPlan:
     amount1: int
 
 
-def amounts_for_budget(raw_price: float, tick_lower: int, tick_upper: int, budget_usd: float, usd_per_t1: float) -> PositionPlan:
+def amounts_for_budget(
+    raw_price: float, tick_lower: int, tick_upper: int, budget_usd: float, usd_per_t1: float
+) -> PositionPlan:
     """Token amounts for a position on [tick_lower, tick_upper] worth ``budget_usd`` at ``raw_price``."""
     sa, sb, sp = math.sqrt(1.0001**tick_lower), math.sqrt(1.0001**tick_upper), math.sqrt(raw_price)
     if sp <= sa:
@@ -71,8 +73,12 @@ def amounts_for_budget(raw_price: float, tick_lower: int, tick_upper: int, budge
     per_l_usd = (a0 * raw_price + a1) * usd_per_t1
     liquidity = budget_usd / per_l_usd
     # A hair more than needed on each side so rounding in the manager never starves the intended liquidity.
-    return PositionPlan(tick_lower, tick_upper, int(liquidity * a0 * 1.0001) + 1 if a0 else 0,
-                        int(liquidity * a1 * 1.0001) + 1 if a1 else 0)
+    return PositionPlan(
+        tick_lower,
+        tick_upper,
+        int(liquidity * a0 * 1.0001) + 1 if a0 else 0,
+        int(liquidity * a1 * 1.0001) + 1 if a1 else 0,
+    )
 
 
 def ranges_for_shape(shape: Shape, n: int, rng: random.Random) -> list[tuple[float, float, float]]:
@@ -103,8 +109,9 @@ def ranges_for_shape(shape: Shape, n: int, rng: random.Random) -> list[tuple[flo
     return out
 
 
-def plan_positions(shape: Shape, n: int, raw_price: float, fee: int, depth_usd: float, usd_per_t1: float,
-                   seed: int) -> list[PositionPlan]:
+def plan_positions(
+    shape: Shape, n: int, raw_price: float, fee: int, depth_usd: float, usd_per_t1: float, seed: int
+) -> list[PositionPlan]:
     """Concrete, spacing-aligned positions whose budgets add up to ``depth_usd``."""
     rng = random.Random(seed)
     spacing = TICK_SPACING[fee]

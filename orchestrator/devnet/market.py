@@ -22,8 +22,9 @@ from typing import Any
 from web3 import HTTPProvider, Web3
 
 from crosshedge.errors import InputError
+from orchestrator.devnet.anvil import anvil_rpc
 from orchestrator.devnet.artifacts import load_artifact
-from orchestrator.devnet.deploy import TX, TOKENS
+from orchestrator.devnet.deploy import TOKENS, TX
 from orchestrator.devnet.liquidity import PairLayout, sqrt_price_x96
 
 V2_FEE_KEEP = 0.997  # a V2 pair keeps 0.3% of the input
@@ -50,8 +51,9 @@ def _underlying(symbol: str) -> str:
 class MarketDriver:
     """Arbitrages every devnet pool to target prices, one chain at a time, from the trader account."""
 
-    def __init__(self, w3s: dict[str, Web3], pools: list[PoolRef], trader: dict[str, str],
-                 base_fees_wei: dict[str, int]) -> None:
+    def __init__(
+        self, w3s: dict[str, Web3], pools: list[PoolRef], trader: dict[str, str], base_fees_wei: dict[str, int]
+    ) -> None:
         self.w3s, self.pools, self.trader, self.base_fees_wei = w3s, pools, trader, base_fees_wei
         self.swaps = 0
 
@@ -65,12 +67,20 @@ class MarketDriver:
                 kind = section["adapter"]
                 parts = venue.split("_")  # v3_weth_usdc_500 / v2_weth_usdc
                 base, quote = parts[1].upper(), parts[2].upper()
-                pools.append(PoolRef(
-                    chain=chain, venue=venue, kind=kind, address=section.get("pool") or section["pair"],
-                    router=section["router"], base=base, quote=quote,
-                    base_address=s["tokens"][base]["address"], quote_address=s["tokens"][quote]["address"],
-                    fee=int(parts[3]) if kind == "uniswap_v3" else 3000,
-                ))
+                pools.append(
+                    PoolRef(
+                        chain=chain,
+                        venue=venue,
+                        kind=kind,
+                        address=section.get("pool") or section["pair"],
+                        router=section["router"],
+                        base=base,
+                        quote=quote,
+                        base_address=s["tokens"][base]["address"],
+                        quote_address=s["tokens"][quote]["address"],
+                        fee=int(parts[3]) if kind == "uniswap_v3" else 3000,
+                    )
+                )
         fees = {c: int(g * 1e9) for c, g in base_fees_gwei.items()}
         return cls(w3s, pools, trader, fees)
 
@@ -83,18 +93,24 @@ class MarketDriver:
                 continue
             w3 = self.w3s[pool.chain]
             if pool.chain in self.base_fees_wei:  # keep each chain's gas market at its own level
-                w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fees_wei[pool.chain])])
+                anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[pool.chain]))
             moved = self._v3_to(w3, pool, target) if pool.kind == "uniswap_v3" else self._v2_to(w3, pool, target)
             sent += int(moved)
         self.swaps += sent
         return sent
 
+    def _tx(self, pool: PoolRef, gas: int) -> Any:
+        return {"from": self.trader[pool.chain], "gas": gas, **TX}  # TxParams, a TypedDict web3 checks at run time
+
     def _layout(self, pool: PoolRef) -> PairLayout:
-        return PairLayout(int(pool.base_address, 16) < int(pool.quote_address, 16),
-                          TOKENS[pool.base][1], TOKENS[pool.quote][1])
+        return PairLayout(
+            int(pool.base_address, 16) < int(pool.quote_address, 16), TOKENS[pool.base][1], TOKENS[pool.quote][1]
+        )
 
     def _v3_to(self, w3: Web3, pool: PoolRef, usd: float) -> bool:
-        contract = w3.eth.contract(address=pool.address, abi=load_artifact("UniswapV3Pool").abi)
+        contract = w3.eth.contract(
+            address=Web3.to_checksum_address(pool.address), abi=load_artifact("UniswapV3Pool").abi
+        )
         current = contract.functions.slot0().call()[0]
         target = sqrt_price_x96(self._layout(pool).raw_price(usd))
         if abs(target - current) <= current // 1_000_000:  # within 0.02 bp of price: nothing to arbitrage
@@ -102,16 +118,19 @@ class MarketDriver:
         layout = self._layout(pool)
         # Raising sqrtPrice (token1 per token0) means buying token0 with token1.
         token0_in = target < current
-        token_in, token_out = (pool.base_address, pool.quote_address) if token0_in == layout.base_is_token0 else (
-            pool.quote_address, pool.base_address)
-        router = w3.eth.contract(address=pool.router, abi=load_artifact("SwapRouter").abi)
+        token_in, token_out = (
+            (pool.base_address, pool.quote_address)
+            if token0_in == layout.base_is_token0
+            else (pool.quote_address, pool.base_address)
+        )
+        router = w3.eth.contract(address=Web3.to_checksum_address(pool.router), abi=load_artifact("SwapRouter").abi)
         params = (token_in, token_out, pool.fee, self.trader[pool.chain], 2**40, 10**40, 0, target)
-        tx = router.functions.exactInputSingle(params).transact({"from": self.trader[pool.chain], "gas": 3_000_000, **TX})
+        tx = router.functions.exactInputSingle(params).transact(self._tx(pool, 3_000_000))
         w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
         return True
 
     def _v2_to(self, w3: Web3, pool: PoolRef, usd: float) -> bool:
-        pair = w3.eth.contract(address=pool.address, abi=load_artifact("UniswapV2Pair").abi)
+        pair = w3.eth.contract(address=Web3.to_checksum_address(pool.address), abi=load_artifact("UniswapV2Pair").abi)
         r0, r1, _ = pair.functions.getReserves().call()
         layout = self._layout(pool)
         base_r, quote_r = (r0, r1) if layout.base_is_token0 else (r1, r0)
@@ -129,9 +148,12 @@ class MarketDriver:
             amount_in, path = int((target_quote - quote_r) / V2_FEE_KEEP), [pool.quote_address, pool.base_address]
         if amount_in <= 0:
             return False
-        router = w3.eth.contract(address=pool.router, abi=load_artifact("UniswapV2Router02").abi)
+        router = w3.eth.contract(
+            address=Web3.to_checksum_address(pool.router), abi=load_artifact("UniswapV2Router02").abi
+        )
         tx = router.functions.swapExactTokensForTokens(amount_in, 0, path, self.trader[pool.chain], 2**40).transact(
-            {"from": self.trader[pool.chain], "gas": 500_000, **TX})
+            self._tx(pool, 500_000)
+        )
         w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
         return True
 

@@ -67,7 +67,9 @@ def test_operator_is_funded_and_owns_lp_positions(devnet: DevnetHandle) -> None:
         assert w3.eth.get_balance(operator) > 0
         balances = Counter()
         for symbol, token in chain.tokens.items():
-            balances[symbol] = _contract(w3, "ERC20PresetMinterPauser", token.address).functions.balanceOf(operator).call()
+            balances[symbol] = (
+                _contract(w3, "ERC20PresetMinterPauser", token.address).functions.balanceOf(operator).call()
+            )
         assert all(balances[s] > 0 for s in ("WETH", "WBTC", "USDC")), (name, balances)
         npm = _contract(w3, "NonfungiblePositionManager", chain.contracts["position_manager"])
         assert npm.functions.balanceOf(operator).call() >= 1
