@@ -23,7 +23,7 @@ import json as jsonlib
 import re
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
@@ -134,9 +134,13 @@ def make_web3(
     )
     # eth_chainId is cached: web3's validation middleware asks for it before every eth_call, and it cannot change
     # under a live connection (connect() checks it once against the config).
+    session = counter.session() if counter is not None else requests.Session()
+    # requests re-reads the proxy environment and ~/.netrc on every request (a measurable share of a local read's
+    # CPU time); resolve this URL's proxies once instead.
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    session.trust_env = False
     provider = Web3.HTTPProvider(
-        url, request_kwargs={"timeout": timeout}, exception_retry_configuration=retry,
-        session=counter.session() if counter is not None else requests.Session(),
+        url, request_kwargs={"timeout": timeout}, exception_retry_configuration=retry, session=session,
         cache_allowed_requests=True, cacheable_requests={RPCEndpoint("eth_chainId")},
     )
     w3 = Web3(provider)
@@ -238,7 +242,48 @@ def _selector_and_types(signature: str) -> tuple[bytes, tuple[str, ...]]:
 def encode_call(target: str, signature: str, *args: Any, gas: int = DEFAULT_CALL_GAS) -> Call:
     """A :class:`Call` of ``signature`` (e.g. ``"ticks(int24)"``) on ``target`` with ``args``."""
     selector, types = _selector_and_types(signature)
-    return Call(target, selector + (abi_encode(list(types), list(args)) if types else b""), gas)
+    if not types:
+        return Call(target, selector, gas)
+    fast = _encode_static(types, args)
+    return Call(target, selector + (fast if fast is not None else abi_encode(list(types), list(args))), gas)
+
+
+@functools.lru_cache(maxsize=256)
+def _static_spec(types: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...] | None:
+    """Per argument: the integer range, or None for an address; None overall if any type needs eth_abi."""
+    spec: list[tuple[int, int] | None] = []
+    for t in types:
+        m = _STATIC.fullmatch(t)
+        if m is None or t == "bool":
+            return None
+        if t == "address":
+            spec.append(None)
+            continue
+        bits = int(m.group(2) or 256)
+        spec.append((-(1 << (bits - 1)), 1 << (bits - 1)) if m.group(1) == "int" else (0, 1 << bits))
+    return tuple(spec)
+
+
+def _encode_static(types: tuple[str, ...], args: Sequence[Any]) -> bytes | None:
+    """Fast path for in-range integer / address arguments (tick and word reads); None defers to eth_abi,
+    which then validates and raises as usual."""
+    spec = _static_spec(types)
+    if spec is None or len(spec) != len(args):
+        return None
+    words: list[bytes] = []
+    for bounds, v in zip(spec, args, strict=True):
+        if bounds is None:
+            if not (isinstance(v, str) and len(v) == 42):
+                return None
+            try:
+                words.append(_address_word(v))
+            except ValueError:
+                return None
+        elif type(v) is int and bounds[0] <= v < bounds[1]:
+            words.append((v % (1 << 256)).to_bytes(32, "big"))
+        else:
+            return None
+    return b"".join(words)
 
 
 def calldata(signature: str, *args: Any) -> str:
@@ -302,19 +347,91 @@ def batch_call(
     return (block if isinstance(block, int) else None), _via_batch(w3, calls, block, chain)
 
 
+@functools.lru_cache(maxsize=4096)
+def _address_word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:] if address[:2] in ("0x", "0X") else address)
+
+
+def encode_multicall(calls: Sequence[Call]) -> bytes:
+    """Calldata of ``multicall((address,uint256,bytes)[])``, hand-encoded (eth_abi's generic encoder dominated
+    the read path's CPU time: it validates every value of every nested tuple)."""
+    n = len(calls)
+    heads: list[bytes] = []
+    tails: list[bytes] = []
+    offset = 32 * n
+    for c in calls:
+        heads.append(offset.to_bytes(32, "big"))
+        pad = -len(c.data) % 32
+        tail = b"".join((
+            _address_word(c.target), c.gas.to_bytes(32, "big"), (96).to_bytes(32, "big"),
+            len(c.data).to_bytes(32, "big"), c.data, bytes(pad),
+        ))
+        tails.append(tail)
+        offset += len(tail)
+    selector, _ = _selector_and_types(MULTICALL_SIGNATURE)
+    return b"".join((selector, (32).to_bytes(32, "big"), n.to_bytes(32, "big"), *heads, *tails))
+
+
+def _word(raw: bytes, at: int) -> int:
+    if at < 0 or at + 32 > len(raw):
+        raise ValueError(f"offset {at} is outside the {len(raw)}-byte return data")
+    return int.from_bytes(raw[at : at + 32], "big")
+
+
+def decode_multicall(raw: bytes) -> tuple[int, list[CallResult]]:
+    """(block number, results) from a ``multicall`` return value; ValueError on malformed data (bounds-checked)."""
+    block_number = _word(raw, 0)
+    base = _word(raw, 32)
+    n = _word(raw, base)
+    if n > len(raw) // 32:
+        raise ValueError(f"array length {n} exceeds the return data")
+    heads = base + 32
+    out: list[CallResult] = []
+    for i in range(n):
+        item = heads + _word(raw, heads + 32 * i)
+        ok = _word(raw, item)
+        start = item + _word(raw, item + 64)
+        length = _word(raw, start)
+        if start + 32 + length > len(raw):
+            raise ValueError(f"result {i} runs past the end of the return data")
+        out.append(CallResult(ok == 1, raw[start + 32 : start + 32 + length]))
+    return block_number, out
+
+
+def _block_param(block: BlockIdentifier) -> str:
+    return hex(block) if isinstance(block, int) else str(block)
+
+
+def raw_call(w3: Web3, to: str, data: bytes, block: BlockIdentifier) -> bytes:
+    """One ``eth_call`` straight through the provider (its retries and timeout apply), returning the raw bytes.
+
+    It skips web3's middleware and ABI formatters, which cost more CPU than the call itself on a local node;
+    nothing they do applies to a read-only call without a chainId. Raises ValueError on a JSON-RPC error.
+    """
+    response = w3.provider.make_request(
+        RPCEndpoint("eth_call"), [{"to": to, "data": "0x" + data.hex()}, _block_param(block)]
+    )
+    if "error" in response:
+        error = response["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise ValueError(f"eth_call error: {message}")
+    result = response.get("result")
+    if not isinstance(result, str):
+        raise ValueError(f"eth_call returned {result!r}")
+    return bytes.fromhex(result[2:])
+
+
 def _via_multicall(
     w3: Web3, calls: Sequence[Call], block: BlockIdentifier, multicall: str, chain: str
 ) -> tuple[int, list[CallResult]]:
-    payload = encode_call(multicall, MULTICALL_SIGNATURE, [(c.target, c.gas, c.data) for c in calls])
     try:
-        raw = w3.eth.call({"to": payload.target, "data": HexBytes(payload.data)}, block_identifier=block)
+        raw = raw_call(w3, multicall, encode_multicall(calls), block)
     except (OSError, Web3Exception, ValueError) as exc:
         raise RpcError(f"chain {chain}: multicall at {multicall} failed at block {block!r}: {exc}") from exc
     try:
-        block_number, results = decode(MULTICALL_RETURNS, bytes(raw))
+        return decode_multicall(raw)
     except ValueError as exc:
         raise RpcError(f"chain {chain}: {multicall} is not a UniswapInterfaceMulticall ({exc})") from exc
-    return int(block_number), [CallResult(bool(ok), bytes(data)) for ok, _gas, data in results]
 
 
 def _via_batch(w3: Web3, calls: Sequence[Call], block: BlockIdentifier, chain: str) -> list[CallResult]:
@@ -343,3 +460,65 @@ def _checksum(value: str) -> str:
 
 #: A checksummed address field for adapter config models.
 Address = Annotated[str, AfterValidator(_checksum)]
+
+
+# ---------------------------------------------------------------- staged reads
+
+#: What a staged reader receives after each of its rounds: (block number the round ran in, its results in order).
+StageResult = tuple[int, list[CallResult]]
+#: A staged reader: yields each round's calls (never an empty list), receives their results, returns its value.
+Stages = Generator[list[Call], StageResult, Any]
+
+
+def run_stages(
+    w3: Web3, readers: Sequence[Stages], block: BlockIdentifier, multicall: str | None, chain: str
+) -> tuple[int, list[Any]]:
+    """Drive staged readers in lockstep: each round merges every reader's pending calls into ONE batch_call.
+
+    So reading several adapters' venues costs the largest reader's round count, not the sum. Identical calls
+    (e.g. every adapter's decimals() checks) run once. With a block tag and a multicall, the first round runs at
+    the tag and pins every later round to the block it ran in (no separate eth_blockNumber); without a multicall
+    the tag is resolved first. Returns (block number, each reader's return value in order).
+    """
+    at: BlockIdentifier = block
+    if not isinstance(at, int) and multicall is None:
+        try:
+            at = int(w3.eth.block_number)
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise RpcError(f"chain {chain}: eth_blockNumber failed: {exc}") from exc
+    values: list[Any] = [None] * len(readers)
+    pending: dict[int, list[Call]] = {}
+    for i in range(len(readers)):
+        _advance(readers, i, None, pending, values)
+    while pending:
+        index: dict[tuple[str, bytes], int] = {}
+        merged: list[Call] = []
+        for calls in pending.values():
+            for c in calls:
+                if index.setdefault((c.target.lower(), c.data), len(merged)) == len(merged):
+                    merged.append(c)
+        ran_at, results = batch_call(w3, merged, at, multicall, chain)
+        if isinstance(at, int) and ran_at is not None and ran_at != at:
+            raise RpcError(f"chain {chain}: reads pinned to block {at} ran at block {ran_at}")
+        at = ran_at if ran_at is not None else at
+        assert isinstance(at, int)  # resolved above when there is no multicall to report it
+        this_round, pending = pending, {}
+        for i, calls in this_round.items():
+            mine = [results[index[(c.target.lower(), c.data)]] for c in calls]
+            _advance(readers, i, (at, mine), pending, values)
+    if not isinstance(at, int):  # no reader had anything to read
+        at = int(w3.eth.block_number)
+    return at, values
+
+
+def _advance(
+    readers: Sequence[Stages], i: int, sent: StageResult | None, pending: dict[int, list[Call]], values: list[Any]
+) -> None:
+    try:
+        calls = next(readers[i]) if sent is None else readers[i].send(sent)
+    except StopIteration as stop:
+        values[i] = stop.value
+        return
+    if not calls:
+        raise ValueError("a staged reader yielded no calls (it must return instead)")
+    pending[i] = calls

@@ -1,8 +1,11 @@
 """Benchmark: read every venue on every devnet chain; wall time and RPC round trips per chain next to the floor.
 
 The floor is measured in the same run: one ``eth_blockNumber`` round trip per chain, chains in parallel. A venue
-read is: the block number, then every adapter's ``read`` of all its venues on that chain pinned to that block
-(Uniswap V3: 3 multicalls for all pools; V2: 1), chains in parallel. Prints one JSON object (medians of --repeat).
+read is :func:`orchestrator.snapshot.read_venues` of every venue of a chain at "latest", chains in parallel: the
+adapters' staged reads share multicalls (V2 pairs ride in the first V3 round), the first multicall reports the block
+and pins the rest to it. ``read`` is the steady state (the adapters remember each pool's bitmap words and ticks
+from the previous read: 1 round trip per chain); ``cold_read`` uses fresh adapter instances every repetition
+(3 round trips per chain). Prints one JSON object (medians of --repeat).
 
 Usage::
 
@@ -13,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -32,16 +36,13 @@ from adapters.rpc import RoundTripCounter, connect
 from orchestrator.commands.common import resolve_config
 from orchestrator.config import Config, load_config
 from orchestrator.devnet.manager import DevnetManager
-from orchestrator.snapshot import chain_context
+from orchestrator.snapshot import chain_context, read_venues
 
 
 def read_chain(config: Config, name: str, w3: Any, registry: AdapterRegistry) -> int:
-    block = w3.eth.block_number
-    ctx = chain_context(config, name, w3)
-    by_adapter: dict[str, list[Any]] = {}
-    for entry in config.venues_on(name):
-        by_adapter.setdefault(entry.adapter, []).append(entry)
-    return sum(len(registry.venue(a).read(ctx, entries, block)) for a, entries in by_adapter.items())
+    """Every venue of chain ``name`` at its latest block (the first multicall reports which block that is)."""
+    _, states = read_venues(chain_context(config, name, w3), config.venues_on(name), registry, "latest")
+    return len(states)
 
 
 def timed_parallel(names: list[str], fn: Callable[[str], Any]) -> tuple[float, dict[str, float]]:
@@ -60,38 +61,60 @@ def ms(xs: list[float]) -> float:
     return round(statistics.median(xs) * 1000, 2)
 
 
+def read_cold(config: Config, conns: dict[str, Any], registry: AdapterRegistry, name: str) -> int:
+    return read_chain(config, name, conns[name], registry)
+
+
+def fresh_registry(config: Config) -> AdapterRegistry:
+    """A registry with new adapter instances (no pool hints), every venue adapter loaded before any timing."""
+    registry = AdapterRegistry.from_entry_points()
+    for adapter in {v.adapter for v in config.venues}:
+        registry.venue(adapter)
+    return registry
+
+
 def bench(config: Config, repeat: int) -> dict[str, Any]:
     names = list(config.chains)
     counters = {n: RoundTripCounter() for n in names}
     conns = {n: connect(n, config.chains[n], 10, counters[n]) for n in names}
     registry = default_registry()
-    venues = {n: read_chain(config, n, conns[n], registry) for n in names}  # warm-up (imports, connections)
-    floor_wall, read_wall = [], []
-    floor_chain: dict[str, list[float]] = {n: [] for n in names}
-    read_chain_s: dict[str, list[float]] = {n: [] for n in names}
-    trips: dict[str, int] = {}
+    venues = {n: read_chain(config, n, conns[n], registry) for n in names}  # warm-up (imports, connections, hints)
+    runs: dict[str, list[float]] = {"floor": [], "read": [], "cold_read": []}
+    per_chain: dict[str, dict[str, list[float]]] = {k: {n: [] for n in names} for k in runs}
+    trips: dict[str, dict[str, int]] = {"read": {}, "cold_read": {}}
     for _ in range(repeat):
-        wall, per = timed_parallel(names, lambda n: conns[n].eth.block_number)
-        floor_wall.append(wall)
-        for n, s in per.items():
-            floor_chain[n].append(s)
-        for c in counters.values():
-            c.reset()
-        wall, per = timed_parallel(names, lambda n: read_chain(config, n, conns[n], registry))
-        read_wall.append(wall)
-        for n, s in per.items():
-            read_chain_s[n].append(s)
-        trips = {n: counters[n].count for n in names}
+        cold = fresh_registry(config)
+        jobs: dict[str, Callable[[str], Any]] = {
+            "floor": lambda n: conns[n].eth.block_number,
+            "read": lambda n: read_chain(config, n, conns[n], registry),
+            "cold_read": functools.partial(read_cold, config, conns, cold),
+        }
+        for kind, job in jobs.items():
+            for c in counters.values():
+                c.reset()
+            wall, per = timed_parallel(names, job)
+            runs[kind].append(wall)
+            for n, sec in per.items():
+                per_chain[kind][n].append(sec)
+            if kind in trips:
+                trips[kind] = {n: counters[n].count for n in names}
+
+    def ratio(kind: str, n: str | None = None) -> float:
+        xs, floor = (runs[kind], runs["floor"]) if n is None else (per_chain[kind][n], per_chain["floor"][n])
+        return round(statistics.median(xs) / statistics.median(floor), 1)
+
     return {
         "repeat": repeat,
         "chains": {
-            n: {"venues": venues[n], "read_ms": ms(read_chain_s[n]), "read_round_trips": trips[n],
-                "floor_ms": ms(floor_chain[n]), "floor_round_trips": 1,
-                "ratio_to_floor": round(statistics.median(read_chain_s[n]) / statistics.median(floor_chain[n]), 1)}
+            n: {"venues": venues[n], "read_ms": ms(per_chain["read"][n]), "read_round_trips": trips["read"][n],
+                "cold_read_ms": ms(per_chain["cold_read"][n]), "cold_read_round_trips": trips["cold_read"][n],
+                "floor_ms": ms(per_chain["floor"][n]), "floor_round_trips": 1,
+                "ratio_to_floor": ratio("read", n), "cold_ratio_to_floor": ratio("cold_read", n)}
             for n in names
         },
-        "all_chains": {"read_ms": ms(read_wall), "floor_ms": ms(floor_wall),
-                       "ratio_to_floor": round(statistics.median(read_wall) / statistics.median(floor_wall), 1)},
+        "all_chains": {"read_ms": ms(runs["read"]), "cold_read_ms": ms(runs["cold_read"]),
+                       "floor_ms": ms(runs["floor"]), "ratio_to_floor": ratio("read"),
+                       "cold_ratio_to_floor": ratio("cold_read")},
     }
 
 

@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import Field
 from web3 import Web3
 from web3.exceptions import Web3Exception
+from web3.types import BlockIdentifier
 
-from adapters.base import ChainContext, Frozen, VenueState
+from adapters.base import ChainContext, Frozen, VenueEntry, VenueState
 from adapters.erc20 import Erc20Config, SpotPosition
 from adapters.registry import AdapterRegistry
-from adapters.rpc import RoundTripCounter, connect
+from adapters.rpc import RoundTripCounter, connect, run_stages
 from crosshedge.errors import AdapterError, CrosshedgeError, RpcError
 from orchestrator.config import Config
 
@@ -115,6 +115,33 @@ def connect_all(
     return connections, failed
 
 
+def read_venues(
+    ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: BlockIdentifier
+) -> tuple[int, list[VenueState]]:
+    """Every venue of ``entries`` (one chain) pinned to one block; returns (block number, states by adapter).
+
+    Adapters offering ``read_stages`` (the built-in Uniswap ones) are driven together by
+    :func:`adapters.rpc.run_stages`, so their rounds share multicalls: with warm pool hints the whole chain is ONE
+    round trip, and with ``block="latest"`` that round also yields the block number. Other adapters' ``read``
+    follow at that block.
+
+    Usage::
+
+        block, states = read_venues(chain_context(config, "base", w3), config.venues_on("base"), registry, "latest")
+    """
+    by_adapter: dict[str, list[VenueEntry]] = {}
+    for entry in entries:
+        by_adapter.setdefault(entry.adapter, []).append(entry)
+    staged = {a: getattr(registry.venue(a), "read_stages", None) for a in by_adapter}
+    readers = {a: fn(ctx, by_adapter[a]) for a, fn in staged.items() if fn is not None}
+    number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name)
+    done = dict(zip(readers, values, strict=True))
+    states: list[VenueState] = []
+    for adapter_name, group in by_adapter.items():
+        states += done[adapter_name] if adapter_name in done else registry.venue(adapter_name).read(ctx, group, number)
+    return number, states
+
+
 def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, inventory: bool) -> _ChainRead:
     settings = config.chains[name]
     try:
@@ -126,13 +153,7 @@ def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, 
         else:
             gas_price = int(w3.eth.gas_price)
         ctx = chain_context(config, name, w3)
-        by_adapter: dict[str, list[Any]] = {}
-        for entry in config.venues_on(name):
-            if entry.enabled:
-                by_adapter.setdefault(entry.adapter, []).append(entry)
-        states: list[VenueState] = []
-        for adapter_name, entries in by_adapter.items():
-            states += registry.venue(adapter_name).read(ctx, entries, block)
+        _, states = read_venues(ctx, [e for e in config.venues_on(name) if e.enabled], registry, block)
         spot: list[SpotPosition] = []
         if inventory:
             for spec in config.raw.positions.values():

@@ -1,7 +1,8 @@
-"""The ``uniswap_v2`` venue adapter: constant-product pairs, read in ONE round trip per chain.
+"""The ``uniswap_v2`` venue adapter: constant-product pairs, read in ONE round trip per chain (or none of its own).
 
 One multicall (or JSON-RPC batch) at the block reads getReserves, token0 and token1 of every pair, decimals() of
-every configured token and the block timestamp. Quotes use the pair's integer math with its 0.3% fee
+every configured token and the block timestamp; :meth:`UniswapV2Adapter.read_stages` lets those calls ride in
+another adapter's first multicall (adapters.rpc.run_stages). Quotes use the pair's integer math with its 0.3% fee
 (``UniswapV2Library.getAmountOut``); swaps go through UniswapV2Router02.swapExactTokensForTokens.
 
 Usage::
@@ -20,11 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
-from adapters.rpc import Address, Call, CallResult, batch_call, calldata, decode, encode_call
+from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
 from adapters.uniswap_v3.adapter import base_quote
 from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
 from adapters.uniswap_v3.reader import check_token
-from crosshedge.errors import AdapterError, RpcError
+from crosshedge.errors import AdapterError
 
 SWAP_GAS = 105_000  # swapExactTokensForTokens, one hop
 FEE_PIPS = 3000
@@ -79,15 +80,20 @@ class UniswapV2Adapter:
         """Every given pair at ``block`` in one round trip (two without a multicall: the block timestamp)."""
         if not venues:
             return []
+        _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
+        return list(states)
+
+    def read_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> Stages:
+        """:meth:`read` as a one-round staged reader, so its calls can ride in another adapter's multicall."""
+        if not venues:
+            return []
         configs = [self._config(v) for v in venues]
         tokens = list(chain.tokens.values())
         calls: list[Call] = [encode_call(c.pair, sig) for c in configs for sig, _ in _FIELDS]
         calls += [encode_call(t.address, "decimals()") for t in tokens]
         if chain.multicall is not None:
             calls.append(encode_call(chain.multicall, "getCurrentBlockTimestamp()"))
-        ran_at, results = batch_call(chain.w3, calls, block, chain.multicall, chain.name)
-        if ran_at is not None and ran_at != block:
-            raise RpcError(f"chain {chain.name}: reads pinned to block {block} ran at block {ran_at}")
+        block, results = yield calls
         n = len(_FIELDS)
         dec_results = results[len(configs) * n : len(configs) * n + len(tokens)]
         decimals = {
@@ -144,7 +150,7 @@ class UniswapV2Adapter:
             raise AdapterError(f"chain {state.chain}: venue {state.venue}: amount_in must be positive, got {amount_in}")
         return get_amount_out(amount_in, *_reserves(state, side))
 
-    def build_swap(  # noqa: PLR0917 - the VenueAdapter protocol's signature
+    def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
     ) -> TxRequest:
         """UniswapV2Router02.swapExactTokensForTokens along [token_in, token_out] with a minimum and deadline."""

@@ -1,6 +1,7 @@
 """The ``uniswap_v3`` venue adapter: exact quotes from on-chain pool state, convex curves, swaps, fills.
 
-Reads go through :mod:`adapters.uniswap_v3.reader` (at most 3 round trips per chain for all its V3 pools); quotes
+Reads go through :mod:`adapters.uniswap_v3.reader` (at most 3 round trips per chain for all its V3 pools, 1 when
+the instance has read them before); curves come from a closed-form pass over the tick ranges; quotes
 replay the pool's swap loop in :mod:`adapters.uniswap_v3.pool` on that state, to the wei. Swaps go through the
 periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus 31,000 per initialized tick crossed
 (the cost model of Uniswap's routing, REFERENCES §3).
@@ -23,10 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
 from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
-from adapters.rpc import Address, calldata, decode
+from adapters.rpc import Address, Stages, calldata, decode, run_stages
 from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
+from adapters.uniswap_v3.math import PIPS, Q96, get_sqrt_ratio_at_tick
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
-from adapters.uniswap_v3.reader import PoolRead, PoolRequest, read_pools
+from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, read_pools_staged
 from crosshedge.errors import AdapterError, QuoteOutOfRangeError
 
 SWAP_GAS = 110_000  # exactInputSingle through SwapRouter, no tick crossed (token transfers + pool swap)
@@ -80,26 +82,56 @@ def mid_price(model: PoolModel, base_is_token0: bool, dec0: int, dec1: int) -> f
     return float(price01 if base_is_token0 else 1 / price01)
 
 
-def sample_points(model: PoolModel, zf1: bool) -> list[tuple[int, int]]:
-    """(amount_in, amount_out) at each impact level of IMPACT_BPS and at the window edge, from one walk."""
-    edge = model.edge_sqrt_price(zf1)
-    limits = []
+def _targets(model: PoolModel, zf1: bool) -> list[float]:
+    """Sqrt prices (floats) at each IMPACT_BPS move that lies inside the window, then the window edge."""
+    s0 = model.sqrt_price_x96 / Q96
+    edge = model.edge_sqrt_price(zf1) / Q96
+    targets = []
     for bp in IMPACT_BPS:
         factor = (1 - bp / 1e4) ** 0.5
-        target = int(model.sqrt_price_x96 * factor) if zf1 else int(model.sqrt_price_x96 / factor)
+        target = s0 * factor if zf1 else s0 / factor
         if (target <= edge) if zf1 else (target >= edge):
             break
-        limits.append(target)
-    limits.append(edge)
-    points = [(r.amount_in, r.amount_out) for r in model.sample(zf1, limits) if r.amount_in > 0]
-    # Where liquidity ends inside the window, an exact-in swap of the consumed amount can carry rounding dust past
-    # the edge (out of range); keep only breakpoints that quote() can price.
-    while points:
-        try:
-            model.swap_exact_in(zf1, points[-1][0])
-            break
-        except OutOfWindow:
-            points.pop()
+        targets.append(target)
+    return [*targets, edge]
+
+
+def sample_points(model: PoolModel, zf1: bool) -> list[tuple[int, int]]:
+    """(amount_in, amount_out) at each impact level of IMPACT_BPS and at the window edge, in one closed-form pass.
+
+    Between initialized ticks liquidity L is constant, so the amounts between two sqrt prices a > b are
+    L·(1/b − 1/a) token0 and L·(a − b) token1, plus the fee on the input: each tick range costs a few float
+    operations instead of an integer replay of the swap loop (which made curve building most of a read's CPU).
+    Floats are ~1e-15 relative, the pool's per-step integer rounding a few wei: both far inside the 1 bp the
+    curve promises; quotes stay exact (:meth:`PoolModel.swap_exact_in`). The last point is pulled in by 1e-10 so an
+    exact swap of it never needs a word beyond the window.
+    """
+    ahead = (t for t in model.liquidity_net if (t <= model.tick if zf1 else t > model.tick))
+    crossings = sorted(((t, get_sqrt_ratio_at_tick(t) / Q96) for t in ahead), reverse=zf1)
+    gross = PIPS / (PIPS - model.fee)
+    liquidity, s, cum_in, cum_out, i = model.liquidity, model.sqrt_price_x96 / Q96, 0.0, 0.0, 0
+    points: list[tuple[int, int]] = []
+    for target in _targets(model, zf1):
+        while True:
+            crossing = i < len(crossings) and (crossings[i][1] >= target if zf1 else crossings[i][1] <= target)
+            b = crossings[i][1] if crossing else target
+            big_l = float(liquidity)
+            if zf1:
+                d_in, d_out = big_l * (1 / b - 1 / s), big_l * (s - b)
+            else:
+                d_in, d_out = big_l * (b - s), big_l * (1 / s - 1 / b)
+            cum_in, cum_out, s = cum_in + max(d_in, 0.0), cum_out + max(d_out, 0.0), b
+            if not crossing:
+                break
+            net = model.liquidity_net[crossings[i][0]]
+            liquidity += -net if zf1 else net
+            i += 1
+        amount_in, amount_out = int(cum_in * gross), int(cum_out)
+        if amount_in > (points[-1][0] if points else 0) and amount_out > 0:
+            points.append((amount_in, amount_out))
+    if points:
+        amount_in, amount_out = points[-1]
+        points[-1] = (int(amount_in * (1 - 1e-10)), int(amount_out * (1 - 1e-10)))
     return points
 
 
@@ -110,11 +142,21 @@ class UniswapV3Adapter:
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV3Config
 
+    def __init__(self) -> None:
+        # Which bitmap words and ticks each pool had last time: lets a repeated read fetch them in its first round
+        # (one round trip instead of three). Never a source of values; see reader.HintCache.
+        self._hints = HintCache()
+
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pool at ``block`` in at most 3 round trips (reader.MAX_ROUND_TRIPS), with curves."""
+        _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
+        return list(states)
+
+    def read_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> Stages:
+        """:meth:`read` as a staged reader, to merge its rounds with other adapters' (adapters.rpc.run_stages)."""
         configs = [self._config(v) for v in venues]
         requests = [PoolRequest(v.name, c.pool, c.window_ticks) for v, c in zip(venues, configs, strict=True)]
-        reads = read_pools(chain, requests, block)
+        reads = yield from read_pools_staged(chain, requests, self._hints)
         return [self._state(chain, r, c) for r, c in zip(reads, configs, strict=True)]
 
     def _config(self, venue: VenueEntry) -> UniswapV3Config:
@@ -164,7 +206,7 @@ class UniswapV3Adapter:
                 f"liquidity read at block {state.block_number} ({exc}); read a wider window_ticks"
             ) from None
 
-    def build_swap(  # noqa: PLR0917 - the VenueAdapter protocol's signature
+    def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
     ) -> TxRequest:
         """SwapRouter.exactInputSingle with ``min_amount_out`` (must be > 0) and ``deadline``; no price limit."""

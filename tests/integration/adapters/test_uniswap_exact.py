@@ -10,11 +10,13 @@ from web3.types import RPCEndpoint
 
 from adapters.base import Side, VenueState, ordered_curve_ok
 from adapters.conformance import check_live_venue
-from adapters.registry import default_registry
+from adapters.registry import AdapterRegistry, default_registry
 from adapters.rpc import Call, RoundTripCounter, batch_call, calldata, decode, encode_call
+from adapters.uniswap_v3.adapter import UniswapV3Adapter
 from adapters.uniswap_v3.curve import cumulative
 from adapters.uniswap_v3.reader import MAX_ROUND_TRIPS
 from crosshedge.errors import QuoteOutOfRangeError
+from orchestrator.snapshot import read_venues as read_chain_venues
 from tests.integration.adapters.adapter_helpers import approve, balance, context, read_venues, send
 from tests.integration.conftest import DevnetHandle
 
@@ -134,10 +136,15 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
     chain = "ethereum"
     counter = RoundTripCounter()
     ctx = context(devnet.config, chain, counter)
-    before = read_venues(devnet.config, ctx, "uniswap_v3")
+    entries = [v for v in devnet.config.venues_on(chain) if v.adapter == "uniswap_v3"]
+    v3 = UniswapV3Adapter()  # a fresh instance: no pool hints yet
+    block = ctx.w3.eth.block_number
     counter.reset()
-    read_venues(devnet.config, ctx, "uniswap_v3", ctx.w3.eth.block_number - 0)
-    assert counter.count == 1 + MAX_ROUND_TRIPS  # eth_blockNumber + the reader's bound, for every V3 pool at once
+    before = v3.read(ctx, entries, block)
+    assert counter.count == MAX_ROUND_TRIPS  # cold: heads, bitmap words, ticks — for every V3 pool at once
+    counter.reset()
+    assert v3.read(ctx, entries, block) == before  # warm: hints only pick the calls, the state is the same
+    assert counter.count == 1
     # Add 40 narrow positions (80 new initialized ticks) to the busiest pool and read again.
     target = before[0]
     w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
@@ -152,14 +159,32 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
         params = (target.pool["token0"], target.pool["token1"], target.fee_pips, lower, lower + spacing * (2 * i + 3),
                   10**12, 10**12, 0, 0, trader, target.block_timestamp + 3600)
         send(w3, trader, manager, calldata(mint, params))
-    counter.reset()
     block = w3.eth.block_number
-    after = read_venues(devnet.config, ctx, "uniswap_v3", block)
-    assert counter.count == 1 + MAX_ROUND_TRIPS
+    counter.reset()
+    after = v3.read(ctx, entries, block)
+    assert counter.count == 2  # warm, but the new ticks' liquidityNet was not predicted: one more round
     assert len(after[0].pool["ticks"]) >= len(target.pool["ticks"]) + 40
+    counter.reset()
+    assert UniswapV3Adapter().read(ctx, entries, block) == after  # a cold read agrees to the last field
+    assert counter.count == MAX_ROUND_TRIPS
     counter.reset()
     read_venues(devnet.config, ctx, "uniswap_v2", block)
     assert counter.count == 1
+
+
+def test_all_venues_of_a_chain_share_round_trips(devnet: DevnetHandle) -> None:
+    counter = RoundTripCounter()
+    ctx = context(devnet.config, "base", counter)
+    entries = devnet.config.venues_on("base")
+    registry = AdapterRegistry.from_entry_points()  # fresh adapter instances: a cold read
+    counter.reset()
+    number, cold = read_chain_venues(ctx, entries, registry, "latest")
+    assert counter.count == MAX_ROUND_TRIPS  # V2 pairs ride in the V3 rounds; "latest" costs no eth_blockNumber
+    assert {s.adapter for s in cold} == {"uniswap_v2", "uniswap_v3"} and len(cold) == len(entries)
+    assert {s.block_number for s in cold} == {number}
+    counter.reset()
+    again_number, warm = read_chain_venues(ctx, entries, registry, number)
+    assert counter.count == 1 and (again_number, warm) == (number, cold)
 
 
 def test_quote_past_the_read_window_is_refused(devnet: DevnetHandle) -> None:

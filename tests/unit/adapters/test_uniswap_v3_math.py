@@ -83,7 +83,7 @@ def test_swap_step_amount_one_for_zero_by_hand() -> None:
     fee=st.sampled_from([100, 500, 3000, 10000]),
     zero_for_one=st.booleans(),
 )
-def test_swap_step_exact_in_conserves_input(  # noqa: PLR0917 - hypothesis strategies
+def test_swap_step_exact_in_conserves_input(  # hypothesis strategies
     tick: int, delta: int, liquidity: int, amount: int, fee: int, zero_for_one: bool
 ) -> None:
     current = m.get_sqrt_ratio_at_tick(tick)
