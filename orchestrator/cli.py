@@ -24,9 +24,10 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "orchestrator.commands.devnet",
     "orchestrator.commands.venues",
+    "orchestrator.commands.worker", "orchestrator.commands.beat", "orchestrator.commands.rebalance",
+    "orchestrator.commands.runs", "orchestrator.commands.control",
     "orchestrator.commands.plan",
-    "orchestrator.commands.risk",
-    "orchestrator.commands.backtest",
+    "orchestrator.commands.risk", "orchestrator.commands.backtest",
 )
 
 for module_name in COMMAND_MODULES:

@@ -1,0 +1,233 @@
+"""Real parts for the orchestrator's integration tests: Redis, an RPC fault proxy, a Celery worker process.
+
+* ``orch`` (session): an embedded Redis, one fault-injecting HTTP proxy per chain in front of the devnet's anvils,
+  a chains.yaml whose RPC URLs point at the proxies (short stuck/visibility timeouts), and one
+  ``crosshedge worker`` process (prefork, every queue) whose log is captured to a file.
+* ``fresh`` (per test): reverts the chains (``chain_snapshot``), deletes the ledger's keys, resets the proxies
+  and the kill switch; yields the session handle.
+
+The worker runs with ``CROSSHEDGE_TEST_CRASH_DIR`` set: a test arms crash point P by creating ``<dir>/P``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from eth_account import Account
+from web3 import Web3
+
+from adapters.rpc import make_web3
+from orchestrator import run as stages
+from orchestrator.celery_app import DEFAULT_QUEUE, create_app
+from orchestrator.config import Config, load_config
+from orchestrator.ledger import TERMINAL_RUN_STATES, Ledger
+from orchestrator.redis_server import EmbeddedRedis, redis_client
+from tests.integration.conftest import DevnetHandle
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class FaultProxy:
+    """Forwards JSON-RPC to one anvil; ``mode`` injects faults: "down" (503), "slow_send" (forward
+    eth_sendRawTransaction, then answer only after the client's timeout)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.mode = ""
+        self.delay_s = 3.0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if proxy.mode == "down":
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                req = urllib.request.Request(proxy.upstream, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    out = resp.read()
+                if proxy.mode == "slow_send" and b"eth_sendRawTransaction" in body:
+                    time.sleep(proxy.delay_s)  # the tx is in anvil already; the client times out first
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@dataclass
+class Orchestra:
+    devnet: DevnetHandle
+    config: Config
+    config_path: Path
+    redis: EmbeddedRedis
+    proxies: dict[str, FaultProxy]
+    crash_dir: Path
+    worker_log: Path
+    private_key_hex: str
+    worker: subprocess.Popen[bytes] | None = None
+    _w3s: dict[str, Web3] = field(default_factory=dict, repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.redis.url
+
+    def ledger(self) -> Ledger:
+        return Ledger(redis_client(self.url), prefix=self.config.raw.execution.key_prefix)
+
+    def ctx(self) -> stages.RunContext:
+        return stages.RunContext(config=self.config, ledger=self.ledger())
+
+    def w3(self, chain: str) -> Web3:
+        """A direct connection to the chain's anvil (not through the fault proxy), with read retries."""
+        if chain not in self._w3s:
+            self._w3s[chain] = make_web3(self.devnet.state["chains"][chain]["rpc_url"], timeout=30)
+        return self._w3s[chain]
+
+    def w3s(self) -> dict[str, Web3]:
+        return {c: self.w3(c) for c in self.config.chains}
+
+    def arm(self, point: str) -> None:
+        (self.crash_dir / point).touch()
+
+    def submit(self, plan: Any, run_id: str) -> str:
+        """Create a run with a given plan and hand it to the worker."""
+        rid = stages.start_run(self.ctx(), kind="test", run_id=run_id, plan_input=plan)
+        create_app(self.config, self.url).send_task("crosshedge.snapshot", args=[rid], queue=DEFAULT_QUEUE)
+        return rid
+
+    def send(self, name: str, args: list[Any], queue: str = DEFAULT_QUEUE) -> None:
+        create_app(self.config, self.url).send_task(name, args=args, queue=queue)
+
+    def wait_run(self, run_id: str, timeout_s: float = 60.0) -> Any:
+        ledger = self.ledger()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                run = ledger.run(run_id)
+                if run.state in TERMINAL_RUN_STATES:
+                    return run
+            except Exception:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"run {run_id} not finished: {ledger.run(run_id)}; log tail:\n{self.log_tail()}")
+
+    def wait_for(self, predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; log tail:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 30) -> str:
+        return "\n".join(self.worker_log.read_text(errors="replace").splitlines()[-n:])
+
+    def assert_no_secret_in_logs(self) -> None:
+        text = self.worker_log.read_text(errors="replace").lower()
+        assert self.private_key_hex.lower() not in text
+
+
+def _test_config(devnet: DevnetHandle, proxies: dict[str, FaultProxy], tmp: Path) -> Path:
+    raw = devnet.config.raw.model_dump(mode="json", exclude_none=True)
+    raw.pop("devnet", None)
+    for name, chain in raw["chains"].items():
+        chain["rpc_url"] = proxies[name].url
+    # The book is a copy the end-to-end test may rewrite (the worker re-reads it on every run).
+    for source in raw.get("positions", {}).values():
+        if source["adapter"] == "option_book":
+            book = Path(source["settings"]["path"])
+            book = book if book.is_absolute() else REPO / book
+            (tmp / "book.yaml").write_text(book.read_text())
+            source["settings"]["path"] = str(tmp / "book.yaml")
+    raw["execution"].update({"max_followups": 3, "stuck_after_s": 1.0, "visibility_timeout_s": 60, "rpc_timeout_s": 2.0,
+                             "metrics_port": 0, "recover_interval_s": 3.0, "redis_dir": str(tmp / "redis"),
+                             "receipt_timeout_s": 60.0})
+    path = tmp / "orch.chains.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CROSSHEDGE_REDIS_URL": orch.url, "CROSSHEDGE_TEST_CRASH_DIR": str(orch.crash_dir),
+           "PYTHONUNBUFFERED": "1"}
+    log = orch.worker_log.open("ab")
+    exe = str(Path(sys.executable).parent / "crosshedge")
+    proc = subprocess.Popen([exe, "worker", "--config", str(orch.config_path),
+                             "--concurrency", "4", "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT,
+                            env=env, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if " ready." in orch.worker_log.read_text(errors="replace"):
+            return proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {orch.log_tail()}")
+        time.sleep(0.2)
+    raise RuntimeError(f"worker did not become ready: {orch.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def orch(devnet: DevnetHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestra]:
+    tmp = tmp_path_factory.mktemp("orch")
+    redis = EmbeddedRedis(tmp / "redis")
+    redis.ensure_running()
+    proxies = {c: FaultProxy(devnet.state["chains"][c]["rpc_url"]) for c in devnet.chains()}
+    path = _test_config(devnet, proxies, tmp)
+    config = load_config(path)
+    wallet = next(iter(config.wallets.values()))
+    assert wallet.keystore is not None and wallet.password_file is not None
+    key = Account.decrypt(json.loads(wallet.keystore.read_text()), wallet.password_file.read_text().strip())
+    crash = tmp / "crash"
+    crash.mkdir()
+    orch = Orchestra(devnet=devnet, config=config, config_path=path, redis=redis, proxies=proxies, crash_dir=crash,
+                     worker_log=tmp / "worker.log", private_key_hex=bytes(key).hex())
+    orch.worker = _start_worker(orch)
+    try:
+        yield orch
+    finally:
+        orch.worker.terminate()
+        try:
+            orch.worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            orch.worker.kill()
+        redis.stop()
+
+
+@pytest.fixture
+def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra]:
+    for proxy in orch.proxies.values():
+        proxy.mode = ""
+    for marker in orch.crash_dir.iterdir():
+        marker.unlink()
+    orch.redis.ensure_running()
+    client = redis_client(orch.url)
+    prefix = orch.config.raw.execution.key_prefix
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    yield orch
+    for chain in orch.config.chains:
+        orch.w3(chain).provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    orch.assert_no_secret_in_logs()

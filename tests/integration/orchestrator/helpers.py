@@ -1,0 +1,93 @@
+"""Helpers for the orchestrator's integration tests: explicit plans, ledger invariants, chain reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from web3 import Web3
+
+from adapters.base import Side
+from adapters.registry import default_registry
+from optimizer.problem import CostBreakdown, Plan, PlannedTrade, SolveStats
+from orchestrator.config import Config
+from orchestrator.ledger import TERMINAL_INTENT_STATES, IntentState, Ledger
+from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
+
+
+@dataclass(frozen=True)
+class Want:
+    chain: str
+    venue: str
+    side: Side
+    base_amount: float  # SELL: base sold; BUY: quote (USD) spent / mid
+
+
+def snapshot(config: Config) -> Snapshot:
+    connections, _ = connect_all(config, timeout=10)
+    return take_snapshot(config, connections, default_registry())
+
+
+def make_plan(config: Config, wants: Sequence[Want], slippage_bps: float = 50.0) -> Plan:
+    """A Plan of exact trades quoted on the current chain state (bypasses risk/policy/optimizer)."""
+    snap = snapshot(config)
+    registry = default_registry()
+    trades = []
+    for w in wants:
+        state = snap.chains[w.chain].venue(w.venue)
+        adapter = registry.venue(state.adapter)
+        if w.side is Side.SELL:
+            token_in, token_out = state.base, state.quote
+            amount_in = int(w.base_amount * 10**state.base.decimals)
+        else:
+            token_in, token_out = state.quote, state.base
+            amount_in = int(w.base_amount * state.mid_price * 10**state.quote.decimals)
+        out = adapter.quote(state, w.side, amount_in)
+        base = amount_in / 10**token_in.decimals if w.side is Side.SELL else out / 10**token_out.decimals
+        quote = out / 10**token_out.decimals if w.side is Side.SELL else amount_in / 10**token_in.decimals
+        trades.append(PlannedTrade(
+            chain=w.chain, venue=w.venue, underlying=state.underlying, side=w.side, token_in=token_in.address,
+            token_out=token_out.address, base_amount=base, quote_amount=quote, amount_in_raw=amount_in,
+            expected_amount_out_raw=out, min_amount_out_raw=max(1, int(out * (1 - slippage_bps / 1e4))),
+            expected_price=quote / base, gas_usd=snap.chains[w.chain].swap_gas_usd[w.venue], fee_usd=0.0,
+            impact_usd=0.0))
+    return Plan(trades=trades, cost=CostBreakdown(), pre_trade_delta={}, residual_delta={}, risk_usd=0.0,
+                objective_usd=0.0, model_objective_usd=0.0, stats=SolveStats(method="test", status="given"))
+
+
+def assert_ledger_invariants(ledger: Ledger, run_id: str, w3s: dict[str, Web3], last_run: bool = True) -> None:
+    """Every intent terminal; each signed intent has exactly one landed tx at its own nonce; lane nonces
+    contiguous and matching the chain's transaction count."""
+    records = ledger.intents(run_id)
+    assert records, "the run has no intents"
+    for r in records:
+        assert r.state in TERMINAL_INTENT_STATES, f"{r.spec.id} is {r.state}"
+    by_lane: dict[str, list[int]] = {}
+    for r in records:
+        if r.state is IntentState.SKIPPED:
+            assert not r.attempts, f"{r.spec.id} was skipped after signing"
+            continue
+        if r.nonce is None:
+            continue  # refused before signing
+        by_lane.setdefault(r.spec.lane, []).append(r.nonce)
+        assert r.receipt is not None, f"{r.spec.id} has no receipt"
+        w3 = w3s[r.spec.chain]
+        tx = w3.eth.get_transaction(r.receipt.tx_hash)  # type: ignore[arg-type]
+        assert tx["nonce"] == r.nonce
+        landed = [a.tx_hash for a in r.attempts if _has_receipt(w3, a.tx_hash)]
+        assert landed == [r.receipt.tx_hash], f"{r.spec.id}: landed {landed}"
+    for lane, nonces in by_lane.items():
+        nonces.sort()
+        assert nonces == list(range(nonces[0], nonces[0] + len(nonces))), f"{lane}: nonces {nonces}"
+        chain = lane.split(".")[0]
+        sender = next(r.spec.sender for r in records if r.spec.lane == lane)
+        count = w3s[chain].eth.get_transaction_count(sender)  # type: ignore[arg-type]
+        assert count == nonces[-1] + 1 if last_run else count > nonces[-1], f"{lane}: chain count {count}"
+
+
+def _has_receipt(w3: Web3, tx_hash: str) -> bool:
+    try:
+        w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        return True
+    except Exception:
+        return False
