@@ -42,11 +42,13 @@ def registry_quoter(state: VenueState, side: Side, amount_in: int) -> int:
 
 @dataclass(frozen=True)
 class Allocation:
-    """``base_amount`` (human base units) to sell or buy on one venue."""
+    """``base_amount`` (human base units) to sell or buy on one venue; ``amount_in_raw``, when set, is the exact
+    input to send instead (the polish step moves raw inputs between venues)."""
 
     state: VenueState
     side: Side
     base_amount: float
+    amount_in_raw: int | None = None
 
 
 def curve_quote(curve: Curve, base_amount: float) -> float:
@@ -65,15 +67,38 @@ def curve_capacity(curve: Curve) -> float:
     return sum(seg.size for seg in curve.segments)
 
 
+def input_for_output(quoter: Quoter, st: VenueState, side: Side, want: int, guess: int) -> int:
+    """The least raw input whose exact quote gives at least ``want`` raw out (bisection bracketed around ``guess``,
+    the sampled curve's estimate), so a buy lands on the base amount the plan sized, not the curve's estimate."""
+    if want <= 0 or guess <= 0:
+        return max(guess, 0)
+    lo, hi = max(0, guess - guess // 256 - 1), guess + 1
+    while lo > 0 and quoter(st, side, lo) >= want:
+        lo, hi = lo // 2, lo
+    for _ in range(64):
+        if quoter(st, side, hi) >= want:
+            break
+        lo, hi = hi, hi * 2
+    else:
+        raise PlanError(f"{venue_key(st)}: no input buys {want} raw {st.base.symbol}")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if quoter(st, side, mid) >= want else (mid, hi)
+    return hi
+
+
 def exact_trade(problem: HedgeProblem, alloc: Allocation, quoter: Quoter) -> PlannedTrade:
     """One allocation as an exact-in swap, priced by the exact venue model."""
     st, side = alloc.state, alloc.side
     bscale, qscale = 10**st.base.decimals, 10**st.quote.decimals
     curve = st.sell if side is Side.SELL else st.buy
-    if side is Side.SELL:
+    if alloc.amount_in_raw is not None:
+        amount_in = alloc.amount_in_raw
+    elif side is Side.SELL:
         amount_in = math.floor(alloc.base_amount * bscale)
     else:
-        amount_in = math.floor(curve_quote(curve, alloc.base_amount) * qscale)
+        guess = math.floor(curve_quote(curve, alloc.base_amount) * qscale)
+        amount_in = input_for_output(quoter, st, side, math.ceil(alloc.base_amount * bscale - 1e-6), guess)
     if amount_in <= 0:
         raise PlanError(f"{venue_key(st)}: a {side} of {alloc.base_amount:g} {st.base.symbol} rounds to zero raw units")
     out = quoter(st, side, amount_in)
@@ -123,6 +148,20 @@ def build_plan(
 ) -> Plan:
     """Exact trades, cost breakdown, residuals and objective for the given allocations."""
     trades = [exact_trade(problem, a, quoter) for a in allocations]
+    return plan_from_trades(problem, trades, stats=stats, model_objective=model_objective, explanation=explanation,
+                            kind=kind)
+
+
+def plan_from_trades(
+    problem: HedgeProblem,
+    trades: Sequence[PlannedTrade],
+    *,
+    stats: SolveStats,
+    model_objective: float,
+    explanation: Sequence[VenueExplanation] = (),
+    kind: str = "optimal",
+) -> Plan:
+    """Cost breakdown, residuals, risk and objective of already priced trades."""
     cost = CostBreakdown(
         gas_usd=sum(t.gas_usd for t in trades), fee_usd=sum(t.fee_usd for t in trades),
         impact_usd=sum(t.impact_usd for t in trades), total_usd=sum(t.cost_usd for t in trades),
@@ -136,7 +175,7 @@ def build_plan(
             f"risk it would remove (risk term now ${risk:,.2f})"
         )
     return Plan(
-        trades=trades, cost=cost, pre_trade_delta={t.underlying: t.current_delta for t in problem.targets},
+        trades=list(trades), cost=cost, pre_trade_delta={t.underlying: t.current_delta for t in problem.targets},
         residual_delta=residual, risk_usd=risk, objective_usd=cost.total_usd + risk,
         model_objective_usd=model_objective, stats=stats, explanation=list(explanation), note=note,
         kind="baseline" if kind == "baseline" else "optimal",

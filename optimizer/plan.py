@@ -1,9 +1,14 @@
 """``plan(problem) -> Plan``: the public entry point of the optimizer.
 
-Validates the problem, fetches (or builds) the cvxpy model for its venue set's shape, loads the run's parameters,
-solves (LP relaxation first, accepted when integral; else HiGHS branch and bound), and turns the fills into exact
-trades through the venues' own exact quotes. Infeasible problems raise :class:`InfeasiblePlanError` naming the
-limit that binds; an empty plan comes back only when it is the optimum, and says so in ``Plan.note``.
+Validates the problem, fetches (or builds) the model for its venue set's shape (``settings.engine``: ``highs``, the
+pruned arrays of :mod:`optimizer.direct`, or ``cvxpy``, the DPP model of :mod:`optimizer.model`), loads the run's
+parameters, solves (LP relaxation first, accepted when integral; else HiGHS branch and bound), and turns the fills
+into exact trades through the venues' own exact quotes. Then two exact finishing steps, both scored on the exact venue
+models: :func:`optimizer.polish.polish` re-splits each underlying's size among the chosen venues, and (up to
+``settings.baseline_guard_max_venues`` venues) every baseline is planned too, and if one's exact objective is lower
+its plan is returned instead, named in ``stats.safeguard`` (the model's curves are samples, so this can happen).
+Infeasible problems raise :class:`InfeasiblePlanError` naming the limit that binds; an empty plan comes back only when
+it is the optimum, and says so in ``Plan.note``.
 
 Usage::
 
@@ -21,11 +26,14 @@ from collections import OrderedDict
 import numpy as np
 
 from adapters.base import Side, VenueState
-from crosshedge.errors import PlanError
+from crosshedge.errors import AdapterError, PlanError
+from optimizer.baselines import BASELINES
 from optimizer.diagnose import explain, infeasibility, usable_venues
+from optimizer.direct import DirectModel
 from optimizer.finalize import Allocation, Quoter, build_plan, registry_quoter
 from optimizer.model import HedgeModel, SolveResult
 from optimizer.packing import ModelShape, PackedData, pack, shape_of
+from optimizer.polish import polish, violation
 from optimizer.problem import HedgeProblem, Plan, SolveStats
 
 # Fills below this many base units are solver noise, not trades.
@@ -45,15 +53,16 @@ class Planner:
         self.quoter: Quoter = quoter or registry_quoter
         self.relaxation_first = relaxation_first
         self._max = max_models
-        self._models: OrderedDict[ModelShape, HedgeModel] = OrderedDict()
+        self._models: OrderedDict[tuple[str, ModelShape], HedgeModel | DirectModel] = OrderedDict()
 
-    def model(self, shape: ModelShape) -> tuple[HedgeModel, bool]:
-        """The built model for ``shape`` and whether it came from the cache."""
-        if shape in self._models:
-            self._models.move_to_end(shape)
-            return self._models[shape], True
-        model = HedgeModel(shape)
-        self._models[shape] = model
+    def model(self, shape: ModelShape, engine: str = "cvxpy") -> tuple[HedgeModel | DirectModel, bool]:
+        """The built model for ``shape`` on ``engine`` and whether it came from the cache."""
+        key = (engine, shape)
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key], True
+        model: HedgeModel | DirectModel = DirectModel(shape) if engine == "highs" else HedgeModel(shape)
+        self._models[key] = model
         while len(self._models) > self._max:
             self._models.popitem(last=False)
         return model, False
@@ -62,12 +71,16 @@ class Planner:
         """Validate, load and solve; raise :class:`InfeasiblePlanError`/:class:`PlanError` on failure."""
         states = usable_venues(problem)
         shape = shape_of(problem, states)
-        model, hit = self.model(shape)
-        data = pack(problem, states, shape)
+        engine = problem.settings.engine
+        model, hit = self.model(shape, engine)
         started = time.perf_counter()
-        model.load(data)
-        load_ms = (time.perf_counter() - started) * 1e3
-        result = model.solve(problem.settings, relaxation_first=self.relaxation_first)
+        data = pack(problem, states, shape)
+        if isinstance(model, DirectModel):
+            result = model.solve(data, problem.settings)
+        else:
+            model.load(data)
+            result = model.solve(problem.settings, relaxation_first=self.relaxation_first)
+        load_ms = (time.perf_counter() - started) * 1e3 - result.solve_ms
         if result.status in ("infeasible", "infeasible_inaccurate"):
             raise infeasibility(problem, states, data)
         if result.status not in ("optimal", "optimal_inaccurate"):
@@ -79,6 +92,7 @@ class Planner:
             method=result.method, status=result.status, build_ms=0.0 if hit else model.build_ms,
             solve_ms=result.solve_ms + load_ms, cache_hit=hit, n_variables=model.n_variables,
             n_binaries=model.n_binaries, venues_considered=len(states), lower_bound_usd=result.lower_bound,
+            engine=engine, pieces_pruned=model.pieces_pruned if isinstance(model, DirectModel) else 0,
         )
         return states, data, result, stats
 
@@ -87,9 +101,61 @@ class Planner:
         states, data, result, stats = self.solve(problem)
         allocations = allocations_from(states, result, data)
         draft = build_plan(problem, allocations, stats=stats, model_objective=result.objective, quoter=self.quoter)
+        draft = self.finish(problem, draft, len(states))
         if not with_explanation:
             return draft
         return draft.model_copy(update={"explanation": explain(problem, states, data, draft)})
+
+
+    def finish(self, problem: HedgeProblem, draft: Plan, n_venues: int) -> Plan:
+        """Polish the solver's plan on the exact models, then let any cheaper baseline plan replace it."""
+        s = problem.settings
+        started = time.perf_counter()
+        polished = polish(problem, draft, self.quoter, s.polish_rounds)
+        polish_ms = (time.perf_counter() - started) * 1e3
+        gain = draft.objective_usd - polished.objective_usd
+        started = time.perf_counter()
+        best, winner = polished, ""
+        if n_venues <= s.baseline_guard_max_venues:
+            best, winner = guard(problem, polished, self.quoter)
+        stats = draft.stats.model_copy(update={
+            "polish_ms": polish_ms, "polish_gain_usd": gain, "guard_ms": (time.perf_counter() - started) * 1e3,
+            "safeguard": winner,
+        })
+        update: dict[str, object] = {"stats": stats}
+        if winner:
+            update["note"] = (f"safeguard: baseline {winner} beat the optimizer's plan on the exact venue models by "
+                              f"${polished.objective_usd - best.objective_usd:,.4f}; its plan is returned")
+        return best.model_copy(update=update)
+
+
+def _sizes(plan: Plan) -> dict[str, float]:
+    return {u: plan.residual_delta[u] - plan.pre_trade_delta[u] for u in plan.residual_delta}
+
+
+def guard(problem: HedgeProblem, plan: Plan, quoter: Quoter, rounds: int = 3) -> tuple[Plan, str]:
+    """The cheapest by exact objective of ``plan`` and every baseline, both to target and at the sizes of the best
+    plan so far (re-tried when the best changes); returns it and the winning baseline's name ("" for ``plan``)."""
+    best, winner = plan, ""
+    tried: list[dict[str, float] | None] = []
+    pending: list[dict[str, float] | None] = [None, _sizes(plan)]
+    for _ in range(rounds):
+        improved = False
+        for amounts in pending:
+            tried.append(amounts)
+            for name, baseline in BASELINES.items():
+                try:
+                    cand = baseline(problem, amounts=amounts, quoter=quoter)
+                except (PlanError, AdapterError):
+                    continue  # this baseline cannot meet the limits: not a candidate
+                tol = 1e-9 * max(1.0, abs(best.objective_usd))
+                if cand.objective_usd < best.objective_usd - tol and violation(problem, cand) is None:
+                    cand = polish(problem, cand, quoter, problem.settings.polish_rounds)
+                    best, winner, improved = cand, f"{name}@{'target' if amounts is None else 'sizes'}", True
+        if not improved:
+            break
+        pending = [_sizes(best)] if _sizes(best) not in tried else []
+    return best, winner
 
 
 def allocations_from(states: list[VenueState], result: SolveResult, data: PackedData) -> list[Allocation]:

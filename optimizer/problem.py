@@ -148,6 +148,14 @@ class SolveStats(_Value):
     n_binaries: int = 0
     venues_considered: int = 0
     lower_bound_usd: float | None = None  # the relaxation's objective: no plan can cost less (model terms)
+    engine: str = ""  # "highs" (pruned arrays to HiGHS) or "cvxpy" (the DPP reference model); "" for baselines
+    pieces_pruned: int = 0  # curve pieces dropped before building because no optimal plan can use them
+    polish_ms: float = 0.0
+    polish_gain_usd: float = 0.0  # exact objective saved by re-splitting sizes on the exact venue models
+    guard_ms: float = 0.0
+    # Set when a baseline's plan beat the optimizer's on the exact models and was returned instead (a safeguard:
+    # the model's curves are samples of the exact venues), e.g. "router_split@target".
+    safeguard: str = ""
 
 
 class VenueExplanation(_Value):

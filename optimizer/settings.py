@@ -62,3 +62,12 @@ class OptimizerSettings(_Section):
     # HiGHS relative MIP gap; tiny so plans are optimal, not merely good (the models are small).
     mip_rel_gap: float = Field(default=1e-9, ge=0, le=0.1)
     time_limit_s: float = Field(default=30.0, gt=0)
+    # "highs": pruned sparse arrays straight to HiGHS (fast); "cvxpy": the DPP reference model (optimizer.model).
+    engine: Literal["highs", "cvxpy"] = "highs"
+    # Above this many venues a fractional relaxation is finished by branching only on its fractional switches (the
+    # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported (engine "highs" only).
+    exact_milp_max_venues: int = Field(default=200, ge=0)
+    # Re-split each plan's sizes among its venues on the exact venue models (at most this many Newton rounds; 0: off).
+    polish_rounds: int = Field(default=8, ge=0, le=50)
+    # Also plan every baseline and return the cheapest by exact objective, up to this many venues (0: never).
+    baseline_guard_max_venues: int = Field(default=300, ge=0)

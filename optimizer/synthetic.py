@@ -21,6 +21,8 @@ from optimizer.settings import OptimizerSettings
 
 ADAPTER = "synthetic_cp"
 _DECIMALS = {"ETH": 18, "BTC": 8, "SOL": 9}
+BENCH_CHAINS = ("ethereum", "arbitrum", "base", "optimism", "polygon")
+BENCH_MARKS = {"ETH": 3000.0, "BTC": 60000.0, "SOL": 150.0}
 _SYMBOL = {"ETH": "WETH", "BTC": "WBTC", "SOL": "WSOL"}
 
 
@@ -127,3 +129,28 @@ def random_problem(
         targets=targets, venues=venues, gas_usd=gas, inventory=inventory, as_of=as_of, settings=settings,
         disabled_venues=[k for k in keys if rng.random() < 0.1],
     )
+
+
+def bench_scenario(n: int, rng: np.random.Generator, layout_seed: int, *, as_of: int = 1_700_000_000) -> HedgeProblem:
+    """The benchmark's scenario: ``n`` venues (32 pieces, gas $0.01 to $30, three underlyings over five chains; the
+    layout fixed by ``layout_seed``), this run's deltas, gas, depths and prices drawn from ``rng``."""
+    layout_rng = np.random.default_rng(layout_seed)
+    unders = list(BENCH_MARKS)
+    venues, gas = [], {}
+    for i in range(n):
+        chain, u = BENCH_CHAINS[layout_rng.integers(len(BENCH_CHAINS))], unders[i % 3]
+        st = cp_state(chain, f"pool{i}", u, mid=BENCH_MARKS[u] * (1 + rng.normal(0, 5e-4)),
+                      depth_usd=float(np.exp(rng.uniform(np.log(2e5), np.log(4e7)))),
+                      fee_pips=int(layout_rng.choice([100, 500, 3000, 10000])), pieces=32, reach=0.25,
+                      timestamp=as_of)
+        venues.append(st)
+        gas[f"{chain}/pool{i}"] = float(np.exp(rng.uniform(np.log(0.01), np.log(30.0))))
+    targets = [
+        HedgeTarget(underlying=u, current_delta=float(rng.choice([-1, 1]) * rng.uniform(5e3, 3e4) * n / 3 / m),
+                    target=0.0, lower=-2e4 / m, upper=2e4 / m, mark_price_usd=m, risk_price=0.05 * (3000 / m) ** 2)
+        for u, m in BENCH_MARKS.items()
+    ]
+    inventory = {c: {"WETH": 5000.0, "WBTC": 200.0, "WSOL": 1e5, "USDC": 3e7} for c in BENCH_CHAINS}
+    settings = OptimizerSettings(max_notional_usd_per_run=1e8, min_trade_usd=50.0, max_price_impact_bps=500.0)
+    return HedgeProblem(targets=targets, venues=venues, gas_usd=gas, inventory=inventory, as_of=as_of,
+                        settings=settings)

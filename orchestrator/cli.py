@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "orchestrator.commands.runs", "orchestrator.commands.control",
     "orchestrator.commands.plan",
     "orchestrator.commands.risk", "orchestrator.commands.backtest",
+    "orchestrator.commands.demo",
 )
 
 for module_name in COMMAND_MODULES:

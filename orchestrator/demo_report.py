@@ -39,12 +39,18 @@ class DemoStep(BaseModel):
     predicted_cost_usd: float = 0.0
 
 
+def _inside(delta: float, band: tuple[float, float]) -> bool:
+    """Inside the band, allowing the optimizer's own tolerance at the edge (it hedges *to* the edge)."""
+    slack = 0.01 * max(abs(band[0]), abs(band[1]), 1e-9)
+    return band[0] - slack <= delta <= band[1] + slack
+
+
 def summary_rows(steps: list[DemoStep]) -> dict[str, float | int]:
     runs = [s for s in steps if s.run_id]
     underlyings = sorted({u for s in steps for u in s.delta_after})
     breaches = sum(
         1 for s in steps for u in underlyings
-        if u in s.band and not (s.band[u][0] - 1e-9 <= s.delta_after.get(u, 0.0) <= s.band[u][1] + 1e-9)
+        if u in s.band and not _inside(s.delta_after.get(u, 0.0), s.band[u])
     )
     return {
         "steps": len(steps),

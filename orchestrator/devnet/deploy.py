@@ -22,7 +22,16 @@ from web3.logs import DISCARD
 from crosshedge.errors import CrosshedgeError
 from orchestrator.devnet.anvil import anvil_rpc
 from orchestrator.devnet.artifacts import load_artifact
-from orchestrator.devnet.liquidity import PairLayout, plan_positions, sqrt_price_x96
+from orchestrator.devnet.liquidity import (
+    TICK_SPACING,
+    PairLayout,
+    align_down,
+    align_up,
+    amounts_for_budget,
+    plan_positions,
+    sqrt_price_x96,
+    tick_at,
+)
 
 MAX_UINT = 2**256 - 1
 TOKENS: dict[str, tuple[str, int, str]] = {  # symbol -> (name, decimals, underlying); WETH is the real WETH9
@@ -156,9 +165,8 @@ def create_v3_pool(
     pool: Any,
     prices: dict[str, float],
     seed: int,
-    owner_by_index: dict[int, str],
-) -> tuple[str, list[int]]:
-    """Create and initialise a V3 pool, then mint its LP positions; returns (pool address, minted token ids)."""
+) -> str:
+    """Create and initialise a V3 pool, then mint its LP positions (owned by the LP account); returns its address."""
     layout = pool_layout(c, pool.base, pool.quote)
     usd = price_of(prices, pool.base, pool.price_offset_bps)
     raw = layout.raw_price(usd)
@@ -170,26 +178,10 @@ def create_v3_pool(
     plans = plan_positions(
         pool.shape, pool.positions, raw, pool.fee, pool.depth_usd, layout.usd_per_raw_token1(usd), seed
     )
-    token_ids = []
-    for i, plan in enumerate(plans):
-        recipient = owner_by_index.get(i, d.lp)
-        params = (
-            t0,
-            t1,
-            pool.fee,
-            plan.tick_lower,
-            plan.tick_upper,
-            plan.amount0,
-            plan.amount1,
-            0,
-            0,
-            recipient,
-            2**40,
-        )
-        receipt = d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
-        for log in c["position_manager"].events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD):
-            token_ids.append(int(log["args"]["tokenId"]))
-    return address, token_ids
+    for plan in plans:
+        params = (t0, t1, pool.fee, plan.tick_lower, plan.tick_upper, plan.amount0, plan.amount1, 0, 0, d.lp, 2**40)
+        d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
+    return str(address)
 
 
 def create_v2_pair(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: dict[str, float]) -> str:
@@ -202,6 +194,23 @@ def create_v2_pair(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: 
     d.send(c[pool.quote].functions.transfer(address, quote_amount), d.lp, gas=100_000)
     d.send(d.at("UniswapV2Pair", address).functions.mint(d.lp), d.lp, gas=300_000)
     return str(address)
+
+
+def mint_operator_position(
+    d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: dict[str, float], usd: float, operator: str
+) -> int:
+    """An LP position worth ``usd`` on ±10% around the pool's price, paid by the LP account, owned by the operator."""
+    layout = pool_layout(c, pool.base, pool.quote)
+    price = price_of(prices, pool.base, pool.price_offset_bps)
+    raw = layout.raw_price(price)
+    spacing = TICK_SPACING[pool.fee]
+    lower, upper = align_down(tick_at(raw * 0.9), spacing), align_up(tick_at(raw * 1.1), spacing)
+    plan = amounts_for_budget(raw, lower, upper, usd, layout.usd_per_raw_token1(price))
+    t0, t1 = sorted_pair(c, pool.base, pool.quote)
+    params = (t0, t1, pool.fee, lower, upper, plan.amount0, plan.amount1, 0, 0, operator, 2**40)
+    receipt = d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
+    (event,) = c["position_manager"].events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
+    return int(event["args"]["tokenId"])
 
 
 def lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
@@ -231,16 +240,12 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     venues: dict[str, dict[str, Any]] = {}
     operator_ids: list[int] = []
     seed = sum(map(ord, name))
-    first_v3 = True
     for index, pool in enumerate(spec.pools):
         key = venue_name(pool)
         if pool.kind == "uniswap_v3":
-            owners = {0: operator} if first_v3 and spec.operator_lp_positions else {}
-            if first_v3 and spec.operator_lp_positions > 1:
-                owners.update({i: operator for i in range(spec.operator_lp_positions)})
-            address, ids = create_v3_pool(d, c, pool, prices, seed + index, owners)
-            operator_ids += [ids[i] for i in owners if i < len(ids)]
-            first_v3 = False
+            address = create_v3_pool(d, c, pool, prices, seed + index)
+            if not operator_ids and spec.operator_lp_usd > 0:
+                operator_ids.append(mint_operator_position(d, c, pool, prices, spec.operator_lp_usd, operator))
             venues[key] = {
                 "adapter": "uniswap_v3",
                 "pool": address,
@@ -252,7 +257,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
             venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
     for symbol, amount in spec.operator_inventory.items():
         fund(d, c, operator, symbol, to_raw(symbol, amount))
-    anvil_rpc(w3, "anvil_setBalance", operator, hex(1000 * 10**18))
+    anvil_rpc(w3, "anvil_setBalance", operator, hex(int(spec.operator_native_eth * 10**18)))
     trader_budget = {"WETH": 20_000.0, "WBTC": 1_000.0, "USDC": 100_000_000.0}
     for symbol, budget in trader_budget.items():
         fund(d, c, d.trader, symbol, to_raw(symbol, budget))

@@ -46,7 +46,9 @@ class DevnetChain(_Section):
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
     pools: list[DevnetPool] = []
     operator_inventory: dict[str, float] = {}  # token symbol -> amount funded to the operator wallet
-    operator_lp_positions: int = Field(default=1, ge=0)  # LP positions the operator itself owns (for LP risk)
+    # The operator's own LP position in the chain's first V3 pool (±10% range), so the book holds LP risk too.
+    operator_lp_usd: float = Field(default=0.0, ge=0)
+    operator_native_eth: float = Field(default=5.0, ge=0)  # gas money; counted as ETH delta like any holding
 
 
 class DevnetSpec(_Section):

@@ -101,10 +101,21 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
 
 @pytest.fixture
 def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
-    """evm_snapshot every chain before the test and evm_revert after it; yields the snapshot ids."""
-    ids = {c: devnet.w3(c).provider.make_request("evm_snapshot", [])["result"] for c in devnet.chains()}
+    """evm_snapshot every chain before the test and evm_revert after it; yields the snapshot ids.
+
+    anvil's evm_revert restores state but not the fee market: the next block's base fee stays wherever the test's
+    blocks pushed it (40 near-empty blocks take 20 gwei to 0.1 gwei). It is put back too, so no test leaks gas prices.
+    """
+    ids, next_base_fee = {}, {}
+    for chain in devnet.chains():
+        w3 = devnet.w3(chain)
+        ids[chain] = w3.provider.make_request("evm_snapshot", [])["result"]
+        next_base_fee[chain] = w3.eth.get_block("pending")["baseFeePerGas"]
     yield ids
     for chain, snap in ids.items():
         w3 = devnet.w3(chain)
         w3.provider.make_request("evm_setAutomine", [True])
-        w3.provider.make_request("evm_revert", [snap])
+        reverted = w3.provider.make_request("evm_revert", [snap])
+        # A failed revert would leak this test's trades into every later test: fail loudly instead.
+        assert reverted.get("result") is True, f"evm_revert on {chain} failed: {reverted}"
+        w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(next_base_fee[chain])])

@@ -110,7 +110,7 @@ def test_short_backtest_orders_policies_sensibly() -> None:
     assert hourly.trades > daily.trades and hourly.total_cost_usd > daily.total_cost_usd
     assert hourly.pnl_std_usd < daily.pnl_std_usd  # hedging more often removes more risk
     assert ww.trades < hourly.trades
-    assert res.rolls > 0 and res.book_lines == 9
+    assert res.rolls > 0 and res.book_lines == 10  # the example book's ETH lines
     assert type(res).model_validate_json(res.model_dump_json()) == res
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.base import Side
 from crosshedge.errors import InfeasiblePlanError, PlanError
 from optimizer.baselines import BASELINES, best_single, default_amounts, greedy, router_split
+from optimizer.finalize import Quoter
 from optimizer.plan import Planner
 from optimizer.problem import HedgeProblem
 from optimizer.replay import replay
 from optimizer.settings import OptimizerSettings
-from optimizer.synthetic import random_problem
+from optimizer.synthetic import bench_scenario, cp_quote, random_problem
 from tests.unit.optimizer.helpers import pwl_quote
 
 LAYOUT = (("ethereum", "ETH"), ("arbitrum", "ETH"), ("base", "ETH"), ("base", "ETH"), ("arbitrum", "BTC"))
@@ -71,3 +74,42 @@ def test_baseline_that_breaks_a_limit_says_so(problem: HedgeProblem) -> None:
     tight = problem.model_copy(update={"settings": OptimizerSettings(max_trades=1)})
     with pytest.raises(PlanError, match="max_trades"):
         greedy(tight, amounts={"ETH": -150.0}, quoter=pwl_quote)
+
+
+def _assert_never_worse(planner: Planner, problem: HedgeProblem, quoter: Quoter) -> int:
+    """Plan, then replay the plan and every baseline (to target and at the plan's sizes) on ``quoter``."""
+    try:
+        plan = planner.plan(problem, with_explanation=False)
+    except InfeasiblePlanError:
+        return 0
+    mine = replay(plan, problem, quoter)
+    amounts = {u: plan.residual_delta[u] - plan.pre_trade_delta[u] for u in plan.residual_delta}
+    compared = 0
+    for name, baseline in BASELINES.items():
+        for sizes in (None, amounts):
+            try:
+                theirs = replay(baseline(problem, amounts=sizes, quoter=quoter), problem, quoter)
+            except PlanError:
+                continue
+            assert mine.objective_usd <= theirs.objective_usd + 1e-6 * max(1.0, abs(theirs.objective_usd)), name
+            compared += 1
+    return compared
+
+
+@given(seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_never_worse_than_any_baseline_on_the_exact_venue_model(seed: int) -> None:
+    """Exact constant-product quotes differ from the sampled curves: polish + safeguard keep the promise."""
+    problem = random_problem(np.random.default_rng(seed), LAYOUT)
+    _assert_never_worse(Planner(quoter=cp_quote), problem, cp_quote)
+
+
+def test_never_worse_than_any_baseline_on_the_bench_scenarios() -> None:
+    """The benchmark's 10- and 50-venue scenarios, several runs each, scored on the exact model."""
+    planner = Planner(quoter=cp_quote)
+    compared = 0
+    for n, runs in ((10, 4), (50, 2)):
+        rng = np.random.default_rng(n)
+        for _ in range(runs):
+            compared += _assert_never_worse(planner, bench_scenario(n, rng, layout_seed=n), cp_quote)
+    assert compared >= 20

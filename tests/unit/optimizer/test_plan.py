@@ -10,8 +10,10 @@ from typer.testing import CliRunner
 
 from adapters.base import Side
 from crosshedge.errors import InfeasiblePlanError, InputError, StaleDataError
-from optimizer.plan import Planner
-from optimizer.problem import HedgeProblem, HedgeTarget
+from optimizer.finalize import Allocation, build_plan
+from optimizer.plan import Planner, guard
+from optimizer.polish import polish, violation
+from optimizer.problem import HedgeProblem, HedgeTarget, SolveStats
 from optimizer.settings import OptimizerSettings
 from optimizer.synthetic import cp_quote
 from orchestrator.cli import app
@@ -117,3 +119,31 @@ def test_cli_plans_a_saved_problem(tmp_path: Path, problem: HedgeProblem) -> Non
     assert '"trades"' in out.output and '"explanation"' in out.output
     bad = runner.invoke(app, ["plan", "--problem", str(tmp_path / "nope.json")])
     assert bad.exit_code == 1
+
+
+def test_polish_keeps_venues_and_totals_and_never_costs_more(problem: HedgeProblem) -> None:
+    rough = problem.model_copy(update={"settings": OptimizerSettings(polish_rounds=0, baseline_guard_max_venues=0)})
+    draft = planner().plan(rough, with_explanation=False)
+    polished = polish(problem, draft, cp_quote, rounds=8)
+    assert {t.venue_key for t in polished.trades} == {t.venue_key for t in draft.trades}
+    for side in (Side.SELL, Side.BUY):
+        before = sum(t.amount_in_raw for t in draft.trades if t.side is side and t.underlying == "ETH")
+        after = sum(t.amount_in_raw for t in polished.trades if t.side is side and t.underlying == "ETH")
+        assert after == before
+    assert polished.objective_usd <= draft.objective_usd
+    assert violation(problem, polished) is None
+    full = planner().plan(problem, with_explanation=False)
+    assert full.stats.polish_gain_usd >= 0 and full.objective_usd <= draft.objective_usd + 1e-9
+
+
+def test_safeguard_returns_a_cheaper_baseline_and_says_so(problem: HedgeProblem) -> None:
+    """Fed a deliberately poor plan (all ETH on the $15-gas venue, in pieces), the guard returns a baseline's."""
+    states = {f"{v.chain}/{v.venue}": v for v in problem.venues}
+    stats = SolveStats(method="test", status="optimal")
+    poor = build_plan(problem, [Allocation(states["ethereum/v2"], Side.SELL, 100.0),
+                                Allocation(states["base/v2"], Side.SELL, 20.0),
+                                Allocation(states["arbitrum/v3"], Side.SELL, 10.0)],
+                      stats=stats, model_objective=0.0, quoter=cp_quote)
+    best, winner = guard(problem, poor, cp_quote)
+    assert winner and best.objective_usd < poor.objective_usd
+    assert winner.split("@")[0] in {"best_single", "router_split", "greedy"}

@@ -49,7 +49,7 @@ def test_load_problem_names_file_and_field(tmp_path: Path, problem: HedgeProblem
     current=st.floats(-50, 50), target=st.floats(-5, 5), half=st.floats(5, 40), price=st.floats(0, 10),
     pieces=st.integers(2, 32), at=st.floats(0, 1),
 )
-def test_risk_term_is_exact_at_breakpoints_and_above_the_quadratic(  # noqa: PLR0917
+def test_risk_term_is_exact_at_breakpoints_and_above_the_quadratic(
     current: float, target: float, half: float, price: float, pieces: int, at: float
 ) -> None:
     t = HedgeTarget(underlying="ETH", current_delta=current, target=target, lower=target - half,
