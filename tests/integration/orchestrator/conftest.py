@@ -173,6 +173,7 @@ def _test_config(devnet: DevnetHandle, proxies: dict[str, FaultProxy], tmp: Path
 def _start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CROSSHEDGE_REDIS_URL": orch.url, "CROSSHEDGE_TEST_CRASH_DIR": str(orch.crash_dir),
            "PYTHONUNBUFFERED": "1"}
+    seen = len(orch.worker_log.read_text(errors="replace")) if orch.worker_log.exists() else 0
     log = orch.worker_log.open("ab")
     exe = str(Path(sys.executable).parent / "crosshedge")
     proc = subprocess.Popen([exe, "worker", "--config", str(orch.config_path),
@@ -180,7 +181,7 @@ def _start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
                             env=env, cwd=REPO)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if " ready." in orch.worker_log.read_text(errors="replace"):
+        if " ready." in orch.worker_log.read_text(errors="replace")[seen:]:
             return proc
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited: {orch.log_tail()}")
@@ -207,12 +208,17 @@ def orch(devnet: DevnetHandle, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         yield orch
     finally:
-        orch.worker.terminate()
-        try:
-            orch.worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            orch.worker.kill()
+        _stop_worker(orch)
         redis.stop()
+
+
+def _stop_worker(orch: Orchestra) -> None:
+    orch.worker.terminate()
+    try:
+        orch.worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        orch.worker.kill()
+        orch.worker.wait(timeout=15)
 
 
 @pytest.fixture
@@ -222,11 +228,12 @@ def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra
     for marker in orch.crash_dir.iterdir():
         marker.unlink()
     orch.redis.ensure_running()
-    client = redis_client(orch.url)
-    prefix = orch.config.raw.execution.key_prefix
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+    # Each test starts from an empty Redis (ledger, broker queues, unacked messages) and a new worker: a message a
+    # killed worker left unacked would otherwise be redelivered into a later test, after its chains were reverted,
+    # and re-broadcast stored transactions against state that no longer exists.
+    _stop_worker(orch)
+    redis_client(orch.url).flushall()
+    orch.worker = _start_worker(orch)
     yield orch
     for chain in orch.config.chains:
         orch.w3(chain).provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
