@@ -116,6 +116,13 @@ def one_step(ctx: Any, celery: Any, step: int, timestamp: str, prices: dict[str,
     )
 
 
+def _compressed_time(config: Config) -> Config:
+    """The demo replays an hour a step, a second or two apart: beat's run-id slot must be that short too, or two
+    steps would share one run id (and the second would rightly be refused as already started)."""
+    policy = config.raw.policy.model_copy(update={"check_interval_s": 0.25})
+    return config.model_copy(update={"raw": config.raw.model_copy(update={"policy": policy})})
+
+
 def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = None,
              on_status: Callable[[str], None] | None = None) -> tuple[list[DemoStep], Path]:
     """Bring everything up, drive the market for ``opts.steps`` hours, hedge live; returns steps and the plot."""
@@ -129,11 +136,17 @@ def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = Non
     manager = DevnetManager(base.raw.devnet, root=opts.config_path.resolve().parent)
     status("starting three anvil chains and deploying Uniswap V3/V2, WETH9 and tokens")
     state = manager.up()
-    config: Config = resolve_generated(base)
+    config: Config = _compressed_time(resolve_generated(base))
     try:
         status("starting embedded Redis and Celery workers")
         ctx = stages.open_context(config)
         celery = create_app(config)
+        # A fresh devnet makes any earlier ledger (runs, locks, intents, queued messages) describe chains that no
+        # longer exist: start the demo's namespace empty. Only the configured key prefix and queues are touched.
+        stale = list(ctx.ledger.r.scan_iter(f"{ctx.ledger.p}:*"))
+        if stale:
+            ctx.ledger.r.delete(*stale)
+        celery.control.purge()
         driver = MarketDriver.from_state(state, {n: c.base_fee_gwei for n, c in base.raw.devnet.chains.items()})
         path = price_paths(opts, base.raw.devnet.prices)
         steps: list[DemoStep] = []

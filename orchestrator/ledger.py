@@ -120,6 +120,12 @@ class Intent(Frozen):
     def lane(self) -> str:
         return lane_name(self.chain, self.wallet)
 
+    @property
+    def nonce_sequence(self) -> str:
+        """Nonces are the sending account's, not the wallet name's: a rotated key (or a fresh devnet's operator)
+        under the same name starts its own sequence instead of inheriting a gap from the old one."""
+        return f"{self.lane}:{self.sender.lower()}"
+
 
 class Attempt(Frozen):
     """One signed transaction for an intent (the first, or a fee-bumped replacement at the same nonce)."""

@@ -43,6 +43,7 @@ from optimizer.problem import Plan
 from orchestrator.config import Config
 from orchestrator.ledger import (
     TERMINAL_INTENT_STATES,
+    TERMINAL_RUN_STATES,
     Intent,
     IntentKind,
     IntentRecord,
@@ -149,7 +150,13 @@ def start_run(ctx: RunContext, kind: str, run_id: str | None = None, parent: str
     lock = RunLock(ctx.ledger, ctx.execution.run_lock_ttl_s)
     if not lock.acquire(run_id):
         raise CircuitBreakerError(f"run {run_id}: another run ({lock.holder()}) is in progress (one at a time)")
-    if ctx.ledger.create_run(run_id, kind=kind, parent=parent, followup=followup) and plan_input is not None:
+    if not ctx.ledger.create_run(run_id, kind=kind, parent=parent, followup=followup):
+        # The id is deterministic (a beat slot, a follow-up): starting it twice must not re-drive its stages.
+        # A finished run gives its lock back; one still going keeps it and the recover sweep resumes it.
+        if ctx.ledger.run(run_id).state in TERMINAL_RUN_STATES:
+            lock.release(run_id)
+        raise CircuitBreakerError(f"run {run_id}: already started (its id is taken); not starting it again")
+    if plan_input is not None:
         ctx.ledger.put_blob(run_id, "plan_input", plan_input)
     return run_id
 

@@ -259,14 +259,14 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
         raise
     max_fee, tip, _ = current_fees(lane.w3, lane.chain, lane.settings, lane.execution)
     pending = lane.w3.eth.get_transaction_count(lane.signer.address, "pending")  # type: ignore[arg-type]
-    nonce = lane.ledger.allocate_nonce(spec.id, spec.lane, int(pending))
+    nonce = lane.ledger.allocate_nonce(spec.id, spec.nonce_sequence, int(pending))
     fields = TxFields(chain_id=tx.chain_id, nonce=nonce, to=Web3.to_checksum_address(tx.to), data=tx.data,
                       value=tx.value, gas=gas, deadline=deadline)
     crash_point("before_sign")
     try:
         check_not_halted(lane.ledger)  # immediately before the signature: fail closed
     except HaltedError:
-        lane.ledger.release_nonce(spec.id, spec.lane)
+        lane.ledger.release_nonce(spec.id, spec.nonce_sequence)
         raise
     signed = lane.signer.sign(_tx_dict(fields, max_fee, tip))
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, signed_at=now)
@@ -348,7 +348,7 @@ def await_inclusion(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRec
             last_check = now
             record = _unstick(lane, record)
         # Poll tightly at first (an automining or fast L2 chain answers within milliseconds), then back off.
-        lane.sleep(min(lane.execution.poll_interval_s, 0.002 * 2**polls))
+        lane.sleep(min(lane.execution.poll_interval_s, 0.002 * 2 ** min(polls, 16)))
         polls += 1
 
 
@@ -423,7 +423,7 @@ def skip_intent(ledger: Ledger, record: IntentRecord, reason: str) -> None:
     """Mark a not-yet-signed intent skipped (halted, breaker, chain down), giving back any nonce it held."""
     if record.state is not IntentState.PLANNED:
         return
-    ledger.release_nonce(record.spec.id, record.spec.lane)
+    ledger.release_nonce(record.spec.id, record.spec.nonce_sequence)
     ledger.transition(record.spec.id, IntentState.SKIPPED, error=reason)
 
 

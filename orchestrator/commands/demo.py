@@ -22,7 +22,7 @@ def _line(step: DemoStep) -> str:
         for u in sorted(step.delta_before) if u in step.band
     )
     action = (f"[green]hedged[/] {step.trades} trades on {','.join(step.chains_traded) or '-'} "
-              f"cost ${step.cost_usd:,.2f}" if step.fired else "[dim]inside band[/]")
+              f"cost ${step.cost_usd:,.2f}" if step.fired else f"[dim]{step.reason or 'inside band'}[/]")
     return f"[dim]{step.timestamp}[/] {prices} | {deltas} | {action}"
 
 
