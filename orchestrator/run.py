@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -386,8 +387,15 @@ def tripped_venues(ctx: RunContext, run_id: str, snap: Snapshot) -> tuple[set[st
     return set(venues), chains
 
 
+PLAN_LOCK_TTL_S = 120
+
+
 def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None) -> list[str]:
     """Decide and plan (or take the run's given plan), check the caps, record intents; returns the lanes."""
+    # One planner per run: a redelivered or recovered plan task must not plan the same run twice at once (a second,
+    # different plan would race the first for the same intent ids). The lock expires, so a crashed planner is retried.
+    if not ctx.ledger.acquire(f"plan:{run_id}", owner=f"{os.getpid()}", ttl_s=PLAN_LOCK_TTL_S):
+        return []
     record = ctx.ledger.run(run_id)
     if record.state in (RunState.PLANNED, RunState.EXECUTING):
         return ctx.ledger.lanes(run_id)
