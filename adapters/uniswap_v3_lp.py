@@ -118,7 +118,7 @@ class UniswapV3LpPositions:
         return {k: (Web3.to_checksum_address(p), int(decode(SLOT0_PREFIX, s)[0]))
                 for k, p, s in zip(keys, pools, slots, strict=True)}
 
-    def _position(  # noqa: PLR0917  # private helper, one call site
+    def _position(  # private helper, one call site
         self, chain: ChainContext, manager: str, token_id: int, r: tuple[Any, ...],
                   prices: dict[tuple[str, str, int], tuple[str, int]], block: int) -> LpPosition:
         t0, t1 = chain.token(str(r[2])), chain.token(str(r[3]))

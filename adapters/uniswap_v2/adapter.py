@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
 from adapters.uniswap_v3.adapter import base_quote
 from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
@@ -172,26 +172,15 @@ class UniswapV2Adapter:
 
     def parse_receipt(self, state: VenueState, receipt: Mapping[str, Any]) -> Fill:
         """The pair's Swap event in ``receipt`` as a Fill; AdapterError if the tx failed or has no such event."""
-        where = f"chain {state.chain}: venue {state.venue}"
-        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
-        if int(receipt.get("status", 0)) != 1:
-            raise AdapterError(f"{where}: transaction {tx_hash} reverted")
-        pair = Web3.to_checksum_address(state.pool["address"])
-        for log in receipt["logs"]:
-            topics = [HexBytes(t) for t in log["topics"]]
-            if Web3.to_checksum_address(log["address"]) != pair or not topics or topics[0] != SWAP_TOPIC:
-                continue
-            a0_in, a1_in, a0_out, a1_out = decode(("uint256",) * 4, HexBytes(log["data"]))
-            base_in, quote_in, base_out, quote_out = (
-                (a0_in, a1_in, a0_out, a1_out) if state.pool["base_is_token0"] else (a1_in, a0_in, a1_out, a0_out)
-            )
-            side = Side.SELL if base_in > 0 else Side.BUY
-            amount_in, amount_out = (base_in, quote_out) if side is Side.SELL else (quote_in, base_out)
-            return Fill(
-                chain=state.chain, venue=state.venue, tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
-                side=side, amount_in_raw=int(amount_in), amount_out_raw=int(amount_out),
-                base_amount=(base_in or base_out) / 10**state.base.decimals,
-                quote_amount=(quote_in or quote_out) / 10**state.quote.decimals,
-                gas_used=int(receipt["gasUsed"]), effective_gas_price_wei=int(receipt.get("effectiveGasPrice", 0)),
-            )
-        raise AdapterError(f"{where}: transaction {tx_hash} has no Swap event from pair {pair}")
+        return fill_from_receipt(state, receipt, SWAP_TOPIC, "pair", decode_v2_swap)
+
+
+def decode_v2_swap(data: bytes, base_is_token0: bool) -> SwapAmounts:
+    """A V2 Swap event reports what went in and out of each side."""
+    a0_in, a1_in, a0_out, a1_out = decode(("uint256",) * 4, data)
+    base_in, quote_in, base_out, quote_out = (
+        (a0_in, a1_in, a0_out, a1_out) if base_is_token0 else (a1_in, a0_in, a1_out, a0_out)
+    )
+    if base_in > 0:
+        return SwapAmounts(Side.SELL, int(base_in), int(quote_out), int(base_in), int(quote_out))
+    return SwapAmounts(Side.BUY, int(quote_in), int(base_out), int(base_out), int(quote_in))

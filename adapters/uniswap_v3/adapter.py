@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
 from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Stages, calldata, decode, run_stages
 from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
 from adapters.uniswap_v3.math import PIPS, Q96, get_sqrt_ratio_at_tick
@@ -229,24 +229,13 @@ class UniswapV3Adapter:
 
     def parse_receipt(self, state: VenueState, receipt: Mapping[str, Any]) -> Fill:
         """The pool's Swap event in ``receipt`` as a Fill; AdapterError if the tx failed or has no such event."""
-        where = f"chain {state.chain}: venue {state.venue}"
-        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
-        if int(receipt.get("status", 0)) != 1:
-            raise AdapterError(f"{where}: transaction {tx_hash} reverted")
-        pool = Web3.to_checksum_address(state.pool["address"])
-        for log in receipt["logs"]:
-            topics = [HexBytes(t) for t in log["topics"]]
-            if Web3.to_checksum_address(log["address"]) != pool or not topics or topics[0] != SWAP_TOPIC:
-                continue
-            amount0, amount1, *_ = decode(("int256", "int256", "uint160", "uint128", "int24"), HexBytes(log["data"]))
-            base_delta, quote_delta = (amount0, amount1) if state.pool["base_is_token0"] else (amount1, amount0)
-            side = Side.SELL if base_delta > 0 else Side.BUY  # positive = paid into the pool
-            amount_in, amount_out = (base_delta, -quote_delta) if side is Side.SELL else (quote_delta, -base_delta)
-            return Fill(
-                chain=state.chain, venue=state.venue, tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
-                side=side, amount_in_raw=int(amount_in), amount_out_raw=int(amount_out),
-                base_amount=abs(base_delta) / 10**state.base.decimals,
-                quote_amount=abs(quote_delta) / 10**state.quote.decimals,
-                gas_used=int(receipt["gasUsed"]), effective_gas_price_wei=int(receipt.get("effectiveGasPrice", 0)),
-            )
-        raise AdapterError(f"{where}: transaction {tx_hash} has no Swap event from pool {pool}")
+        return fill_from_receipt(state, receipt, SWAP_TOPIC, "pool", decode_v3_swap)
+
+
+def decode_v3_swap(data: bytes, base_is_token0: bool) -> SwapAmounts:
+    """A V3 Swap event reports signed deltas from the pool's side: positive was paid into the pool."""
+    amount0, amount1, *_ = decode(("int256", "int256", "uint160", "uint128", "int24"), data)
+    base_delta, quote_delta = (amount0, amount1) if base_is_token0 else (amount1, amount0)
+    if base_delta > 0:
+        return SwapAmounts(Side.SELL, int(base_delta), int(-quote_delta), int(base_delta), int(-quote_delta))
+    return SwapAmounts(Side.BUY, int(quote_delta), int(-base_delta), int(-base_delta), int(quote_delta))
