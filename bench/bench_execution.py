@@ -23,24 +23,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+from eth_account import Account
+from web3.exceptions import TransactionNotFound
+
+from adapters.base import Side
+from adapters.registry import default_registry
+from orchestrator import run as stages
+from orchestrator.celery_app import DEFAULT_QUEUE, create_app
+from orchestrator.config import load_config
+from orchestrator.devnet.generated import resolve_generated
+from orchestrator.devnet.manager import DevnetManager
+from orchestrator.ledger import Ledger, RunState
+from orchestrator.redis_server import EmbeddedRedis, redis_client
+from orchestrator.sender import approve_tx
+from orchestrator.snapshot import take_snapshot
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import yaml  # noqa: E402
-from eth_account import Account  # noqa: E402
-from web3.exceptions import TransactionNotFound  # noqa: E402
-
-from adapters.base import Side  # noqa: E402
-from adapters.registry import default_registry  # noqa: E402
-from orchestrator import run as stages  # noqa: E402
-from orchestrator.celery_app import DEFAULT_QUEUE, create_app  # noqa: E402
-from orchestrator.config import load_config  # noqa: E402
-from orchestrator.devnet.generated import resolve_generated  # noqa: E402
-from orchestrator.devnet.manager import DevnetManager  # noqa: E402
-from orchestrator.ledger import Ledger, RunState  # noqa: E402
-from orchestrator.redis_server import EmbeddedRedis, redis_client  # noqa: E402
-from orchestrator.sender import approve_tx  # noqa: E402
-from orchestrator.snapshot import take_snapshot  # noqa: E402
+sys.path.insert(0, str(REPO))  # the bench shares the integration tests' plan helper (tests/ is not installed)
 from tests.integration.orchestrator.helpers import Want, make_plan  # noqa: E402
 
 ROUNDS = 10

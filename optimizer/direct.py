@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -164,7 +165,7 @@ class DirectModel:
         return self._result(_STATUS.get(exact.status, "solver_error"), exact if exact.x is not None else None, pr,
                             "milp", started, bound)
 
-    def _result(self, status: str, res: object, pr: Pruned, method: str, started: float,
+    def _result(self, status: str, res: Any, pr: Pruned, method: str, started: float,
                 bound: float | None) -> SolveResult:
         n, t = self.shape.n_fills, 2 * len(self.shape.venues)
         fills, used = np.zeros(n), np.zeros(t)
@@ -174,7 +175,7 @@ class DirectModel:
             nf = pr.fills.size
             fills[pr.fills] = np.clip(x[:nf], 0.0, None)
             used[pr.trades] = np.round(x[nf : nf + pr.trades.size])
-            value = float(getattr(res, "fun"))  # noqa: B009 - scipy's OptimizeResult is untyped
+            value = float(res.fun)
         ms = (time.perf_counter() - started) * 1e3
         return SolveResult(status, fills, used, value, method, ms, bound)
 

@@ -52,7 +52,7 @@ def _pdf(x: FloatArray) -> FloatArray:
     return out
 
 
-def bsm(  # noqa: PLR0917  # the textbook argument order, positional on purpose
+def bsm(  # the textbook argument order, positional on purpose
     is_call: ArrayLike,
     spot: ArrayLike,
     strike: ArrayLike,
@@ -105,7 +105,7 @@ def bsm(  # noqa: PLR0917  # the textbook argument order, positional on purpose
     )
 
 
-def black76(  # noqa: PLR0917
+def black76(
     is_call: ArrayLike, forward: ArrayLike, strike: ArrayLike, tau: ArrayLike, rate: ArrayLike, vol: ArrayLike
 ) -> Greeks:
     """Black-76 on a forward/future ``forward``: BSM with spot = F and carry = rate (as QuantLib encodes it).

@@ -49,7 +49,7 @@ def sqrt_x96_to_price(sqrt_price_x96: int) -> float:
     return (sqrt_price_x96 * sqrt_price_x96) / float(Q96 * Q96)
 
 
-def human_range(  # noqa: PLR0917  # mirrors the on-chain position's fields
+def human_range(  # mirrors the on-chain position's fields
     liquidity: int, tick_lower: int, tick_upper: int, decimals0: int, decimals1: int, risky_is_token0: bool
 ) -> HumanRange:
     """Convert an on-chain position to the risky/USD frame used by :func:`lp_value` and friends.

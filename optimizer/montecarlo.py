@@ -28,7 +28,7 @@ class Jumps(Frozen):
     std: float = 0.0
 
 
-def gbm_paths(  # noqa: PLR0917  # the model's parameters in textbook order
+def gbm_paths(  # the model's parameters in textbook order
     s0: float, mu: float, vol: float, years: float, steps: int, paths: int, seed: int, jumps: Jumps | None = None
 ) -> FloatArray:
     """Price paths of shape (paths, steps + 1), exact log-normal steps (plus compound-Poisson jumps).

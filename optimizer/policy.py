@@ -118,7 +118,7 @@ def _fmt(x: float) -> str:
     return f"{x:,.4g}"
 
 
-def _band_decision(  # noqa: PLR0917  # private helper
+def _band_decision(  # private helper
     policy: str, inp: PolicyInput, centre: float, half: float, to_edge: float | None, why: str, **extra: object
 ) -> Decision:
     """Trade when net delta leaves [centre ± half]; go to centre ± to_edge (None: the nearest edge)."""
@@ -145,7 +145,7 @@ def _floor(inp: PolicyInput, s: PolicySettings) -> float:
     return s.min_band_usd / inp.spot
 
 
-def ww_half_width(  # noqa: PLR0917  # the paper's symbols, in order
+def ww_half_width(  # the paper's symbols, in order
     spot: float, gamma: float, lam: float, risk_aversion: float, tau: float, rate: float = 0.0) -> float:
     """Whalley–Wilmott half-width H = (3 λ S e^{−rτ} Γ² / (2γ))^{1/3} in units of the underlying."""
     return float((3.0 * lam * spot * math.exp(-rate * tau) * gamma * gamma / (2.0 * risk_aversion)) ** (1 / 3))
@@ -156,7 +156,7 @@ def fixed_cost_half_width(gamma: float, fixed_cost: float, risk_aversion: float)
     return float((12.0 * fixed_cost * gamma * gamma / risk_aversion) ** 0.25)
 
 
-def zakamouline_terms(  # noqa: PLR0917  # the paper's symbols, in order
+def zakamouline_terms(  # the paper's symbols, in order
     spot: float, gamma: float, lam: float, risk_aversion: float, vol: float, tau: float, rate: float = 0.0
 ) -> tuple[float, float, float]:
     """(H0, H1, K) of Zakamouline (2006); see REFERENCES §2 for the check values."""

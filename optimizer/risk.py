@@ -37,38 +37,34 @@ CASH_UNDERLYINGS = frozenset({"USD", "USDC", "USDT", "DAI"})
 DEFAULT_LP_VOL = 0.6  # LVR vol when the book has no option on the underlying to take an implied vol from
 
 
-class RiskLine(Frozen):
+class Greeks(Frozen):
+    """The Greeks every risk row carries, in units of the underlying and in USD."""
+
+    value_usd: float
+    delta: float
+    delta_usd: float
+    gamma: float
+    gamma_usd: float
+    vega: float
+    theta_day: float
+    vanna: float
+    lvr_day: float
+
+
+class RiskLine(Greeks):
     """Greeks of the positions of one source on one chain (or venue) for one underlying."""
 
     source: str
     chain: str
     underlying: str
     positions: int
-    value_usd: float
-    delta: float
-    delta_usd: float
-    gamma: float
-    gamma_usd: float
-    vega: float
-    theta_day: float
-    vanna: float
-    lvr_day: float
 
 
-class UnderlyingRisk(Frozen):
+class UnderlyingRisk(Greeks):
     """Net Greeks of one underlying across every source and chain, with the breakdown."""
 
     underlying: str
     price: float
-    value_usd: float
-    delta: float
-    delta_usd: float
-    gamma: float
-    gamma_usd: float
-    vega: float
-    theta_day: float
-    vanna: float
-    lvr_day: float
     vol: float  # gamma-weighted implied vol of the options (policy input)
     tau: float  # gamma-weighted years to expiry of the options (policy input)
     lines: tuple[RiskLine, ...]
@@ -117,7 +113,7 @@ def _price(prices: Mapping[str, float], underlying: str, what: str) -> float:
     return float(price)
 
 
-def _options(  # noqa: PLR0917  # private helper
+def _options(  # private helper
     acc: dict[tuple[str, str, str], _Acc], options: Sequence[OptionPosition], prices: Mapping[str, float],
              now: datetime, rate: float, vol_mult: float) -> None:
     if not options:

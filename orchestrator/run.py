@@ -567,7 +567,8 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
     given = ctx.ledger.blob(run_id, "plan_input")
     if assessor is None and given is not None:
         # A given plan has no policy behind it: report its own residual, never plan a follow-up.
-        assessor = lambda _c, _r: (dict(given.get("residual_delta", {})), [])  # noqa: E731
+        def assessor(_ctx: RunContext, _run_id: str) -> tuple[dict[str, float], list[str]]:
+            return dict(given.get("residual_delta", {})), []
     residual, outside = (assessor or default_assessor)(ctx, run_id)
     followup = None
     if outside and not run.halted and run.followup < ctx.execution.max_followups and any(

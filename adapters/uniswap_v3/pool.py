@@ -27,7 +27,7 @@ from adapters.uniswap_v3.math import (
 )
 
 
-class OutOfWindow(ArithmeticError):  # noqa: N818 - a condition, named like the chain's revert reasons
+class OutOfWindow(ArithmeticError):  # noqa: N818 - internal signal, turned into QuoteOutOfRangeError
     """The swap runs past the bitmap words that were read (or out of all liquidity)."""
 
 

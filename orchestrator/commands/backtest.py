@@ -76,7 +76,7 @@ def _monte_carlo(json_output: bool, paths: int) -> None:
     emit({"monte_carlo": list(rows)}, json_output, table)
 
 
-def backtest(  # noqa: PLR0917  # typer maps options to parameters
+def backtest(  # typer maps options to parameters
     prices: Annotated[list[str] | None, typer.Option("--prices", help="OHLC CSV, or UNDERLYING=CSV.")] = None,
     book: Annotated[Path, typer.Option("--book", help="Option book (YAML/CSV).")] = Path("examples/book.yaml"),
     policy: Annotated[list[str] | None, typer.Option("--policy", help="Policy name (repeat); default all.")] = None,
@@ -113,7 +113,7 @@ def backtest(  # noqa: PLR0917  # typer maps options to parameters
             plot_file = None
             if plot is not None:
                 # matplotlib loads only when a plot is asked for: every CLI command imports this module
-                from optimizer.frontier_plot import plot_frontier  # noqa: PLC0415
+                from optimizer.frontier_plot import plot_frontier
 
                 target = plot if len(prices) == 1 else plot.with_stem(f"{plot.stem}_{series.underlying}")
                 plot_file = str(plot_frontier(result, target))

@@ -136,7 +136,8 @@ def fund(d: ChainDeployer, c: dict[str, Contract], holder: str, symbol: str, amo
 
 
 def to_raw(symbol: str, amount: float) -> int:
-    return int(round(amount * 10.0 ** TOKENS[symbol][1]))  # noqa: RUF046 - float in, int raw units out
+    scale: int = 10 ** TOKENS[symbol][1]
+    return round(amount * scale)
 
 
 def pool_layout(c: dict[str, Contract], base: str, quote: str) -> PairLayout:

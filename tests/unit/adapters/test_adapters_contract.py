@@ -63,7 +63,7 @@ def test_conformance_lists_every_problem() -> None:
         def quote(self, state: object, amount_in: object) -> int:  # 'side' forgotten
             return 0
 
-        def build_swap(  # noqa: PLR0917
+        def build_swap(
             self, state: object, side: object, amount_in: object, min_amount_out: object,
                        recipient: object, deadline: object) -> None: ...
 

@@ -96,7 +96,8 @@ def test_jumps_keep_the_mean_and_fatten_tails() -> None:
     jumpy = gbm_paths(100.0, 0.0, 0.5, 1.0, 50, 20_000, seed=3, jumps=Jumps(intensity=10, mean=-0.05, std=0.1))
     assert jumpy[:, -1].mean() == pytest.approx(100.0, rel=0.03)
     r_plain, r_jump = np.diff(np.log(plain)).ravel(), np.diff(np.log(jumpy)).ravel()
-    kurt = lambda r: float(np.mean((r - r.mean()) ** 4) / np.var(r) ** 2)  # noqa: E731
+    def kurt(r):
+        return float(np.mean((r - r.mean()) ** 4) / np.var(r) ** 2)
     assert kurt(r_jump) > kurt(r_plain) + 1
 
 

@@ -26,7 +26,7 @@ HAUG = [
 
 
 @pytest.mark.parametrize(("call", "k", "s", "q", "r", "t", "v", "attr", "expected"), HAUG)
-def test_haug_reference_values(  # noqa: PLR0917
+def test_haug_reference_values(
     call: bool, k: float, s: float, q: float, r: float, t: float, v: float, attr: str, expected: float
 ) -> None:
     got = float(getattr(bsm(call, s, k, t, r, q, v), attr))
@@ -58,7 +58,7 @@ def test_hull_example() -> None:
     q=st.floats(-0.05, 0.2),
     v=st.floats(0.05, 2.0),
 )
-def test_put_call_parity(  # noqa: PLR0917
+def test_put_call_parity(
     s: float, m: float, t: float, r: float, q: float, v: float) -> None:
     k = s * m
     g = bsm(np.array([True, False]), s, k, t, r, q, v)

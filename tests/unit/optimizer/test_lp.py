@@ -37,7 +37,8 @@ def test_delta_gamma_are_derivatives_of_value(p: float, width: float, centre: fl
     h = p * 1e-5
     if min(abs(p - pa), abs(p - pb)) < 3 * h:  # skip the kinks
         return
-    v = lambda x: float(lp_value(50.0, x, pa, pb))  # noqa: E731
+    def v(x):
+        return float(lp_value(50.0, x, pa, pb))
     assert float(lp_delta(50.0, p, pa, pb)) == pytest.approx((v(p + h) - v(p - h)) / (2 * h), rel=1e-6, abs=1e-9)
     fd_gamma = (v(p + h) - 2 * v(p) + v(p - h)) / h**2
     roundoff = 10 * np.finfo(float).eps * v(p) / h**2
