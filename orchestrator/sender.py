@@ -270,7 +270,7 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
         raise
     signed = lane.signer.sign(_tx_dict(fields, max_fee, tip))
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, signed_at=now)
-    lane.ledger.record_signed(spec.id, signed.raw_hex, attempt, fields)  # False: another delivery won; use its bytes
+    lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields)  # False: another delivery won; use its bytes
     crash_point("after_sign")
     return lane.ledger.intent(spec.id)
 
@@ -283,7 +283,7 @@ def _tx_dict(fields: TxFields, max_fee: int, tip: int) -> dict[str, Any]:
 
 def _broadcast(lane: Lane, record: IntentRecord, index: int) -> None:
     """Send stored attempt ``index``; "maybe already sent" answers are resolved by hash, not retried."""
-    raw = lane.ledger.raw_tx(record.spec.id, index)
+    raw = lane.signer.unseal(lane.ledger.raw_tx(record.spec.id, index))
     try:
         lane.w3.eth.send_raw_transaction(HexStr(raw))
         return
@@ -393,7 +393,7 @@ def _replace(lane: Lane, record: IntentRecord, force: bool = False) -> IntentRec
     signed = lane.signer.sign(_tx_dict(record.tx, fees[0], fees[1]))
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=fees[0], max_priority_fee_per_gas=fees[1],
                       signed_at=lane.clock())
-    lane.ledger.add_attempt(record.spec.id, len(record.attempts), signed.raw_hex, attempt)
+    lane.ledger.add_attempt(record.spec.id, len(record.attempts), lane.signer.seal(signed.raw_hex), attempt)
     record = lane.ledger.intent(record.spec.id)
     _broadcast(lane, record, len(record.attempts) - 1)
     lane.ledger.add_event(record.spec.run_id, "replaced", f"intent {record.spec.id}: replaced at nonce {record.nonce} "

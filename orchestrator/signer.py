@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from eth_account import Account
+from Crypto.Cipher import AES
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
-from crosshedge.errors import ConfigError, UnsafeTransactionError
+from crosshedge.errors import ConfigError, LedgerError, UnsafeTransactionError
 from orchestrator.config import WalletSettings
 
 PasswordPrompt = Callable[[str], str]
+
+SEAL_PREFIX = "sealed:v1:"
+SEAL_CONTEXT = b"crosshedge ledger seal v1"  # domain separation: the sealing key is used for nothing else
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,32 @@ class WalletSigner:
 
     def __getstate__(self) -> NoReturn:
         raise TypeError(f"wallet {self.name}: a signer cannot be pickled (keys never leave the process)")
+
+    def seal(self, raw_hex: str) -> str:
+        """Encrypt a signed transaction for the ledger (AES-256-GCM under a key derived from this wallet's key).
+
+        Before broadcast a signed transaction is a bearer instrument: whoever holds it can send it. The ledger
+        keeps it write-ahead in Redis, so it goes there sealed; only a process holding this wallet can reopen it.
+        """
+        cipher = AES.new(self._seal_key(), AES.MODE_GCM)
+        body, tag = cipher.encrypt_and_digest(bytes.fromhex(raw_hex.removeprefix("0x")))
+        return SEAL_PREFIX + (cipher.nonce + tag + body).hex()
+
+    def unseal(self, sealed: str) -> str:
+        """The raw transaction hex from :meth:`seal`; LedgerError if it was not sealed by this wallet or altered."""
+        if not sealed.startswith(SEAL_PREFIX):
+            raise LedgerError(f"wallet {self.name}: ledger holds a transaction that is not sealed")
+        blob = bytes.fromhex(sealed.removeprefix(SEAL_PREFIX))
+        nonce, tag, body = blob[:16], blob[16:32], blob[32:]
+        try:
+            raw = AES.new(self._seal_key(), AES.MODE_GCM, nonce=nonce).decrypt_and_verify(body, tag)
+        except ValueError:
+            raise LedgerError(f"wallet {self.name}: a sealed transaction in the ledger failed its integrity check "
+                              "(altered, or sealed by another key)") from None
+        return "0x" + raw.hex()
+
+    def _seal_key(self) -> bytes:
+        return keccak(SEAL_CONTEXT + bytes(self._account.key))
 
     def sign(self, tx: Mapping[str, Any]) -> SignedTx:
         """Sign an EIP-1559 transaction dict; ``from`` (if given) must be this wallet."""

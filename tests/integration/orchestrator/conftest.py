@@ -149,6 +149,22 @@ class Orchestra:
         text = self.worker_log.read_text(errors="replace").lower()
         assert self.private_key_hex.lower() not in text
 
+    def assert_no_clear_transaction_in_redis(self) -> None:
+        """Signed transactions are kept write-ahead, but sealed: no Redis value holds an EIP-1559 raw tx in clear."""
+        client = redis_client(self.url)
+        values: list[str] = []
+        for key in client.scan_iter("*"):
+            kind = client.type(key)
+            if kind == "hash":
+                values += [str(v) for v in client.hgetall(key).values()]
+            elif kind == "string":
+                values.append(str(client.get(key)))
+            elif kind == "list":
+                values += [str(v) for v in client.lrange(key, 0, -1)]
+        clear = [v[:20] for v in values if "0x02f8" in v.lower() or "0x02f9" in v.lower()]
+        assert not clear, f"signed transactions in clear in Redis: {clear}"
+        assert self.private_key_hex.lower() not in " ".join(values).lower()
+
 
 def _test_config(devnet: DevnetHandle, proxies: dict[str, FaultProxy], tmp: Path) -> Path:
     raw = devnet.config.raw.model_dump(mode="json", exclude_none=True)
@@ -238,3 +254,4 @@ def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra
     for chain in orch.config.chains:
         orch.w3(chain).provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     orch.assert_no_secret_in_logs()
+    orch.assert_no_clear_transaction_in_redis()

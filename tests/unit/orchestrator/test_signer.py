@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from crosshedge.errors import ConfigError, UnsafeTransactionError
+from crosshedge.errors import ConfigError, LedgerError, UnsafeTransactionError
 from orchestrator.config import WalletSettings
 from orchestrator.signer import load_signer
 
@@ -78,3 +78,22 @@ def test_refuses_to_sign_for_someone_else(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(UnsafeTransactionError) as err:
         signer.sign({**tx(), "gas": "lots"})
     assert KEY[2:] not in str(err.value)
+
+
+def test_signed_transactions_are_sealed_for_the_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OP_KEY", KEY)
+    signer = load_signer("operator", WalletSettings(address=ACCOUNT.address, key_env="OP_KEY"))
+    raw = signer.sign(tx()).raw_hex
+    sealed = signer.seal(raw)
+    assert raw[2:] not in sealed and sealed != signer.seal(raw)  # fresh nonce every time
+    assert signer.unseal(sealed) == raw
+    tampered = sealed[:-2] + ("00" if sealed[-2:] != "00" else "01")
+    with pytest.raises(LedgerError, match="failed its integrity check"):
+        signer.unseal(tampered)
+    other = Account.create()
+    monkeypatch.setenv("OTHER_KEY", other.key.hex())
+    stranger = load_signer("other", WalletSettings(address=other.address, key_env="OTHER_KEY"))
+    with pytest.raises(LedgerError, match="sealed by another key"):
+        stranger.unseal(sealed)
+    with pytest.raises(LedgerError, match="not sealed"):
+        signer.unseal(raw)
