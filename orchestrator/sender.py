@@ -270,7 +270,8 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
         raise
     signed = lane.signer.sign(_tx_dict(fields, max_fee, tip))
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, signed_at=now)
-    lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields)  # False: another delivery won; use its bytes
+    # False: another delivery won the write-ahead; its bytes are the ones broadcast.
+    lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields)
     crash_point("after_sign")
     return lane.ledger.intent(spec.id)
 

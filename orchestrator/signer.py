@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from eth_account import Account
 from Crypto.Cipher import AES
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from crosshedge.errors import ConfigError, LedgerError, UnsafeTransactionError
 from orchestrator.config import WalletSettings
@@ -73,7 +73,7 @@ class WalletSigner:
         """
         cipher = AES.new(self._seal_key(), AES.MODE_GCM)
         body, tag = cipher.encrypt_and_digest(bytes.fromhex(raw_hex.removeprefix("0x")))
-        return SEAL_PREFIX + (cipher.nonce + tag + body).hex()
+        return SEAL_PREFIX + (bytes(cipher.nonce) + tag + body).hex()
 
     def unseal(self, sealed: str) -> str:
         """The raw transaction hex from :meth:`seal`; LedgerError if it was not sealed by this wallet or altered."""
