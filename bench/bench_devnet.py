@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.devnet.manager import DevnetManager
-from orchestrator.devnet.spec import DevnetSpec
+from crosshedge.config.devnet import DevnetSpec
+from devnet.manager import DevnetManager
 
 REPO = Path(__file__).resolve().parents[1]
 

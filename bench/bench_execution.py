@@ -29,11 +29,11 @@ from web3.exceptions import TransactionNotFound
 
 from adapters.base import Side
 from adapters.registry import default_registry
+from crosshedge.config.generated import resolve_generated
+from crosshedge.config.loader import load_config
+from devnet.manager import DevnetManager
 from orchestrator import run as stages
 from orchestrator.celery_app import DEFAULT_QUEUE, create_app
-from orchestrator.config import load_config
-from orchestrator.devnet.generated import resolve_generated
-from orchestrator.devnet.manager import DevnetManager
 from orchestrator.ledger import Ledger, RunState
 from orchestrator.redis_server import EmbeddedRedis, redis_client
 from orchestrator.sender import approve_tx

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.registry import AdapterRegistry, default_registry
 from adapters.rpc import RoundTripCounter, connect
-from orchestrator.commands.common import resolve_config
-from orchestrator.config import Config, load_config
-from orchestrator.devnet.manager import DevnetManager
+from crosshedge.cli.common import resolve_config
+from crosshedge.config.loader import Config, load_config
+from devnet.manager import DevnetManager
 from orchestrator.snapshot import chain_context, read_venues
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from adapters.positions import OptionPosition
-from optimizer.backtest import CostModel, PolicySpec, run_backtest
-from optimizer.greeks import bsm
-from optimizer.prices import load_prices
+from risk.backtest import CostModel, PolicySpec, run_backtest
+from risk.greeks import bsm
+from risk.prices import load_prices
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

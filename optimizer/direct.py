@@ -31,9 +31,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from crosshedge.config.strategy import OptimizerSettings
 from optimizer.model import INTEGRALITY_TOL, SolveResult
 from optimizer.packing import ModelShape, PackedData
-from optimizer.settings import OptimizerSettings
 
 _STATUS = {0: "optimal", 1: "user_limit", 2: "infeasible", 3: "unbounded"}
 

@@ -24,8 +24,8 @@ import cvxpy
 import numpy as np
 import scipy.sparse as sp
 
+from crosshedge.config.strategy import OptimizerSettings
 from optimizer.packing import ModelShape, PackedData
-from optimizer.settings import OptimizerSettings
 
 # cvxpy's inline annotations are partial (atoms such as multiply are re-exported untyped): treat it as Any.
 cp: Any = cvxpy

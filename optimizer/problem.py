@@ -27,8 +27,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.base import Side, VenueState
+from crosshedge.config.strategy import OptimizerSettings
 from crosshedge.errors import InputError
-from optimizer.settings import OptimizerSettings
 
 
 class _Value(BaseModel):

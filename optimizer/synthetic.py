@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from adapters.base import Curve, Segment, Side, TokenInfo, VenueState
+from crosshedge.config.strategy import OptimizerSettings
 from crosshedge.errors import AdapterError, QuoteOutOfRangeError
 from optimizer.problem import HedgeProblem, HedgeTarget
-from optimizer.settings import OptimizerSettings
 
 ADAPTER = "synthetic_cp"
 _DECIMALS = {"ETH": 18, "BTC": 8, "SOL": 9}

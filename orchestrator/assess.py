@@ -1,7 +1,7 @@
 """Risk and policy over a snapshot, and the optimizer problem built from them (glue for orchestrator.run/beat).
 
-Positions are read at the snapshot's blocks (orchestrator.commands.risk.read_positions), Greeks aggregated per
-underlying (optimizer.risk), the configured policy decides per underlying (optimizer.policy), and the underlyings
+Positions are read at the snapshot's blocks (crosshedge.cli.risk.read_positions), Greeks aggregated per
+underlying (risk.aggregate), the configured policy decides per underlying (risk.policy), and the underlyings
 it fires on become the optimizer's targets: trade to the policy's target, inside a narrow band around it.
 
 Usage::
@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from web3 import Web3
 
 from adapters.registry import AdapterRegistry
+from crosshedge.cli.risk import decisions as policy_decisions
+from crosshedge.cli.risk import marks_from_venues, read_positions, venue_costs
+from crosshedge.config.loader import Config
 from optimizer.plan import plan as optimize
-from optimizer.policy import Decision
 from optimizer.problem import HedgeProblem, HedgeTarget, Plan
-from optimizer.risk import aggregate
-from orchestrator.commands.risk import decisions as policy_decisions
-from orchestrator.commands.risk import marks_from_venues, read_positions, venue_costs
-from orchestrator.config import Config
 from orchestrator.snapshot import Snapshot, take_snapshot
+from risk.aggregate import aggregate
+from risk.policy import Decision
 
 #: Half-width of the optimizer's hard band around the policy's target, as a share of the trade (and a floor).
 TARGET_TOLERANCE = 0.05

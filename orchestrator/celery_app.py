@@ -27,7 +27,7 @@ from kombu.entity import Queue
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
-from orchestrator.config import Config
+from crosshedge.config.loader import Config
 from orchestrator.ledger import lane_name
 from orchestrator.redis_server import resolve_redis_url
 
@@ -123,7 +123,7 @@ def create_app(config: Config, broker_url: str | None = None) -> Celery:
 
 def app_from_env() -> Celery:
     """The app the ``celery`` CLI gets: config from ``$CROSSHEDGE_CONFIG`` (default ./chains.yaml)."""
-    from orchestrator.commands.common import resolve_config
+    from crosshedge.cli.common import resolve_config
 
     path = os.environ.get(CONFIG_ENV)
     return create_app(resolve_config(Path(path) if path else None))

@@ -32,6 +32,8 @@ from adapters.base import Fill, Frozen, Side, TxRequest, VenueState
 from adapters.erc20 import Erc20Config, SpotPosition
 from adapters.registry import AdapterRegistry, default_registry
 from adapters.rpc import connect
+from crosshedge.config.execution import ExecutionSettings
+from crosshedge.config.loader import Config
 from crosshedge.errors import (
     CircuitBreakerError,
     ExecutionError,
@@ -41,7 +43,6 @@ from crosshedge.errors import (
     UnsafeTransactionError,
 )
 from optimizer.problem import Plan
-from orchestrator.config import Config
 from orchestrator.ledger import (
     TERMINAL_INTENT_STATES,
     TERMINAL_RUN_STATES,
@@ -55,7 +56,6 @@ from orchestrator.ledger import (
 )
 from orchestrator.safety import RunLock, check_gas_price, check_notional, check_price_move, deviating_venues
 from orchestrator.sender import Hooks, Lane, execute_intent, skip_intent
-from orchestrator.settings import ExecutionSettings
 from orchestrator.signer import PasswordPrompt, WalletSigner, load_signer
 from orchestrator.snapshot import Snapshot, chain_context, take_snapshot
 

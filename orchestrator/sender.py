@@ -37,6 +37,8 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from adapters.base import Fill, TxRequest
+from crosshedge.config.execution import ExecutionSettings
+from crosshedge.config.loader import ChainSettings
 from crosshedge.errors import (
     CircuitBreakerError,
     ExecutionError,
@@ -44,7 +46,6 @@ from crosshedge.errors import (
     RpcError,
     UnsafeTransactionError,
 )
-from orchestrator.config import ChainSettings
 from orchestrator.ledger import (
     Attempt,
     IntentKind,
@@ -56,7 +57,6 @@ from orchestrator.ledger import (
     dumps_fields,
 )
 from orchestrator.safety import check_gas_price, check_not_halted
-from orchestrator.settings import ExecutionSettings
 from orchestrator.signer import WalletSigner
 
 CRASH_DIR_ENV = "CROSSHEDGE_TEST_CRASH_DIR"

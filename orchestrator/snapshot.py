@@ -33,8 +33,8 @@ from adapters.base import ChainContext, Frozen, VenueEntry, VenueState
 from adapters.erc20 import Erc20Config, SpotPosition
 from adapters.registry import AdapterRegistry
 from adapters.rpc import RoundTripCounter, connect, run_stages
+from crosshedge.config.loader import Config
 from crosshedge.errors import AdapterError, CrosshedgeError, RpcError
-from orchestrator.config import Config
 
 
 class ChainSnapshot(Frozen):

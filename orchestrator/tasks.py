@@ -62,7 +62,7 @@ def build_context(app: Celery) -> stages.RunContext:
     """The worker's RunContext from the app's config path and broker (the ledger shares the broker's Redis)."""
     from pathlib import Path
 
-    from orchestrator.commands.common import resolve_config
+    from crosshedge.cli.common import resolve_config
     from orchestrator.redis_server import redis_client
 
     config = resolve_config(Path(app.conf.crosshedge_config_path))

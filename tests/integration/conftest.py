@@ -17,9 +17,9 @@ import pytest
 import yaml
 from web3 import HTTPProvider, Web3
 
-from orchestrator.config import Config, load_config
-from orchestrator.devnet.generated import resolve_generated
-from orchestrator.devnet.manager import DevnetManager
+from crosshedge.config.generated import resolve_generated
+from crosshedge.config.loader import Config, load_config
+from devnet.manager import DevnetManager
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from web3 import Web3
 from adapters.base import ChainContext, VenueState
 from adapters.registry import default_registry
 from adapters.rpc import RoundTripCounter, calldata, connect
-from orchestrator.config import Config
+from crosshedge.config.loader import Config
 from orchestrator.snapshot import chain_context
 
 

@@ -13,9 +13,9 @@ from adapters.base import ChainContext, VenueEntry
 from adapters.erc20 import Erc20Config, Erc20Inventory
 from adapters.registry import default_registry
 from adapters.rpc import connect
+from crosshedge.cli.app import app
+from crosshedge.config.loader import Config
 from crosshedge.errors import AdapterError, ChainMismatchError, RpcError
-from orchestrator.cli import app
-from orchestrator.config import Config
 from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
 from tests.integration.adapters.adapter_helpers import context
 from tests.integration.conftest import DevnetHandle

@@ -17,10 +17,10 @@ from web3 import Web3
 from adapters.base import Side, VenueState
 from adapters.registry import default_registry
 from adapters.rpc import calldata
+from crosshedge.config.strategy import OptimizerSettings
 from optimizer.finalize import registry_quoter
 from optimizer.plan import Planner
 from optimizer.problem import HedgeProblem, HedgeTarget, PlannedTrade
-from optimizer.settings import OptimizerSettings
 from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
 
 pytestmark = pytest.mark.integration

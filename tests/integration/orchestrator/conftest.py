@@ -30,9 +30,9 @@ from eth_account import Account
 from web3 import Web3
 
 from adapters.rpc import make_web3
+from crosshedge.config.loader import Config, load_config
 from orchestrator import run as stages
 from orchestrator.celery_app import DEFAULT_QUEUE, create_app
-from orchestrator.config import Config, load_config
 from orchestrator.ledger import TERMINAL_RUN_STATES, Ledger
 from orchestrator.redis_server import EmbeddedRedis, redis_client
 from tests.integration.conftest import DevnetHandle

@@ -9,8 +9,8 @@ from web3 import Web3
 
 from adapters.base import Side
 from adapters.registry import default_registry
+from crosshedge.config.loader import Config
 from optimizer.problem import CostBreakdown, Plan, PlannedTrade, SolveStats
-from orchestrator.config import Config
 from orchestrator.ledger import TERMINAL_INTENT_STATES, IntentState, Ledger
 from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
 

@@ -6,9 +6,9 @@ import pytest
 from web3 import Web3
 
 from adapters.base import Side
+from crosshedge.config.loader import ChainSettings
 from crosshedge.errors import ChainMismatchError, UnsafeTransactionError
 from orchestrator import run as stages
-from orchestrator.config import ChainSettings
 from orchestrator.ledger import Intent, IntentKind, IntentState
 from orchestrator.sender import execute_intent
 from tests.integration.orchestrator.conftest import Orchestra

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crosshedge.config.loader import load_config
 from orchestrator import run as stages
 from orchestrator.assess import decisions_for
-from orchestrator.config import load_config
 from orchestrator.ledger import IntentKind, IntentState, RunState
 from orchestrator.snapshot import take_snapshot
 from tests.integration.orchestrator.conftest import Orchestra

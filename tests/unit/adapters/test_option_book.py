@@ -10,7 +10,7 @@ import pytest
 from adapters.option_book import OptionBook, OptionBookSettings, load_book
 from adapters.registry import check_conformance
 from crosshedge.errors import InputError
-from optimizer.greeks import bsm
+from risk.greeks import bsm
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "book.yaml"

@@ -9,14 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.base import Side
+from crosshedge.cli.app import app
+from crosshedge.config.strategy import OptimizerSettings
 from crosshedge.errors import InfeasiblePlanError, InputError, StaleDataError
 from optimizer.finalize import Allocation, build_plan
 from optimizer.plan import Planner, guard
 from optimizer.polish import polish, violation
 from optimizer.problem import HedgeProblem, HedgeTarget, SolveStats
-from optimizer.settings import OptimizerSettings
 from optimizer.synthetic import cp_quote
-from orchestrator.cli import app
 from tests.unit.optimizer.helpers import make_problem
 
 

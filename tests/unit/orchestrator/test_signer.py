@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from crosshedge.config.loader import WalletSettings
 from crosshedge.errors import ConfigError, LedgerError, UnsafeTransactionError
-from orchestrator.config import WalletSettings
 from orchestrator.signer import load_signer
 
 KEY = "0x" + "4c" * 32

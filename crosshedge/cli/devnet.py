@@ -1,0 +1,73 @@
+"""`crosshedge devnet up|down|status`: the local multi-chain devnet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from crosshedge.cli.common import ConfigOption, JsonOption, config_path
+from crosshedge.cli.output import command_errors, console, emit
+from crosshedge.config.loader import load_config
+from crosshedge.errors import ConfigError
+from devnet.manager import DevnetManager
+
+devnet_app = typer.Typer(help="Start, stop and inspect the local anvil devnet.", no_args_is_help=True)
+
+
+def manager_for(path: Path | None) -> DevnetManager:
+    source = config_path(path)
+    config = load_config(source)
+    if config.raw.devnet is None:
+        raise ConfigError(f"{source}: devnet: section is missing; this configuration has no local devnet")
+    return DevnetManager(config.raw.devnet, root=source.resolve().parent)
+
+
+@devnet_app.command("up")
+def up(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+    """Start one anvil per chain, deploy the official contracts and pools, write the generated config."""
+    with command_errors():
+        mgr = manager_for(config)
+        with console.status("starting anvil chains and deploying Uniswap V3/V2, WETH9 and tokens ..."):
+            state = mgr.up()
+        rows = [
+            {"chain": name, "chain_id": s["chain_id"], "rpc_url": s["rpc_url"], "venues": len(s["venues"]),
+             "transactions": s["tx_count"]}
+            for name, s in state["chains"].items()
+        ]
+        summary = {"seconds": state["seconds"], "operator": state["operator"], "chains": rows,
+                   "generated_config": str(mgr.state_dir / "chains.generated.yaml")}
+        table = Table(title=f"devnet up in {state['seconds']:.1f} s (operator {state['operator']})")
+        for col in ("chain", "chain_id", "rpc_url", "venues", "transactions"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*(str(row[c]) for c in ("chain", "chain_id", "rpc_url", "venues", "transactions")))
+        emit(summary, json_output, table)
+
+
+@devnet_app.command("down")
+def down(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+    """Stop the devnet's anvil processes."""
+    with command_errors():
+        stopped = manager_for(config).down()
+        emit({"stopped": stopped}, json_output, None) if json_output else console.print(
+            f"stopped: {', '.join(stopped) or 'nothing was running'}"
+        )
+
+
+@devnet_app.command("status")
+def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+    """Which devnet chains are running, and their latest block."""
+    with command_errors():
+        rows = [s.__dict__ for s in manager_for(config).status()]
+        table = Table(title="devnet")
+        for col in ("name", "chain_id", "port", "running", "block"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*(str(row[c]) for c in ("name", "chain_id", "port", "running", "block")))
+        emit(rows, json_output, table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(devnet_app, name="devnet")

@@ -1,0 +1,87 @@
+"""`crosshedge venues [--json]`: one row per venue with its price, depth and swap cost, read live from the chains.
+
+Depth "within N bp" is the largest size whose all-in average price (pool fee included) stays within N bp of the
+mid, read off the venue's exact-sampled curve; a 30 bp pool therefore shows 0 within 10 bp.
+
+Usage::
+
+    crosshedge venues
+    crosshedge venues --json --config chains.yaml
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from adapters.registry import default_registry
+from adapters.uniswap_v3.curve import size_within_bps
+from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
+from crosshedge.cli.output import command_errors, console, emit
+from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
+
+DEPTH_BPS = (10, 50, 100)
+
+
+def venue_rows(snap: Snapshot) -> list[dict[str, Any]]:
+    """The table's rows as plain dicts (also the --json output)."""
+    rows = []
+    for chain in snap.chains.values():
+        for v in chain.venues:
+            row: dict[str, Any] = {
+                "chain": v.chain, "venue": v.venue, "adapter": v.adapter, "pair": f"{v.base.symbol}/{v.quote.symbol}",
+                "fee_bps": v.fee_pips / 100, "mid": v.mid_price, "block": v.block_number,
+                "swap_gas_usd": chain.swap_gas_usd.get(v.venue),
+            }
+            for bps in DEPTH_BPS:
+                sell, buy = size_within_bps(v.sell, v.mid_price, bps), size_within_bps(v.buy, v.mid_price, bps)
+                row[f"sell_{bps}bp"], row[f"buy_{bps}bp"] = sell, buy
+                row[f"sell_{bps}bp_usd"], row[f"buy_{bps}bp_usd"] = sell * v.mid_price, buy * v.mid_price
+            rows.append(row)
+    return rows
+
+
+def _usd(x: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"${x / scale:,.1f}{unit}"
+    return f"${x:,.0f}"
+
+
+def _depth(row: dict[str, Any], bps: int) -> str:
+    return f"{_usd(row[f'sell_{bps}bp_usd'])}/{_usd(row[f'buy_{bps}bp_usd'])}"
+
+
+def venues_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> Table:
+    title = "venues: USD tradable sell/buy within N bp of mid (fee included)"
+    if failed:
+        title += f" — unreadable: {', '.join(failed)}"
+    table = Table(title=title)
+    for col in ("chain", "venue", "pair", "fee", "mid", *(f"≤{b} bp" for b in DEPTH_BPS), "gas $", "block"):
+        # fold, never ellipsize: a narrow terminal wraps a venue name instead of hiding it
+        table.add_column(col, justify="right" if col not in {"chain", "venue", "pair"} else "left", overflow="fold")
+    for r in rows:
+        gas = "-" if r["swap_gas_usd"] is None else f"{r['swap_gas_usd']:.4f}"
+        table.add_row(r["chain"], r["venue"], r["pair"], f"{r['fee_bps']:g} bp", f"{r['mid']:,.2f}",
+                      *(_depth(r, b) for b in DEPTH_BPS), gas, str(r["block"]))
+    return table
+
+
+def venues(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+    """Read every venue on every chain: mid price, depth within 10/50/100 bp, swap gas cost, block."""
+    with command_errors():
+        cfg = resolve_config(config)
+        with console.status("reading venues on every chain ..."):
+            connections, failed = connect_all(cfg, cfg.raw.execution.rpc_timeout_s, allow_partial=True)
+            snap = take_snapshot(cfg, connections, default_registry(), allow_partial=True, inventory=False)
+        failed = {**failed, **snap.failed}
+        rows = venue_rows(snap)
+        emit({"venues": rows, "failed": failed}, json_output, venues_table(rows, failed))
+        if failed and not snap.chains:
+            raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("venues")(venues)

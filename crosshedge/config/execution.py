@@ -1,0 +1,60 @@
+"""The execution, positions and devnet sections of chains.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crosshedge.config.devnet import DevnetSpec
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExecutionSettings(_Section):
+    """How trades are signed, sent, confirmed and limited. Every field has a default, so the section is optional.
+
+    Usage::
+
+        settings = config.raw.execution
+        deadline = now + settings.deadline_s
+    """
+
+    slippage_bps: float = Field(default=30.0, gt=0, le=1000)
+    deadline_s: int = Field(default=300, gt=0)
+    # Circuit breakers (checked at plan time and again right before each signature).
+    max_venue_deviation_bps: float = Field(default=150.0, gt=0)  # a venue's mid vs the median of its underlying
+    max_price_move_bps: float = Field(default=100.0, gt=0)  # venue mid now vs at the snapshot
+    max_notional_usd_per_run: float = Field(default=5_000_000.0, gt=0)
+    max_notional_usd_per_day: float = Field(default=25_000_000.0, gt=0)
+    max_trade_usd: float = Field(default=3_000_000.0, gt=0)  # one swap above this is "absurd" and refused
+    # Fees: maxFeePerGas = base fee x multiplier + tip, capped by the chain's gas.max_gas_price_gwei.
+    base_fee_multiplier: float = Field(default=2.0, ge=1.0)
+    fee_bump_pct: float = Field(default=12.5, ge=12.5)  # replacement needs >= 12.5% on fee cap AND tip
+    stuck_after_s: float = Field(default=20.0, gt=0)  # no receipt this long -> re-broadcast or replace
+    receipt_timeout_s: float = Field(default=180.0, gt=0)  # give up waiting (intent stays 'sent'; recovery resumes)
+    poll_interval_s: float = Field(default=0.05, gt=0)
+    rpc_timeout_s: float = Field(default=10.0, gt=0)
+    simulate: bool = True  # eth_call every transaction before signing
+    max_followups: int = Field(default=1, ge=0)  # bounded follow-up runs when residual delta stays outside the band
+    # Redis and Celery.
+    redis_dir: Path = Path(".crosshedge/redis")  # embedded Redis: AOF + socket live here (unless CROSSHEDGE_REDIS_URL)
+    key_prefix: str = "ch"
+    visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed the longest task
+    lane_lock_ttl_s: int = Field(default=900, gt=0)
+    run_lock_ttl_s: int = Field(default=1800, gt=0)
+    recover_interval_s: float = Field(default=30.0, gt=0)  # workers re-enqueue stalled runs this often
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0 disables the Prometheus endpoint
+
+
+class PositionSourceSpec(_Section):
+    """A position source: its adapter and that adapter's section (validated by the adapter's own model)."""
+
+    adapter: str
+    settings: dict[str, Any] = {}
+
+
+__all__ = ["DevnetSpec", "ExecutionSettings", "PositionSourceSpec"]

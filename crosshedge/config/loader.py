@@ -1,0 +1,239 @@
+"""chains.yaml, validated: chains, tokens, venues, wallets and the policy/optimizer/execution sections.
+
+Every model forbids unknown fields, so a typo is an error. Errors are one sentence naming the file, the dotted path
+of the field and what was expected. ``${ENV}`` in any string is replaced from the environment (a missing variable is
+an error naming it). Venue sections are validated by their adapter's own model, found through the registry.
+
+Keys never live here: a wallet names an environment variable or an encrypted keystore file.
+
+Usage::
+
+    config = load_config(Path("chains.yaml"))
+    for chain in config.chains.values(): ...
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from web3 import Web3
+
+from adapters.base import TokenInfo, VenueEntry
+from adapters.registry import AdapterRegistry, default_registry
+from crosshedge.config.execution import DevnetSpec, ExecutionSettings, PositionSourceSpec
+from crosshedge.config.strategy import OptimizerSettings, PolicySettings
+from crosshedge.errors import ConfigError, CrosshedgeError
+
+
+def _checksum(value: str) -> str:
+    if not Web3.is_address(value):
+        raise ValueError(f"expected a 0x-prefixed 20-byte hex address, got {value!r}")
+    return Web3.to_checksum_address(value)
+
+
+Address = Annotated[str, AfterValidator(_checksum)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class L1DataFee(Strict):
+    """Rollup L1 data fee: calldata bytes x gas per byte x L1 base fee x scalar, paid in the native token."""
+
+    l1_chain: str  # chain whose base fee prices the data (e.g. ethereum)
+    tx_bytes: int = Field(default=400, gt=0)  # compressed size of a typical swap transaction
+    gas_per_byte: int = Field(default=16, gt=0)
+    scalar: float = Field(default=1.0, gt=0)
+
+
+class GasSettings(Strict):
+    """How a chain prices a transaction: USD = gas x gas price x native-token USD price (+ L1 data fee)."""
+
+    type: Literal["eip1559", "legacy"] = "eip1559"
+    native_underlying: str = "ETH"  # the native token's underlying; its USD price comes from the venues' median
+    native_usd: float | None = Field(default=None, gt=0)  # fixed override, e.g. for a chain with no native venue
+    max_gas_price_gwei: float = Field(default=500.0, gt=0)  # cap: never sign above it
+    priority_fee_gwei: float = Field(default=0.01, ge=0)
+    l1_data_fee: L1DataFee | None = None
+
+
+class TokenSettings(Strict):
+    address: Address
+    decimals: int = Field(ge=0, le=36)
+    underlying: str
+
+
+class WalletSettings(Strict):
+    """A signer. Its key comes from an environment variable or an encrypted keystore file; never from this file."""
+
+    address: Address
+    key_env: str | None = None
+    keystore: Path | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> WalletSettings:
+        if (self.key_env is None) == (self.keystore is None):
+            raise ValueError("give exactly one of key_env (an environment variable name) or keystore (a file path)")
+        if self.keystore is not None and self.password_env is None and self.password_file is None:
+            raise ValueError("a keystore needs password_env or password_file")
+        return self
+
+
+class ChainSettings(Strict):
+    chain_id: int = Field(gt=0)
+    rpc_url: str
+    block_time_s: float = Field(gt=0)
+    confirmations: int = Field(default=1, ge=0)
+    wallet: str  # name of an entry in wallets
+    multicall: Address | None = None  # UniswapInterfaceMulticall, for batched reads pinned to one block
+    # Well-known contracts on this chain by role (position_manager, swap_router, quoter_v2, v2_router, ...):
+    # position sources and the execution allowlist read them from here.
+    contracts: dict[str, Address] = {}
+    gas: GasSettings = GasSettings()
+    tokens: dict[str, TokenSettings] = {}
+    venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config
+
+
+class RawConfig(Strict):
+    """The file as written, before venue sections are handed to their adapters."""
+
+    chains: dict[str, ChainSettings] = {}
+    wallets: dict[str, WalletSettings] = {}
+    positions: dict[str, PositionSourceSpec] = {}
+    policy: PolicySettings = PolicySettings()
+    optimizer: OptimizerSettings = OptimizerSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    devnet: DevnetSpec | None = None
+
+
+class Config(BaseModel):
+    """The validated configuration, venues resolved against their adapters."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    source: Path
+    raw: RawConfig
+    venues: tuple[VenueEntry, ...]
+
+    @property
+    def chains(self) -> dict[str, ChainSettings]:
+        return self.raw.chains
+
+    @property
+    def wallets(self) -> dict[str, WalletSettings]:
+        return self.raw.wallets
+
+    def tokens(self, chain: str) -> dict[str, TokenInfo]:
+        """The chain's tokens keyed by checksum address."""
+        return {
+            t.address: TokenInfo(
+                chain=chain, symbol=symbol, address=t.address, decimals=t.decimals, underlying=t.underlying
+            )
+            for symbol, t in self.raw.chains[chain].tokens.items()
+        }
+
+    def venues_on(self, chain: str) -> list[VenueEntry]:
+        return [v for v in self.venues if v.chain == chain]
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _interpolate(node: Any, path: str, source: Path) -> Any:
+    if isinstance(node, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{source}: {path}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV.sub(sub, node)
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), source) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", source) for i, v in enumerate(node)]
+    return node
+
+
+def describe_validation_error(source: Path, exc: ValidationError, prefix: str = "") -> str:
+    """One sentence for the first error (and a count of the rest): file, dotted field path, what was expected."""
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *first["loc"]))
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling; allowed fields are the model's documented ones)"
+    elif first["type"] == "missing":
+        msg = "required field is missing"
+    else:
+        msg = f"{msg}, got {first.get('input')!r}" if "input" in first and not isinstance(first["input"], dict) else msg
+    more = exc.error_count() - 1
+    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {loc or '<top>'}: {msg}{tail}"
+
+
+def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = None) -> Config:
+    """Validate an already-parsed YAML document; see :func:`load_config`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    data = _interpolate(data, "", source)
+    try:
+        raw = RawConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(source, exc)) from None
+    registry = registry or default_registry()
+    venues: list[VenueEntry] = []
+    for chain_name, chain in raw.chains.items():
+        where = f"chains.{chain_name}"
+        if chain.wallet not in raw.wallets:
+            raise ConfigError(f"{source}: {where}.wallet: no wallet named {chain.wallet!r} in wallets")
+        for venue_name, section in chain.venues.items():
+            venues.append(
+                _venue_entry(source, f"{where}.venues.{venue_name}", chain_name, venue_name, section, registry)
+            )
+    for l1 in (c.gas.l1_data_fee for c in raw.chains.values()):
+        if l1 is not None and l1.l1_chain not in raw.chains:
+            raise ConfigError(f"{source}: gas.l1_data_fee.l1_chain: no chain named {l1.l1_chain!r}")
+    return Config(source=source, raw=raw, venues=tuple(venues))
+
+
+def _venue_entry(
+    source: Path, where: str, chain: str, name: str, section: dict[str, Any], registry: AdapterRegistry
+) -> VenueEntry:
+    if not isinstance(section, dict) or "adapter" not in section:
+        raise ConfigError(f"{source}: {where}.adapter: required field is missing (name the venue's adapter)")
+    body = dict(section)
+    adapter_name = body.pop("adapter")
+    enabled = body.pop("enabled", True)
+    try:
+        adapter = registry.venue(str(adapter_name))
+    except CrosshedgeError as exc:
+        raise ConfigError(f"{source}: {where}.adapter: {exc}") from None
+    try:
+        model = adapter.config_model.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(source, exc, prefix=where)) from None
+    return VenueEntry(name=name, chain=chain, adapter=adapter.name, config=model, enabled=bool(enabled))
+
+
+def load_config(path: Path, registry: AdapterRegistry | None = None) -> Config:
+    """Read and validate a chains.yaml; raises :class:`ConfigError` with one clear sentence on any problem."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, path, registry)

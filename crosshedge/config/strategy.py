@@ -1,0 +1,73 @@
+"""The policy and optimizer sections of chains.yaml (owned here, validated as part of the config file)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+PolicyName = Literal[
+    "fixed_interval", "delta_threshold", "vol_threshold", "whalley_wilmott", "zakamouline", "cost_aware_band"
+]
+
+
+class PolicySettings(_Section):
+    """Which trigger policy decides when to hedge (``trigger``), and every policy's parameters (risk.policy).
+
+    Usage (chains.yaml)::
+
+        policy:
+          trigger: cost_aware_band
+          risk_aversion: 0.0001   # CARA gamma per USD: larger -> narrower bands, more trades
+    """
+
+    trigger: PolicyName = "cost_aware_band"
+    check_interval_s: float = Field(default=30.0, gt=0)  # how often `crosshedge beat` asks the policy
+    interval_hours: float = Field(default=24.0, gt=0)  # fixed_interval: hedge to zero this often
+    delta_threshold_usd: float = Field(default=100_000.0, gt=0)  # delta_threshold: |net delta| x price above this
+    vol_reference: float = Field(default=0.6, gt=0)  # vol_threshold: threshold holds as is at this realised vol
+    ewma_lambda: float = Field(default=0.97, gt=0, lt=1)  # EWMA decay per observation (hourly bars: ~1.4-day memory)
+    risk_aversion: float = Field(default=1e-4, gt=0)  # CARA gamma (1/USD) of the band policies
+    proportional_cost: float = Field(default=5e-4, ge=0)  # fee + impact fraction when no venue costs are known
+    fixed_cost_usd: float = Field(default=1.0, ge=0)  # gas per trade when no venue costs are known
+    min_band_usd: float = Field(default=1_000.0, ge=0)  # never trade a net delta smaller than this (dust)
+    rate: float = 0.0  # risk-free rate used by the band formulas (e^{-r tau} terms)
+
+
+class OptimizerSettings(_Section):
+    """Limits and prices the hedge model uses (see optimizer.model for how each one enters the MILP).
+
+    Usage (chains.yaml)::
+
+        optimizer:
+          max_notional_usd_per_run: 5000000
+          min_trade_usd: 100
+          max_price_impact_bps: 100
+    """
+
+    max_notional_usd_per_run: float = Field(default=5_000_000.0, gt=0)
+    # A trade smaller than this is not worth a transaction (and dust trips some routers).
+    min_trade_usd: float = Field(default=50.0, ge=0)
+    # Cap on one trade's average execution price against its venue's mid, pool fee excluded.
+    max_price_impact_bps: float = Field(default=200.0, gt=0)
+    max_trades: int | None = Field(default=None, gt=0)  # optional cap on trades per run
+    max_curve_age_s: float = Field(default=120.0, gt=0)  # older curves raise StaleDataError
+    # Pieces of the piecewise-linear interpolant of the quadratic risk price across each band (see problem.py).
+    risk_pieces: int = Field(default=16, ge=2, le=256)
+    # HiGHS relative MIP gap; tiny so plans are optimal, not merely good (the models are small).
+    mip_rel_gap: float = Field(default=1e-9, ge=0, le=0.1)
+    time_limit_s: float = Field(default=30.0, gt=0)
+    # "highs": pruned sparse arrays straight to HiGHS (fast); "cvxpy": the DPP reference model (optimizer.model).
+    engine: Literal["highs", "cvxpy"] = "highs"
+    # Above this many venues a fractional relaxation is finished by branching only on its fractional switches (the
+    # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported (engine "highs" only).
+    exact_milp_max_venues: int = Field(default=200, ge=0)
+    # Re-split each plan's sizes among its venues on the exact venue models (at most this many Newton rounds; 0: off).
+    polish_rounds: int = Field(default=8, ge=0, le=50)
+    # Also plan every baseline and return the cheapest by exact objective, up to this many venues (0: never).
+    baseline_guard_max_venues: int = Field(default=300, ge=0)

@@ -1,0 +1,1 @@
+"""The demo: the whole system live on a devnet along a real price path."""

@@ -1,0 +1,74 @@
+"""Official contract build artifacts, loaded from node_modules at run time (never copied into the repo).
+
+Usage::
+
+    art = load_artifact("SwapRouter")
+    contract = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from crosshedge.errors import ConfigError
+
+#: Where each contract's artifact lives inside node_modules (package, path). Pinned by package.json.
+ARTIFACT_PATHS: dict[str, str] = {
+    "UniswapV3Factory": "@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json",
+    "UniswapV3Pool": "@uniswap/v3-core/artifacts/contracts/UniswapV3Pool.sol/UniswapV3Pool.json",
+    "SwapRouter": "@uniswap/v3-periphery/artifacts/contracts/SwapRouter.sol/SwapRouter.json",
+    "QuoterV2": "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json",
+    "NonfungiblePositionManager": (
+        "@uniswap/v3-periphery/artifacts/contracts/NonfungiblePositionManager.sol/NonfungiblePositionManager.json"
+    ),
+    "UniswapInterfaceMulticall": (
+        "@uniswap/v3-periphery/artifacts/contracts/lens/UniswapInterfaceMulticall.sol/UniswapInterfaceMulticall.json"
+    ),
+    "UniswapV2Factory": "@uniswap/v2-core/build/UniswapV2Factory.json",
+    "UniswapV2Pair": "@uniswap/v2-core/build/UniswapV2Pair.json",
+    "UniswapV2Router02": "@uniswap/v2-periphery/build/UniswapV2Router02.json",
+    "WETH9": "@uniswap/v2-periphery/build/WETH9.json",
+    "ERC20PresetMinterPauser": "@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json",
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str  # 0x-prefixed creation code
+
+
+def node_modules_dir() -> Path:
+    """node_modules next to the repo's package.json (the project root)."""
+    return Path(__file__).resolve().parents[1] / "node_modules"
+
+
+@cache
+def load_artifact(name: str, root: Path | None = None) -> Artifact:
+    """The ABI and creation bytecode of ``name``; a missing install is a one-sentence error."""
+    rel = ARTIFACT_PATHS[name]
+    path = (root or node_modules_dir()) / rel
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: contract artifact for {name} is missing; run `npm ci` (./run does)") from None
+    code = data.get("bytecode")
+    if isinstance(code, dict):  # truffle/waffle style
+        code = code.get("object")
+    if not code:
+        code = data["evm"]["bytecode"]["object"]
+    code = code if code.startswith("0x") else "0x" + code
+    return Artifact(name=name, abi=data["abi"], bytecode=code)
+
+
+def anvil_binary(root: Path | None = None) -> Path:
+    """The anvil executable shipped by the npm package @foundry-rs/anvil-linux-amd64."""
+    path = (root or node_modules_dir()) / "@foundry-rs/anvil-linux-amd64/bin/anvil"
+    if not path.exists():
+        raise ConfigError(f"{path}: anvil is not installed; run `npm ci` (./run does)")
+    return path

@@ -1,0 +1,280 @@
+"""Deploy one devnet chain: the official Uniswap V3/V2, WETH9 and ERC20 bytecode, pools with realistic liquidity.
+
+Runs against a fresh anvil whose dev accounts are unlocked, so deployment sends ``eth_sendTransaction`` from those
+accounts and signs nothing locally. Account roles: 0 deploys, 1 provides liquidity, 2 is a trader (tests and the
+market driver move prices with it). The operator wallet crosshedge trades with is funded but holds its own key.
+
+Usage::
+
+    state = deploy_chain(w3, "ethereum", spec.chains["ethereum"], spec.prices, operator="0x...")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
+
+from crosshedge.errors import CrosshedgeError
+from devnet.anvil import anvil_rpc
+from devnet.artifacts import load_artifact
+from devnet.liquidity import (
+    TICK_SPACING,
+    PairLayout,
+    align_down,
+    align_up,
+    amounts_for_budget,
+    plan_positions,
+    sqrt_price_x96,
+    tick_at,
+)
+
+MAX_UINT = 2**256 - 1
+TOKENS: dict[str, tuple[str, int, str]] = {  # symbol -> (name, decimals, underlying); WETH is the real WETH9
+    "WETH": ("Wrapped Ether", 18, "ETH"),
+    "WBTC": ("Wrapped BTC", 8, "BTC"),
+    "USDC": ("USD Coin", 6, "USD"),
+}
+# Dev accounts pay fees well above any devnet base fee, so deployment never waits on the fee market.
+TX: dict[str, Any] = {"maxFeePerGas": 10**13, "maxPriorityFeePerGas": 10**9}
+
+
+class DeployError(CrosshedgeError):
+    """A devnet deployment step failed (a reverted transaction or an unexpected contract answer)."""
+
+
+@dataclass
+class ChainDeployer:
+    """Sends and checks the transactions of one chain's deployment."""
+
+    w3: Web3
+    chain: str
+    deployer: str
+    lp: str
+    trader: str
+    tx_count: int = 0
+    contracts: dict[str, str] = field(default_factory=dict)
+
+    def send(self, fn: ContractFunction, sender: str, gas: int = 3_000_000, value: int = 0) -> Any:
+        params: Any = {"from": sender, "gas": gas, "value": value, **TX}  # TxParams is a TypedDict web3 checks
+        tx_hash = fn.transact(params)
+        return self._receipt(tx_hash, fn.fn_name)
+
+    def _receipt(self, tx_hash: Any, what: str) -> Any:
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+        self.tx_count += 1
+        if receipt["status"] != 1:
+            raise DeployError(f"devnet {self.chain}: transaction {what} reverted ({tx_hash.hex()})")
+        return receipt
+
+    def deploy(self, name: str, *args: Any, key: str | None = None) -> Contract:
+        art = load_artifact(name)
+        factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        tx_hash = factory.constructor(*args).transact({"from": self.deployer, "gas": 8_000_000, **TX})
+        address = self._receipt(tx_hash, f"deploy {name}")["contractAddress"]
+        self.contracts[key or name] = address
+        return self.at(name, address)
+
+    def at(self, name: str, address: str) -> Contract:
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+
+
+def _set_decimals(d: ChainDeployer, token: Contract, decimals: int) -> None:
+    """OpenZeppelin 3.x presets fix 18 decimals; on the devnet we patch the storage slot that holds them.
+
+    The slot is found by reading, not assumed, and the result is checked through decimals() itself.
+    """
+    if decimals == 18:
+        return
+    for slot in range(16):
+        word = int.from_bytes(d.w3.eth.get_storage_at(token.address, slot), "big")
+        if word & 0xFF == 18 and word >> 16 == 0:
+            new = (word & ~0xFF) | decimals
+            anvil_rpc(d.w3, "anvil_setStorageAt", token.address, hex(slot), "0x" + new.to_bytes(32, "big").hex())
+            if token.functions.decimals().call() == decimals:
+                return
+            anvil_rpc(d.w3, "anvil_setStorageAt", token.address, hex(slot), "0x" + word.to_bytes(32, "big").hex())
+    raise DeployError(f"devnet {d.chain}: could not set decimals={decimals} on {token.address}")
+
+
+def deploy_core(d: ChainDeployer) -> dict[str, Contract]:
+    """WETH9, tokens, Uniswap V3 (factory, router, quoter, position manager), V2 (factory, router), multicall."""
+    c: dict[str, Contract] = {"WETH": d.deploy("WETH9", key="weth")}
+    for symbol, (name, decimals, _) in TOKENS.items():
+        if symbol != "WETH":
+            c[symbol] = d.deploy("ERC20PresetMinterPauser", name, symbol, key=symbol.lower())
+            _set_decimals(d, c[symbol], decimals)
+    c["v3_factory"] = d.deploy("UniswapV3Factory", key="v3_factory")
+    d.send(c["v3_factory"].functions.enableFeeAmount(100, 1), d.deployer)  # the 1 bp tier, as governance did
+    weth = c["WETH"].address
+    c["swap_router"] = d.deploy("SwapRouter", c["v3_factory"].address, weth, key="swap_router")
+    c["quoter_v2"] = d.deploy("QuoterV2", c["v3_factory"].address, weth, key="quoter_v2")
+    # The token descriptor only renders NFT metadata (tokenURI); positions work without it.
+    c["position_manager"] = d.deploy(
+        "NonfungiblePositionManager", c["v3_factory"].address, weth, "0x" + "00" * 20, key="position_manager"
+    )
+    c["multicall"] = d.deploy("UniswapInterfaceMulticall", key="multicall")
+    c["v2_factory"] = d.deploy("UniswapV2Factory", d.deployer, key="v2_factory")
+    c["v2_router"] = d.deploy("UniswapV2Router02", c["v2_factory"].address, weth, key="v2_router")
+    return c
+
+
+def fund(d: ChainDeployer, c: dict[str, Contract], holder: str, symbol: str, amount_raw: int) -> None:
+    """Give ``holder`` ``amount_raw`` of a token: WETH by wrapping the LP's ether, others by minting."""
+    if amount_raw <= 0:
+        return
+    if symbol == "WETH":
+        d.send(c["WETH"].functions.deposit(), d.lp, gas=100_000, value=amount_raw)
+        if holder != d.lp:
+            d.send(c["WETH"].functions.transfer(holder, amount_raw), d.lp, gas=100_000)
+    else:
+        d.send(c[symbol].functions.mint(holder, amount_raw), d.deployer, gas=150_000)
+
+
+def to_raw(symbol: str, amount: float) -> int:
+    scale: int = 10 ** TOKENS[symbol][1]
+    return round(amount * scale)
+
+
+def pool_layout(c: dict[str, Contract], base: str, quote: str) -> PairLayout:
+    base_addr, quote_addr = int(c[base].address, 16), int(c[quote].address, 16)
+    return PairLayout(base_addr < quote_addr, TOKENS[base][1], TOKENS[quote][1])
+
+
+def sorted_pair(c: dict[str, Contract], base: str, quote: str) -> tuple[str, str]:
+    a, b = c[base].address, c[quote].address
+    return (a, b) if int(a, 16) < int(b, 16) else (b, a)
+
+
+def approve_all(d: ChainDeployer, c: dict[str, Contract], owner: str, spenders: list[str]) -> None:
+    for symbol in TOKENS:
+        for spender in spenders:
+            d.send(c[symbol].functions.approve(spender, MAX_UINT), owner, gas=100_000)
+
+
+def price_of(prices: dict[str, float], base: str, offset_bps: float) -> float:
+    return prices[TOKENS[base][2]] * (1 + offset_bps / 1e4)
+
+
+def create_v3_pool(
+    d: ChainDeployer,
+    c: dict[str, Contract],
+    pool: Any,
+    prices: dict[str, float],
+    seed: int,
+) -> str:
+    """Create and initialise a V3 pool, then mint its LP positions (owned by the LP account); returns its address."""
+    layout = pool_layout(c, pool.base, pool.quote)
+    usd = price_of(prices, pool.base, pool.price_offset_bps)
+    raw = layout.raw_price(usd)
+    t0, t1 = sorted_pair(c, pool.base, pool.quote)
+    d.send(c["v3_factory"].functions.createPool(t0, t1, pool.fee), d.deployer, gas=6_000_000)
+    address = c["v3_factory"].functions.getPool(t0, t1, pool.fee).call()
+    pool_contract = d.at("UniswapV3Pool", address)
+    d.send(pool_contract.functions.initialize(sqrt_price_x96(raw)), d.deployer, gas=200_000)
+    plans = plan_positions(
+        pool.shape, pool.positions, raw, pool.fee, pool.depth_usd, layout.usd_per_raw_token1(usd), seed
+    )
+    for plan in plans:
+        params = (t0, t1, pool.fee, plan.tick_lower, plan.tick_upper, plan.amount0, plan.amount1, 0, 0, d.lp, 2**40)
+        d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
+    return str(address)
+
+
+def create_v2_pair(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: dict[str, float]) -> str:
+    usd = price_of(prices, pool.base, pool.price_offset_bps)
+    d.send(c["v2_factory"].functions.createPair(c[pool.base].address, c[pool.quote].address), d.deployer, gas=5_000_000)
+    address = c["v2_factory"].functions.getPair(c[pool.base].address, c[pool.quote].address).call()
+    base_amount = to_raw(pool.base, pool.depth_usd / 2 / usd)
+    quote_amount = to_raw(pool.quote, pool.depth_usd / 2)
+    d.send(c[pool.base].functions.transfer(address, base_amount), d.lp, gas=100_000)
+    d.send(c[pool.quote].functions.transfer(address, quote_amount), d.lp, gas=100_000)
+    d.send(d.at("UniswapV2Pair", address).functions.mint(d.lp), d.lp, gas=300_000)
+    return str(address)
+
+
+def mint_operator_position(
+    d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: dict[str, float], usd: float, operator: str
+) -> int:
+    """An LP position worth ``usd`` on ±10% around the pool's price, paid by the LP account, owned by the operator."""
+    layout = pool_layout(c, pool.base, pool.quote)
+    price = price_of(prices, pool.base, pool.price_offset_bps)
+    raw = layout.raw_price(price)
+    spacing = TICK_SPACING[pool.fee]
+    lower, upper = align_down(tick_at(raw * 0.9), spacing), align_up(tick_at(raw * 1.1), spacing)
+    plan = amounts_for_budget(raw, lower, upper, usd, layout.usd_per_raw_token1(price))
+    t0, t1 = sorted_pair(c, pool.base, pool.quote)
+    params = (t0, t1, pool.fee, lower, upper, plan.amount0, plan.amount1, 0, 0, operator, 2**40)
+    receipt = d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
+    (event,) = c["position_manager"].events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)
+    return int(event["args"]["tokenId"])
+
+
+def lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
+    """Generous raw amounts of every token the LP account must hold to seed all pools of a chain."""
+    needs = dict.fromkeys(TOKENS, 0)
+    for pool in spec.pools:
+        usd = price_of(prices, pool.base, pool.price_offset_bps)
+        # A position can be single-sided, so budget the whole depth on each side, twice over.
+        needs[pool.base] += to_raw(pool.base, 2 * pool.depth_usd / usd)
+        needs[pool.quote] += to_raw(pool.quote, 2 * pool.depth_usd)
+    return needs
+
+
+def venue_name(pool: Any) -> str:
+    pair = f"{pool.base.lower()}_{pool.quote.lower()}"
+    return f"v3_{pair}_{pool.fee}" if pool.kind == "uniswap_v3" else f"v2_{pair}"
+
+
+def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
+    """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts)."""
+    deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
+    d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
+    c = deploy_core(d)
+    for symbol, amount in lp_needs(spec, prices).items():
+        fund(d, c, d.lp, symbol, amount)
+    approve_all(d, c, d.lp, [c["position_manager"].address])
+    venues: dict[str, dict[str, Any]] = {}
+    operator_ids: list[int] = []
+    seed = sum(map(ord, name))
+    for index, pool in enumerate(spec.pools):
+        key = venue_name(pool)
+        if pool.kind == "uniswap_v3":
+            address = create_v3_pool(d, c, pool, prices, seed + index)
+            if not operator_ids and spec.operator_lp_usd > 0:
+                operator_ids.append(mint_operator_position(d, c, pool, prices, spec.operator_lp_usd, operator))
+            venues[key] = {
+                "adapter": "uniswap_v3",
+                "pool": address,
+                "router": c["swap_router"].address,
+                "quoter": c["quoter_v2"].address,
+            }
+        else:
+            address = create_v2_pair(d, c, pool, prices)
+            venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+    for symbol, amount in spec.operator_inventory.items():
+        fund(d, c, operator, symbol, to_raw(symbol, amount))
+    anvil_rpc(w3, "anvil_setBalance", operator, hex(int(spec.operator_native_eth * 10**18)))
+    trader_budget = {"WETH": 20_000.0, "WBTC": 1_000.0, "USDC": 100_000_000.0}
+    for symbol, budget in trader_budget.items():
+        fund(d, c, d.trader, symbol, to_raw(symbol, budget))
+    approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
+    return {
+        "chain_id": spec.chain_id,
+        "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
+        "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
+        "venues": venues,
+        "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
+        "operator_lp_token_ids": operator_ids,
+        "tx_count": d.tx_count,
+    }
+
+
+def settle_base_fee(w3: Web3, base_fee_wei: int) -> None:
+    """Deployment blocks push the EIP-1559 base fee around; set it back to the chain's configured level."""
+    anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base_fee_wei))
+    anvil_rpc(w3, "evm_mine")

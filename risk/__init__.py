@@ -1,0 +1,1 @@
+"""Risk: Greeks, LP risk, book aggregation, stress, trigger policies, backtest, Monte Carlo and price data."""
