@@ -2,9 +2,11 @@
 
 Static checks (no chain): the members of its kind exist and are callable, ``kind`` is valid, ``name`` is a
 non-empty string (and equals its entry point name when loaded through one), ``config_model`` is a pydantic model
-that forbids unknown fields, and a venue's methods take the protocol's parameters. Live check (given a chain and a
-venue): ``read`` returns one state per venue, pinned to the block, with convex curves, and ``quote`` is positive
-and monotone for small sizes. Every failure is an :class:`AdapterConformanceError` listing all problems found.
+that forbids unknown fields, declared capabilities have their members, a position source declares its scope, and
+the methods take the protocol's parameters. Given an example venue entry, a venue must name its approval spender
+and the contracts it calls (``contracts``), the spender among them. Live check (given a chain and a venue):
+``read`` returns one state per venue, pinned to the block, with convex curves, and ``quote`` is positive and
+monotone for small sizes. Every failure is an :class:`AdapterConformanceError` listing all problems found.
 
 Usage (in the plugin's tests)::
 
@@ -13,7 +15,7 @@ Usage (in the plugin's tests)::
     class TestMyVenue(AdapterConformance):
         adapter = MyVenue()
 
-    # or: check_static(MyVenue()); check_entry_point("my_venue")
+    # or: check_static(MyVenue(), example_venue); check_entry_point("my_venue")
 """
 
 from __future__ import annotations
@@ -24,19 +26,23 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+from web3 import Web3
 
-from adapters.base import ChainContext, Side, VenueAdapter, VenueEntry, VenueState, ordered_curve_ok
+from adapters.contract import CAPABILITY_MEMBERS, VenueAdapter, VenueContracts
 from adapters.registry import ENTRY_POINT_GROUP, check_conformance, load_entry_point
-from crosshedge.errors import AdapterConformanceError
+from adapters.types import ChainContext, Side, VenueEntry, VenueState, ordered_curve_ok
+from crosshedge import AdapterConformanceError, CrosshedgeError
 
 #: Parameters (after self) each venue method must accept, by name, in this order.
 VENUE_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "contracts": ("venue",),
     "read": ("chain", "venues", "block"),
     "quote": ("state", "side", "amount_in"),
     "build_swap": ("state", "side", "amount_in", "min_amount_out", "recipient", "deadline"),
     "parse_receipt": ("state", "receipt"),
 }
-POSITION_SIGNATURES: dict[str, tuple[str, ...]] = {"read_positions": ("chain", "config", "block")}
+POSITION_SIGNATURES: dict[str, tuple[str, ...]] = {"read_positions": ("chain", "config", "block", "as_of")}
+CAPABILITY_SIGNATURES: dict[str, tuple[str, ...]] = {"read_stages": ("chain", "venues")}
 
 
 def static_problems(adapter: Any) -> list[str]:
@@ -52,7 +58,9 @@ def static_problems(adapter: Any) -> list[str]:
     model: type[BaseModel] = adapter.config_model
     if model.model_config.get("extra") != "forbid":
         problems.append(f"config_model {model.__name__} must set extra='forbid' so a typo in chains.yaml is an error")
-    signatures = VENUE_SIGNATURES if adapter.kind == "venue" else POSITION_SIGNATURES
+    signatures = dict(VENUE_SIGNATURES if adapter.kind == "venue" else POSITION_SIGNATURES)
+    for capability in getattr(adapter, "capabilities", frozenset()):
+        signatures.update({m: CAPABILITY_SIGNATURES[m] for m in CAPABILITY_MEMBERS[capability]})
     for method, expected in signatures.items():
         params = tuple(inspect.signature(getattr(adapter, method)).parameters)
         if params[: len(expected)] != expected:
@@ -60,9 +68,31 @@ def static_problems(adapter: Any) -> list[str]:
     return problems
 
 
-def check_static(adapter: Any) -> None:
-    """Raise AdapterConformanceError listing every static problem of ``adapter``."""
+def contract_problems(adapter: VenueAdapter, venue: VenueEntry) -> list[str]:
+    """What is wrong with the contracts ``adapter`` names for an example ``venue`` (empty list: conforms)."""
+    try:
+        declared = adapter.contracts(venue)
+    except (CrosshedgeError, ValueError, KeyError, TypeError) as exc:
+        return [f"contracts({venue.name}) failed: {exc}"]
+    if not isinstance(declared, VenueContracts):
+        return [f"contracts({venue.name}) must return VenueContracts, got {type(declared).__name__}"]
+    problems = []
+    if not Web3.is_address(declared.spender):
+        problems.append(f"contracts({venue.name}) names no approval target (spender {declared.spender!r})")
+    elif declared.spender not in declared.called.values():
+        problems.append(f"contracts({venue.name}): the spender {declared.spender} is not among the called contracts")
+    bad = [f"{role}={a!r}" for role, a in {**declared.called, **declared.read}.items() if not Web3.is_address(a)]
+    if bad:
+        problems.append(f"contracts({venue.name}) names non-addresses: {', '.join(bad)}")
+    return problems
+
+
+def check_static(adapter: Any, example_venue: VenueEntry | None = None) -> None:
+    """Raise AdapterConformanceError listing every static problem of ``adapter`` (and of the contracts it names
+    for ``example_venue``, a venue entry with a valid config section)."""
     problems = static_problems(adapter)
+    if not problems and example_venue is not None and adapter.kind == "venue":
+        problems += contract_problems(adapter, example_venue)
     if problems:
         raise AdapterConformanceError(f"adapter {getattr(adapter, 'name', adapter)!r}: " + "; ".join(problems))
 
@@ -89,6 +119,7 @@ def check_live_venue(adapter: VenueAdapter, chain: ChainContext, venue: VenueEnt
     for curve in (state.sell, state.buy):
         if not curve.segments or not ordered_curve_ok(curve):
             problems.append(f"{curve.side.value} curve is empty or not convex")
+    problems += contract_problems(adapter, venue)
     small = 10 ** max(0, state.base.decimals - 4)
     q1, q2 = adapter.quote(state, Side.SELL, small), adapter.quote(state, Side.SELL, 2 * small)
     if not 0 < q1 <= q2:
@@ -103,9 +134,10 @@ class AdapterConformance:
 
     adapter: ClassVar[Any]
     entry_point: ClassVar[str | None] = None
+    example_venue: ClassVar[VenueEntry | None] = None  # venues: a config section to check contracts() against
 
     def test_static_conformance(self) -> None:
-        check_static(self.adapter)
+        check_static(self.adapter, self.example_venue)
 
     def test_discovered_through_entry_point(self) -> None:
         if self.entry_point is not None:

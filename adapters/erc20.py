@@ -16,15 +16,18 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 from web3.types import BlockIdentifier
 
-from adapters.base import ChainContext, Frozen
+from adapters.contract import PositionScope
+from adapters.positions import SpotPosition
 from adapters.rpc import Address, batch_call, decode, encode_call
-from crosshedge.errors import AdapterError, RpcError
+from adapters.types import ChainContext
+from crosshedge import AdapterError, RpcError
 
 NATIVE = "native"
 
@@ -39,27 +42,17 @@ class Erc20Config(BaseModel):
     include_native: bool = True
 
 
-class SpotPosition(Frozen):
-    """A wallet's holding of one token (or the native coin) on one chain at one block."""
-
-    chain: str
-    symbol: str
-    address: str  # token address, or "native"
-    underlying: str
-    amount: float = Field(ge=0)  # human units
-    raw: int = Field(ge=0)
-    wallet: str
-    block_number: int
-
-
 class Erc20Inventory:
     """Position source for wallet inventory (see module docstring)."""
 
     name: ClassVar[str] = "erc20"
     kind: ClassVar[Literal["positions"]] = "positions"
     config_model: ClassVar[type[BaseModel]] = Erc20Config
+    scope: ClassVar[PositionScope] = PositionScope.WALLET
 
-    def read_positions(self, chain: ChainContext | None, config: BaseModel, block: int | None) -> list[SpotPosition]:
+    def read_positions(
+        self, chain: ChainContext | None, config: BaseModel, block: int | None, as_of: datetime
+    ) -> list[SpotPosition]:
         """Balances of every selected token and the native coin, pinned to ``block`` (latest if None)."""
         if chain is None:
             raise AdapterError("erc20 inventory needs a chain connection")

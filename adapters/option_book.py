@@ -2,7 +2,7 @@
 
 YAML layout (see examples/book.yaml)::
 
-    as_of: 2026-11-21T08:00:00Z        # optional; tenors count from it (default: the injected clock's now)
+    as_of: 2026-11-21T08:00:00Z        # optional; tenors count from it (default: the valuation time)
     reference_prices: {ETH: 3000}       # optional; the spot each strike was set against (backtests roll at K/ref)
     smiles:                             # optional; vol by moneyness K/F per underlying and expiry (as written)
       ETH: {30d: {moneyness: [0.8, 1.0, 1.2], vols: [0.75, 0.62, 0.66]}}
@@ -22,8 +22,8 @@ ids, a missing smile.
 
 Usage::
 
-    book = OptionBook(clock=lambda: datetime(2026, 11, 21, tzinfo=UTC))
-    positions = book.read_positions(None, OptionBookSettings(path=Path("examples/book.yaml")), None)
+    positions = OptionBook().read_positions(None, OptionBookSettings(path=Path("examples/book.yaml")), None,
+                                            as_of=datetime(2026, 11, 21, tzinfo=UTC))
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -39,11 +39,11 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from adapters.base import ChainContext
+from adapters.contract import PositionScope
 from adapters.positions import OptionPosition, Smile
-from crosshedge.errors import InputError
+from adapters.types import ChainContext
+from crosshedge import InputError
 
-Clock = Callable[[], datetime]
 _TENOR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdwmy])\s*$", re.IGNORECASE)
 _TENOR_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.0, "y": 365.0}
 _EXPIRY_HOUR_UTC = 8  # Deribit-style expiry time for a date without a time
@@ -244,15 +244,12 @@ class OptionBook:
     name: ClassVar[str] = "option_book"
     kind: ClassVar[Literal["positions"]] = "positions"
     config_model: ClassVar[type[BaseModel]] = OptionBookSettings
-
-    def __init__(self, clock: Clock | None = None) -> None:
-        self._clock: Clock = clock or (lambda: datetime.now(UTC))
+    scope: ClassVar[PositionScope] = PositionScope.OFFCHAIN
 
     def read_positions(
-        self, chain: ChainContext | None, config: BaseModel, block: int | None
+        self, chain: ChainContext | None, config: BaseModel, block: int | None, as_of: datetime
     ) -> Sequence[OptionPosition]:
-        """Every option in the configured file, validated as of ``config.as_of`` or the clock's now."""
+        """Every option in the configured file, validated as of ``config.as_of`` if pinned, else ``as_of``."""
         if not isinstance(config, OptionBookSettings):
             config = OptionBookSettings.model_validate(config.model_dump())
-        now = config.as_of or self._clock()
-        return load_book(config.path, now, config.underlyings)
+        return load_book(config.path, config.as_of or as_of, config.underlyings)

@@ -1,7 +1,7 @@
-"""Position values the risk engine reads: options from a book file and Uniswap V3 LP NFTs.
+"""Position values the risk engine reads: options from a book file, Uniswap V3 LP NFTs and spot inventory.
 
-Spot inventory is :class:`adapters.erc20.SpotPosition` (chain, symbol, address, underlying, amount, raw); the risk
-engine accepts any model with ``underlying`` and ``amount`` (and optionally ``chain``) for spot.
+Spot inventory is :class:`SpotPosition` (chain, symbol, address, underlying, amount, raw); the risk engine accepts
+any model with ``underlying`` and ``amount`` (and optionally ``chain``) for spot.
 
 Usage::
 
@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from adapters.base import Frozen
+from adapters.types import Frozen
 
 
 class Smile(Frozen):
@@ -128,3 +128,16 @@ class LpPosition(Frozen):
     def owed_quote(self) -> float:
         raw, dec = (self.tokens_owed1, self.decimals1) if self.risky_is_token0 else (self.tokens_owed0, self.decimals0)
         return float(raw) / float(10**dec)
+
+
+class SpotPosition(Frozen):
+    """A wallet's holding of one token (or the native coin) on one chain at one block."""
+
+    chain: str
+    symbol: str
+    address: str  # token address, or "native"
+    underlying: str
+    amount: float = Field(ge=0)  # human units
+    raw: int = Field(ge=0)
+    wallet: str
+    block_number: int

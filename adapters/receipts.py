@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 from hexbytes import HexBytes
 from web3 import Web3
 
-from adapters.base import Fill, Side, VenueState
-from crosshedge.errors import AdapterError
+from adapters.types import Fill, Side, VenueState
+from crosshedge import AdapterError
 
 
 class SwapAmounts(NamedTuple):

@@ -20,30 +20,54 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from adapters.base import REQUIRED_MEMBERS, PositionSource, VenueAdapter
-from crosshedge.errors import AdapterConformanceError, ConfigError
+from adapters.contract import (
+    CAPABILITY_MEMBERS,
+    DECLARED_ATTRIBUTES,
+    REQUIRED_MEMBERS,
+    Capability,
+    PositionScope,
+    PositionSource,
+    StagedVenueReader,
+    VenueAdapter,
+)
+from crosshedge import AdapterConformanceError, ConfigError
 
 ENTRY_POINT_GROUP = "crosshedge.adapters"
 
 
 def check_conformance(obj: Any, where: str) -> None:
-    """Raise :class:`AdapterConformanceError` listing every member ``obj`` lacks for its declared kind."""
+    """Raise :class:`AdapterConformanceError` listing every member ``obj`` lacks for its declared kind.
+
+    That covers the kind's required members (methods callable), a pydantic ``config_model``, the declared
+    ``capabilities`` (each a :class:`Capability` whose members exist) and a position source's ``scope``.
+    """
     kind = getattr(obj, "kind", None)
     if kind not in REQUIRED_MEMBERS:
         raise AdapterConformanceError(
             f"adapter {where}: 'kind' must be one of {sorted(REQUIRED_MEMBERS)}, got {kind!r}"
         )
-    missing = [m for m in REQUIRED_MEMBERS[kind] if not hasattr(obj, m)]
-    not_callable = [
-        m for m in REQUIRED_MEMBERS[kind] if m not in missing and m not in {"name", "kind", "config_model"}
-        and not callable(getattr(obj, m))
-    ]
-    problems = [f"missing {m}" for m in missing] + [f"{m} is not callable" for m in not_callable]
+    required = REQUIRED_MEMBERS[kind]
+    missing = [m for m in required if not hasattr(obj, m)]
+    problems = [f"missing {m}" for m in missing]
+    problems += [f"{m} is not callable" for m in required
+                 if m not in missing and m not in DECLARED_ATTRIBUTES and not callable(getattr(obj, m))]
     config_model = getattr(obj, "config_model", None)
     if "config_model" not in missing and not (inspect.isclass(config_model) and issubclass(config_model, BaseModel)):
         problems.append("config_model is not a pydantic model class")
+    if kind == "venue" and "capabilities" not in missing:
+        problems += _capability_problems(obj)
+    if kind == "positions" and "scope" not in missing and getattr(obj, "scope", None) not in set(PositionScope):
+        problems.append(f"scope must be one of {[s.value for s in PositionScope]}, got {obj.scope!r}")
     if problems:
         raise AdapterConformanceError(f"adapter {where} does not implement the {kind} contract: {', '.join(problems)}")
+
+
+def _capability_problems(obj: Any) -> list[str]:
+    declared = obj.capabilities
+    if not isinstance(declared, frozenset) or not all(isinstance(c, Capability) for c in declared):
+        return [f"capabilities must be a frozenset of Capability values, got {declared!r}"]
+    return [f"declares capability {c.value} but lacks {m}" for c in sorted(declared)
+            for m in CAPABILITY_MEMBERS[c] if not callable(getattr(obj, m, None))]
 
 
 class AdapterRegistry:
@@ -83,6 +107,11 @@ class AdapterRegistry:
             raise ConfigError(f"adapter {name!r} is a {adapter.kind} source, not a venue")
         assert isinstance(adapter, VenueAdapter)
         return adapter
+
+    def staged_reader(self, name: str) -> StagedVenueReader | None:
+        """The venue adapter ``name`` as a staged reader when it declares :attr:`Capability.STAGED_READS`."""
+        adapter = self.venue(name)
+        return cast(StagedVenueReader, adapter) if Capability.STAGED_READS in adapter.capabilities else None
 
     def positions(self, name: str) -> PositionSource:
         adapter = self.get(name)

@@ -21,15 +21,17 @@ Usage (chains.yaml)::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from adapters.base import ChainContext
+from adapters.contract import PositionScope
 from adapters.positions import LpPosition
 from adapters.rpc import Address, Call, batch_call, decode, encode_call
-from crosshedge.errors import AdapterError, RpcError
+from adapters.types import ChainContext
+from crosshedge import AdapterError, RpcError
 
 POSITIONS_TYPES = (
     "uint96", "address", "address", "address", "uint24", "int24", "int24", "uint128", "uint256", "uint256",
@@ -81,8 +83,11 @@ class UniswapV3LpPositions:
     name: ClassVar[str] = "uniswap_v3_lp"
     kind: ClassVar[Literal["positions"]] = "positions"
     config_model: ClassVar[type[BaseModel]] = UniswapV3LpSettings
+    scope: ClassVar[PositionScope] = PositionScope.CHAIN
 
-    def read_positions(self, chain: ChainContext | None, config: BaseModel, block: int | None) -> list[LpPosition]:
+    def read_positions(
+        self, chain: ChainContext | None, config: BaseModel, block: int | None, as_of: datetime
+    ) -> list[LpPosition]:
         """Every open LP NFT of the owner on ``chain`` at ``block``."""
         if chain is None:
             raise AdapterError("uniswap_v3_lp positions need a chain connection")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from crosshedge.config.devnet import DevnetSpec
-from devnet.manager import DevnetManager
+from crosshedge.config import DevnetSpec
+from devnet import DevnetManager
 
 REPO = Path(__file__).resolve().parents[1]
 

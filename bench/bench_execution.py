@@ -27,17 +27,22 @@ import yaml
 from eth_account import Account
 from web3.exceptions import TransactionNotFound
 
-from adapters.base import Side
-from adapters.registry import default_registry
-from crosshedge.config.generated import resolve_generated
-from crosshedge.config.loader import load_config
-from devnet.manager import DevnetManager
-from orchestrator import run as stages
-from orchestrator.celery_app import DEFAULT_QUEUE, create_app
-from orchestrator.ledger import Ledger, RunState
-from orchestrator.redis_server import EmbeddedRedis, redis_client
-from orchestrator.sender import approve_tx
-from orchestrator.snapshot import take_snapshot
+from adapters import Side, default_registry
+from crosshedge.config import load_config, resolve_generated
+from devnet import DevnetManager
+from orchestrator import (
+    DEFAULT_QUEUE,
+    EmbeddedRedis,
+    Ledger,
+    RunContext,
+    RunState,
+    approve_tx,
+    chain_balances,
+    create_app,
+    redis_client,
+    start_run,
+    take_snapshot,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the bench shares the integration tests' plan helper (tests/ is not installed)
@@ -67,7 +72,7 @@ def wants(i: int) -> list[Want]:
             Want("base", "v3_weth_usdc_500", side, 1.0)]
 
 
-def floor_s(ctx: stages.RunContext, key: bytes) -> float:
+def floor_s(ctx: RunContext, key: bytes) -> float:
     """The unavoidable part of one run, done directly: snapshot, 2 sends + receipts per lane, balance re-read."""
     chains = ctx.chains()
     t0 = time.perf_counter()
@@ -101,7 +106,7 @@ def floor_s(ctx: stages.RunContext, key: bytes) -> float:
         list(pool.map(lane, chains))
     t2 = time.perf_counter()
     with ThreadPoolExecutor(len(chains)) as pool:
-        list(pool.map(lambda c: stages.chain_balances(ctx, c), chains))
+        list(pool.map(lambda c: chain_balances(ctx, c), chains))
     t3 = time.perf_counter()
     return (t1 - t0) + (t2 - t1) + (t3 - t2)
 
@@ -122,13 +127,13 @@ def main() -> None:
             wallet = next(iter(config.wallets.values()))
             assert wallet.keystore is not None and wallet.password_file is not None
             key = bytes(Account.decrypt(json.loads(wallet.keystore.read_text()), wallet.password_file.read_text()))
-            ctx = stages.RunContext(config=config, ledger=Ledger(redis_client(url)), registry=default_registry())
+            ctx = RunContext(config=config, ledger=Ledger(redis_client(url)), registry=default_registry())
             app = create_app(config, url)
             times, floors = [], []
             for i in range(ROUNDS + 1):
                 plan = make_plan(config, wants(i))
                 t0 = time.perf_counter()
-                rid = stages.start_run(ctx, kind="bench", run_id=f"bench-{i}", plan_input=plan)
+                rid = start_run(ctx, kind="bench", run_id=f"bench-{i}", plan_input=plan)
                 app.send_task("crosshedge.snapshot", args=[rid], queue=DEFAULT_QUEUE)
                 while ctx.ledger.run(rid).state not in (RunState.RECONCILED, RunState.FAILED, RunState.NOOP):
                     time.sleep(0.005)

@@ -22,12 +22,8 @@ import time
 
 import numpy as np
 
-from crosshedge.errors import PlanError
-from optimizer.baselines import BASELINES
-from optimizer.plan import Planner
-from optimizer.problem import HedgeProblem
-from optimizer.replay import replay
-from optimizer.synthetic import bench_scenario, cp_quote
+from crosshedge import PlanError
+from optimizer import BASELINES, HedgeProblem, Planner, bench_scenario, cp_quote, replay
 
 
 def scenario(n: int, rng: np.random.Generator, layout_seed: int, engine: str = "highs") -> HedgeProblem:

@@ -31,12 +31,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.registry import AdapterRegistry, default_registry
-from adapters.rpc import RoundTripCounter, connect
+from adapters import AdapterRegistry, RoundTripCounter, connect, default_registry
 from crosshedge.cli.common import resolve_config
-from crosshedge.config.loader import Config, load_config
-from devnet.manager import DevnetManager
-from orchestrator.snapshot import chain_context, read_venues
+from crosshedge.config import Config, load_config
+from devnet import DevnetManager
+from orchestrator import chain_context, read_venues
 
 
 def read_chain(config: Config, name: str, w3: Any, registry: AdapterRegistry) -> int:

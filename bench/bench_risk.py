@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.positions import OptionPosition
-from risk.backtest import CostModel, PolicySpec, run_backtest
-from risk.greeks import bsm
-from risk.prices import load_prices
+from adapters import OptionPosition
+from risk import CostModel, PolicySpec, bsm, load_prices, run_backtest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1,8 +1,14 @@
-"""The one error tree of crosshedge.
+"""The one error tree of crosshedge: every error says what it is about, and whether to retry or stop.
 
 Every error the project raises on purpose derives from :class:`CrosshedgeError`; each carries one sentence that
-names the file, field, chain or venue involved. Where a builtin fits, the class inherits it too, so callers that
-only know Python's builtins still catch the right thing (``ConfigError`` is a ``ValueError``).
+names the file, field, chain or venue involved. Each class is either **retryable** (the same step may succeed
+later without anyone changing anything: an RPC timeout, a receipt not yet mined, a lock held by another worker, a
+Redis restart) or **terminal** (retrying would do the same thing again: bad config, an infeasible plan, a refused
+transaction, the kill switch). The task layer decides from :attr:`CrosshedgeError.retryable` alone: it retries a
+retryable error a bounded number of times and ends the run with the sentence of a terminal one.
+
+Where a builtin fits, the class inherits it too, so callers that only know Python's builtins still catch the right
+thing (``ConfigError`` is a ``ValueError``).
 
 Usage::
 
@@ -10,70 +16,126 @@ Usage::
         config = load_config(path)
     except ConfigError as exc:
         print(exc)  # "chains.yaml: chains.base.chain_id: expected an integer, got 'eight'"
+    except CrosshedgeError as exc:
+        if exc.retryable: ...
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class CrosshedgeError(Exception):
-    """Root of every error crosshedge raises on purpose."""
+    """Root of every error crosshedge raises on purpose. Terminal unless a subclass says otherwise."""
+
+    #: True when the same step may succeed if simply tried again later; False when it must stop.
+    retryable: ClassVar[bool] = False
 
 
 class ConfigError(CrosshedgeError, ValueError):
-    """The configuration file (or a value derived from it) is invalid."""
+    """The configuration file (or a value derived from it) is invalid. Terminal: fix the file."""
 
 
 class InputError(CrosshedgeError, ValueError):
-    """A data file or argument (option book, price series, saved problem) is malformed."""
+    """A data file or argument (option book, price series, saved problem, saved plan) is malformed. Terminal."""
 
 
 class RpcError(CrosshedgeError, ConnectionError):
-    """A chain's RPC endpoint is unreachable, times out, or misbehaves."""
+    """A chain's RPC endpoint is unreachable, times out, or misbehaves. Retryable: endpoints come back."""
+
+    retryable = True
 
 
 class ChainMismatchError(RpcError):
-    """The RPC endpoint serves a different chain id than the configuration says."""
+    """The RPC endpoint serves a different chain id than the configuration says. Terminal: wrong endpoint."""
+
+    retryable = False
 
 
 class StaleDataError(CrosshedgeError):
-    """Data is older than the configured staleness limit (curves, prices, snapshots)."""
+    """Data is older than its limit (curves, heads, plans). Retryable: a fresh read or a new plan may pass."""
+
+    retryable = True
 
 
 class AdapterError(CrosshedgeError):
-    """A venue or position source could not be read or used (not a pool, wrong decimals, ...)."""
+    """A venue or position source could not be read or used (not a pool, wrong decimals, ...). Terminal."""
 
 
 class AdapterConformanceError(AdapterError, TypeError):
-    """A plugin does not implement the adapter contract; the message lists what is missing."""
+    """A plugin does not implement the adapter contract; the message lists what is missing. Terminal."""
 
 
 class QuoteOutOfRangeError(AdapterError):
-    """A requested swap size runs past the liquidity window that was read from chain."""
+    """A requested swap size runs past the liquidity window that was read from chain. Terminal for that size."""
 
 
 class PlanError(CrosshedgeError):
-    """The optimizer could not produce a plan (bad problem data or solver failure)."""
+    """The optimizer could not produce a plan (bad problem data or solver failure). Terminal for this run."""
 
 
 class InfeasiblePlanError(PlanError):
-    """No plan satisfies the constraints; the message says which constraint binds."""
+    """No plan satisfies the constraints; the message says which constraint binds. Terminal for this run."""
 
 
 class ExecutionError(CrosshedgeError):
-    """A trade could not be executed safely."""
+    """A trade could not be executed safely. Terminal; the retryable case is :class:`NotReadyError`."""
+
+
+class NotReadyError(ExecutionError):
+    """A step must wait (a receipt not mined yet, confirmations still due, a lane held by another worker, intents
+    still landing). Retryable: nothing is wrong, it is only early."""
+
+    retryable = True
 
 
 class UnsafeTransactionError(ExecutionError, ValueError):
-    """A transaction was refused before signing (wrong chain, non-allowlisted target, bad amount, ...)."""
+    """A transaction was refused before signing (wrong chain, non-allowlisted target, bad amount, ...). Terminal."""
 
 
 class HaltedError(ExecutionError):
-    """The kill switch is set (or its state cannot be read): nothing is signed."""
+    """The kill switch is set (or its state cannot be read): nothing is signed. Terminal until `resume`."""
 
 
 class CircuitBreakerError(ExecutionError):
-    """A circuit breaker tripped (price deviation, move since snapshot, notional or gas cap)."""
+    """A circuit breaker tripped (price deviation, move since snapshot, notional or gas cap). Terminal."""
 
 
 class LedgerError(CrosshedgeError):
-    """The ledger is inconsistent or an illegal state transition was attempted."""
+    """The ledger is inconsistent or an illegal state transition was attempted. Terminal."""
+
+
+class LeaseLostError(LedgerError):
+    """A writer's lease lapsed (it stalled past its TTL) or another executor took it over; the ledger refuses its
+    writes. Retryable: the next attempt takes the lease again, or finds the other executor finished the work."""
+
+    retryable = True
+
+
+class LedgerUnavailableError(LedgerError):
+    """Redis could not be reached (restarting, loading, a timeout). Retryable: the AOF brings every key back."""
+
+    retryable = True
+
+
+__all__ = [
+    "AdapterConformanceError",
+    "AdapterError",
+    "ChainMismatchError",
+    "CircuitBreakerError",
+    "ConfigError",
+    "CrosshedgeError",
+    "ExecutionError",
+    "HaltedError",
+    "InfeasiblePlanError",
+    "InputError",
+    "LeaseLostError",
+    "LedgerError",
+    "LedgerUnavailableError",
+    "NotReadyError",
+    "PlanError",
+    "QuoteOutOfRangeError",
+    "RpcError",
+    "StaleDataError",
+    "UnsafeTransactionError",
+]

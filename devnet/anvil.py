@@ -23,7 +23,7 @@ from typing import Any
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from crosshedge.errors import RpcError
+from crosshedge import RpcError
 from devnet.artifacts import anvil_binary
 
 #: Funded, unlocked dev accounts anvil derives from its well-known test mnemonic. Devnet-only: these keys are

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from crosshedge.errors import ConfigError
+from crosshedge import ConfigError
 
 #: Where each contract's artifact lives inside node_modules (package, path). Pinned by package.json.
 ARTIFACT_PATHS: dict[str, str] = {

@@ -19,7 +19,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
-from crosshedge.errors import CrosshedgeError
+from crosshedge import CrosshedgeError
 from devnet.anvil import anvil_rpc
 from devnet.artifacts import load_artifact
 from devnet.liquidity import (

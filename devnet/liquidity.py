@@ -2,7 +2,7 @@
 
 Uniswap V3 prices are token1 per token0 in raw (smallest) units; a USD price of the base token must be turned into
 that, with the decimals of both tokens and the token order. Amounts for a liquidity L on [pa, pb] follow
-REFERENCES.md §3 (x = L/√P, y = L√P between ticks).
+Uniswap v3 Core whitepaper §6.2 (x = L/√P, y = L√P between ticks).
 """
 
 from __future__ import annotations

@@ -22,12 +22,11 @@ import yaml
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from crosshedge.config.devnet import DevnetChain, DevnetSpec
-from crosshedge.errors import ConfigError
+from crosshedge import ConfigError
+from crosshedge.config import GENERATED_CONFIG, DevnetChain, DevnetSpec
 from devnet.anvil import AnvilOptions, running, start_anvil, stop_anvil, wait_ready
 from devnet.deploy import deploy_chain, settle_base_fee
 
-GENERATED_CONFIG = "chains.generated.yaml"
 STATE_FILE = "state.json"
 # Devnet-only keystore strength: scrypt n=2**14 keeps `devnet up` fast; real wallets bring their own keystore.
 DEVNET_SCRYPT_N = 2**14

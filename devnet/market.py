@@ -21,7 +21,7 @@ from typing import Any
 
 from web3 import HTTPProvider, Web3
 
-from crosshedge.errors import InputError
+from crosshedge import InputError
 from devnet.anvil import anvil_rpc
 from devnet.artifacts import load_artifact
 from devnet.deploy import TOKENS, TX

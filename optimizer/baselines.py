@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from adapters.base import Curve, Side, VenueState
-from crosshedge.errors import PlanError
+from adapters import Curve, Side, VenueState
+from crosshedge import PlanError
 from optimizer.diagnose import usable_venues
 from optimizer.finalize import Allocation, Quoter, build_plan, curve_quote, registry_quoter, total_risk
 from optimizer.packing import fee_rate

@@ -14,8 +14,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from adapters.base import Side, VenueState, ordered_curve_ok
-from crosshedge.errors import InfeasiblePlanError, InputError, StaleDataError
+from adapters import Side, VenueState, ordered_curve_ok
+from crosshedge import InfeasiblePlanError, InputError, StaleDataError
 from optimizer.packing import PackedData
 from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, venue_key
 

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from crosshedge.config.strategy import OptimizerSettings
+from crosshedge.config import OptimizerSettings
 from optimizer.model import INTEGRALITY_TOL, SolveResult
 from optimizer.packing import ModelShape, PackedData
 

@@ -13,9 +13,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from adapters.base import Curve, Side, VenueState
-from adapters.registry import default_registry
-from crosshedge.errors import PlanError
+from adapters import Curve, Side, VenueState, default_registry
+from crosshedge import PlanError
 from optimizer import synthetic
 from optimizer.packing import fee_rate
 from optimizer.problem import (

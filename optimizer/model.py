@@ -3,9 +3,10 @@ new parameter values each run (DPP), solved by HiGHS.
 
 Per venue and direction, fills ``0 ≤ δ_k ≤ w_k·z`` of the curve's pieces, ``z ∈ {0, 1}`` carrying the trade's gas.
 Because each curve is convex in cost (concave in output), cheaper pieces fill first without SOS2 constraints
-(Angeris et al., arXiv 2204.05238; REFERENCES.md §4). Per venue this is already the convex hull of {off, on}, so the
-LP relaxation is tight venue by venue and usually integral overall; :meth:`HedgeModel.solve` tries it first and
-falls back to branch and bound only when some ``z`` comes out fractional.
+(Angeris, Chitra, Evans, Boyd, "Optimal Routing for Constant Function Market Makers", arXiv 2204.05238). Per venue
+this is already the convex hull of {off, on}, so the LP relaxation is tight venue by venue and usually integral
+overall; :meth:`HedgeModel.solve` tries it first and falls back to branch and bound only when some ``z`` comes
+out fractional.
 
 Usage::
 
@@ -24,7 +25,7 @@ import cvxpy
 import numpy as np
 import scipy.sparse as sp
 
-from crosshedge.config.strategy import OptimizerSettings
+from crosshedge.config import OptimizerSettings
 from optimizer.packing import ModelShape, PackedData
 
 # cvxpy's inline annotations are partial (atoms such as multiply are re-exported untyped): treat it as Any.

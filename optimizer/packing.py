@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adapters.base import Curve, Side, VenueState
+from adapters import Curve, Side, VenueState
 from optimizer.problem import HedgeProblem, HedgeTarget, risk_breakpoints, venue_key
 
 SIDES = (Side.SELL, Side.BUY)

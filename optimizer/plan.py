@@ -25,8 +25,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from adapters.base import Side, VenueState
-from crosshedge.errors import AdapterError, PlanError
+from adapters import Side, VenueState
+from crosshedge import AdapterError, PlanError
 from optimizer.baselines import BASELINES
 from optimizer.diagnose import explain, infeasibility, usable_venues
 from optimizer.direct import DirectModel

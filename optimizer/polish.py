@@ -21,8 +21,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from adapters.base import Side, VenueState
-from crosshedge.errors import AdapterError, PlanError
+from adapters import Side, VenueState
+from crosshedge import AdapterError, PlanError
 from optimizer.finalize import Allocation, Quoter, exact_trade, plan_from_trades
 from optimizer.packing import fee_rate
 from optimizer.problem import HedgeProblem, Plan, PlannedTrade, venue_key

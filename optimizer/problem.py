@@ -26,9 +26,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from adapters.base import Side, VenueState
-from crosshedge.config.strategy import OptimizerSettings
-from crosshedge.errors import InputError
+from adapters import Side, VenueState
+from crosshedge import InputError
+from crosshedge.config import OptimizerSettings
 
 
 class _Value(BaseModel):

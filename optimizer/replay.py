@@ -10,8 +10,8 @@ Usage::
 
 from __future__ import annotations
 
-from adapters.base import Frozen, Side
-from crosshedge.errors import PlanError
+from adapters import Side
+from crosshedge import Frozen, PlanError
 from optimizer.finalize import Quoter, registry_quoter, total_risk
 from optimizer.packing import fee_rate
 from optimizer.problem import HedgeProblem, Plan, venue_key

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import Curve, Segment, Side, TokenInfo, VenueState
-from crosshedge.config.strategy import OptimizerSettings
-from crosshedge.errors import AdapterError, QuoteOutOfRangeError
+from adapters import Curve, Segment, Side, TokenInfo, VenueState
+from crosshedge import AdapterError, QuoteOutOfRangeError
+from crosshedge.config import OptimizerSettings
 from optimizer.problem import HedgeProblem, HedgeTarget
 
 ADAPTER = "synthetic_cp"

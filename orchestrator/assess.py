@@ -1,8 +1,8 @@
-"""Risk and policy over a snapshot, and the optimizer problem built from them (glue for orchestrator.run/beat).
+"""Risk and policy over a snapshot, and the optimizer problem built from them (glue for the plan stage and beat).
 
-Positions are read at the snapshot's blocks (crosshedge.cli.risk.read_positions), Greeks aggregated per
-underlying (risk.aggregate), the configured policy decides per underlying (risk.policy), and the underlyings
-it fires on become the optimizer's targets: trade to the policy's target, inside a narrow band around it.
+Positions are read at the snapshot's blocks (:func:`read_positions`, by each source's declared scope), Greeks
+aggregated per underlying (risk.aggregate), the configured policy decides per underlying (risk.policy), and the
+underlyings it fires on become the optimizer's targets: trade to the policy's target, inside a narrow band around it.
 
 Usage::
 
@@ -14,21 +14,49 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
 from web3 import Web3
 
-from adapters.registry import AdapterRegistry
-from crosshedge.cli.risk import decisions as policy_decisions
-from crosshedge.cli.risk import marks_from_venues, read_positions, venue_costs
-from crosshedge.config.loader import Config
-from optimizer.plan import plan as optimize
-from optimizer.problem import HedgeProblem, HedgeTarget, Plan
-from orchestrator.snapshot import Snapshot, take_snapshot
-from risk.aggregate import aggregate
-from risk.policy import Decision
+from adapters import AdapterRegistry, PositionScope
+from crosshedge.config import Config
+from optimizer import HedgeProblem, HedgeTarget, Plan
+from optimizer import plan as optimize
+from orchestrator.snapshot import Snapshot, chain_context, take_snapshot
+from risk import Decision, VenueCost, aggregate, decide_all, marks_from_venues, venue_cost_from_state
 
 #: Half-width of the optimizer's hard band around the policy's target, as a share of the trade (and a floor).
 TARGET_TOLERANCE = 0.05
 MIN_TOLERANCE_UNITS = 1e-6
+
+
+def venue_costs(snap: Snapshot) -> dict[str, tuple[VenueCost, ...]]:
+    """Each underlying's venues with their swap gas (USD), fee and impact slope."""
+    out: dict[str, list[VenueCost]] = {}
+    for chain in snap.chains.values():
+        for v in chain.venues:
+            out.setdefault(v.underlying, []).append(venue_cost_from_state(v, chain.swap_gas_usd.get(v.venue, 0.0)))
+    return {u: tuple(c) for u, c in out.items()}
+
+
+def read_positions(config: Config, snap: Snapshot, connections: Mapping[str, Web3], registry: AdapterRegistry,
+                   now: datetime) -> list[BaseModel]:
+    """Every position source of chains.yaml, read by its declared scope at the snapshot's blocks.
+
+    Wallet inventory was read with the snapshot, at the same blocks; chain-scoped sources are read on every chain
+    of the snapshot; off-chain sources once, as of ``now``.
+    """
+    out: list[BaseModel] = []
+    for entry in config.positions:
+        source = registry.positions(entry.adapter)
+        if entry.scope == PositionScope.WALLET:
+            out += [p for c in snap.chains.values() for p in c.inventory]
+        elif entry.scope == PositionScope.OFFCHAIN:
+            out += source.read_positions(None, entry.config, None, now)
+        else:
+            for name, c in snap.chains.items():
+                ctx = chain_context(config, name, connections[name])
+                out += source.read_positions(ctx, entry.config, c.block_number, now)
+    return out
 
 
 def decisions_for(config: Config, registry: AdapterRegistry, snap: Snapshot,
@@ -38,7 +66,7 @@ def decisions_for(config: Config, registry: AdapterRegistry, snap: Snapshot,
     live = {c: w3 for c, w3 in connections.items() if c in snap.chains}
     positions = read_positions(config, snap, live, registry, now)
     report = aggregate(positions, marks_from_venues(snap.venue_states()), now, rate=config.raw.policy.rate)
-    return policy_decisions(report, venue_costs(snap), config.raw.policy)
+    return decide_all(report, venue_costs(snap), config.raw.policy)
 
 
 def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_venues: set[str],

@@ -1,6 +1,7 @@
 """The Celery app factory: at-least-once delivery tuned for money, on the same Redis as the ledger.
 
-Settings that matter (REFERENCES.md §5): ``acks_late`` + ``task_reject_on_worker_lost`` (a task whose worker dies
+Settings that matter (Celery's docs, "Should I use retry or acks_late?" and the Redis broker's visibility
+timeout caveats): ``acks_late`` + ``task_reject_on_worker_lost`` (a task whose worker dies
 is delivered again, never lost), ``worker_prefetch_multiplier=1`` (a worker holds one message at a time),
 ``visibility_timeout`` above the longest task, no result backend (the ledger is the source of truth, and tasks
 never ``.get()``), JSON only. Trades are never sent with an ETA or countdown. Each (chain, wallet) lane has its own
@@ -18,8 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -27,12 +26,10 @@ from kombu.entity import Queue
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
-from crosshedge.config.loader import Config
-from orchestrator.ledger import lane_name
+from crosshedge.config import Config, resolve_config
+from orchestrator import tasks
+from orchestrator.queues import DEFAULT_QUEUE, lane_queues
 from orchestrator.redis_server import resolve_redis_url
-
-DEFAULT_QUEUE = "crosshedge"
-CONFIG_ENV = "CROSSHEDGE_CONFIG"
 
 
 class _QoS(kombu_redis.QoS):
@@ -73,26 +70,9 @@ def broker_url_for(url: str) -> str:
     return url
 
 
-def lane_queue(lane: str) -> str:
-    """The Celery queue of a lane (``ethereum.operator`` -> ``lane.ethereum.operator``)."""
-    return f"lane.{lane}"
-
-
-def lane_queues(config: Config) -> list[str]:
-    return [lane_queue(lane_name(name, chain.wallet)) for name, chain in config.chains.items()]
-
-
-def redis_dir(config: Config) -> Path:
-    """The embedded Redis directory, relative paths taken from the config file's folder."""
-    path = config.raw.execution.redis_dir
-    return path if path.is_absolute() else config.source.parent / path
-
-
 def create_app(config: Config, broker_url: str | None = None) -> Celery:
     """A Celery app for ``config`` with crosshedge's tasks registered; starts the embedded Redis if needed."""
-    from orchestrator import tasks  # the tasks module registers onto a given app (no global app)
-
-    url = broker_url or resolve_redis_url(redis_dir(config))
+    url = broker_url or resolve_redis_url(config.redis_dir)
     app = Celery("crosshedge", broker=broker_url_for(url), set_as_current=False)
     execution = config.raw.execution
     app.conf.update(
@@ -123,10 +103,7 @@ def create_app(config: Config, broker_url: str | None = None) -> Celery:
 
 def app_from_env() -> Celery:
     """The app the ``celery`` CLI gets: config from ``$CROSSHEDGE_CONFIG`` (default ./chains.yaml)."""
-    from crosshedge.cli.common import resolve_config
-
-    path = os.environ.get(CONFIG_ENV)
-    return create_app(resolve_config(Path(path) if path else None))
+    return create_app(resolve_config())
 
 
 def __getattr__(name: str) -> Any:

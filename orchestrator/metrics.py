@@ -16,15 +16,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import redis
 from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from crosshedge import LedgerError
 from orchestrator.ledger import Ledger
+from orchestrator.reconcile import RunReport
 from orchestrator.redis_server import redis_client
-
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 
 
 class LedgerCollector(Collector):
@@ -37,7 +36,7 @@ class LedgerCollector(Collector):
     def collect(self) -> Iterator[Any]:
         try:
             yield from self._collect()
-        except redis.RedisError:
+        except LedgerError:
             up = GaugeMetricFamily("crosshedge_ledger_up", "1 when the ledger (Redis) could be read")
             up.add_metric([], 0.0)
             yield up
@@ -59,12 +58,12 @@ class LedgerCollector(Collector):
             for rec in self.ledger.intents(run.id):
                 key = (rec.spec.chain, rec.spec.kind.value, rec.state.value)
                 by_intent[key] = by_intent.get(key, 0) + 1
-            report = self.ledger.blob(run.id, "report")
-            if report:
-                pred += float(report["predicted_cost_usd"])
-                real += float(report["realised_cost_usd"])
+            report = self.ledger.blob(run.id, "report", RunReport)
+            if report is not None:
+                pred += report.predicted_cost_usd
+                real += report.realised_cost_usd
                 if latest_residual is None:
-                    latest_residual = report["residual_delta"]
+                    latest_residual = report.residual_delta
         for state, n in by_state.items():
             runs.add_metric([state], n)
         for (chain, kind, state), n in by_intent.items():
@@ -78,26 +77,11 @@ class LedgerCollector(Collector):
         yield from (runs, trades, predicted, realised, residual, up, *self._latency())
 
     def _latency(self) -> Iterator[Any]:
-        key = self.ledger.key("metrics", "latency")
-        raw: dict[str, str] = self.ledger.r.hgetall(key)  # type: ignore[assignment]
         family = HistogramMetricFamily("crosshedge_task_seconds", "Task latency", labels=["task"])
-        for task in sorted({k.split("|")[0] for k in raw}):
-            buckets = [(str(b), float(raw.get(f"{task}|le|{b}", 0))) for b in LATENCY_BUCKETS]
-            buckets.append(("+Inf", float(raw.get(f"{task}|count", 0))))
-            family.add_metric([task], buckets, float(raw.get(f"{task}|sum", 0)))
+        for lat in self.ledger.latencies():
+            buckets = [(b, float(n)) for b, n in lat.buckets.items()] + [("+Inf", float(lat.count))]
+            family.add_metric([lat.task], buckets, lat.sum_s)
         yield family
-
-
-def record_latency(ledger: Ledger, task: str, seconds: float) -> None:
-    """Add one observation to the task's latency histogram in Redis (cumulative buckets)."""
-    key = ledger.key("metrics", "latency")
-    pipe = ledger.r.pipeline()
-    pipe.hincrbyfloat(key, f"{task}|sum", seconds)
-    pipe.hincrby(key, f"{task}|count", 1)
-    for b in LATENCY_BUCKETS:
-        if seconds <= b:
-            pipe.hincrby(key, f"{task}|le|{b}", 1)
-    pipe.execute()
 
 
 def connect_latency_signals(ledger_factory: Any) -> None:
@@ -113,8 +97,8 @@ def connect_latency_signals(ledger_factory: Any) -> None:
     def _post(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         t0 = started.pop(task_id or "", None)
         if t0 is not None and task is not None:
-            with contextlib.suppress(redis.RedisError):  # metrics never break a task
-                record_latency(ledger_factory(), str(task.name), time.perf_counter() - t0)
+            with contextlib.suppress(LedgerError):  # metrics never break a task
+                ledger_factory().record_latency(str(task.name), time.perf_counter() - t0)
 
     task_prerun.connect(_pre, weak=False)
     task_postrun.connect(_post, weak=False)

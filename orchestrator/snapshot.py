@@ -23,18 +23,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import Field
 from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.types import BlockIdentifier
 
-from adapters.base import ChainContext, Frozen, VenueEntry, VenueState
-from adapters.erc20 import Erc20Config, SpotPosition
-from adapters.registry import AdapterRegistry
-from adapters.rpc import RoundTripCounter, connect, run_stages
-from crosshedge.config.loader import Config
-from crosshedge.errors import AdapterError, CrosshedgeError, RpcError
+from adapters import (
+    AdapterRegistry,
+    ChainContext,
+    PositionScope,
+    RoundTripCounter,
+    SpotPosition,
+    VenueEntry,
+    VenueState,
+    connect,
+    run_stages,
+)
+from crosshedge import AdapterError, CrosshedgeError, Frozen, RpcError
+from crosshedge.config import Config
 
 
 class ChainSnapshot(Frozen):
@@ -120,8 +128,8 @@ def read_venues(
 ) -> tuple[int, list[VenueState]]:
     """Every venue of ``entries`` (one chain) pinned to one block; returns (block number, states by adapter).
 
-    Adapters offering ``read_stages`` (the built-in Uniswap ones) are driven together by
-    :func:`adapters.rpc.run_stages`, so their rounds share multicalls: with warm pool hints the whole chain is ONE
+    Adapters declaring the staged-reads capability (the built-in Uniswap ones) are driven together by
+    :func:`adapters.run_stages`, so their rounds share multicalls: with warm pool hints the whole chain is ONE
     round trip, and with ``block="latest"`` that round also yields the block number. Other adapters' ``read``
     follow at that block.
 
@@ -132,8 +140,8 @@ def read_venues(
     by_adapter: dict[str, list[VenueEntry]] = {}
     for entry in entries:
         by_adapter.setdefault(entry.adapter, []).append(entry)
-    staged = {a: getattr(registry.venue(a), "read_stages", None) for a in by_adapter}
-    readers = {a: fn(ctx, by_adapter[a]) for a, fn in staged.items() if fn is not None}
+    staged = {a: registry.staged_reader(a) for a in by_adapter}
+    readers = {a: reader.read_stages(ctx, by_adapter[a]) for a, reader in staged.items() if reader is not None}
     number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name)
     done = dict(zip(readers, values, strict=True))
     states: list[VenueState] = []
@@ -154,16 +162,22 @@ def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, 
             gas_price = int(w3.eth.gas_price)
         ctx = chain_context(config, name, w3)
         _, states = read_venues(ctx, [e for e in config.venues_on(name) if e.enabled], registry, block)
-        spot: list[SpotPosition] = []
-        if inventory:
-            for spec in config.raw.positions.values():
-                if spec.adapter == "erc20":
-                    source = registry.positions("erc20")
-                    positions = source.read_positions(ctx, Erc20Config.model_validate(spec.settings), block)
-                    spot += [p for p in positions if isinstance(p, SpotPosition)]
+        spot = read_wallet_inventory(config, registry, ctx, block) if inventory else []
     except (OSError, Web3Exception) as exc:
         raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
     return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot)
+
+
+def read_wallet_inventory(config: Config, registry: AdapterRegistry, ctx: ChainContext, block: int
+                          ) -> list[SpotPosition]:
+    """The chain wallet's spendable inventory at ``block``: every configured source of wallet scope."""
+    as_of = datetime.fromtimestamp(time.time(), UTC)
+    out: list[SpotPosition] = []
+    for entry in config.positions:
+        if entry.scope == PositionScope.WALLET:
+            positions = registry.positions(entry.adapter).read_positions(ctx, entry.config, block, as_of)
+            out += [p for p in positions if isinstance(p, SpotPosition)]
+    return out
 
 
 def native_prices(config: Config, reads: Mapping[str, _ChainRead]) -> dict[str, float]:

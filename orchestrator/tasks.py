@@ -1,4 +1,4 @@
-"""Thin Celery tasks: ids in, ledger re-read, one plain function from orchestrator.run, next stage enqueued.
+"""Thin Celery tasks: ids in, ledger re-read, one plain stage function, next stage enqueued.
 
 The canvas of one run (fan-in through the ledger, not chords: there is no result backend)::
 
@@ -7,10 +7,14 @@ The canvas of one run (fan-in through the ledger, not chords: there is no result
                   -> snapshot(follow-up run) when the residual delta is still outside the band (bounded)
 
 Every task is idempotent: the ledger's state machines decide what is left to do, so a redelivered message (worker
-killed, Redis restarted, visibility timeout) repeats nothing that already happened. Named transient errors
-(RpcError, a pending receipt, Redis connection loss) are retried with a short in-task backoff and an immediate
-re-queue: never an ETA/countdown for trades. ``recover`` re-enqueues whatever a stalled run needs; workers run it
-when they start and ``crosshedge beat`` before every policy check.
+killed, Redis restarted, visibility timeout) repeats nothing that already happened.
+
+What happens on an error is decided by the error tree alone (:attr:`CrosshedgeError.retryable`): a retryable error
+backs off briefly and re-queues at once (never an ETA/countdown for trades), at most ``MAX_RETRIES`` times; a
+terminal one, or a retryable one past its budget, ends the run with its sentence (orchestrator.runs.fail_run),
+which releases the run lock so the next beat tick can start a new run. An unexpected exception is a bug: it ends
+the run too (fail closed) and is logged with its traceback. ``recover`` re-enqueues whatever a stalled run needs;
+workers run it when they start and ``crosshedge beat`` before every policy check.
 
 Usage::
 
@@ -23,83 +27,97 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-import redis
 from celery import Celery, Task
 
-from crosshedge.errors import (
-    CircuitBreakerError,
-    ExecutionError,
-    HaltedError,
-    RpcError,
-    UnsafeTransactionError,
-)
-from orchestrator import run as stages
-from orchestrator.ledger import TERMINAL_RUN_STATES, Ledger, RunState
+from crosshedge import CrosshedgeError, LedgerUnavailableError
+from crosshedge.config import resolve_config
+from orchestrator.context import RunContext, open_context
+from orchestrator.execution import confirm_lane, execute_lane, lanes_finished
+from orchestrator.planning import plan_run, snapshot_run
+from orchestrator.queues import DEFAULT_QUEUE, lane_queue
+from orchestrator.reconcile import reconcile_run
+from orchestrator.recovery import recover_runs, resume_run
+from orchestrator.runs import fail_run, start_run
+from orchestrator.signer import WalletSigner
 
 log = logging.getLogger("crosshedge.tasks")
 T = TypeVar("T")
 MAX_RETRIES = 30
-_PERMANENT = (UnsafeTransactionError, HaltedError, CircuitBreakerError)
-_TRANSIENT = (RpcError, ExecutionError, redis.ConnectionError, redis.TimeoutError, ConnectionError)
 
 
 class CrosshedgeTask(Task):  # type: ignore[misc]
     """Base task: one RunContext per worker process, built on first use (config, ledger, connections, keys)."""
 
     abstract = True
-    _ctx: stages.RunContext | None = None
+    _ctx: RunContext | None = None
+    #: Keystores unlocked by `crosshedge worker` before the pool forks (so a password is asked once).
+    preloaded_signers: dict[str, WalletSigner] = {}  # noqa: RUF012 - process-wide on purpose
 
     @property
-    def ctx(self) -> stages.RunContext:
+    def ctx(self) -> RunContext:
         if CrosshedgeTask._ctx is None:
             CrosshedgeTask._ctx = build_context(self.app)
         return CrosshedgeTask._ctx
 
 
-def build_context(app: Celery) -> stages.RunContext:
-    """The worker's RunContext from the app's config path and broker (the ledger shares the broker's Redis)."""
-    from pathlib import Path
-
-    from crosshedge.cli.common import resolve_config
-    from orchestrator.redis_server import redis_client
-
-    config = resolve_config(Path(app.conf.crosshedge_config_path))
-    ledger = Ledger(redis_client(app.conf.crosshedge_broker_url), prefix=config.raw.execution.key_prefix)
-    ctx = stages.RunContext(config=config, ledger=ledger)
-    preloaded = getattr(app, "crosshedge_signers", None)  # keystore unlocked by `crosshedge worker` before fork
-    if preloaded:
-        ctx._signers.update(preloaded)
+def build_context(app: Celery) -> RunContext:
+    """The worker's RunContext from the app's config path (the ledger shares the broker's Redis)."""
+    ctx = open_context(resolve_config(Path(app.conf.crosshedge_config_path)))
+    ctx.add_signers(CrosshedgeTask.preloaded_signers)
     return ctx
 
 
-def _guard(task: CrosshedgeTask, what: str, fn: Callable[[], T]) -> T | None:
-    """Run one stage; transient errors back off briefly and re-queue at once; permanent ones are logged."""
+def preload_signers(signers: dict[str, WalletSigner]) -> None:
+    """Keys unlocked before the worker pool forks: every task's context starts with them."""
+    CrosshedgeTask.preloaded_signers = dict(signers)
+
+
+def stop_reason(exc: BaseException, retries: int, what: str) -> str | None:
+    """None when ``exc`` should be retried (retryable and within budget), else the sentence the run ends with."""
+    if isinstance(exc, CrosshedgeError):
+        if exc.retryable:
+            return None if retries < MAX_RETRIES else f"{exc} (gave up after {retries} retries)"
+        return str(exc)
+    return f"internal error in {what}: {type(exc).__name__}: {exc}"  # a bug, not a condition: fail closed
+
+
+def guard(task: CrosshedgeTask, run_id: str, what: str, fn: Callable[[], T]) -> T | None:
+    """Run one stage: retry a retryable error (bounded), end the run on a terminal one; None when it ended."""
     try:
         return fn()
-    except _PERMANENT as exc:
-        log.warning("%s: stopped: %s", what, exc)
-        return None
-    except _TRANSIENT as exc:
+    except Exception as exc:  # decided by the error tree (stop_reason); nothing is swallowed
         retries = task.request.retries
-        if retries >= MAX_RETRIES:
-            log.error("%s: giving up after %d retries: %s (recover will resume it)", what, retries, exc)
-            return None
-        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-            CrosshedgeTask._ctx = None  # reconnect from scratch after a Redis restart
-        log.info("%s: transient %s: %s; retrying", what, type(exc).__name__, exc)
-        time.sleep(min(0.2 * 2**retries, 5.0))
-        raise task.retry(countdown=0, max_retries=MAX_RETRIES) from None  # countdown=0: no ETA message
+        reason = stop_reason(exc, retries, what)
+        if reason is None:
+            if isinstance(exc, LedgerUnavailableError):
+                CrosshedgeTask._ctx = None  # reconnect from scratch after a Redis restart
+            log.info("%s: %s (retryable): %s; retrying", what, type(exc).__name__, exc)
+            time.sleep(min(0.2 * 2**retries, 5.0))
+            raise task.retry(countdown=0, max_retries=MAX_RETRIES) from None  # countdown=0: no ETA message
+        if isinstance(exc, CrosshedgeError):
+            log.warning("%s: run %s ends: %s", what, run_id, reason)
+        else:
+            log.exception("%s: unexpected %s; run %s ends", what, type(exc).__name__, run_id)
+        _end(task, run_id, reason)
+        return None
 
 
-def send(app: Celery, name: str, args: list[Any], queue: str | None = None) -> None:
-    app.send_task(name, args=args, queue=queue or None)
+def _end(task: CrosshedgeTask, run_id: str, reason: str) -> None:
+    if not task.ctx.ledger.has_run(run_id):  # a follow-up that could not even be created
+        return
+    if not fail_run(task.ctx, run_id, reason):
+        resume_run(task.app, task.ctx, task.ctx.ledger.run(run_id))  # signed intents still need confirming
+
+
+def send(app: Celery, name: str, args: list[Any], queue: str) -> None:
+    app.send_task(name, args=args, queue=queue)
 
 
 def register(app: Celery) -> None:
     """Register crosshedge's tasks on ``app``."""
-    from orchestrator.celery_app import DEFAULT_QUEUE, lane_queue
 
     def task(name: str) -> Callable[[Callable[..., Any]], Any]:
         decorator: Callable[[Callable[..., Any]], Any] = app.task(
@@ -109,69 +127,54 @@ def register(app: Celery) -> None:
 
     @task("snapshot")
     def snapshot(self: CrosshedgeTask, run_id: str) -> None:
-        if _guard(self, f"snapshot {run_id}", lambda: stages.snapshot_run(self.ctx, run_id)) is not None:
+        if guard(self, run_id, f"snapshot {run_id}", lambda: snapshot_run(self.ctx, run_id)) is not None:
             send(app, "crosshedge.plan", [run_id], DEFAULT_QUEUE)
 
     @task("plan")
     def plan(self: CrosshedgeTask, run_id: str) -> None:
-        lanes = _guard(self, f"plan {run_id}", lambda: stages.plan_run(self.ctx, run_id))
+        lanes = guard(self, run_id, f"plan {run_id}", lambda: plan_run(self.ctx, run_id))
         for lane in lanes or []:
             send(app, "crosshedge.execute_lane", [run_id, lane], lane_queue(lane))
 
     @task("execute_lane")
-    def execute_lane(self: CrosshedgeTask, run_id: str, lane: str) -> None:
-        if _guard(self, f"execute {run_id} {lane}", lambda: stages.execute_lane(
-            self.ctx, run_id, lane, delivery=str(self.request.id))) is not None:
+    def execute(self: CrosshedgeTask, run_id: str, lane: str) -> None:
+        delivery = str(self.request.id)
+        if guard(self, run_id, f"execute {run_id} {lane}",
+                 lambda: execute_lane(self.ctx, run_id, lane, delivery=delivery)) is not None:
             send(app, "crosshedge.confirm_lane", [run_id, lane], lane_queue(lane))
 
     @task("confirm_lane")
-    def confirm_lane(self: CrosshedgeTask, run_id: str, lane: str) -> None:
-        ok = _guard(self, f"confirm {run_id} {lane}", lambda: stages.confirm_lane(self.ctx, run_id, lane))
-        if ok and stages.lanes_finished(self.ctx, run_id, "confirm"):
+    def confirm(self: CrosshedgeTask, run_id: str, lane: str) -> None:
+        ok = guard(self, run_id, f"confirm {run_id} {lane}", lambda: confirm_lane(self.ctx, run_id, lane))
+        if ok and lanes_finished(self.ctx, run_id, "confirm"):
             send(app, "crosshedge.reconcile", [run_id], DEFAULT_QUEUE)
 
     @task("reconcile")
     def reconcile(self: CrosshedgeTask, run_id: str) -> None:
-        report = _guard(self, f"reconcile {run_id}", lambda: stages.reconcile_run(self.ctx, run_id))
+        report = guard(self, run_id, f"reconcile {run_id}", lambda: reconcile_run(self.ctx, run_id))
         if report is not None and report.followup:
             parent = self.ctx.ledger.run(run_id)
-            started = _guard(self, f"follow-up of {run_id}", lambda: stages.start_run(
-                self.ctx, kind=parent.kind, run_id=report.followup, parent=run_id, followup=parent.followup + 1))
+            followup = report.followup
+            started = guard(self, followup, f"follow-up of {run_id}", lambda: start_run(
+                self.ctx, kind=parent.kind, run_id=followup, parent=run_id, followup=parent.followup + 1))
             if started:
                 send(app, "crosshedge.snapshot", [started], DEFAULT_QUEUE)
 
     @task("recover")
     def recover(self: CrosshedgeTask) -> None:
-        _guard(self, "recover", lambda: recover_runs(app, self.ctx))
+        try:
+            recover_runs(app, self.ctx)
+        except LedgerUnavailableError as exc:  # the next sweep will try again; nothing to end
+            CrosshedgeTask._ctx = None
+            log.info("recover: %s", exc)
 
 
-def recover_runs(app: Celery, ctx: stages.RunContext, limit: int = 20, idle_s: float = 5.0) -> list[str]:
-    """Re-enqueue the next stage of every unfinished recent run (idempotent stages make duplicates harmless)."""
-    from orchestrator.celery_app import DEFAULT_QUEUE, lane_queue
-
-    resumed: list[str] = []
-    now = ctx.clock()
-    for run in ctx.ledger.runs(limit):
-        if run.state in TERMINAL_RUN_STATES:
-            continue
-        if run.state is not RunState.EXECUTING and now - run.updated_at < idle_s:
-            continue  # probably just moving on; a stage that died is picked up on a later sweep
-        resumed.append(run.id)
-        if run.state is RunState.CREATED:
-            send(app, "crosshedge.snapshot", [run.id], DEFAULT_QUEUE)
-        elif run.state is RunState.SNAPSHOTTED:
-            send(app, "crosshedge.plan", [run.id], DEFAULT_QUEUE)
-        elif run.state in (RunState.PLANNED, RunState.EXECUTING):
-            executed, confirmed = ctx.ledger.done(run.id, "execute"), ctx.ledger.done(run.id, "confirm")
-            for lane in ctx.ledger.lanes(run.id):
-                if ctx.ledger.lock_owner(f"lane:{lane}") is not None:
-                    continue  # a worker is on it (or died holding it: its message is redelivered)
-                if lane not in executed:
-                    send(app, "crosshedge.execute_lane", [run.id, lane], lane_queue(lane))
-                elif lane not in confirmed:
-                    send(app, "crosshedge.confirm_lane", [run.id, lane], lane_queue(lane))
-            if stages.lanes_finished(ctx, run.id, "confirm"):
-                send(app, "crosshedge.reconcile", [run.id], DEFAULT_QUEUE)
-        elif run.state is RunState.CONFIRMED:
-            send(app, "crosshedge.reconcile", [run.id], DEFAULT_QUEUE)
-    return resumed
+__all__ = [
+    "MAX_RETRIES",
+    "CrosshedgeTask",
+    "build_context",
+    "guard",
+    "preload_signers",
+    "register",
+    "stop_reason",
+]

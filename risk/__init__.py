@@ -1,1 +1,92 @@
-"""Risk: Greeks, LP risk, book aggregation, stress, trigger policies, backtest, Monte Carlo and price data."""
+"""Risk: Greeks, LP risk, book aggregation, stress, trigger policies, backtest, Monte Carlo and price data.
+
+Pure functions of plain inputs (positions, marks, times, costs): nothing here reads a chain or a ledger.
+
+Usage::
+
+    from risk import aggregate, decide_all
+    report = aggregate(positions, {"ETH": 3012.5}, now=datetime.now(UTC))
+    decisions = decide_all(report, costs, settings.policy)
+"""
+
+from risk.aggregate import CASH_UNDERLYINGS, Greeks, RiskLine, RiskReport, UnderlyingRisk, aggregate, marks_from_venues
+from risk.backtest import (
+    BacktestResult,
+    CostModel,
+    PolicyResult,
+    PolicySpec,
+    VenueSpec,
+    best_band_vs_daily,
+    book_path,
+    run_backtest,
+    sweep_specs,
+)
+from risk.frontier_plot import plot_frontier
+from risk.greeks import black76, bsm, implied_forward
+from risk.lp import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
+from risk.montecarlo import Jumps, MonteCarloRow, derman_kamal_table, gbm_paths, hedged_pnl
+from risk.policy import (
+    POLICIES,
+    ChainBand,
+    Decision,
+    PolicyInput,
+    VenueCost,
+    decide,
+    decide_all,
+    ewma_vol,
+    venue_cost_from_state,
+)
+from risk.prices import PriceSeries, guess_underlying, load_prices
+from risk.stress import PRICE_SHOCKS, VOL_SHOCKS, StressCell, StressGrid, stress_grid
+
+__all__ = [
+    "CASH_UNDERLYINGS",
+    "POLICIES",
+    "PRICE_SHOCKS",
+    "VOL_SHOCKS",
+    "BacktestResult",
+    "ChainBand",
+    "CostModel",
+    "Decision",
+    "Greeks",
+    "Jumps",
+    "MonteCarloRow",
+    "PolicyInput",
+    "PolicyResult",
+    "PolicySpec",
+    "PriceSeries",
+    "RiskLine",
+    "RiskReport",
+    "StressCell",
+    "StressGrid",
+    "UnderlyingRisk",
+    "VenueCost",
+    "VenueSpec",
+    "aggregate",
+    "best_band_vs_daily",
+    "black76",
+    "book_path",
+    "bsm",
+    "decide",
+    "decide_all",
+    "derman_kamal_table",
+    "ewma_vol",
+    "gbm_paths",
+    "guess_underlying",
+    "hedged_pnl",
+    "human_price",
+    "human_range",
+    "implied_forward",
+    "load_prices",
+    "lp_amounts",
+    "lp_delta",
+    "lp_gamma",
+    "lp_value",
+    "lvr_rate",
+    "marks_from_venues",
+    "plot_frontier",
+    "run_backtest",
+    "stress_grid",
+    "sweep_specs",
+    "venue_cost_from_state",
+]

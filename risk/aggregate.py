@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +28,8 @@ from typing import Any
 import numpy as np
 from pydantic import AwareDatetime, BaseModel
 
-from adapters.base import Frozen
-from adapters.positions import LpPosition, OptionPosition
-from crosshedge.errors import InputError
+from adapters import LpPosition, OptionPosition, VenueState
+from crosshedge import Frozen, InputError
 from risk.greeks import bsm
 from risk.lp import human_range, lp_delta, lp_gamma, lp_value, lvr_rate
 
@@ -189,6 +189,15 @@ def _line(key: tuple[str, str, str], a: _Acc, s: float) -> RiskLine:
         delta_usd=a.delta * s, gamma=a.gamma, gamma_usd=a.gamma * s * s / 100.0, vega=a.vega, theta_day=a.theta,
         vanna=a.vanna, lvr_day=a.lvr,
     )
+
+
+def marks_from_venues(states: Sequence[VenueState]) -> dict[str, float]:
+    """Median mid per underlying over every venue quoted in USD (the book's marks)."""
+    mids: dict[str, list[float]] = {}
+    for v in states:
+        if v.quote.underlying == "USD":
+            mids.setdefault(v.underlying, []).append(v.mid_price)
+    return {u: statistics.median(m) for u, m in mids.items()}
 
 
 def aggregate(

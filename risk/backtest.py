@@ -31,10 +31,9 @@ from datetime import UTC, datetime
 import numpy as np
 from pydantic import Field
 
-from adapters.base import Frozen
-from adapters.positions import OptionPosition
-from crosshedge.config.strategy import PolicySettings
-from crosshedge.errors import InputError
+from adapters import OptionPosition
+from crosshedge import Frozen, InputError
+from crosshedge.config import PolicySettings
 from risk.greeks import FloatArray, bsm
 from risk.policy import POLICIES, PolicyInput, VenueCost
 from risk.prices import PriceSeries

@@ -13,11 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt
-
 from risk.backtest import BacktestResult, PolicyResult
 
 _MARKERS = {"fixed_interval": "s", "delta_threshold": "^", "vol_threshold": "v", "whalley_wilmott": "o",
@@ -34,6 +29,12 @@ def _short(value: float | None) -> str:
 
 def plot_frontier(result: BacktestResult, path: Path) -> Path:
     """Write the frontier PNG for ``result`` to ``path`` and return the path."""
+    # matplotlib costs half a second to import: only the commands that draw pay for it, not every user of risk.
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
     families: dict[str, list[PolicyResult]] = defaultdict(list)
     for r in result.results:
         families[r.policy].append(r)

@@ -1,7 +1,8 @@
 """Vectorised Black-Scholes-Merton (with carry q) and Black-76 prices and Greeks.
 
-Formulas: REFERENCES.md §1 (Hull; Haug 1998; QuantLib's europeanoption.cpp test values). Every input broadcasts
-as a numpy array, so a whole book prices in one call (100,000 options take a few milliseconds).
+Formulas: Hull, "Options, Futures and Other Derivatives" ch. 15 and 19 (BSM with carry q); Black (1976) for
+futures; checked against Haug (1998) values as QuantLib's test-suite europeanoption.cpp tabulates them. Every
+input broadcasts as a numpy array, so a whole book prices in one call (100,000 options take a few milliseconds).
 
 Units: ``delta`` per unit of underlying, ``gamma`` per unit per USD, ``vega`` per 1.00 of volatility (divide by
 100 for a vol point), ``theta`` per year of calendar time passing (``theta_day`` = theta / 365), ``rho`` per 1.00

@@ -1,4 +1,8 @@
-"""Uniswap V3 LP positions in closed form: holdings, value, delta, gamma and the LVR rate (REFERENCES.md §3).
+"""Uniswap V3 LP positions in closed form: holdings, value, delta, gamma and the LVR rate.
+
+Sources: reserves between ticks x = L/√P, y = L√P (Adams et al., "Uniswap v3 Core", 2021, §6.2); LVR rate
+ℓ = −½σ²P²Γ, σ²/8 of value for a full-range constant product (Milionis, Moallemi, Roughgarden, Zhang,
+"Automated Market Making and Loss-Versus-Rebalancing", arXiv 2208.06046).
 
 A position with liquidity ``L`` on the price range [pa, pb] (price P of token0 in token1) holds
 x = L(1/√P − 1/√pb) of token0 and y = L(√P − √pa) of token1 in range; all token0 below pa; all token1 above pb.

@@ -1,7 +1,8 @@
 """Monte Carlo mode of the backtester: GBM (optionally with Merton jumps) paths and discrete delta hedging.
 
 Reproduces textbook results: Derman & Kamal (1999), the std of the P&L of delta hedging N times over the option's
-life ≈ √(π/4)·σ·vega/√N (REFERENCES.md §2), and Hull's hedge-performance table (std of hedge cost / BS price).
+life ≈ √(π/4)·σ·vega/√N (Derman & Kamal, "When You Cannot Hedge Continuously", Goldman Sachs 1999), and
+Hull's hedge-performance table ("Options, Futures and Other Derivatives", table 19.2) (std of hedge cost / BS price).
 
 Usage::
 
@@ -16,7 +17,7 @@ import math
 
 import numpy as np
 
-from adapters.base import Frozen
+from crosshedge import Frozen
 from risk.greeks import FloatArray, bsm
 
 

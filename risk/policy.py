@@ -5,10 +5,13 @@ the last hedge, the venues' costs) and returns a frozen :class:`Decision`: trade
 the no-trade band [lower, upper] on net delta, and a one-sentence reason. Sign convention: ``trade_units`` > 0
 buys the underlying.
 
-Formulas (REFERENCES.md §2):
-- Whalley–Wilmott (1997): H = (3 λ S e^{−rτ} Γ² / (2γ))^{1/3}, trade back to the nearest band edge.
-- Zakamouline (2006): band centred on the delta at a modified vol σ_m, half-width H0 + H1.
-- Fixed cost ε per trade: H ≈ (12 ε Γ² / γ)^{1/4} (reflected Brownian motion; trading resets to the centre).
+Formulas (sources named per line):
+- Whalley & Wilmott (1997), "An asymptotic analysis of an optimal hedging model for option pricing with
+  transaction costs", Mathematical Finance 7(3): H = (3 λ S e^{−rτ} Γ² / (2γ))^{1/3}, trade back to the band edge.
+- Zakamouline (2006), Quantitative Finance 6(5): band centred on the delta at a modified vol σ_m, half-width H0 + H1.
+- Fixed cost ε per trade: H ≈ (12 ε Γ² / γ)^{1/4} (the reflected-Brownian-motion band of Korn (1998), "Portfolio
+  optimisation with strictly positive transaction costs and impulse control", Finance and Stochastics 2;
+  trading resets to the centre).
 - cost_aware_band combines them per chain with the venue's real gas, fee and impact: outer band
   (H_prop⁴ + H_fix⁴)^{1/4}, trade back to H_prop (the WW edge; 0 when costs are purely fixed). A chain with $20
   gas gets a wider band than one with $0.02; the narrowest band (the cheapest venue) decides.
@@ -27,8 +30,10 @@ from types import MappingProxyType
 
 from pydantic import Field
 
-from adapters.base import Frozen, VenueState
-from crosshedge.config.strategy import PolicySettings
+from adapters import VenueState
+from crosshedge import Frozen
+from crosshedge.config import PolicySettings
+from risk.aggregate import RiskReport
 
 
 class VenueCost(Frozen):
@@ -159,7 +164,9 @@ def fixed_cost_half_width(gamma: float, fixed_cost: float, risk_aversion: float)
 def zakamouline_terms(  # the paper's symbols, in order
     spot: float, gamma: float, lam: float, risk_aversion: float, vol: float, tau: float, rate: float = 0.0
 ) -> tuple[float, float, float]:
-    """(H0, H1, K) of Zakamouline (2006); see REFERENCES §2 for the check values."""
+    """(H0, H1, K) of Zakamouline (2006), "Efficient analytic approximation of the optimal hedging strategy for a
+    European call option with transaction costs", Quantitative Finance 6(5), eq. 33-35 (check case: S=K=100, τ=1,
+    σ=.3, r=0, λ=.02, γ=1 gives H0 = 0.002222, H1 = 0.05161, K = -0.6324)."""
     g = risk_aversion
     h0 = lam / (g * spot * vol * vol * tau)
     disc = (math.exp(-rate * tau) / vol) ** 0.25
@@ -287,3 +294,13 @@ def ewma_vol(log_returns: Sequence[float], lam: float, dt_years: float) -> float
     for r in log_returns[1:]:
         var = ewma_update(var, float(r), lam)
     return math.sqrt(var / dt_years)
+
+
+def decide_all(report: RiskReport, costs: Mapping[str, Sequence[VenueCost]], settings: PolicySettings
+               ) -> list[Decision]:
+    """The configured policy's verdict for every underlying of ``report`` (costs: each underlying's venues)."""
+    return [
+        decide(PolicyInput(underlying=u.underlying, spot=u.price, net_delta=u.delta, gamma=u.gamma, vanna=u.vanna,
+                           vol=u.vol, tau=u.tau, costs=tuple(costs.get(u.underlying, ()))), settings)
+        for u in report.underlyings
+    ]

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from crosshedge.errors import InputError
+from crosshedge import InputError
 
 _ISO_TIME = ("timestamp", "date", "time", "datetime", "open_time")
 _UNIX_TIME = ("unix_timestamp", "unix", "epoch")

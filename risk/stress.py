@@ -17,7 +17,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from adapters.base import Frozen
+from crosshedge import Frozen
 from risk.aggregate import CASH_UNDERLYINGS, aggregate
 
 PRICE_SHOCKS = (-0.40, -0.20, -0.10, -0.05, 0.0, 0.05, 0.10, 0.20, 0.40)

@@ -19,16 +19,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.contract import Capability, VenueContracts
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
-from adapters.uniswap_v3.adapter import base_quote
-from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
-from adapters.uniswap_v3.reader import check_token
-from crosshedge.errors import AdapterError
+from adapters.types import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.uniswap.curve import IMPACT_BPS, curve_from_points
+from adapters.uniswap.math import V2_FEE_PIPS, get_amount_out
+from adapters.uniswap.tokens import base_quote, check_token
+from crosshedge import AdapterError
 
 SWAP_GAS = 105_000  # swapExactTokensForTokens, one hop
-FEE_PIPS = 3000
 SWAP_TOPIC = Web3.keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)")
 SWAP_EXACT_TOKENS = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
 _FIELDS = (("getReserves()", ("uint112", "uint112", "uint32")), ("token0()", ("address",)), ("token1()", ("address",)))
@@ -41,14 +41,6 @@ class UniswapV2Config(BaseModel):
 
     pair: Address
     router: Address  # UniswapV2Router02
-
-
-def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
-    """UniswapV2Library.getAmountOut: exact output after the 0.3% fee, rounded down like the pair."""
-    if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
-        raise ValueError("amount and reserves must be positive")
-    with_fee = amount_in * 997
-    return (with_fee * reserve_out) // (reserve_in * 1000 + with_fee)
 
 
 def _reserves(state: VenueState, side: Side) -> tuple[int, int]:
@@ -75,6 +67,12 @@ class UniswapV2Adapter:
     name: ClassVar[str] = "uniswap_v2"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV2Config
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS})
+
+    def contracts(self, venue: VenueEntry) -> VenueContracts:
+        """Approvals and swaps go to UniswapV2Router02; reads touch the pair."""
+        config = self._config(venue)
+        return VenueContracts(spender=config.router, called={"router": config.router}, read={"pair": config.pair})
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pair at ``block`` in one round trip (two without a multicall: the block timestamp)."""
@@ -135,7 +133,7 @@ class UniswapV2Adapter:
         sell_in, sell_out = (r0, r1) if base_is_token0 else (r1, r0)
         return VenueState(
             chain=chain.name, venue=venue.name, adapter=self.name, underlying=base.underlying, base=base, quote=quote,
-            fee_pips=FEE_PIPS, mid_price=price01 if base_is_token0 else 1 / price01, block_number=block,
+            fee_pips=V2_FEE_PIPS, mid_price=price01 if base_is_token0 else 1 / price01, block_number=block,
             block_timestamp=timestamp, gas_units=SWAP_GAS,
             sell=curve_from_points(Side.SELL, sample_points(sell_in, sell_out), base.decimals, quote.decimals),
             buy=curve_from_points(Side.BUY, sample_points(sell_out, sell_in), base.decimals, quote.decimals),

@@ -4,7 +4,7 @@ Reads go through :mod:`adapters.uniswap_v3.reader` (at most 3 round trips per ch
 the instance has read them before); curves come from a closed-form pass over the tick ranges; quotes
 replay the pool's swap loop in :mod:`adapters.uniswap_v3.pool` on that state, to the wei. Swaps go through the
 periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus 31,000 per initialized tick crossed
-(the cost model of Uniswap's routing, REFERENCES §3).
+(the cost model of Uniswap's smart-order-router, `v3-heuristic-gas-model.ts`).
 
 Usage::
 
@@ -22,14 +22,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
-from adapters.base import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.contract import Capability, VenueContracts
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Stages, calldata, decode, run_stages
-from adapters.uniswap_v3.curve import IMPACT_BPS, curve_from_points
-from adapters.uniswap_v3.math import PIPS, Q96, get_sqrt_ratio_at_tick
+from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
+from adapters.uniswap.curve import IMPACT_BPS, curve_from_points
+from adapters.uniswap.math import PIPS, Q96, get_sqrt_ratio_at_tick
+from adapters.uniswap.tokens import base_quote
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
 from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, read_pools_staged
-from crosshedge.errors import AdapterError, QuoteOutOfRangeError
+from crosshedge import AdapterError, QuoteOutOfRangeError
 
 SWAP_GAS = 110_000  # exactInputSingle through SwapRouter, no tick crossed (token transfers + pool swap)
 GAS_PER_TICK = 31_000
@@ -46,16 +48,6 @@ class UniswapV3Config(BaseModel):
     router: Address  # periphery SwapRouter (exactInputSingle with a deadline)
     quoter: Address | None = None  # QuoterV2, used only by tests and diagnostics
     window_ticks: int = Field(default=4000, ge=1, le=887272)  # ticks read each side of the price (4000 ≈ ±49%)
-
-
-def base_quote(chain: str, venue: str, t0: TokenInfo, t1: TokenInfo) -> tuple[TokenInfo, TokenInfo]:
-    """(base, quote): quote is the token whose underlying is USD, base the other; anything else is an error."""
-    usd = [t for t in (t0, t1) if t.underlying == "USD"]
-    if len(usd) != 1:
-        raise AdapterError(
-            f"chain {chain}: venue {venue}: expected exactly one USD token in the pair, got {t0.symbol}/{t1.symbol}"
-        )
-    return (t1, t0) if usd[0] is t0 else (t0, t1)
 
 
 def model_of(state: VenueState) -> PoolModel:
@@ -141,11 +133,18 @@ class UniswapV3Adapter:
     name: ClassVar[str] = "uniswap_v3"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV3Config
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS})
 
     def __init__(self) -> None:
         # Which bitmap words and ticks each pool had last time: lets a repeated read fetch them in its first round
         # (one round trip instead of three). Never a source of values; see reader.HintCache.
         self._hints = HintCache()
+
+    def contracts(self, venue: VenueEntry) -> VenueContracts:
+        """Approvals and swaps go to the SwapRouter; reads touch the pool (and the QuoterV2 in diagnostics)."""
+        config = self._config(venue)
+        read = {"pool": config.pool} | ({"quoter": config.quoter} if config.quoter else {})
+        return VenueContracts(spender=config.router, called={"router": config.router}, read=read)
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pool at ``block`` in at most 3 round trips (reader.MAX_ROUND_TRIPS), with curves."""

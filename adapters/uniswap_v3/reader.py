@@ -33,11 +33,12 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import ChainContext, TokenInfo
 from adapters.rpc import Call, CallResult, StageResult, decode, encode_call, run_stages
-from adapters.uniswap_v3.math import MAX_TICK, MIN_TICK
+from adapters.types import ChainContext, TokenInfo
+from adapters.uniswap.math import MAX_TICK, MIN_TICK
+from adapters.uniswap.tokens import check_token
 from adapters.uniswap_v3.pool import PoolModel
-from crosshedge.errors import AdapterError, RpcError
+from crosshedge import AdapterError, RpcError
 
 MAX_ROUND_TRIPS = 3  # with a multicall; 4 through plain JSON-RPC batches
 _POOL_FIELDS = (
@@ -93,24 +94,6 @@ def _field(chain: str, req: PoolRequest, name: str, types: tuple[str, ...], resu
         raise AdapterError(
             f"chain {chain}: venue {req.venue}: {req.address} is not a Uniswap V3 pool ({name} failed: {exc})"
         ) from None
-
-
-def check_token(chain: ChainContext, venue: str, address: str, onchain_decimals: dict[str, int]) -> TokenInfo:
-    """The configured token at ``address``, after checking its on-chain decimals(); AdapterError otherwise."""
-    # A case-insensitive match (not ChainContext.token): checksumming is a keccak per call, on every read.
-    wanted = address.lower()
-    token = next((t for a, t in chain.tokens.items() if a.lower() == wanted), None)
-    if token is None:
-        raise AdapterError(
-            f"chain {chain.name}: venue {venue}: pool token {address} is not among the chain's configured tokens"
-        )
-    got = onchain_decimals.get(token.address)
-    if got != token.decimals:
-        raise AdapterError(
-            f"chain {chain.name}: venue {venue}: token {token.symbol} ({token.address}) has decimals() = {got} "
-            f"on chain but {token.decimals} in the config"
-        )
-    return token
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.option_book import load_book
+from adapters import load_book
 from crosshedge.cli.common import JsonOption, config_path
 from crosshedge.cli.output import command_errors, console, emit
-from crosshedge.config.loader import load_config
-from crosshedge.config.strategy import PolicySettings
+from crosshedge.config import PolicySettings, load_config
 from crosshedge.errors import InputError
-from risk.backtest import CostModel, PolicySpec, best_band_vs_daily, run_backtest, sweep_specs
-from risk.montecarlo import derman_kamal_table
-from risk.policy import POLICIES
-from risk.prices import load_prices
+from risk import (
+    POLICIES,
+    CostModel,
+    PolicySpec,
+    best_band_vs_daily,
+    derman_kamal_table,
+    load_prices,
+    plot_frontier,
+    run_backtest,
+    sweep_specs,
+)
 
 
 def _date(text: str | None, flag: str) -> datetime | None:
@@ -112,9 +118,6 @@ def backtest(  # typer maps options to parameters
             verdict = best_band_vs_daily(result)
             plot_file = None
             if plot is not None:
-                # matplotlib loads only when a plot is asked for: every CLI command imports this module
-                from risk.frontier_plot import plot_frontier
-
                 target = plot if len(prices) == 1 else plot.with_stem(f"{plot.stem}_{series.underlying}")
                 plot_file = str(plot_frontier(result, target))
             rows = [r.model_dump() for r in result.results]

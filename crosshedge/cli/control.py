@@ -1,4 +1,4 @@
-"""`crosshedge halt` / `crosshedge resume`: the kill switch in Redis, checked before every signature.
+"""`crosshedge halt` / `crosshedge resume`: the kill switch in the ledger, checked before every signature.
 
 Usage::
 
@@ -14,36 +14,31 @@ import typer
 
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, console, emit
+from orchestrator import KillSwitch, open_ledger
 
 
 def register(app: typer.Typer) -> None:
     @app.command("halt")
     def halt(
-        config: ConfigOption = None,  # type: ignore[assignment]
+        config: ConfigOption = None,
         reason: Annotated[str, typer.Option("--reason", "-r", help="Why (shown to whoever resumes).")] = "manual halt",
         json_output: JsonOption = False,
     ) -> None:
         """Set the kill switch: no transaction is signed until `crosshedge resume`."""
-        from orchestrator.run import open_context
-        from orchestrator.safety import KillSwitch
-
         with command_errors():
-            switch = KillSwitch(open_context(resolve_config(config)).ledger)
+            switch = KillSwitch(open_ledger(resolve_config(config)))
             switch.halt(reason)
-            status = switch.status()
+            read_back = switch.reason()
             if not json_output:
-                console.print(f"[bold yellow]halted[/]: {reason}")
+                console.print(f"[bold yellow]halted[/]: {read_back}")
             else:
-                emit({"halted": True, **(status or {})}, json_output)
+                emit({"halted": read_back is not None, "reason": read_back}, json_output)
 
     @app.command("resume")
-    def resume(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+    def resume(config: ConfigOption = None, json_output: JsonOption = False) -> None:
         """Clear the kill switch."""
-        from orchestrator.run import open_context
-        from orchestrator.safety import KillSwitch
-
         with command_errors():
-            was = KillSwitch(open_context(resolve_config(config)).ledger).resume()
+            was = KillSwitch(open_ledger(resolve_config(config))).resume()
             if not json_output:
                 console.print("[bold green]resumed[/]" + ("" if was else " (the kill switch was not set)"))
             else:

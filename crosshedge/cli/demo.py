@@ -10,8 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from crosshedge.cli.common import ConfigOption, JsonOption, config_path
 from crosshedge.cli.output import command_errors, console, emit
-from crosshedge.demo.driver import DemoOptions, run_demo
-from crosshedge.demo.report import DemoStep, summary_rows, summary_table
+from crosshedge.demo import DemoOptions, DemoStep, run_demo, summary_rows, summary_table
 
 
 def _line(step: DemoStep) -> str:
@@ -29,7 +28,7 @@ def _line(step: DemoStep) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        config: ConfigOption = None,  # type: ignore[assignment]
+        config: ConfigOption = None,
         steps: Annotated[int, typer.Option("--steps", help="Hours of the real price path to replay.")] = 24,
         start: Annotated[str, typer.Option("--start", help="Start of the path (UTC, as in the CSV).")] = (
             "2022-06-12 00:00:00"),

@@ -9,9 +9,9 @@ from rich.table import Table
 
 from crosshedge.cli.common import ConfigOption, JsonOption, config_path
 from crosshedge.cli.output import command_errors, console, emit
-from crosshedge.config.loader import load_config
+from crosshedge.config import load_config
 from crosshedge.errors import ConfigError
-from devnet.manager import DevnetManager
+from devnet import DevnetManager
 
 devnet_app = typer.Typer(help="Start, stop and inspect the local anvil devnet.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def manager_for(path: Path | None) -> DevnetManager:
 
 
 @devnet_app.command("up")
-def up(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+def up(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Start one anvil per chain, deploy the official contracts and pools, write the generated config."""
     with command_errors():
         mgr = manager_for(config)
@@ -47,7 +47,7 @@ def up(config: ConfigOption = None, json_output: JsonOption = False) -> None:  #
 
 
 @devnet_app.command("down")
-def down(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+def down(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Stop the devnet's anvil processes."""
     with command_errors():
         stopped = manager_for(config).down()
@@ -57,7 +57,7 @@ def down(config: ConfigOption = None, json_output: JsonOption = False) -> None: 
 
 
 @devnet_app.command("status")
-def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Which devnet chains are running, and their latest block."""
     with command_errors():
         rows = [s.__dict__ for s in manager_for(config).status()]

@@ -1,8 +1,8 @@
 """`crosshedge plan [--json] [--problem FILE] [--explain] [--save-problem FILE]`: the cheapest hedge trades now.
 
 From a saved problem (``--problem FILE``, a HedgeProblem JSON: works with no chain running) or from the live
-devnet/chains (snapshot -> risk -> policy -> problem, through orchestrator.assess). ``--explain`` adds why each venue
-was or wasn't used (its marginal cost per unit against the plan's, and its gas).
+devnet/chains (snapshot -> risk -> policy -> problem, through the orchestrator's assessment). ``--explain`` adds
+why each venue was or wasn't used (its marginal cost per unit against the plan's, and its gas).
 
 Usage::
 
@@ -18,13 +18,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.registry import default_registry
+from adapters import default_registry
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, console, emit
-from optimizer.plan import plan as make_plan
-from optimizer.problem import HedgeProblem, Plan, load_problem
-from orchestrator.assess import decide_and_plan
-from orchestrator.snapshot import connect_all, take_snapshot
+from optimizer import HedgeProblem, Plan, load_problem
+from optimizer import plan as make_plan
+from orchestrator import connect_all, decide_and_plan, take_snapshot
 
 ProblemOption = Annotated[
     Path | None, typer.Option("--problem", "-p", help="Plan this saved HedgeProblem JSON instead of live state.")
@@ -76,7 +75,7 @@ def register(app: typer.Typer) -> None:
         problem_file: ProblemOption = None,
         explain: ExplainOption = False,
         save_problem: SaveOption = None,
-        config: ConfigOption = None,  # type: ignore[assignment]
+        config: ConfigOption = None,
     ) -> None:
         """Plan the cheapest hedge trades across venues and chains (from live state or a saved problem)."""
         with command_errors():

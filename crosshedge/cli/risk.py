@@ -14,79 +14,17 @@ Usage::
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
 from rich.table import Table
 
-from adapters.base import VenueState
-from adapters.option_book import OptionBookSettings
-from adapters.registry import AdapterRegistry, default_registry
+from adapters import default_registry
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, console, emit
-from crosshedge.config.loader import Config
-from crosshedge.config.strategy import PolicySettings
-from crosshedge.errors import ConfigError
-from orchestrator.snapshot import Snapshot, chain_context, connect_all, take_snapshot
-from risk.aggregate import RiskReport, aggregate
-from risk.policy import Decision, PolicyInput, VenueCost, decide, venue_cost_from_state
-from risk.stress import StressGrid, stress_grid
-
-
-def marks_from_venues(states: Sequence[VenueState]) -> dict[str, float]:
-    """Median mid per underlying over every venue quoted in USD."""
-    mids: dict[str, list[float]] = {}
-    for v in states:
-        if v.quote.underlying == "USD":
-            mids.setdefault(v.underlying, []).append(v.mid_price)
-    return {u: statistics.median(m) for u, m in mids.items()}
-
-
-def venue_costs(snap: Snapshot) -> dict[str, tuple[VenueCost, ...]]:
-    """Each underlying's venues with their swap gas (USD), fee and impact slope."""
-    out: dict[str, list[VenueCost]] = {}
-    for chain in snap.chains.values():
-        for v in chain.venues:
-            out.setdefault(v.underlying, []).append(venue_cost_from_state(v, chain.swap_gas_usd.get(v.venue, 0.0)))
-    return {u: tuple(c) for u, c in out.items()}
-
-
-def decisions(report: RiskReport, costs: Mapping[str, tuple[VenueCost, ...]], settings: PolicySettings
-              ) -> list[Decision]:
-    """The configured policy's verdict for every underlying (pure: plain inputs in, decisions out)."""
-    return [
-        decide(PolicyInput(underlying=u.underlying, spot=u.price, net_delta=u.delta, gamma=u.gamma, vanna=u.vanna,
-                           vol=u.vol, tau=u.tau, costs=costs.get(u.underlying, ())), settings)
-        for u in report.underlyings
-    ]
-
-
-def read_positions(cfg: Config, snap: Snapshot, connections: Mapping[str, Any], registry: AdapterRegistry,
-                   now: datetime) -> list[BaseModel]:
-    """Every position source of chains.yaml, read at the snapshot's blocks."""
-    out: list[BaseModel] = []
-    for name, spec in cfg.raw.positions.items():
-        source = registry.positions(spec.adapter)
-        if spec.adapter == "erc20":  # already read with the snapshot, at the same blocks
-            out += [p for c in snap.chains.values() for p in c.inventory]
-            continue
-        try:
-            settings = source.config_model.model_validate(spec.settings)
-        except ValueError as exc:
-            raise ConfigError(f"{cfg.source}: positions.{name}.settings: {exc}") from None
-        if isinstance(settings, OptionBookSettings):
-            path = settings.path if settings.path.is_absolute() else cfg.source.parent / settings.path
-            settings = settings.model_copy(update={"path": path, "as_of": settings.as_of or now})
-            out += source.read_positions(None, settings, None)
-            continue
-        for chain_name, c in snap.chains.items():
-            ctx = chain_context(cfg, chain_name, connections[chain_name])
-            out += source.read_positions(ctx, settings, c.block_number)
-    return out
+from orchestrator import connect_all, read_positions, take_snapshot, venue_costs
+from risk import Decision, RiskReport, StressGrid, aggregate, decide_all, marks_from_venues, stress_grid
 
 
 def _fmt(x: float) -> str:
@@ -128,7 +66,7 @@ def _stress_table(grid: StressGrid) -> Table:
 
 
 def risk(
-    config: ConfigOption = None,  # type: ignore[assignment]
+    config: ConfigOption = None,
     json_output: JsonOption = False,
     stress: Annotated[bool, typer.Option("--stress", help="Add the price x implied-vol shock grid.")] = False,
 ) -> None:
@@ -143,7 +81,7 @@ def risk(
             positions = read_positions(cfg, snap, connections, registry, now)
         marks = marks_from_venues(snap.venue_states())
         report = aggregate(positions, marks, now)
-        decs = decisions(report, venue_costs(snap), cfg.raw.policy)
+        decs = decide_all(report, venue_costs(snap), cfg.raw.policy)
         grid = stress_grid(positions, marks, now) if stress else None
         payload: dict[str, Any] = {"report": report, "decisions": decs, "stress": grid}
         emit(payload, json_output, _risk_table(report, decs))
@@ -155,4 +93,4 @@ def register(app: typer.Typer) -> None:
     app.command("risk")(risk)
 
 
-__all__ = ["decisions", "marks_from_venues", "read_positions", "register", "risk", "venue_costs"]
+__all__ = ["register", "risk"]

@@ -8,48 +8,42 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, emit
+from orchestrator import IntentKind, RunSummary, open_ledger, run_summary
 
 
-def run_summary(ledger: Any, run_id: str) -> dict[str, Any]:
-    """One run as a plain dict: record, report (when reconciled), intents with their tx hashes, events."""
-    record = ledger.run(run_id)
-    intents = [{"id": r.spec.id, "kind": r.spec.kind, "chain": r.spec.chain, "venue": r.spec.venue,
-                "side": r.spec.side, "state": r.state, "nonce": r.nonce, "tx_hash": r.tx_hash,
-                "attempts": len(r.attempts), "error": r.error} for r in ledger.intents(run_id)]
-    return {**record.model_dump(mode="json"), "report": ledger.blob(run_id, "report"), "intents": intents,
-            "events": ledger.events(run_id)}
+def runs_table(rows: list[RunSummary]) -> Table:
+    table = Table(title="crosshedge runs")
+    for col in ("run", "state", "flags", "trades", "tx hashes", "predicted $", "realised $", "residual Δ", "reason"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        rep = row.report
+        flags = " ".join(f for f, on in (("partial", row.run.partial), ("halted", row.run.halted)) if on)
+        hashes = " ".join((i.tx_hash or "")[:10] for i in row.intents if i.kind is IntentKind.SWAP)
+        table.add_row(row.run.id, row.run.state.value, flags, str(len(rep.trades) if rep else 0), hashes,
+                      f"{rep.predicted_cost_usd:,.2f}" if rep else "", f"{rep.realised_cost_usd:,.2f}" if rep else "",
+                      " ".join(f"{k}:{v:+.3f}" for k, v in rep.residual_delta.items()) if rep else "",
+                      row.run.error or row.run.halted)
+    return table
 
 
 def register(app: typer.Typer) -> None:
     @app.command("runs")
     def runs(
-        config: ConfigOption = None,  # type: ignore[assignment]
+        config: ConfigOption = None,
         run: Annotated[str | None, typer.Option("--run", help="Show one run in full.")] = None,
         limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
         json_output: JsonOption = False,
     ) -> None:
-        """Recent runs (newest first) with trades, costs and residual delta."""
-        from orchestrator.run import open_context
-
+        """Recent runs (newest first) with trades, costs, residual delta and why a run ended early."""
         with command_errors():
-            ledger = open_context(resolve_config(config)).ledger
+            ledger = open_ledger(resolve_config(config))
             ids = [run] if run else [r.id for r in ledger.runs(limit)]
             rows = [run_summary(ledger, i) for i in ids]
-            table = Table(title="crosshedge runs")
-            for col in ("run", "state", "flags", "trades", "tx hashes", "predicted $", "realised $", "residual Δ"):
-                table.add_column(col)
-            for row in rows:
-                rep = row["report"] or {}
-                flags = " ".join(f for f, on in (("partial", row["partial"]), ("halted", row["halted"])) if on)
-                hashes = " ".join((i["tx_hash"] or "")[:10] for i in row["intents"] if i["kind"] == "swap")
-                table.add_row(row["id"], row["state"], flags, str(len(rep.get("trades", []))), hashes,
-                              f"{rep.get('predicted_cost_usd', 0):,.2f}", f"{rep.get('realised_cost_usd', 0):,.2f}",
-                              " ".join(f"{k}:{v:+.3f}" for k, v in rep.get("residual_delta", {}).items()))
-            emit(rows, json_output, table)
+            emit(rows, json_output, runs_table(rows))

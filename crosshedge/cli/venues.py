@@ -16,11 +16,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from adapters.registry import default_registry
-from adapters.uniswap_v3.curve import size_within_bps
+from adapters import default_registry, size_within_bps
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, console, emit
-from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
+from orchestrator import Snapshot, connect_all, take_snapshot
 
 DEPTH_BPS = (10, 50, 100)
 
@@ -69,7 +68,7 @@ def venues_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> Table:
     return table
 
 
-def venues(config: ConfigOption = None, json_output: JsonOption = False) -> None:  # type: ignore[assignment]
+def venues(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Read every venue on every chain: mid price, depth within 10/50/100 bp, swap gas cost, block."""
     with command_errors():
         cfg = resolve_config(config)

@@ -14,16 +14,27 @@ import time
 from typing import Annotated
 
 import typer
+from celery.signals import worker_ready
 from kombu.exceptions import OperationalError
 
 from crosshedge.cli.common import ConfigOption, resolve_config
 from crosshedge.cli.output import command_errors
+from orchestrator import (
+    DEFAULT_QUEUE,
+    create_app,
+    lane_name,
+    lane_queue,
+    load_signer,
+    preload_signers,
+    start_metrics_server,
+    terminal_prompt,
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker(
-        config: ConfigOption = None,  # type: ignore[assignment]
+        config: ConfigOption = None,
         lane: Annotated[list[str] | None,
                         typer.Option("--lane", help="Chain whose lane to serve (repeatable).")] = None,
         stages_only: Annotated[bool, typer.Option("--stages-only", help="Serve only the stage queue.")] = False,
@@ -34,13 +45,6 @@ def register(app: typer.Typer) -> None:
         metrics_port: Annotated[int | None, typer.Option("--metrics-port", help="Prometheus port (0: off).")] = None,
     ) -> None:
         """Start a Celery worker (keys are unlocked here, before the pool forks; they never leave the host)."""
-        from celery.signals import worker_ready
-
-        from orchestrator.celery_app import DEFAULT_QUEUE, create_app, lane_queue
-        from orchestrator.ledger import lane_name
-        from orchestrator.metrics import start_metrics_server
-        from orchestrator.signer import load_signer, terminal_prompt
-
         with command_errors():
             cfg = resolve_config(config)
             celery = create_app(cfg)
@@ -49,7 +53,7 @@ def register(app: typer.Typer) -> None:
             if not lane:
                 queues.insert(0, DEFAULT_QUEUE)
             wallets = {cfg.chains[c].wallet for c in chains}
-            celery.crosshedge_signers = {w: load_signer(w, cfg.wallets[w], terminal_prompt) for w in wallets}
+            preload_signers({w: load_signer(w, cfg.wallets[w], terminal_prompt) for w in wallets})
             port = cfg.raw.execution.metrics_port if metrics_port is None else metrics_port
             if port:
                 start_metrics_server(port, celery.conf.crosshedge_broker_url, cfg.raw.execution.key_prefix)

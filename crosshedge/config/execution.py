@@ -1,4 +1,4 @@
-"""The execution, positions and devnet sections of chains.yaml."""
+"""The execution and positions sections of chains.yaml."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from crosshedge.config.devnet import DevnetSpec
 
 
 class _Section(BaseModel):
@@ -57,4 +55,4 @@ class PositionSourceSpec(_Section):
     settings: dict[str, Any] = {}
 
 
-__all__ = ["DevnetSpec", "ExecutionSettings", "PositionSourceSpec"]
+__all__ = ["ExecutionSettings", "PositionSourceSpec"]

@@ -12,13 +12,16 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
 
-from crosshedge.config.loader import Config, parse_config
+from crosshedge.config.loader import Config, load_config, parse_config
 from crosshedge.errors import ConfigError
-from devnet.manager import GENERATED_CONFIG
+
+#: The file `crosshedge devnet up` writes into the devnet's state directory: its chains, wallets and addresses.
+GENERATED_CONFIG = "chains.generated.yaml"
 
 
 def generated_path(config: Config) -> Path | None:
@@ -44,3 +47,20 @@ def resolve_generated(config: Config) -> Config:
     merged["chains"] = generated["chains"]
     merged["wallets"] = generated["wallets"]
     return parse_config(merged, config.source)
+
+
+#: Where commands and workers look for the configuration when no path is given.
+CONFIG_ENV = "CROSSHEDGE_CONFIG"
+DEFAULT_CONFIG = Path("chains.yaml")
+
+
+def config_path(path: Path | None = None) -> Path:
+    """``path``, else ``$CROSSHEDGE_CONFIG``, else ./chains.yaml."""
+    if path is not None:
+        return path
+    return Path(os.environ.get(CONFIG_ENV, str(DEFAULT_CONFIG)))
+
+
+def resolve_config(path: Path | None = None) -> Config:
+    """Load the config; a devnet config resolves to the devnet's generated file (`crosshedge devnet up` first)."""
+    return resolve_generated(load_config(config_path(path)))

@@ -17,93 +17,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from web3 import Web3
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.base import TokenInfo, VenueEntry
-from adapters.registry import AdapterRegistry, default_registry
-from crosshedge.config.execution import DevnetSpec, ExecutionSettings, PositionSourceSpec
+from adapters import AdapterRegistry, PositionEntry, TokenInfo, VenueEntry, default_registry
+from crosshedge.config.chains import ChainSettings, WalletSettings
+from crosshedge.config.devnet import DevnetSpec
+from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
 from crosshedge.config.strategy import OptimizerSettings, PolicySettings
 from crosshedge.errors import ConfigError, CrosshedgeError
 
 
-def _checksum(value: str) -> str:
-    if not Web3.is_address(value):
-        raise ValueError(f"expected a 0x-prefixed 20-byte hex address, got {value!r}")
-    return Web3.to_checksum_address(value)
+class RawConfig(BaseModel):
+    """The file as written, before venue and position sections are handed to their adapters."""
 
-
-Address = Annotated[str, AfterValidator(_checksum)]
-
-
-class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class L1DataFee(Strict):
-    """Rollup L1 data fee: calldata bytes x gas per byte x L1 base fee x scalar, paid in the native token."""
-
-    l1_chain: str  # chain whose base fee prices the data (e.g. ethereum)
-    tx_bytes: int = Field(default=400, gt=0)  # compressed size of a typical swap transaction
-    gas_per_byte: int = Field(default=16, gt=0)
-    scalar: float = Field(default=1.0, gt=0)
-
-
-class GasSettings(Strict):
-    """How a chain prices a transaction: USD = gas x gas price x native-token USD price (+ L1 data fee)."""
-
-    type: Literal["eip1559", "legacy"] = "eip1559"
-    native_underlying: str = "ETH"  # the native token's underlying; its USD price comes from the venues' median
-    native_usd: float | None = Field(default=None, gt=0)  # fixed override, e.g. for a chain with no native venue
-    max_gas_price_gwei: float = Field(default=500.0, gt=0)  # cap: never sign above it
-    priority_fee_gwei: float = Field(default=0.01, ge=0)
-    l1_data_fee: L1DataFee | None = None
-
-
-class TokenSettings(Strict):
-    address: Address
-    decimals: int = Field(ge=0, le=36)
-    underlying: str
-
-
-class WalletSettings(Strict):
-    """A signer. Its key comes from an environment variable or an encrypted keystore file; never from this file."""
-
-    address: Address
-    key_env: str | None = None
-    keystore: Path | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _one_key_source(self) -> WalletSettings:
-        if (self.key_env is None) == (self.keystore is None):
-            raise ValueError("give exactly one of key_env (an environment variable name) or keystore (a file path)")
-        if self.keystore is not None and self.password_env is None and self.password_file is None:
-            raise ValueError("a keystore needs password_env or password_file")
-        return self
-
-
-class ChainSettings(Strict):
-    chain_id: int = Field(gt=0)
-    rpc_url: str
-    block_time_s: float = Field(gt=0)
-    confirmations: int = Field(default=1, ge=0)
-    wallet: str  # name of an entry in wallets
-    multicall: Address | None = None  # UniswapInterfaceMulticall, for batched reads pinned to one block
-    # Well-known contracts on this chain by role (position_manager, swap_router, quoter_v2, v2_router, ...):
-    # position sources and the execution allowlist read them from here.
-    contracts: dict[str, Address] = {}
-    gas: GasSettings = GasSettings()
-    tokens: dict[str, TokenSettings] = {}
-    venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config
-
-
-class RawConfig(Strict):
-    """The file as written, before venue sections are handed to their adapters."""
 
     chains: dict[str, ChainSettings] = {}
     wallets: dict[str, WalletSettings] = {}
@@ -115,13 +45,14 @@ class RawConfig(Strict):
 
 
 class Config(BaseModel):
-    """The validated configuration, venues resolved against their adapters."""
+    """The validated configuration, venues and position sources resolved against their adapters."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     source: Path
     raw: RawConfig
     venues: tuple[VenueEntry, ...]
+    positions: tuple[PositionEntry, ...] = ()
 
     @property
     def chains(self) -> dict[str, ChainSettings]:
@@ -142,6 +73,19 @@ class Config(BaseModel):
 
     def venues_on(self, chain: str) -> list[VenueEntry]:
         return [v for v in self.venues if v.chain == chain]
+
+    def venue(self, chain: str, name: str) -> VenueEntry:
+        """The venue ``name`` on ``chain``; ConfigError naming both when there is none."""
+        for v in self.venues:
+            if v.chain == chain and v.name == name:
+                return v
+        raise ConfigError(f"{self.source}: chains.{chain}.venues: no venue named {name!r}")
+
+    @property
+    def redis_dir(self) -> Path:
+        """The embedded Redis directory; a relative ``execution.redis_dir`` is taken from the file's folder."""
+        path = self.raw.execution.redis_dir
+        return path if path.is_absolute() else self.source.parent / path
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -202,7 +146,24 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
     for l1 in (c.gas.l1_data_fee for c in raw.chains.values()):
         if l1 is not None and l1.l1_chain not in raw.chains:
             raise ConfigError(f"{source}: gas.l1_data_fee.l1_chain: no chain named {l1.l1_chain!r}")
-    return Config(source=source, raw=raw, venues=tuple(venues))
+    positions = tuple(_position_entry(source, name, spec, registry) for name, spec in raw.positions.items())
+    return Config(source=source, raw=raw, venues=tuple(venues), positions=positions)
+
+
+def _position_entry(source: Path, name: str, spec: PositionSourceSpec, registry: AdapterRegistry) -> PositionEntry:
+    """A position source's settings, validated by its adapter's model; relative paths resolve against the file."""
+    where = f"positions.{name}"
+    try:
+        adapter = registry.positions(spec.adapter)
+    except CrosshedgeError as exc:
+        raise ConfigError(f"{source}: {where}.adapter: {exc}") from None
+    try:
+        model = adapter.config_model.model_validate(spec.settings)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(source, exc, prefix=f"{where}.settings")) from None
+    relative = {k: source.parent / v for k, v in model if isinstance(v, Path) and not v.is_absolute()}
+    return PositionEntry(name=name, adapter=adapter.name, scope=adapter.scope,
+                         config=model.model_copy(update=relative) if relative else model)
 
 
 def _venue_entry(

@@ -21,14 +21,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from crosshedge.config.generated import resolve_generated
-from crosshedge.config.loader import Config, load_config
+from celery import Celery
+
+from crosshedge.config import Config, load_config, resolve_generated
 from crosshedge.demo.report import DemoStep, plot_steps
 from crosshedge.errors import ConfigError
-from devnet.manager import DevnetManager
-from devnet.market import MarketDriver, load_price_path
+from devnet import DevnetManager, MarketDriver, load_price_path
+from orchestrator import (
+    RunContext,
+    RunReport,
+    create_app,
+    decisions_for,
+    open_context,
+    policy_tick,
+    take_snapshot,
+    wait_for_run,
+)
+from risk import Decision
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRICE_FILES = {"ETH": "ethusdt_1h.csv", "BTC": "btcusdt_1h.csv"}
@@ -80,39 +90,34 @@ def worker_processes(config_path: Path, count: int, log_dir: Path) -> Iterator[l
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _band(decisions: list[Any]) -> dict[str, tuple[float, float]]:
+def _band(decisions: list[Decision]) -> dict[str, tuple[float, float]]:
     return {d.underlying: (d.lower, d.upper) for d in decisions}
 
 
-def one_step(ctx: Any, celery: Any, step: int, timestamp: str, prices: dict[str, float],
+def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices: dict[str, float],
              run_timeout_s: float) -> DemoStep:
     """Ask the policy as `crosshedge beat` would; when it fires, follow the workers' run to its report."""
-    from crosshedge.cli.beat import tick
-    from crosshedge.cli.rebalance import follow
-    from orchestrator.assess import decisions_for
-    from orchestrator.snapshot import take_snapshot
-
     connections = {c: ctx.w3(c) for c in ctx.chains()}
     snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True)
     before = decisions_for(ctx.config, ctx.registry, snap, connections)
     delta_before = {d.underlying: d.net_delta for d in before}
-    result = tick(ctx, celery)
-    if result.get("action") != "run":
+    result = policy_tick(ctx, celery)
+    if result.action != "run" or result.run_id is None:
         return DemoStep(step=step, timestamp=timestamp, prices=prices, delta_before=delta_before,
-                        delta_after=delta_before, band=_band(before), fired=False, reason=result.get("reason", ""))
-    last = follow(ctx.ledger, result["run_id"], run_timeout_s)
-    runs = [result["run_id"]] + ([last] if last != result["run_id"] else [])
-    reports = [ctx.ledger.blob(r, "report") or {} for r in runs]
-    final = reports[-1]
-    trades = [t for rep in reports for t in rep.get("trades", [])]
+                        delta_after=delta_before, band=_band(before), fired=False, reason=result.reason)
+    last = wait_for_run(ctx.ledger, result.run_id, run_timeout_s)
+    runs = [result.run_id] + ([last] if last != result.run_id else [])
+    reports = [rep for rep in (ctx.ledger.blob(r, "report", RunReport) for r in runs) if rep is not None]
+    final = reports[-1].residual_delta if reports else delta_before
+    trades = [t for rep in reports for t in rep.trades]
     return DemoStep(
         step=step, timestamp=timestamp, prices=prices, delta_before=delta_before,
-        delta_after={u: float(v) for u, v in final.get("residual_delta", delta_before).items()},
-        band=_band(before), fired=True, reason=result.get("reason", ""), run_id=result["run_id"],
+        delta_after={u: float(v) for u, v in final.items()},
+        band=_band(before), fired=True, reason=result.reason, run_id=result.run_id,
         run_state=str(ctx.ledger.run(last).state), trades=len(trades),
-        chains_traded=sorted({str(t.get("chain")) for t in trades if t.get("chain")}),
-        cost_usd=sum(float(r.get("realised_cost_usd", 0.0)) for r in reports),
-        predicted_cost_usd=sum(float(r.get("predicted_cost_usd", 0.0)) for r in reports),
+        chains_traded=sorted({t.chain for t in trades}),
+        cost_usd=sum(r.realised_cost_usd for r in reports),
+        predicted_cost_usd=sum(r.predicted_cost_usd for r in reports),
     )
 
 
@@ -126,9 +131,6 @@ def _compressed_time(config: Config) -> Config:
 def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = None,
              on_status: Callable[[str], None] | None = None) -> tuple[list[DemoStep], Path]:
     """Bring everything up, drive the market for ``opts.steps`` hours, hedge live; returns steps and the plot."""
-    from orchestrator import run as stages
-    from orchestrator.celery_app import create_app
-
     status = on_status or (lambda _msg: None)
     base = load_config(opts.config_path)
     if base.raw.devnet is None:
@@ -139,13 +141,11 @@ def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = Non
     config: Config = _compressed_time(resolve_generated(base))
     try:
         status("starting embedded Redis and Celery workers")
-        ctx = stages.open_context(config)
+        ctx = open_context(config)
         celery = create_app(config)
         # A fresh devnet makes any earlier ledger (runs, locks, intents, queued messages) describe chains that no
         # longer exist: start the demo's namespace empty. Only the configured key prefix and queues are touched.
-        stale = list(ctx.ledger.r.scan_iter(f"{ctx.ledger.p}:*"))
-        if stale:
-            ctx.ledger.r.delete(*stale)
+        ctx.ledger.clear_namespace()
         celery.control.purge()
         driver = MarketDriver.from_state(state, {n: c.base_fee_gwei for n, c in base.raw.devnet.chains.items()})
         path = price_paths(opts, base.raw.devnet.prices)

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
-from crosshedge.config.generated import resolve_generated
-from crosshedge.config.loader import Config, load_config
-from devnet.manager import DevnetManager
+from crosshedge.config import Config, load_config, resolve_generated
+from devnet import DevnetManager
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,13 +109,13 @@ def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
     ids, next_base_fee = {}, {}
     for chain in devnet.chains():
         w3 = devnet.w3(chain)
-        ids[chain] = w3.provider.make_request("evm_snapshot", [])["result"]
+        ids[chain] = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
         next_base_fee[chain] = w3.eth.get_block("pending")["baseFeePerGas"]
     yield ids
     for chain, snap in ids.items():
         w3 = devnet.w3(chain)
-        w3.provider.make_request("evm_setAutomine", [True])
-        reverted = w3.provider.make_request("evm_revert", [snap])
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
+        reverted = w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])
         # A failed revert would leak this test's trades into every later test: fail loudly instead.
         assert reverted.get("result") is True, f"evm_revert on {chain} failed: {reverted}"
-        w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(next_base_fee[chain])])
+        w3.provider.make_request(RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(next_base_fee[chain])])

@@ -6,11 +6,9 @@ from typing import Any
 
 from web3 import Web3
 
-from adapters.base import ChainContext, VenueState
-from adapters.registry import default_registry
-from adapters.rpc import RoundTripCounter, calldata, connect
-from crosshedge.config.loader import Config
-from orchestrator.snapshot import chain_context
+from adapters import ChainContext, RoundTripCounter, VenueState, calldata, connect, default_registry
+from crosshedge.config import Config
+from orchestrator import chain_context
 
 
 def context(config: Config, chain: str, counter: RoundTripCounter | None = None) -> ChainContext:

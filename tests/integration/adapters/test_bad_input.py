@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
 
-from adapters.base import ChainContext, VenueEntry
+from adapters import ChainContext, VenueEntry, connect, default_registry
 from adapters.erc20 import Erc20Config, Erc20Inventory
-from adapters.registry import default_registry
-from adapters.rpc import connect
+from crosshedge import AdapterError, ChainMismatchError, RpcError
 from crosshedge.cli.app import app
-from crosshedge.config.loader import Config
-from crosshedge.errors import AdapterError, ChainMismatchError, RpcError
-from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
+from crosshedge.config import Config
+from orchestrator import Snapshot, connect_all, take_snapshot
 from tests.integration.adapters.adapter_helpers import context
 from tests.integration.conftest import DevnetHandle
 
@@ -32,7 +31,7 @@ def dead_url() -> str:
 def with_chain(config: Config, chain: str, **update: object) -> Config:
     chains = dict(config.raw.chains)
     chains[chain] = chains[chain].model_copy(update=update)
-    return Config(source=config.source, raw=config.raw.model_copy(update={"chains": chains}), venues=config.venues)
+    return config.model_copy(update={"raw": config.raw.model_copy(update={"chains": chains})})
 
 
 def test_rpc_down_names_chain_and_url(devnet: DevnetHandle) -> None:
@@ -77,7 +76,7 @@ def test_token_decimals_differing_from_config(devnet: DevnetHandle) -> None:
                                                "chain but 18 in the config"):
             default_registry().venue(adapter).read(wrong, [entry], block)
     with pytest.raises(AdapterError, match="chain base: token USDC"):
-        Erc20Inventory().read_positions(wrong, Erc20Config(), block)
+        Erc20Inventory().read_positions(wrong, Erc20Config(), block, datetime.now(UTC))
 
 
 def test_snapshot_is_pinned_round_trips_and_prices_gas(devnet: DevnetHandle) -> None:

@@ -8,15 +8,25 @@ import random
 import pytest
 from web3.types import RPCEndpoint
 
-from adapters.base import Side, VenueState, ordered_curve_ok
-from adapters.conformance import check_live_venue
-from adapters.registry import AdapterRegistry, default_registry
-from adapters.rpc import Call, RoundTripCounter, batch_call, calldata, decode, encode_call
+from adapters import (
+    AdapterRegistry,
+    Call,
+    RoundTripCounter,
+    Side,
+    VenueState,
+    batch_call,
+    calldata,
+    check_live_venue,
+    decode,
+    default_registry,
+    encode_call,
+    ordered_curve_ok,
+)
+from adapters.uniswap.curve import cumulative
 from adapters.uniswap_v3.adapter import UniswapV3Adapter
-from adapters.uniswap_v3.curve import cumulative
 from adapters.uniswap_v3.reader import MAX_ROUND_TRIPS
-from crosshedge.errors import QuoteOutOfRangeError
-from orchestrator.snapshot import read_venues as read_chain_venues
+from crosshedge import QuoteOutOfRangeError
+from orchestrator import read_venues as read_chain_venues
 from tests.integration.adapters.adapter_helpers import approve, balance, context, read_venues, send
 from tests.integration.conftest import DevnetHandle
 

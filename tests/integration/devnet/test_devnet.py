@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from web3 import Web3
 
-from devnet.artifacts import load_artifact
+from devnet import load_artifact
 from tests.integration.conftest import DevnetHandle
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_operator_is_funded_and_owns_lp_positions(devnet: DevnetHandle) -> None:
     for name, chain in devnet.config.chains.items():
         w3 = devnet.w3(name)
         assert w3.eth.get_balance(operator) > 0
-        balances = Counter()
+        balances: Counter[str] = Counter()
         for symbol, token in chain.tokens.items():
             balances[symbol] = (
                 _contract(w3, "ERC20PresetMinterPauser", token.address).functions.balanceOf(operator).call()

@@ -14,14 +14,10 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from adapters.base import Side, VenueState
-from adapters.registry import default_registry
-from adapters.rpc import calldata
-from crosshedge.config.strategy import OptimizerSettings
-from optimizer.finalize import registry_quoter
-from optimizer.plan import Planner
-from optimizer.problem import HedgeProblem, HedgeTarget, PlannedTrade
-from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
+from adapters import Side, VenueState, calldata, default_registry
+from crosshedge.config import OptimizerSettings
+from optimizer import HedgeProblem, HedgeTarget, PlannedTrade, Planner, registry_quoter
+from orchestrator import Snapshot, connect_all, take_snapshot
 
 pytestmark = pytest.mark.integration
 

@@ -29,12 +29,18 @@ import yaml
 from eth_account import Account
 from web3 import Web3
 
-from adapters.rpc import make_web3
-from crosshedge.config.loader import Config, load_config
-from orchestrator import run as stages
-from orchestrator.celery_app import DEFAULT_QUEUE, create_app
-from orchestrator.ledger import TERMINAL_RUN_STATES, Ledger
-from orchestrator.redis_server import EmbeddedRedis, redis_client
+from adapters import make_web3
+from crosshedge.config import Config, load_config
+from orchestrator import (
+    DEFAULT_QUEUE,
+    TERMINAL_RUN_STATES,
+    EmbeddedRedis,
+    Ledger,
+    RunContext,
+    create_app,
+    redis_client,
+    start_run,
+)
 from tests.integration.conftest import DevnetHandle
 
 REPO = Path(__file__).resolve().parents[3]
@@ -96,8 +102,8 @@ class Orchestra:
     def ledger(self) -> Ledger:
         return Ledger(redis_client(self.url), prefix=self.config.raw.execution.key_prefix)
 
-    def ctx(self) -> stages.RunContext:
-        return stages.RunContext(config=self.config, ledger=self.ledger())
+    def ctx(self) -> RunContext:
+        return RunContext(config=self.config, ledger=self.ledger())
 
     def w3(self, chain: str) -> Web3:
         """A direct connection to the chain's anvil (not through the fault proxy), with read retries."""
@@ -113,7 +119,7 @@ class Orchestra:
 
     def submit(self, plan: Any, run_id: str) -> str:
         """Create a run with a given plan and hand it to the worker."""
-        rid = stages.start_run(self.ctx(), kind="test", run_id=run_id, plan_input=plan)
+        rid = start_run(self.ctx(), kind="test", run_id=run_id, plan_input=plan)
         create_app(self.config, self.url).send_task("crosshedge.snapshot", args=[rid], queue=DEFAULT_QUEUE)
         return rid
 
@@ -229,12 +235,15 @@ def orch(devnet: DevnetHandle, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def _stop_worker(orch: Orchestra) -> None:
-    orch.worker.terminate()
+    worker = orch.worker
+    if worker is None:
+        return
+    worker.terminate()
     try:
-        orch.worker.wait(timeout=15)
+        worker.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        orch.worker.kill()
-        orch.worker.wait(timeout=15)
+        worker.kill()
+        worker.wait(timeout=15)
 
 
 @pytest.fixture

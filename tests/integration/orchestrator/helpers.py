@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import yaml
 from web3 import Web3
 
-from adapters.base import Side
-from adapters.registry import default_registry
-from crosshedge.config.loader import Config
-from optimizer.problem import CostBreakdown, Plan, PlannedTrade, SolveStats
-from orchestrator.ledger import TERMINAL_INTENT_STATES, IntentState, Ledger
-from orchestrator.snapshot import Snapshot, connect_all, take_snapshot
+from adapters import Side, default_registry
+from crosshedge.config import Config, load_config
+from optimizer import CostBreakdown, Plan, PlannedTrade, SolveStats
+from orchestrator import (
+    TERMINAL_INTENT_STATES,
+    IntentState,
+    Ledger,
+    RunContext,
+    Snapshot,
+    connect_all,
+    decisions_for,
+    take_snapshot,
+)
+
+if TYPE_CHECKING:
+    from tests.integration.orchestrator.conftest import Orchestra
 
 
 @dataclass(frozen=True)
@@ -91,3 +105,27 @@ def _has_receipt(w3: Web3, tx_hash: str) -> bool:
         return True
     except Exception:
         return False
+
+
+@contextmanager
+def replaced_book(orch: Orchestra, tmp: Path, lines_for: Callable[[dict[str, float]], list[dict[str, Any]]]
+                  ) -> Iterator[Path]:
+    """Rewrite the worker's option book with ``lines_for(net delta of everything but the book)``; restored after.
+
+    The worker re-reads the book on every run, so a test can give the policy exactly the exposure it needs.
+    """
+    raw = yaml.safe_load(orch.config_path.read_text())
+    book_path = Path(next(v for v in raw["positions"].values() if v["adapter"] == "option_book")["settings"]["path"])
+    raw["positions"] = {k: v for k, v in raw["positions"].items() if v["adapter"] != "option_book"}
+    (tmp / "no-book.yaml").write_text(yaml.safe_dump(raw))
+    base = load_config(tmp / "no-book.yaml")
+    ctx = RunContext(config=base, ledger=orch.ledger())
+    connections = {c: ctx.w3(c) for c in ctx.chains()}
+    snap = take_snapshot(base, connections, ctx.registry)
+    net = {d.underlying: d.net_delta for d in decisions_for(base, ctx.registry, snap, connections)}
+    original = book_path.read_text()
+    book_path.write_text(yaml.safe_dump({"positions": lines_for(net)}))
+    try:
+        yield book_path
+    finally:
+        book_path.write_text(original)

@@ -6,8 +6,8 @@ from typing import Any
 
 from web3 import Web3
 
-from adapters.rpc import calldata
-from adapters.uniswap_v3.adapter import EXACT_INPUT_SINGLE
+from adapters import calldata
+from adapters.uniswap_v3.adapter import EXACT_INPUT_SINGLE  # the router call the sandwich bot makes
 
 WHALE = Web3.to_checksum_address("0x" + "7a" * 20)
 

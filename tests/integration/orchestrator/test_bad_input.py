@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 from web3 import Web3
 
-from adapters.base import Side
-from crosshedge.config.loader import ChainSettings
-from crosshedge.errors import ChainMismatchError, UnsafeTransactionError
-from orchestrator import run as stages
-from orchestrator.ledger import Intent, IntentKind, IntentState
-from orchestrator.sender import execute_intent
+from adapters import Side, TxRequest, connect
+from crosshedge import ChainMismatchError, UnsafeTransactionError
+from crosshedge.config import ChainSettings
+from orchestrator import Intent, IntentKind, IntentRecord, IntentState, Snapshot, execute_intent, hooks_for
 from tests.integration.orchestrator.conftest import Orchestra
 
 pytestmark = pytest.mark.integration
@@ -43,11 +41,11 @@ def test_refused_before_signing(fresh: Orchestra, changes: dict[str, object], me
     ctx.ledger.create_run("bad", kind="test")
     bad = intent(fresh, 0, **changes)
     ctx.ledger.add_intents("bad", [bad])
-    ctx.ledger.put_blob("bad", "venues:arbitrum", [])
-    sender = bad.sender
+    ctx.ledger.put_blob("bad", "snapshot", Snapshot(taken_at=0.0, chains={}))  # no venue state is needed
+    sender = Web3.to_checksum_address(bad.sender)
     before = fresh.w3("arbitrum").eth.get_transaction_count(sender)
     lane = ctx.lane("arbitrum")
-    hooks = stages.hooks_for(ctx, "bad", "arbitrum")
+    hooks = hooks_for(ctx, "bad", "arbitrum")
     hooks = type(hooks)(build_swap=lambda r, d: _swap_call(fresh, r, d), pre_sign=lambda r: None,
                         parse_fill=hooks.parse_fill)
     with pytest.raises(UnsafeTransactionError, match=message):
@@ -58,9 +56,7 @@ def test_refused_before_signing(fresh: Orchestra, changes: dict[str, object], me
     assert fresh.w3("arbitrum").eth.get_transaction_count(sender) == before
 
 
-def _swap_call(orch: Orchestra, record: object, deadline: int) -> object:
-    from adapters.base import TxRequest
-
+def _swap_call(orch: Orchestra, record: IntentRecord, deadline: int) -> TxRequest:
     router = next(v.config.model_dump()["router"] for v in orch.config.venues_on("arbitrum"))
     return TxRequest(chain_id=42161, to=router, data="0x")
 
@@ -68,7 +64,5 @@ def _swap_call(orch: Orchestra, record: object, deadline: int) -> object:
 def test_wrong_chain_id_is_refused_on_connect(fresh: Orchestra) -> None:
     chains = dict(fresh.config.raw.chains)
     wrong: ChainSettings = chains["base"].model_copy(update={"chain_id": 10})
-    from adapters.rpc import connect
-
     with pytest.raises(ChainMismatchError, match="serves chain id 8453, expected 10"):
         connect("base", wrong)

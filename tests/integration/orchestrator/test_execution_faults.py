@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Side
-from orchestrator.ledger import IntentKind, IntentState, RunState
-from orchestrator.safety import KillSwitch
+from adapters import Side
+from orchestrator import IntentKind, IntentState, KillSwitch, RunReport, RunState
 from tests.integration.orchestrator.conftest import Orchestra
 from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, make_plan
 
@@ -28,14 +27,14 @@ def rpc(orch: Orchestra, chain: str, method: str, params: list[Any]) -> Any:
     return orch.w3(chain).provider.make_request(method, params)  # type: ignore[arg-type]
 
 
-def finish(orch: Orchestra, run_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+def finish(orch: Orchestra, run_id: str, timeout_s: float = 60.0) -> RunReport:
     """Wait for the run and check every invariant; returns the report."""
     run = orch.wait_run(run_id, timeout_s)
     assert run.state is RunState.RECONCILED, (run, orch.ledger().events(run_id))
     ledger = orch.ledger()
     assert_ledger_invariants(ledger, run_id, orch.w3s())
-    report = ledger.blob(run_id, "report")
-    assert report["balance_diff"] == {}, report["balance_diff"]
+    report = ledger.blob(run_id, "report", RunReport)
+    assert report is not None and report.balance_diff == {}, report
     return report
 
 
@@ -54,8 +53,8 @@ def test_worker_sigkill_at_each_point(fresh: Orchestra, point: str) -> None:
     report = finish(fresh, rid)
     assert not (fresh.crash_dir / point).exists(), "the crash point was never reached"
     assert "WorkerLostError" in fresh.log_tail(400) or "SIGKILL" in fresh.log_tail(400)
-    assert all(t["state"] == "confirmed" and t["attempts"] == 1 for t in report["trades"])
-    assert {t["chain"] for t in report["trades"]} == {"ethereum", "arbitrum"}
+    assert all(t.state == "confirmed" and t.attempts == 1 for t in report.trades)
+    assert {t.chain for t in report.trades} == {"ethereum", "arbitrum"}
 
 
 def test_same_message_delivered_twice(fresh: Orchestra) -> None:
@@ -69,7 +68,7 @@ def test_same_message_delivered_twice(fresh: Orchestra) -> None:
     report = finish(fresh, rid)
     time.sleep(1.0)  # let the duplicates drain, then check nothing changed
     assert_ledger_invariants(fresh.ledger(), rid, fresh.w3s())
-    assert len(report["trades"]) == 2
+    assert len(report.trades) == 2
 
 
 def test_rpc_timeout_on_send_where_the_tx_landed(fresh: Orchestra) -> None:
@@ -77,7 +76,7 @@ def test_rpc_timeout_on_send_where_the_tx_landed(fresh: Orchestra) -> None:
     fresh.proxies["arbitrum"].mode = "slow_send"
     rid = fresh.submit(plan, "timeout")
     report = finish(fresh, rid, timeout_s=90)
-    assert report["trades"][0]["state"] == "confirmed" and report["trades"][0]["attempts"] == 1
+    assert report.trades[0].state == "confirmed" and report.trades[0].attempts == 1
 
 
 def test_dropped_transaction_is_rebroadcast(fresh: Orchestra) -> None:
@@ -87,7 +86,7 @@ def test_dropped_transaction_is_rebroadcast(fresh: Orchestra) -> None:
     sent = fresh.wait_for(lambda: intent_in(fresh, rid, "arbitrum", IntentKind.APPROVE, IntentState.SENT),
                           what="approval sent")
     assert rpc(fresh, "arbitrum", "anvil_dropTransaction", [sent.tx_hash]).get("error") is None
-    fresh.wait_for(lambda: any(e["kind"] == "rebroadcast" for e in fresh.ledger().events(rid)), what="rebroadcast")
+    fresh.wait_for(lambda: any(e.kind == "rebroadcast" for e in fresh.ledger().events(rid)), what="rebroadcast")
     rpc(fresh, "arbitrum", "evm_setAutomine", [True])
     rpc(fresh, "arbitrum", "evm_mine", [])
     finish(fresh, rid)
@@ -107,7 +106,7 @@ def test_base_fee_spike_replaces_at_the_same_nonce(fresh: Orchestra) -> None:
     rpc(fresh, "ethereum", "anvil_setNextBlockBaseFeePerGas", [hex(spike)])
     rpc(fresh, "ethereum", "evm_mine", [])  # a block our transaction cannot enter
     assert fresh.w3("ethereum").eth.get_block("latest")["transactions"] == []
-    fresh.wait_for(lambda: any(e["kind"] == "replaced" for e in fresh.ledger().events(rid)), what="replacement")
+    fresh.wait_for(lambda: any(e.kind == "replaced" for e in fresh.ledger().events(rid)), what="replacement")
     rpc(fresh, "ethereum", "evm_setAutomine", [True])
     rpc(fresh, "ethereum", "evm_mine", [])
     finish(fresh, rid)
@@ -134,7 +133,7 @@ def test_swap_reverting_on_chain_is_failed_with_gas_booked(fresh: Orchestra) -> 
     failed = fresh.ledger().intent(swap.spec.id)
     assert failed.state is IntentState.RECONCILED and failed.receipt is not None and failed.receipt.status == 0
     assert failed.gas_cost_wei > 0 and len(failed.attempts) == 1 and failed.fill is None
-    assert report["failed_gas_usd"] > 0
+    assert report.failed_gas_usd > 0
 
 
 def test_one_chain_down_others_proceed_and_run_is_partial(fresh: Orchestra) -> None:
@@ -142,9 +141,9 @@ def test_one_chain_down_others_proceed_and_run_is_partial(fresh: Orchestra) -> N
     fresh.proxies["base"].mode = "down"
     rid = fresh.submit(plan, "down")
     report = finish(fresh, rid)
-    assert report["partial"] is True
-    assert [t["chain"] for t in report["trades"]] == ["ethereum"]
-    assert any(e["kind"] == "chain_down" and e["chain"] == "base" for e in fresh.ledger().events(rid))
+    assert report.partial is True
+    assert [t.chain for t in report.trades] == ["ethereum"]
+    assert any(e.kind == "chain_down" and e.chain == "base" for e in fresh.ledger().events(rid))
 
 
 def test_redis_restarted_mid_run_resumes(fresh: Orchestra) -> None:
@@ -156,7 +155,7 @@ def test_redis_restarted_mid_run_resumes(fresh: Orchestra) -> None:
     rpc(fresh, "arbitrum", "evm_setAutomine", [True])
     rpc(fresh, "arbitrum", "evm_mine", [])
     report = finish(fresh, rid, timeout_s=120)
-    assert report["trades"][0]["state"] == "confirmed"
+    assert report.trades[0].state == "confirmed"
 
 
 def test_kill_switch_mid_run_stops_signing(fresh: Orchestra) -> None:
@@ -171,7 +170,7 @@ def test_kill_switch_mid_run_stops_signing(fresh: Orchestra) -> None:
     records = fresh.ledger().intents(rid)
     assert [r.state for r in records] == [IntentState.RECONCILED] + [IntentState.SKIPPED] * 3
     assert all(not r.attempts for r in records[1:])
-    assert "kill switch" in report["halted"]
+    assert "kill switch" in report.halted
     KillSwitch(fresh.ledger()).resume()
 
 
@@ -182,5 +181,5 @@ def test_circuit_breaker_trips_on_a_manipulated_pool(fresh: Orchestra) -> None:
     push_price(fresh, "ethereum", "v3_weth_usdc_3000", sell_base=600.0)  # moves that pool far from the others
     rid = fresh.submit(plan, "breaker")
     report = finish(fresh, rid)
-    assert [t["venue"] for t in report["trades"]] == ["v3_weth_usdc_500"]
-    assert any(e["kind"] == "breaker" and "v3_weth_usdc_3000" in e["message"] for e in fresh.ledger().events(rid))
+    assert [t.venue for t in report.trades] == ["v3_weth_usdc_500"]
+    assert any(e.kind == "breaker" and "v3_weth_usdc_3000" in e.message for e in fresh.ledger().events(rid))

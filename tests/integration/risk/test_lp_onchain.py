@@ -10,15 +10,19 @@ inside the per-test snapshot, so the pool's own SqrtPriceMath does the arithmeti
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pytest
+from eth_typing import HexStr
 from web3 import Web3
+from web3.types import RPCEndpoint
 
-from adapters.positions import LpPosition
-from adapters.rpc import calldata, decode
+from adapters import LpPosition, calldata, decode
 from adapters.uniswap_v3_lp import UniswapV3LpPositions, UniswapV3LpSettings
-from orchestrator.snapshot import chain_context
-from risk.lp import human_price, human_range, lp_delta, lp_gamma
+from orchestrator import chain_context
+from risk import human_price, human_range, lp_delta, lp_gamma
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)  # LP positions value at their block; the time only labels them
 
 pytestmark = pytest.mark.integration
 Q96 = 2**96
@@ -28,30 +32,32 @@ def _positions(devnet, chain: str) -> tuple[Web3, str, list[LpPosition]]:  # typ
     w3 = devnet.w3(chain)
     ctx = chain_context(devnet.config, chain, w3)
     block = w3.eth.block_number
-    return w3, str(ctx.extras["wallet"]), UniswapV3LpPositions().read_positions(ctx, UniswapV3LpSettings(), block)
+    return w3, str(ctx.extras["wallet"]), UniswapV3LpPositions().read_positions(ctx, UniswapV3LpSettings(), block, NOW)
 
 
 def _onchain_amounts(w3: Web3, owner: str, p: LpPosition) -> tuple[int, int]:
     data = calldata("decreaseLiquidity((uint256,uint128,uint256,uint256,uint256))",
                     (p.token_id, p.liquidity, 0, 0, 2**64))
-    out = w3.eth.call({"from": owner, "to": p.position_manager, "data": data})
+    out = w3.eth.call({"from": Web3.to_checksum_address(owner), "to": Web3.to_checksum_address(p.position_manager),
+                       "data": HexStr(data)})
     a0, a1 = decode(("uint256", "uint256"), bytes(out))
     return int(a0), int(a1)
 
 
 def _set_pool_price(w3: Web3, pool: str, sqrt_price_x96: int) -> None:
     """Rewrite slot0's sqrtPriceX96 (bits 0-159) and tick (160-183), keeping the other packed fields."""
-    word = int.from_bytes(w3.eth.get_storage_at(pool, 0), "big")
+    word = int.from_bytes(w3.eth.get_storage_at(Web3.to_checksum_address(pool), 0), "big")
     tick = math.floor(math.log((sqrt_price_x96 / Q96) ** 2) / math.log(1.0001))
     word &= ~((1 << 184) - 1)
     word |= ((tick & ((1 << 24) - 1)) << 160) | sqrt_price_x96
-    w3.provider.make_request("anvil_setStorageAt", [pool, "0x0", "0x" + word.to_bytes(32, "big").hex()])
+    w3.provider.make_request(RPCEndpoint("anvil_setStorageAt"), [pool, "0x0", "0x" + word.to_bytes(32, "big").hex()])
 
 
 def _value_usd(w3: Web3, owner: str, p: LpPosition) -> tuple[float, float]:
     """(on-chain value in USD at the pool price, the pool's USD price of the risky token)."""
     a0, a1 = _onchain_amounts(w3, owner, p)
-    word = int.from_bytes(w3.eth.get_storage_at(p.pool, 0), "big")
+    assert p.pool is not None
+    word = int.from_bytes(w3.eth.get_storage_at(Web3.to_checksum_address(p.pool), 0), "big")
     price = human_price(word & ((1 << 160) - 1), p.decimals0, p.decimals1, p.risky_is_token0)
     risky, quote = (a0 / 10**p.decimals0, a1 / 10**p.decimals1) if p.risky_is_token0 else (
         a1 / 10**p.decimals1, a0 / 10**p.decimals0)

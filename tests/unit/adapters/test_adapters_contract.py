@@ -10,12 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.conformance import check_static, static_problems
+from adapters import Capability, check_static, connect, decode, redact_url, static_problems
 from adapters.erc20 import Erc20Config, Erc20Inventory
-from adapters.rpc import _split_types, connect, decode, redact_url
-from adapters.uniswap_v2.adapter import UniswapV2Adapter, UniswapV2Config, get_amount_out
+from adapters.rpc.abi import _split_types
+from adapters.uniswap import get_amount_out
+from adapters.uniswap_v2.adapter import UniswapV2Adapter, UniswapV2Config
 from adapters.uniswap_v3.adapter import UniswapV3Adapter, UniswapV3Config
-from crosshedge.errors import AdapterConformanceError, RpcError
+from crosshedge import AdapterConformanceError, RpcError
 
 POOL = "0x88e6a0c2ddd26feeb64f039a2c41296fcb3f5640"
 
@@ -56,6 +57,9 @@ def test_conformance_lists_every_problem() -> None:
         name = "broken"
         kind = "venue"
         config_model = Loose
+        capabilities = frozenset({Capability.STAGED_READS})  # declared, but read_stages is missing
+
+        def contracts(self, venue: object) -> None: ...
 
         def read(self, chain: object, venues: object, block: object) -> list[object]:
             return []
@@ -69,6 +73,9 @@ def test_conformance_lists_every_problem() -> None:
 
         def parse_receipt(self, state: object, receipt: object) -> None: ...
 
+    with pytest.raises(AdapterConformanceError, match="declares capability staged_reads but lacks read_stages"):
+        check_static(Broken())
+    Broken.capabilities = frozenset()
     problems = static_problems(Broken())
     assert any("extra='forbid'" in p for p in problems)
     assert any(p.startswith("quote(") for p in problems)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters import check_conformance
 from adapters.option_book import OptionBook, OptionBookSettings, load_book
-from adapters.registry import check_conformance
-from crosshedge.errors import InputError
-from risk.greeks import bsm
+from crosshedge import InputError
+from risk import bsm
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "book.yaml"
@@ -32,10 +32,10 @@ def test_example_book_is_a_net_short_gamma_desk_book() -> None:
     assert gamma_usd < 0
 
 
-def test_adapter_conforms_and_uses_injected_clock(tmp_path: Path) -> None:
-    adapter = OptionBook(clock=lambda: NOW)
+def test_adapter_conforms_and_values_as_of_the_given_time(tmp_path: Path) -> None:
+    adapter = OptionBook()
     check_conformance(adapter, "option_book")
-    positions = adapter.read_positions(None, OptionBookSettings(path=EXAMPLE), None)
+    positions = adapter.read_positions(None, OptionBookSettings(path=EXAMPLE), None, as_of=NOW)
     assert all(p.expiry > NOW for p in positions)
     eth_7d = next(p for p in positions if p.id == "eth-c-3150-7d")
     assert (eth_7d.expiry - NOW).days == 7

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.conformance import check_entry_point
-from adapters.registry import ENTRY_POINT_GROUP, AdapterRegistry
-from crosshedge.errors import AdapterConformanceError
+from adapters import ENTRY_POINT_GROUP, AdapterRegistry, VenueEntry, check_entry_point, check_static
+from crosshedge import AdapterConformanceError
 
 PLUGIN = Path(__file__).resolve().parents[2] / "fixtures" / "plugin_pkg"
 
@@ -63,6 +62,24 @@ def test_plugin_missing_a_member_is_refused_with_the_member_named(plugin_install
         registry.get("test_incomplete")
     with pytest.raises(AdapterConformanceError, match="missing parse_receipt"):
         check_entry_point("test_incomplete")
+
+
+def test_plugin_without_an_approval_target_is_refused_listing_it(plugin_installed: None) -> None:
+    registry = AdapterRegistry.from_entry_points()
+    with pytest.raises(AdapterConformanceError, match=r"test_no_spender.*missing contracts"):
+        registry.get("test_no_spender")
+    with pytest.raises(AdapterConformanceError, match="missing contracts"):
+        check_entry_point("test_no_spender")
+
+
+def test_conformance_refuses_an_empty_spender(plugin_installed: None) -> None:
+    adapter = AdapterRegistry.from_entry_points().venue("test_fixed_price")
+    good = VenueEntry(name="v", chain="c", adapter="test_fixed_price", config=adapter.config_model(price=1.0))
+    check_static(adapter, good)
+    blank = VenueEntry(name="v", chain="c", adapter="test_fixed_price",
+                       config=adapter.config_model(price=1.0, router=""))
+    with pytest.raises(AdapterConformanceError, match=r"contracts\(v\) names no approval target"):
+        check_static(adapter, blank)
 
 
 def test_plugin_is_not_visible_without_its_distribution() -> None:

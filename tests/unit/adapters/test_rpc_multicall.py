@@ -9,7 +9,8 @@ from eth_abi.exceptions import EncodingError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.rpc import MULTICALL_RETURNS, Call, decode_multicall, encode_call, encode_multicall
+from adapters.rpc import Call, decode_multicall, encode_call, encode_multicall
+from adapters.rpc.multicall import MULTICALL_RETURNS
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 calls = st.lists(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.uniswap_v3 import math as m
+from adapters.uniswap import math as m
 
 getcontext().prec = 80
 

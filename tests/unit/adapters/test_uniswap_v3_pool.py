@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Side, ordered_curve_ok
-from adapters.uniswap_v3 import math as m
+from adapters import Side, ordered_curve_ok
+from adapters.uniswap import math as m
+from adapters.uniswap.curve import cumulative, curve_from_points, size_within_bps
 from adapters.uniswap_v3.adapter import sample_points
-from adapters.uniswap_v3.curve import cumulative, curve_from_points, size_within_bps
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel
 from adapters.uniswap_v3.reader import initialized_ticks, word_window
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -11,10 +12,20 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from adapters.base import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
-from adapters.registry import AdapterRegistry
-from crosshedge.config.loader import load_config
-from crosshedge.errors import ConfigError
+from adapters import (
+    ENTRY_POINT_GROUP,
+    AdapterRegistry,
+    Capability,
+    ChainContext,
+    Fill,
+    Side,
+    TxRequest,
+    VenueContracts,
+    VenueEntry,
+    VenueState,
+)
+from crosshedge import ConfigError
+from crosshedge.config import load_config
 
 ADDR_A = "0x" + "a1" * 20
 ADDR_B = "0x" + "b2" * 20
@@ -32,6 +43,10 @@ class FakeVenue:
     name: ClassVar[str] = "fake_pool"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = PoolSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def contracts(self, venue: VenueEntry) -> VenueContracts:
+        raise NotImplementedError
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         raise NotImplementedError
@@ -47,7 +62,9 @@ class FakeVenue:
         raise NotImplementedError
 
 
-REGISTRY = AdapterRegistry(adapters={"fake_pool": FakeVenue()})
+# The installed adapters (position sources validate their sections too) plus the fake venue.
+REGISTRY = AdapterRegistry(entry_points_by_name={ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)},
+                           adapters={"fake_pool": FakeVenue()})
 
 GOOD: dict[str, Any] = {
     "chains": {

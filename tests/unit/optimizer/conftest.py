@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.problem import HedgeProblem
+from optimizer import HedgeProblem
 from tests.unit.optimizer.helpers import make_problem
 
 

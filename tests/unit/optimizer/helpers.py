@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-from adapters.base import Side, VenueState
-from optimizer.problem import HedgeProblem, HedgeTarget
-from optimizer.synthetic import cp_state
+from adapters import Side, VenueState
+from optimizer import HedgeProblem, HedgeTarget, cp_state
 
 
 def pwl_quote(state: VenueState, side: Side, amount_in: int) -> int:

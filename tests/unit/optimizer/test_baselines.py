@@ -7,15 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Side
-from crosshedge.config.strategy import OptimizerSettings
-from crosshedge.errors import InfeasiblePlanError, PlanError
+from adapters import Side
+from crosshedge import InfeasiblePlanError, PlanError
+from crosshedge.config import OptimizerSettings
+from optimizer import HedgeProblem, Planner, Quoter, bench_scenario, cp_quote, random_problem, replay
 from optimizer.baselines import BASELINES, best_single, default_amounts, greedy, router_split
-from optimizer.finalize import Quoter
-from optimizer.plan import Planner
-from optimizer.problem import HedgeProblem
-from optimizer.replay import replay
-from optimizer.synthetic import bench_scenario, cp_quote, random_problem
 from tests.unit.optimizer.helpers import pwl_quote
 
 LAYOUT = (("ethereum", "ETH"), ("arbitrum", "ETH"), ("base", "ETH"), ("base", "ETH"), ("arbitrum", "BTC"))

@@ -10,14 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from adapters.base import Side
-from crosshedge.errors import InfeasiblePlanError
+from adapters import Side
+from crosshedge import InfeasiblePlanError
+from optimizer import Planner, cp_quote, random_problem
 from optimizer.direct import layout_of, prune, trade_caps
 from optimizer.model import HedgeModel
 from optimizer.packing import pack, shape_of
-from optimizer.plan import Planner
 from optimizer.problem import HedgeProblem, risk_breakpoints, venue_key
-from optimizer.synthetic import cp_quote, random_problem
 
 LAYOUTS = (
     (("ethereum", "ETH"),),

@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.base import Side
+from adapters import Side
+from crosshedge import InfeasiblePlanError, InputError, StaleDataError
 from crosshedge.cli.app import app
-from crosshedge.config.strategy import OptimizerSettings
-from crosshedge.errors import InfeasiblePlanError, InputError, StaleDataError
+from crosshedge.config import OptimizerSettings
+from optimizer import HedgeProblem, HedgeTarget, SolveStats, cp_quote
 from optimizer.finalize import Allocation, build_plan
 from optimizer.plan import Planner, guard
 from optimizer.polish import polish, violation
-from optimizer.problem import HedgeProblem, HedgeTarget, SolveStats
-from optimizer.synthetic import cp_quote
 from tests.unit.optimizer.helpers import make_problem
 
 

@@ -11,10 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crosshedge.errors import InputError
-from optimizer.plan import Planner
+from crosshedge import InputError
+from optimizer import Planner, cp_quote
 from optimizer.problem import HedgeProblem, HedgeTarget, Plan, load_problem, risk_breakpoints, risk_usd
-from optimizer.synthetic import cp_quote
 from tests.unit.optimizer.helpers import make_problem
 
 

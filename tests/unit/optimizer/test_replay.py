@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import Side, VenueState
-from crosshedge.errors import PlanError
-from optimizer.plan import Planner
-from optimizer.problem import HedgeProblem
-from optimizer.replay import replay, swap_orders
-from optimizer.synthetic import cp_quote
+from adapters import Side, VenueState
+from crosshedge import PlanError
+from optimizer import HedgeProblem, Planner, cp_quote, replay, swap_orders
 
 
 def test_replay_matches_the_plans_exact_expectations(problem: HedgeProblem) -> None:

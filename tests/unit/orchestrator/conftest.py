@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from orchestrator.ledger import Ledger
-from orchestrator.redis_server import EmbeddedRedis, redis_client
+from orchestrator import EmbeddedRedis, Ledger, redis_client
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +35,12 @@ def rclient(redis_url: str) -> redis.Redis:
 @pytest.fixture
 def ledger(rclient: redis.Redis) -> Ledger:
     return Ledger(rclient, prefix="t")
+
+
+@pytest.fixture
+def memory_ledger() -> Ledger:
+    """The same Ledger on an in-memory Redis (fakeredis, which runs the ledger's Lua scripts too): for unit tests
+    of stage logic only; integration tests use the real embedded server."""
+    import fakeredis  # a dev-only dependency: unit tests of stages are its only users
+
+    return Ledger(fakeredis.FakeRedis(decode_responses=True), prefix="m")

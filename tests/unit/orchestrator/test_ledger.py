@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crosshedge.errors import LedgerError
+from crosshedge import LedgerError
+from orchestrator import EmbeddedRedis, redis_client
 from orchestrator.ledger import (
     INTENT_TRANSITIONS,
     Attempt,
@@ -19,7 +20,6 @@ from orchestrator.ledger import (
     RunState,
     TxFields,
 )
-from orchestrator.redis_server import EmbeddedRedis, redis_client
 
 ROUTER = "0x" + "11" * 20
 TOKEN = "0x" + "22" * 20
@@ -47,9 +47,12 @@ def test_run_lifecycle_and_idempotent_create(ledger: Ledger) -> None:
                   RunState.RECONCILED):
         assert ledger.set_run_state("r1", state)
     assert not ledger.set_run_state("r1", RunState.RECONCILED)  # already there: a no-op, not an error
-    with pytest.raises(LedgerError, match="cannot move from 'reconciled' to 'executing'"):
-        ledger.set_run_state("r1", RunState.EXECUTING)
-    assert [r.id for r in ledger.runs()] == ["r1"]
+    assert not ledger.set_run_state("r1", RunState.EXECUTING)  # a late duplicate stage: the run stays ended
+    assert ledger.run("r1").state is RunState.RECONCILED
+    assert ledger.create_run("r2", kind="manual")
+    with pytest.raises(LedgerError, match="cannot move from 'created' to 'executing'"):
+        ledger.set_run_state("r2", RunState.EXECUTING)  # skipping the stages in between is a bug
+    assert [r.id for r in ledger.runs()] == ["r2", "r1"]  # newest first
 
 
 def test_intent_happy_path_and_history(ledger: Ledger) -> None:
@@ -71,7 +74,7 @@ def test_intent_happy_path_and_history(ledger: Ledger) -> None:
     assert [a.tx_hash for a in ledger.intent(intent.id).attempts] == ["0xaa", "0xbb"]
     assert ledger.transition(intent.id, IntentState.CONFIRMED)
     assert ledger.transition(intent.id, IntentState.RECONCILED)
-    assert [h[:2] for h in ledger.history(intent.id)] == [
+    assert [(h.source, h.to) for h in ledger.history(intent.id)] == [
         ("planned", "signed"), ("signed", "sent"), ("sent", "confirmed"), ("confirmed", "reconciled")]
 
 
@@ -103,7 +106,7 @@ ALL = list(IntentState)
 @given(path=st.lists(st.sampled_from(ALL), min_size=1, max_size=6))
 def test_only_declared_transitions_succeed(redis_url: str, path: list[IntentState]) -> None:
     ledger = Ledger(redis_client(redis_url), prefix="hyp")
-    ledger.r.flushdb()  # the fixture is per test, not per example: start each example clean
+    ledger.clear_namespace()  # the fixture is per test, not per example: start each example clean
     ledger.create_run("r", kind="t")
     ledger.add_intents("r", [make_intent("r", 0)])
     current = IntentState.PLANNED
@@ -185,8 +188,10 @@ def test_locks_and_notional(ledger: Ledger) -> None:
     assert ledger.acquire("run", "a", 60)  # re-entrant for its owner
     assert not ledger.acquire("run", "b", 60)
     ledger.release("run", "b")  # not the owner: nothing happens
-    assert ledger.lock_owner("run") == "a"
+    assert ledger.lease_owner("run") == "a"
     ledger.release("run", "a")
     assert ledger.acquire("run", "b", 60)
-    assert ledger.add_notional("2025-01-01", 10.5) == pytest.approx(10.5)
-    assert ledger.add_notional("2025-01-01", 1.5) == pytest.approx(12.0)
+    ledger.add_notional("r1", 10.5)
+    ledger.add_notional("r1", 10.5)  # a run books its notional once
+    ledger.add_notional("r2", 1.5)
+    assert ledger.notional_since(0.0) == pytest.approx(12.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from crosshedge.errors import CircuitBreakerError, HaltedError
-from orchestrator.ledger import Ledger
+from crosshedge import CircuitBreakerError, HaltedError
+from orchestrator import Ledger
 from orchestrator.safety import (
     KillSwitch,
     RunLock,

@@ -6,10 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import Side, TxRequest
-from crosshedge.errors import UnsafeTransactionError
-from orchestrator.ledger import Intent, IntentKind, IntentRecord, IntentState
-from orchestrator.sender import approve_tx, bump_fees, validate_tx
+from adapters import Side, TxRequest
+from crosshedge import UnsafeTransactionError
+from orchestrator import Intent, IntentKind, IntentRecord, IntentState, approve_tx, bump_fees, validate_tx
 
 ROUTER = "0x" + "11" * 20
 TOKEN = "0x" + "22" * 20

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_typing import HexStr
 
-from crosshedge.config.loader import WalletSettings
-from crosshedge.errors import ConfigError, LedgerError, UnsafeTransactionError
-from orchestrator.signer import load_signer
+from crosshedge import ConfigError, LedgerError, UnsafeTransactionError
+from crosshedge.config import WalletSettings
+from orchestrator import load_signer
 
 KEY = "0x" + "4c" * 32
 ACCOUNT = Account.from_key(KEY)
@@ -35,14 +36,14 @@ def test_env_key_signs_and_hides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_keystore_with_password_file(tmp_path: Path) -> None:
-    (tmp_path / "ks.json").write_text(json.dumps(Account.encrypt(KEY, "pw", kdf="scrypt", iterations=2**10)))
+    (tmp_path / "ks.json").write_text(json.dumps(Account.encrypt(HexStr(KEY), "pw", kdf="scrypt", iterations=2**10)))
     (tmp_path / "pw").write_text("pw\n")
     wallet = WalletSettings(address=ACCOUNT.address, keystore=tmp_path / "ks.json", password_file=tmp_path / "pw")
     assert load_signer("operator", wallet).address == ACCOUNT.address
 
 
 def test_keystore_with_prompt_and_wrong_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "ks.json").write_text(json.dumps(Account.encrypt(KEY, "right", kdf="scrypt", iterations=2**10)))
+    (tmp_path / "ks.json").write_text(json.dumps(Account.encrypt(HexStr(KEY), "right", kdf="scrypt", iterations=2**10)))
     monkeypatch.setenv("OP_PW", "wrong")
     wallet = WalletSettings(address=ACCOUNT.address, keystore=tmp_path / "ks.json", password_env="OP_PW")
     with pytest.raises(ConfigError, match="wrong password") as err:

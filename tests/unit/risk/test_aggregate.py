@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from adapters import LpPosition, OptionPosition
 from adapters.option_book import load_book
-from adapters.positions import LpPosition, OptionPosition
-from crosshedge.errors import InputError
-from risk.aggregate import RiskReport, aggregate
-from risk.greeks import bsm
-from risk.lp import human_range, lp_delta
-from risk.stress import stress_grid
+from crosshedge import InputError
+from risk import RiskReport, aggregate, bsm, human_range, lp_delta, stress_grid
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 BOOK = Path(__file__).resolve().parents[3] / "examples" / "book.yaml"

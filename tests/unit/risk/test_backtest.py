@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adapters import OptionPosition
 from adapters.option_book import load_book
-from adapters.positions import OptionPosition
-from crosshedge.config.strategy import PolicySettings
-from crosshedge.errors import InputError
+from crosshedge import InputError
+from crosshedge.config import PolicySettings
+from risk import Jumps, derman_kamal_table, gbm_paths, load_prices
 from risk.backtest import (
     CostModel,
     PolicySpec,
@@ -22,8 +23,6 @@ from risk.backtest import (
     run_policy,
     sweep_specs,
 )
-from risk.montecarlo import Jumps, derman_kamal_table, gbm_paths
-from risk.prices import load_prices
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO.parent / "shared" / "data"
@@ -88,7 +87,7 @@ def test_monte_carlo_reproduces_derman_kamal() -> None:
     for row in rows:
         assert abs(row.ratio - 1.0) < 0.03, row
         assert abs(row.pnl_mean) < 0.05 * row.pnl_std
-    assert rows[1].derman_kamal == pytest.approx(0.443, abs=5e-4)  # REFERENCES §2
+    assert rows[1].derman_kamal == pytest.approx(0.443, abs=5e-4)  # Derman & Kamal (1999): S=K=100, σ=20%, T=1 at N=252
 
 
 def test_jumps_keep_the_mean_and_fatten_tails() -> None:
@@ -96,7 +95,7 @@ def test_jumps_keep_the_mean_and_fatten_tails() -> None:
     jumpy = gbm_paths(100.0, 0.0, 0.5, 1.0, 50, 20_000, seed=3, jumps=Jumps(intensity=10, mean=-0.05, std=0.1))
     assert jumpy[:, -1].mean() == pytest.approx(100.0, rel=0.03)
     r_plain, r_jump = np.diff(np.log(plain)).ravel(), np.diff(np.log(jumpy)).ravel()
-    def kurt(r):
+    def kurt(r: np.ndarray) -> float:
         return float(np.mean((r - r.mean()) ** 4) / np.var(r) ** 2)
     assert kurt(r_jump) > kurt(r_plain) + 1
 

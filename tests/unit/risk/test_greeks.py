@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk.greeks import black76, bsm
+from risk import black76, bsm
 
-# (is_call, K, S, q, r, T, sigma, attribute, expected) from QuantLib europeanoption.cpp (Haug 1998), REFERENCES §1.
+# (is_call, K, S, q, r, T, sigma, attribute, expected) from QuantLib's test-suite europeanoption.cpp (Haug 1998).
 HAUG = [
     (True, 100, 105, 0.10, 0.10, 0.5, 0.36, "delta", 0.5946),
     (False, 100, 105, 0.10, 0.10, 0.5, 0.36, "delta", -0.3566),

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk.lp import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
+from risk import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
 
 
 def test_value_matches_closed_form_in_range() -> None:
@@ -37,7 +37,7 @@ def test_delta_gamma_are_derivatives_of_value(p: float, width: float, centre: fl
     h = p * 1e-5
     if min(abs(p - pa), abs(p - pb)) < 3 * h:  # skip the kinks
         return
-    def v(x):
+    def v(x: float) -> float:
         return float(lp_value(50.0, x, pa, pb))
     assert float(lp_delta(50.0, p, pa, pb)) == pytest.approx((v(p + h) - v(p - h)) / (2 * h), rel=1e-6, abs=1e-9)
     fd_gamma = (v(p + h) - 2 * v(p) + v(p - h)) / h**2

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crosshedge.config.strategy import PolicySettings
-from risk.greeks import bsm
+from crosshedge.config import PolicySettings
+from risk import bsm
 from risk.policy import (
     POLICIES,
     PolicyInput,

@@ -1,6 +1,7 @@
-"""Uniswap V3's integer math, ported from the Solidity semantics of v3-core so quotes match the chain to the wei.
+"""Uniswap's integer math (V3 and V2), ported from the Solidity semantics so quotes match the chain to the wei.
 
-Sources (semantics, not code): v3-core ``libraries/TickMath.sol``, ``SqrtPriceMath.sol``, ``SwapMath.sol``,
+V2: ``UniswapV2Library.getAmountOut`` (v2-periphery ``contracts/libraries/UniswapV2Library.sol``).
+V3 sources (semantics, not code): v3-core ``libraries/TickMath.sol``, ``SqrtPriceMath.sol``, ``SwapMath.sol``,
 ``FullMath.sol``, ``TickBitmap.sol`` and the swap loop of ``UniswapV3Pool.swap``. Python integers do not overflow,
 so the only places where Solidity's 256-bit arithmetic changes a *result* (not just reverts) are reproduced
 explicitly: the overflow fallback in :func:`next_sqrt_price_from_amount0_rounding_up`.
@@ -258,3 +259,14 @@ def next_initialized_tick_within_one_word(
         lsb = (masked & -masked).bit_length() - 1
         return (compressed + 1 + (lsb - bit)) * tick_spacing, True, word
     return (compressed + 1 + (255 - bit)) * tick_spacing, False, word
+
+
+V2_FEE_PIPS = 3000  # every V2 pair charges 0.30%
+
+
+def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """UniswapV2Library.getAmountOut: exact output after the 0.3% fee, rounded down like the pair."""
+    if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
+        raise ValueError("amount and reserves must be positive")
+    with_fee = amount_in * 997
+    return (with_fee * reserve_out) // (reserve_in * 1000 + with_fee)

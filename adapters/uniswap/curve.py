@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adapters.base import Curve, Side
+from adapters.types import Curve, Side
 
 #: Marginal price moves (bp) at which curves are sampled; dense near the mid where most hedges trade.
 IMPACT_BPS: tuple[float, ...] = (

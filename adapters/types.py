@@ -1,29 +1,27 @@
-"""The adapter contract and the plain values adapters hand to the rest of crosshedge.
-
-An adapter is one class, registered under the ``crosshedge.adapters`` entry-point group, that implements one of
-the two protocols below. Venue adapters (``kind = "venue"``) read liquidity and trade; position sources
-(``kind = "positions"``) read what the book holds. Both own a pydantic model for their section of chains.yaml.
+"""The plain values adapters hand to the rest of crosshedge: tokens, venue states and their curves, fills, calls.
 
 Every value crossing a stage boundary is a frozen pydantic model that round-trips to JSON, so a run can be stopped
-after any stage and inspected or resumed.
+after any stage and inspected or resumed. :class:`ChainContext` and :class:`VenueEntry` are what an adapter is
+given (a live connection and a config section), not values it returns.
 
 Usage::
 
-    adapter = registry.load("uniswap_v3")
-    states = adapter.read(chain, [venue], block=chain.w3.eth.block_number)
-    out = adapter.quote(states[0], Side.SELL, amount_in=10**18)   # exact, to the wei
+    state = VenueState.model_validate_json(saved)
+    state.sell.segments[0].price
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from web3 import Web3
+
+from crosshedge import Frozen
 
 
 class Side(StrEnum):
@@ -31,12 +29,6 @@ class Side(StrEnum):
 
     SELL = "sell"
     BUY = "buy"
-
-
-class Frozen(BaseModel):
-    """Base for value objects: immutable, strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class TokenInfo(Frozen):
@@ -132,6 +124,16 @@ class ChainContext:
 
 
 @dataclass(frozen=True)
+class PositionEntry:
+    """One position source from chains.yaml: its name, adapter, declared scope and adapter-validated settings."""
+
+    name: str
+    adapter: str
+    scope: str  # the adapter's PositionScope value
+    config: BaseModel
+
+
+@dataclass(frozen=True)
 class VenueEntry:
     """One venue from chains.yaml: its name, chain, adapter name and the adapter-validated config section."""
 
@@ -141,54 +143,6 @@ class VenueEntry:
     config: BaseModel
     enabled: bool = True
 
-
-@runtime_checkable
-class VenueAdapter(Protocol):
-    """A liquidity venue (a DEX pool type). One instance serves every venue of its type on every chain."""
-
-    name: ClassVar[str]
-    kind: ClassVar[Literal["venue"]]
-    config_model: ClassVar[type[BaseModel]]
-
-    def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
-        """Read every given venue on one chain, pinned to ``block``, in a bounded number of RPC round trips."""
-        ...
-
-    def quote(self, state: VenueState, side: Side, amount_in: int) -> int:
-        """Exact amount out (raw units) for an exact-in swap of ``amount_in`` raw units, from ``state`` alone."""
-        ...
-
-    def build_swap(
-        self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
-    ) -> TxRequest:
-        """The swap call (exact in, with ``min_amount_out`` and ``deadline``), not yet signed."""
-        ...
-
-    def parse_receipt(self, state: VenueState, receipt: Mapping[str, Any]) -> Fill:
-        """Decode the venue's swap event in a mined receipt into a :class:`Fill`."""
-        ...
-
-
-@runtime_checkable
-class PositionSource(Protocol):
-    """Something the book holds (options, LP positions, spot inventory), read as positions for risk."""
-
-    name: ClassVar[str]
-    kind: ClassVar[Literal["positions"]]
-    config_model: ClassVar[type[BaseModel]]
-
-    def read_positions(self, chain: ChainContext | None, config: BaseModel, block: int | None) -> Sequence[BaseModel]:
-        """Positions from this source; ``chain`` is None for off-chain sources such as an option book file."""
-        ...
-
-
-Adapter = VenueAdapter | PositionSource
-
-#: Members each kind must define; the registry checks these at load and lists what is missing.
-REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
-    "venue": ("name", "kind", "config_model", "read", "quote", "build_swap", "parse_receipt"),
-    "positions": ("name", "kind", "config_model", "read_positions"),
-}
 
 
 def ordered_curve_ok(curve: Curve) -> bool:
@@ -200,20 +154,17 @@ def ordered_curve_ok(curve: Curve) -> bool:
     return all(b >= a * (1 - 1e-12) for a, b in pairs)
 
 
-__all__: Sequence[str] = (
-    "REQUIRED_MEMBERS",
-    "Adapter",
+__all__ = [
     "ChainContext",
     "Curve",
     "Fill",
     "Frozen",
-    "PositionSource",
+    "PositionEntry",
     "Segment",
     "Side",
     "TokenInfo",
     "TxRequest",
-    "VenueAdapter",
     "VenueEntry",
     "VenueState",
     "ordered_curve_ok",
-)
+]

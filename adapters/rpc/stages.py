@@ -1,0 +1,82 @@
+"""Staged readers driven in lockstep, so several adapters' rounds share one multicall per round.
+
+A staged reader is a generator: it yields each round's calls, receives ``(block, results)`` and returns its value.
+
+Usage::
+
+    block, [v3_states, v2_states] = run_stages(w3, [v3.read_stages(ctx, a), v2.read_stages(ctx, b)], "latest",
+                                               ctx.multicall, ctx.name)
+"""
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import Web3Exception
+from web3.types import BlockIdentifier
+
+from adapters.rpc.abi import Call, CallResult
+from adapters.rpc.multicall import batch_call
+from crosshedge import RpcError
+
+# ---------------------------------------------------------------- staged reads
+
+#: What a staged reader receives after each of its rounds: (block number the round ran in, its results in order).
+StageResult = tuple[int, list[CallResult]]
+#: A staged reader: yields each round's calls (never an empty list), receives their results, returns its value.
+Stages = Generator[list[Call], StageResult, Any]
+
+
+def run_stages(
+    w3: Web3, readers: Sequence[Stages], block: BlockIdentifier, multicall: str | None, chain: str
+) -> tuple[int, list[Any]]:
+    """Drive staged readers in lockstep: each round merges every reader's pending calls into ONE batch_call.
+
+    So reading several adapters' venues costs the largest reader's round count, not the sum. Identical calls
+    (e.g. every adapter's decimals() checks) run once. With a block tag and a multicall, the first round runs at
+    the tag and pins every later round to the block it ran in (no separate eth_blockNumber); without a multicall
+    the tag is resolved first. Returns (block number, each reader's return value in order).
+    """
+    at: BlockIdentifier = block
+    if not isinstance(at, int) and multicall is None:
+        try:
+            at = int(w3.eth.block_number)
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise RpcError(f"chain {chain}: eth_blockNumber failed: {exc}") from exc
+    values: list[Any] = [None] * len(readers)
+    pending: dict[int, list[Call]] = {}
+    for i in range(len(readers)):
+        _advance(readers, i, None, pending, values)
+    while pending:
+        index: dict[tuple[str, bytes], int] = {}
+        merged: list[Call] = []
+        for calls in pending.values():
+            for c in calls:
+                if index.setdefault((c.target.lower(), c.data), len(merged)) == len(merged):
+                    merged.append(c)
+        ran_at, results = batch_call(w3, merged, at, multicall, chain)
+        if isinstance(at, int) and ran_at is not None and ran_at != at:
+            raise RpcError(f"chain {chain}: reads pinned to block {at} ran at block {ran_at}")
+        at = ran_at if ran_at is not None else at
+        assert isinstance(at, int)  # resolved above when there is no multicall to report it
+        this_round, pending = pending, {}
+        for i, calls in this_round.items():
+            mine = [results[index[(c.target.lower(), c.data)]] for c in calls]
+            _advance(readers, i, (at, mine), pending, values)
+    if not isinstance(at, int):  # no reader had anything to read
+        at = int(w3.eth.block_number)
+    return at, values
+
+
+def _advance(
+    readers: Sequence[Stages], i: int, sent: StageResult | None, pending: dict[int, list[Call]], values: list[Any]
+) -> None:
+    try:
+        calls = next(readers[i]) if sent is None else readers[i].send(sent)
+    except StopIteration as stop:
+        values[i] = stop.value
+        return
+    if not calls:
+        raise ValueError("a staged reader yielded no calls (it must return instead)")
+    pending[i] = calls

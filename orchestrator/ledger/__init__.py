@@ -1,0 +1,60 @@
+"""The ledger: runs, intents and their state machines, signed attempts, nonces, leases, limits, the kill switch.
+
+Only :class:`Ledger` talks to Redis; it returns the pydantic models of :mod:`orchestrator.ledger.models`.
+
+Usage::
+
+    from orchestrator.ledger import Ledger, IntentState
+    ledger = Ledger(redis_client(url), prefix="ch")
+"""
+
+from orchestrator.ledger.models import (
+    INTENT_TRANSITIONS,
+    LANDED_INTENT_STATES,
+    RUN_PROGRESS,
+    RUN_TRANSITIONS,
+    TERMINAL_INTENT_STATES,
+    TERMINAL_RUN_STATES,
+    Attempt,
+    Intent,
+    IntentKind,
+    IntentRecord,
+    IntentState,
+    Lease,
+    ReceiptInfo,
+    RunEvent,
+    RunRecord,
+    RunState,
+    TaskLatency,
+    Transition,
+    TxFields,
+    fields_of,
+    lane_name,
+)
+from orchestrator.ledger.store import LATENCY_BUCKETS, Ledger
+
+__all__ = [
+    "INTENT_TRANSITIONS",
+    "LANDED_INTENT_STATES",
+    "LATENCY_BUCKETS",
+    "RUN_PROGRESS",
+    "RUN_TRANSITIONS",
+    "TERMINAL_INTENT_STATES",
+    "TERMINAL_RUN_STATES",
+    "Attempt",
+    "Intent",
+    "IntentKind",
+    "IntentRecord",
+    "IntentState",
+    "Lease",
+    "Ledger",
+    "ReceiptInfo",
+    "RunEvent",
+    "RunRecord",
+    "RunState",
+    "TaskLatency",
+    "Transition",
+    "TxFields",
+    "fields_of",
+    "lane_name",
+]

@@ -1,0 +1,273 @@
+"""What the ledger records: runs, intents, their state machines, signed attempts, receipts, events and leases.
+
+Intents move ``planned -> signed -> sent -> confirmed | failed -> reconciled`` (and ``planned -> skipped`` when the
+kill switch, a circuit breaker, a dead chain or a failed run stops a trade before it is signed; ``planned ->
+failed`` when a trade is refused before signing). Runs move ``created -> snapshotted -> planned -> executing ->
+confirmed -> reconciled``, or end early in ``noop`` (nothing to do) or ``failed`` (with its sentence).
+
+Usage::
+
+    record = ledger.intent(intent_id)       # an IntentRecord
+    record.state is IntentState.SENT
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from adapters import Fill, Side
+from crosshedge import Frozen
+
+
+class IntentState(StrEnum):
+    PLANNED = "planned"
+    SIGNED = "signed"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    RECONCILED = "reconciled"
+
+
+class RunState(StrEnum):
+    CREATED = "created"
+    SNAPSHOTTED = "snapshotted"
+    PLANNED = "planned"
+    EXECUTING = "executing"
+    CONFIRMED = "confirmed"
+    RECONCILED = "reconciled"
+    NOOP = "noop"  # the policy decided not to trade
+    FAILED = "failed"  # ended before anything was signed, with its reason in ``error``
+
+
+INTENT_TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
+    IntentState.PLANNED: frozenset({IntentState.SIGNED, IntentState.SKIPPED, IntentState.FAILED}),
+    IntentState.SIGNED: frozenset({IntentState.SENT}),
+    IntentState.SENT: frozenset({IntentState.CONFIRMED, IntentState.FAILED}),
+    IntentState.CONFIRMED: frozenset({IntentState.RECONCILED}),
+    IntentState.FAILED: frozenset({IntentState.RECONCILED}),
+    IntentState.SKIPPED: frozenset(),
+    IntentState.RECONCILED: frozenset(),
+}
+TERMINAL_INTENT_STATES = frozenset({IntentState.RECONCILED, IntentState.SKIPPED})
+#: States after which an intent has nothing left to do on chain (it landed, failed, or was never signed).
+LANDED_INTENT_STATES = frozenset({IntentState.CONFIRMED, IntentState.FAILED, IntentState.SKIPPED,
+                                  IntentState.RECONCILED})
+
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.CREATED: frozenset({RunState.SNAPSHOTTED, RunState.FAILED}),
+    RunState.SNAPSHOTTED: frozenset({RunState.PLANNED, RunState.NOOP, RunState.FAILED}),
+    RunState.PLANNED: frozenset({RunState.EXECUTING, RunState.FAILED}),
+    RunState.EXECUTING: frozenset({RunState.CONFIRMED, RunState.FAILED}),  # failed: only with nothing landed
+    RunState.CONFIRMED: frozenset({RunState.RECONCILED, RunState.FAILED}),
+    RunState.RECONCILED: frozenset(),
+    RunState.NOOP: frozenset(),
+    RunState.FAILED: frozenset(),
+}
+TERMINAL_RUN_STATES = frozenset({RunState.RECONCILED, RunState.NOOP, RunState.FAILED})
+#: How far along a run is: a stage that asks to move a run to a state it has already passed is a stale duplicate
+#: delivery (its work was done by another), not an error.
+RUN_PROGRESS: dict[RunState, int] = {
+    RunState.CREATED: 0, RunState.SNAPSHOTTED: 1, RunState.PLANNED: 2, RunState.EXECUTING: 3, RunState.CONFIRMED: 4,
+    RunState.RECONCILED: 5, RunState.NOOP: 5, RunState.FAILED: 5,
+}
+
+
+class IntentKind(StrEnum):
+    APPROVE = "approve"
+    SWAP = "swap"
+
+
+def lane_name(chain: str, wallet: str) -> str:
+    """The execution lane of a signer on a chain; one nonce sequence, one Celery queue."""
+    return f"{chain}.{wallet}"
+
+
+class Intent(Frozen):
+    """One transaction crosshedge means to send: an exact ERC20 approval or an exact-in swap."""
+
+    id: str
+    run_id: str
+    seq: int  # order within its lane
+    kind: IntentKind
+    chain: str
+    wallet: str  # wallet name in chains.yaml
+    sender: str  # the wallet's address
+    target: str  # the contract called: a token (approve) or a router (swap)
+    token_in: str
+    amount_in_raw: int
+    venue: str | None = None
+    adapter: str | None = None
+    underlying: str | None = None
+    side: Side | None = None
+    token_out: str | None = None
+    spender: str | None = None  # approve only: the router
+    min_amount_out_raw: int = 0
+    expected_amount_out_raw: int = 0
+    base_amount: float = 0.0
+    quote_amount: float = 0.0
+    notional_usd: float = 0.0
+    predicted_cost_usd: float = 0.0  # fee + impact + gas, as the optimizer predicted
+    predicted_gas_usd: float = 0.0
+
+    @property
+    def lane(self) -> str:
+        return lane_name(self.chain, self.wallet)
+
+    @property
+    def nonce_sequence(self) -> str:
+        """Nonces are the sending account's, not the wallet name's: a rotated key (or a fresh devnet's operator)
+        under the same name starts its own sequence instead of inheriting a gap from the old one."""
+        return f"{self.lane}:{self.sender.lower()}"
+
+
+class Attempt(Frozen):
+    """One signed transaction for an intent (the first, or a fee-bumped replacement at the same nonce)."""
+
+    tx_hash: str
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    signed_at: float
+
+
+class TxFields(Frozen):
+    """The transaction body every attempt of an intent shares; only the fee fields change on replacement."""
+
+    chain_id: int
+    nonce: int
+    to: str
+    data: str
+    value: int
+    gas: int
+    deadline: int | None = None
+
+
+class ReceiptInfo(Frozen):
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    status: int
+    gas_used: int
+    effective_gas_price_wei: int
+
+
+class IntentRecord(Frozen):
+    """An intent as the ledger knows it now (without raw transaction bytes)."""
+
+    spec: Intent
+    state: IntentState
+    nonce: int | None = None
+    tx: TxFields | None = None
+    attempts: tuple[Attempt, ...] = ()
+    receipt: ReceiptInfo | None = None
+    fill: Fill | None = None
+    gas_cost_wei: int = 0
+    error: str = ""
+    confirmed_depth: bool = False
+
+    @property
+    def tx_hash(self) -> str | None:
+        """The hash that landed (from the receipt), else the latest attempt's."""
+        if self.receipt is not None:
+            return self.receipt.tx_hash
+        return self.attempts[-1].tx_hash if self.attempts else None
+
+    @property
+    def in_flight(self) -> bool:
+        """Signed and not yet known to have landed: its transaction may still be mined."""
+        return self.state in (IntentState.SIGNED, IntentState.SENT)
+
+
+class RunRecord(Frozen):
+    id: str
+    state: RunState
+    kind: str
+    created_at: float
+    updated_at: float
+    parent: str | None = None
+    followup: int = 0
+    partial: bool = False
+    halted: str = ""
+    error: str = ""
+
+
+class RunEvent(Frozen):
+    """A note in a run's event log (a breaker trip, a down chain, a refusal, a re-broadcast)."""
+
+    at: float
+    kind: str
+    message: str
+    chain: str | None = None
+    venue: str | None = None
+    intent: str | None = None
+
+
+class Transition(Frozen):
+    """One step of a state machine, as recorded in its history."""
+
+    source: str
+    to: str
+    at: float
+
+
+class Lease(Frozen):
+    """A held lock: its name, owner, fencing token and time to live.
+
+    The token grows every time the lease is newly taken, so a writer that lost its lease (it stalled past the TTL,
+    and the lease expired or someone else took over) carries a token the ledger no longer holds, and the ledger
+    refuses its writes. A holder keeps its lease by renewing it well within the TTL.
+    """
+
+    name: str
+    owner: str
+    token: str
+    ttl_ms: int
+
+
+class TaskLatency(Frozen):
+    """A task's latency histogram as recorded in the ledger: cumulative bucket counts, total count and sum."""
+
+    task: str
+    buckets: dict[str, int]
+    count: int
+    sum_s: float
+
+
+def fields_of(**values: Frozen | int | str | bool | None) -> dict[str, str]:
+    """Ledger hash fields as strings: models as JSON, ints/bools as text (None values are left out)."""
+    out: dict[str, str] = {}
+    for k, v in values.items():
+        if v is None:
+            continue
+        if isinstance(v, Frozen):
+            out[k] = v.model_dump_json()
+        elif isinstance(v, bool):
+            out[k] = "1" if v else "0"
+        else:
+            out[k] = str(v)
+    return out
+
+
+__all__ = [
+    "INTENT_TRANSITIONS",
+    "LANDED_INTENT_STATES",
+    "RUN_PROGRESS",
+    "RUN_TRANSITIONS",
+    "TERMINAL_INTENT_STATES",
+    "TERMINAL_RUN_STATES",
+    "Attempt",
+    "Intent",
+    "IntentKind",
+    "IntentRecord",
+    "IntentState",
+    "Lease",
+    "ReceiptInfo",
+    "RunEvent",
+    "RunRecord",
+    "RunState",
+    "TaskLatency",
+    "Transition",
+    "TxFields",
+    "fields_of",
+    "lane_name",
+]

@@ -1,0 +1,217 @@
+"""The first stages of a run: snapshot every chain, then decide and plan, check the caps and record the intents.
+
+    snapshot_run -> plan_run (risk -> policy -> optimizer, or the run's given plan) -> intents per lane
+
+Each stage re-reads what it needs from the ledger and stores what it made there, so it can run again after a
+crash and does only what is left.
+
+Usage::
+
+    snapshot_run(ctx, run_id)
+    lanes = plan_run(ctx, run_id)          # the lanes that have intents to execute
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from web3 import Web3
+
+from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
+from optimizer import Plan, PlannedTrade
+from orchestrator.assess import decide_and_plan
+from orchestrator.context import RunContext
+from orchestrator.ledger import Intent, IntentKind, RunState, lane_name
+from orchestrator.runs import fail_run, finish_run
+from orchestrator.safety import check_gas_price, check_notional, deviating_venues
+from orchestrator.snapshot import Snapshot, take_snapshot
+from risk import Decision
+
+#: Decides and plans one run from its snapshot: (ctx, run_id, snapshot, tripped venues, capped chains) -> Plan,
+#: or None when the policy says no trade is needed.
+Planner = Callable[[RunContext, str, Snapshot, set[str], set[str]], Plan | None]
+
+PLAN_LOCK_TTL_S = 120
+DAY_S = 86_400.0
+
+
+class PolicyVerdicts(Frozen):
+    """The policy's decisions for a run (stored beside its snapshot and plan)."""
+
+    decisions: tuple[Decision, ...]
+
+
+def snapshot_run(ctx: RunContext, run_id: str) -> Snapshot:
+    """Read every chain in parallel (threads; one block per chain) and store the snapshot in the ledger.
+
+    A chain that cannot be reached is recorded in the snapshot's ``failed`` and the run is marked partial; the
+    others proceed. Rollup gas needs the L1's base fee and native prices are a cross-chain median, hence one stage.
+    """
+    record = ctx.ledger.run(run_id)
+    if record.state is not RunState.CREATED:
+        stored = ctx.ledger.blob(run_id, "snapshot", Snapshot)
+        if stored is not None:
+            return stored
+    connections, down = {}, {}
+    for chain in ctx.chains():
+        try:
+            connections[chain] = ctx.w3(chain)
+        except RpcError as exc:
+            ctx.drop_connection(chain)
+            down[chain] = str(exc)
+    snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, clock=ctx.clock)
+    if down:
+        snap = snap.model_copy(update={"failed": {**down, **snap.failed}})
+    if not snap.chains:  # not stored: a retry reads again (the chains may be back), until the retries run out
+        raise RpcError(f"run {run_id}: no chain could be read ({'; '.join(snap.failed.values())})")
+    if ctx.ledger.put_blob_once(run_id, "snapshot", snap):
+        for chain, why in snap.failed.items():
+            ctx.ledger.add_event(run_id, "chain_down", why, chain=chain)
+        if snap.failed:
+            ctx.ledger.mark_run(run_id, partial=True)
+    else:
+        # Another delivery stored its snapshot first (a duplicate running alongside, or an attempt that crashed
+        # before moving the run on): that one is the run's, since its plan and its reconciliation both use it.
+        stored = ctx.ledger.blob(run_id, "snapshot", Snapshot)
+        assert stored is not None  # put_blob_once refused because one exists
+        snap = stored
+    for chain in snap.failed:
+        ctx.drop_connection(chain)
+    ctx.ledger.set_run_state(run_id, RunState.SNAPSHOTTED)
+    return snap
+
+
+def tripped_venues(ctx: RunContext, run_id: str, snap: Snapshot) -> tuple[set[str], set[str]]:
+    """Venues (chain/venue) whose mid deviates from the median, and chains whose gas is above the cap."""
+    mids = {f"{v.chain}/{v.venue}": (v.underlying, v.mid_price) for v in snap.venue_states()}
+    venues = deviating_venues(mids, ctx.execution.max_venue_deviation_bps)
+    for key, bps in venues.items():
+        ctx.ledger.add_event(run_id, "breaker", f"venue {key}: mid deviates {bps:.0f} bp from the median "
+                             f"(limit {ctx.execution.max_venue_deviation_bps:g} bp); excluded", venue=key)
+    chains: set[str] = set()
+    for name, cs in snap.chains.items():
+        try:
+            check_gas_price(name, cs.gas_price_wei, ctx.config.chains[name].gas.max_gas_price_gwei)
+        except CircuitBreakerError as exc:
+            chains.add(name)
+            ctx.ledger.add_event(run_id, "breaker", str(exc), chain=name)
+    return set(venues), chains
+
+
+def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None) -> list[str]:
+    """Decide and plan (or take the run's given plan), check the caps, record intents; returns the lanes.
+
+    Raises CircuitBreakerError when the plan breaks a notional cap and PlanError when no plan can be made (the
+    task layer ends the run with the sentence).
+    """
+    # One planner per run: a redelivered or recovered plan task must not plan the same run twice at once (a second,
+    # different plan would race the first for the same intent ids). The lease lapses, so a crashed planner is retried.
+    if ctx.ledger.acquire(f"plan:{run_id}", owner=f"{os.getpid()}", ttl_s=PLAN_LOCK_TTL_S) is None:
+        return []
+    record = ctx.ledger.run(run_id)
+    if record.state in (RunState.PLANNED, RunState.EXECUTING):
+        return ctx.ledger.lanes(run_id)
+    if record.state is not RunState.SNAPSHOTTED:
+        return []
+    snap = ctx.ledger.blob(run_id, "snapshot", Snapshot)
+    if snap is None:
+        raise LedgerError(f"run {run_id}: snapshotted, but the ledger holds no snapshot")
+    bad_venues, bad_chains = tripped_venues(ctx, run_id, snap)
+    given = ctx.ledger.blob(run_id, "plan_input", Plan)
+    plan = given if given is not None else (planner or default_planner)(ctx, run_id, snap, bad_venues, bad_chains)
+    if plan is None:
+        ctx.ledger.set_run_state(run_id, RunState.NOOP)
+        finish_run(ctx, run_id)
+        return []
+    keep = tradable(plan.trades, snap, bad_venues, bad_chains)
+    for t in plan.trades:
+        if t not in keep:
+            ctx.ledger.add_event(run_id, "breaker", f"trade on {t.venue_key} dropped (breaker or chain down)")
+    notional = sum(abs(t.quote_amount) for t in keep)
+    try:
+        check_notional(notional, ctx.ledger.notional_since(ctx.clock() - DAY_S),
+                       ctx.execution.max_notional_usd_per_run, ctx.execution.max_notional_usd_per_day)
+    except CircuitBreakerError as exc:
+        ctx.ledger.mark_run(run_id, halted=str(exc))
+        fail_run(ctx, run_id, str(exc))
+        raise
+    ctx.ledger.put_blob(run_id, "plan", plan)
+    if not keep:
+        ctx.ledger.set_run_state(run_id, RunState.NOOP)
+        finish_run(ctx, run_id)
+        return []
+    ctx.ledger.add_intents(run_id, intents_from_trades(ctx, run_id, keep))
+    if ctx.ledger.set_run_state(run_id, RunState.PLANNED):
+        ctx.ledger.add_notional(run_id, notional)
+    ctx.ledger.set_run_state(run_id, RunState.EXECUTING)
+    return ctx.ledger.lanes(run_id)
+
+
+def tradable(trades: Sequence[PlannedTrade], snap: Snapshot, bad_venues: set[str],
+             bad_chains: set[str]) -> list[PlannedTrade]:
+    """The trades that may go ahead: not on a tripped venue, a gas-capped chain or a chain the snapshot lacks."""
+    return [t for t in trades if t.venue_key not in bad_venues and t.chain not in bad_chains
+            and t.chain in snap.chains]
+
+
+def intents_from_trades(ctx: RunContext, run_id: str, trades: Sequence[PlannedTrade]) -> list[Intent]:
+    """Turn planned trades into ledger intents: per trade, an exact approval of the venue's spender, then the swap."""
+    out: list[Intent] = []
+    seq: dict[str, int] = {}
+    for trade in trades:
+        chain = trade.chain
+        wallet = ctx.config.chains[chain].wallet
+        lane = lane_name(chain, wallet)
+        entry = ctx.config.venue(chain, trade.venue)
+        contracts = ctx.registry.venue(entry.adapter).contracts(entry)
+        spender = Web3.to_checksum_address(contracts.spender)
+        n = seq.get(lane, 0)
+        seq[lane] = n + 2
+        token_in = _token_address(ctx, chain, trade.token_in)
+        common = {"run_id": run_id, "chain": chain, "wallet": wallet, "sender": ctx.wallet_address(chain),
+                  "token_in": token_in, "amount_in_raw": trade.amount_in_raw, "venue": trade.venue,
+                  "adapter": entry.adapter, "underlying": trade.underlying, "side": trade.side,
+                  "notional_usd": abs(trade.quote_amount)}
+        out.append(Intent(id=f"{run_id}.{lane}.{n:03d}.approve", seq=n, kind=IntentKind.APPROVE,
+                          target=token_in, spender=spender, **common))
+        out.append(Intent(
+            id=f"{run_id}.{lane}.{n + 1:03d}.swap", seq=n + 1, kind=IntentKind.SWAP, target=spender,
+            token_out=_token_address(ctx, chain, trade.token_out), min_amount_out_raw=trade.min_amount_out_raw,
+            expected_amount_out_raw=trade.expected_amount_out_raw, base_amount=trade.base_amount,
+            quote_amount=trade.quote_amount, predicted_cost_usd=trade.cost_usd, predicted_gas_usd=trade.gas_usd,
+            **common))
+    return out
+
+
+def _token_address(ctx: RunContext, chain: str, token: str) -> str:
+    """A plan names tokens by symbol or address; the ledger records checksum addresses."""
+    if Web3.is_address(token):
+        return Web3.to_checksum_address(token)
+    tokens = ctx.config.chains[chain].tokens
+    if token not in tokens:
+        raise LedgerError(f"chain {chain}: the plan names token {token!r}, which is not configured on that chain")
+    return tokens[token].address
+
+
+def default_planner(ctx: RunContext, run_id: str, snap: Snapshot, bad_venues: set[str],
+                    bad_chains: set[str]) -> Plan | None:
+    """Risk -> policy -> optimizer (orchestrator.assess); stores the decisions and the problem in the ledger."""
+    connections = {c: ctx.w3(c) for c in snap.chains}
+    decisions, problem, plan = decide_and_plan(ctx.config, ctx.registry, snap, connections, bad_venues, bad_chains)
+    ctx.ledger.put_blob(run_id, "decisions", PolicyVerdicts(decisions=tuple(decisions)))
+    if problem is not None:
+        ctx.ledger.put_blob(run_id, "problem", problem)
+    return plan
+
+
+__all__ = [
+    "Planner",
+    "PolicyVerdicts",
+    "default_planner",
+    "intents_from_trades",
+    "plan_run",
+    "snapshot_run",
+    "tradable",
+    "tripped_venues",
+]

@@ -1,0 +1,186 @@
+"""The last stage of a run: fills against the plan, the ledger against the chain, and the residual risk.
+
+Usage::
+
+    report = reconcile_run(ctx, run_id)
+    report.balance_diff        # {} when every wallet balance equals what the ledger implies, to the wei
+    report.followup            # a follow-up run id when the residual is still outside the band
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+
+from adapters import Side, SpotPosition
+from crosshedge import Frozen, LedgerError, NotReadyError
+from optimizer import Plan
+from orchestrator.assess import assess_now
+from orchestrator.context import RunContext
+from orchestrator.execution import run_snapshot
+from orchestrator.ledger import IntentKind, IntentRecord, IntentState, RunState
+from orchestrator.runs import finish_run
+from orchestrator.snapshot import Snapshot, read_wallet_inventory
+
+#: Re-reads the book after a run: (ctx, run_id) -> (net delta per underlying, underlyings outside their band).
+Assessor = Callable[[RunContext, str], tuple[dict[str, float], list[str]]]
+
+
+class TradeRow(Frozen):
+    """One intent of a run as reconciled: what it did on chain and what it cost against the prediction."""
+
+    intent: str
+    kind: IntentKind
+    chain: str
+    venue: str | None
+    side: Side | None
+    state: IntentState
+    tx_hash: str | None
+    nonce: int | None
+    attempts: int
+    base_amount: float
+    quote_amount: float
+    expected_out_raw: int
+    out_raw: int
+    predicted_cost_usd: float
+    realised_cost_usd: float
+    gas_usd: float
+    error: str
+
+
+class RunReport(Frozen):
+    """What a run did: trades against the plan, predicted vs realised cost, ledger vs chain, residual delta."""
+
+    run_id: str
+    state: str
+    partial: bool
+    halted: str
+    error: str = ""
+    trades: list[TradeRow]
+    predicted_cost_usd: float
+    realised_cost_usd: float
+    approval_gas_usd: float
+    failed_gas_usd: float
+    balance_diff: dict[str, dict[str, int]]  # chain -> token -> (chain - ledger) raw units; empty when equal
+    residual_delta: dict[str, float]
+    outside_band: list[str]
+    followup: str | None = None
+
+
+def _marks(snap: Snapshot) -> dict[str, float]:
+    mids: dict[str, list[float]] = {}
+    for v in snap.venue_states():
+        mids.setdefault(v.underlying, []).append(v.mid_price)
+    return {u: statistics.median(m) for u, m in mids.items()}
+
+
+def trade_row(record: IntentRecord, mark: float, native_usd: float) -> TradeRow:
+    """The intent's realised cost: gas, plus for a fill its shortfall against the mark."""
+    spec, fill = record.spec, record.fill
+    gas_usd = record.gas_cost_wei / 1e18 * native_usd
+    realised = gas_usd
+    if fill is not None:
+        realised += (fill.base_amount * mark - fill.quote_amount if fill.side is Side.SELL
+                     else fill.quote_amount - fill.base_amount * mark)
+    return TradeRow(
+        intent=spec.id, kind=spec.kind, chain=spec.chain, venue=spec.venue, side=spec.side, state=record.state,
+        tx_hash=record.tx_hash, nonce=record.nonce, attempts=len(record.attempts),
+        base_amount=fill.base_amount if fill else 0.0, quote_amount=fill.quote_amount if fill else 0.0,
+        expected_out_raw=spec.expected_amount_out_raw, out_raw=fill.amount_out_raw if fill else 0,
+        predicted_cost_usd=spec.predicted_cost_usd, realised_cost_usd=realised, gas_usd=gas_usd, error=record.error)
+
+
+def expected_balances(snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, dict[str, int]]:
+    """The wallet's balances the ledger implies: snapshot inventory, plus fills, minus gas (raw units)."""
+    out = {c: {p.address: p.raw for p in cs.inventory} for c, cs in snap.chains.items()}
+    for r in records:
+        book = out.get(r.spec.chain)
+        if book is None:
+            continue
+        if "native" in book:
+            book["native"] -= r.gas_cost_wei
+        if r.fill is not None and r.spec.token_out is not None:
+            book[r.spec.token_in] = book.get(r.spec.token_in, 0) - r.fill.amount_in_raw
+            book[r.spec.token_out] = book.get(r.spec.token_out, 0) + r.fill.amount_out_raw
+    return out
+
+
+def chain_balances(ctx: RunContext, chain: str) -> dict[str, int]:
+    """The wallet's raw balances on ``chain`` now, read by the configured wallet-inventory sources."""
+    w3 = ctx.w3(chain)
+    positions = read_wallet_inventory(ctx.config, ctx.registry, ctx.chain_context(chain, w3), int(w3.eth.block_number))
+    return {p.address: p.raw for p in positions if isinstance(p, SpotPosition)}
+
+
+def ledger_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, dict[str, int]]:
+    """{chain: {token: chain - ledger}} for every balance that differs (empty when the ledger equals the chain)."""
+    diff: dict[str, dict[str, int]] = {}
+    for chain, want in expected_balances(snap, records).items():
+        have = chain_balances(ctx, chain)
+        bad = {k: have.get(k, 0) - v for k, v in want.items() if have.get(k, 0) != v}
+        if bad:
+            diff[chain] = bad
+    return diff
+
+
+def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None) -> RunReport:
+    """Compare fills with the plan, the ledger with the chain, and re-assess risk; close the run.
+
+    Returns the report; ``report.followup`` names a follow-up run when the residual delta is still outside the
+    band and the run's follow-up budget allows one (the caller starts it).
+    """
+    run = ctx.ledger.run(run_id)
+    stored = ctx.ledger.blob(run_id, "report", RunReport)
+    if run.state is RunState.RECONCILED and stored is not None:
+        return stored
+    if run.state not in (RunState.PLANNED, RunState.EXECUTING, RunState.CONFIRMED):
+        raise LedgerError(f"run {run_id}: cannot reconcile a run in state {run.state}")
+    if run.state is RunState.PLANNED:  # a crash between recording the intents and moving on
+        ctx.ledger.set_run_state(run_id, RunState.EXECUTING)
+    snap = run_snapshot(ctx, run_id)
+    records = ctx.ledger.intents(run_id)
+    pending = [r.spec.id for r in records if r.state in (IntentState.PLANNED, IntentState.SIGNED, IntentState.SENT)]
+    if pending:
+        raise NotReadyError(f"run {run_id}: intents not landed yet: {', '.join(pending)}")
+    marks = _marks(snap)
+    rows = [trade_row(r, marks.get(r.spec.underlying or "", 0.0), snap.chains[r.spec.chain].native_usd)
+            for r in records if r.spec.chain in snap.chains]
+    diff = ledger_vs_chain(ctx, snap, records)
+    given = ctx.ledger.blob(run_id, "plan_input", Plan)
+    if assessor is None and given is not None:
+        # A given plan has no policy behind it: report its own residual, never plan a follow-up.
+        def assessor(_ctx: RunContext, _run_id: str) -> tuple[dict[str, float], list[str]]:
+            return dict(given.residual_delta), []
+    residual, outside = (assessor or default_assessor)(ctx, run_id)
+    followup = None
+    if (outside and not run.halted and not run.error and run.followup < ctx.execution.max_followups
+            and any(r.state is IntentState.CONFIRMED for r in records)):
+        followup = f"{run_id}-f{run.followup + 1}"
+    report = RunReport(
+        run_id=run_id, state=RunState.RECONCILED.value, partial=run.partial, halted=run.halted, error=run.error,
+        trades=[row for row in rows if row.kind is IntentKind.SWAP],
+        predicted_cost_usd=sum(r.spec.predicted_cost_usd for r in records if r.state is IntentState.CONFIRMED),
+        realised_cost_usd=sum(row.realised_cost_usd for row in rows),
+        approval_gas_usd=sum(row.gas_usd for row in rows if row.kind is IntentKind.APPROVE),
+        failed_gas_usd=sum(row.gas_usd for row in rows if row.state is IntentState.FAILED),
+        balance_diff=diff, residual_delta=residual, outside_band=outside, followup=followup,
+    )
+    ctx.ledger.put_blob(run_id, "report", report)
+    for r in records:
+        if r.state in (IntentState.CONFIRMED, IntentState.FAILED):
+            ctx.ledger.transition(r.spec.id, IntentState.RECONCILED)
+    if ctx.ledger.run(run_id).state is RunState.EXECUTING:
+        ctx.ledger.set_run_state(run_id, RunState.CONFIRMED)
+    ctx.ledger.set_run_state(run_id, RunState.RECONCILED)
+    finish_run(ctx, run_id)
+    return report
+
+
+def default_assessor(ctx: RunContext, run_id: str) -> tuple[dict[str, float], list[str]]:
+    """A fresh snapshot after the run: net delta per underlying and those still outside the policy's band."""
+    down = run_snapshot(ctx, run_id).failed
+    return assess_now(ctx.config, ctx.registry, {c: ctx.w3(c) for c in ctx.chains() if c not in down})
+
+
+__all__ = ["Assessor", "RunReport", "TradeRow", "chain_balances", "expected_balances", "ledger_vs_chain",
+           "reconcile_run", "trade_row"]

@@ -1,0 +1,93 @@
+"""A run's identity and its ends: start it under the one-run lock, finish it, or fail it with its reason.
+
+A run that cannot proceed ends as ``failed`` with its sentence in the ledger (``runs`` shows it) and gives back the
+run lock, so the next beat tick can start a new run. A run that already has transactions in flight cannot simply
+stop: its unsigned intents are skipped, and the signed ones are still confirmed and reconciled before it ends.
+
+Usage::
+
+    run_id = start_run(ctx, kind="manual")
+    ...
+    fail_run(ctx, run_id, "no plan meets every limit at once: the per-run notional cap binds")
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crosshedge import CircuitBreakerError
+from optimizer import Plan
+from orchestrator.context import RunContext
+from orchestrator.ledger import TERMINAL_RUN_STATES, IntentRecord, RunState
+from orchestrator.safety import RunLock
+from orchestrator.sender import skip_intent
+
+#: Run states from which a failure ends the run at once (nothing has been signed yet).
+_BEFORE_EXECUTION = frozenset({RunState.CREATED, RunState.SNAPSHOTTED, RunState.PLANNED})
+
+
+def make_run_id(kind: str, at: float, slot_s: float | None = None) -> str:
+    """A deterministic run id: the trigger kind and its time (a beat tick uses its slot, so a redelivered tick
+    maps to the same run)."""
+    if slot_s:
+        at = (at // slot_s) * slot_s
+    return f"{kind}-{datetime.fromtimestamp(at, UTC):%Y%m%dT%H%M%S}"
+
+
+def start_run(ctx: RunContext, kind: str, run_id: str | None = None, parent: str | None = None,
+              followup: int = 0, plan_input: Plan | None = None) -> str:
+    """Create the run and take the one-run lock; CircuitBreakerError if another run holds it.
+
+    ``plan_input`` (a Plan) skips the optimizer: the given trades go through every safety check and execution.
+    """
+    run_id = run_id or make_run_id(kind, ctx.clock())
+    lock = RunLock(ctx.ledger, ctx.execution.run_lock_ttl_s)
+    if not lock.acquire(run_id):
+        raise CircuitBreakerError(f"run {run_id}: another run ({lock.holder()}) is in progress (one at a time)")
+    if not ctx.ledger.create_run(run_id, kind=kind, parent=parent, followup=followup):
+        # The id is deterministic (a beat slot, a follow-up): starting it twice must not re-drive its stages.
+        # A finished run gives its lock back; one still going keeps it and the recover sweep resumes it.
+        if ctx.ledger.run(run_id).state in TERMINAL_RUN_STATES:
+            lock.release(run_id)
+        raise CircuitBreakerError(f"run {run_id}: already started (its id is taken); not starting it again")
+    if plan_input is not None:
+        ctx.ledger.put_blob(run_id, "plan_input", plan_input)
+    return run_id
+
+
+def finish_run(ctx: RunContext, run_id: str) -> None:
+    """Give back the one-run lock (the run reached a terminal state)."""
+    RunLock(ctx.ledger, ctx.execution.run_lock_ttl_s).release(run_id)
+
+
+def fail_run(ctx: RunContext, run_id: str, reason: str) -> bool:
+    """End ``run_id`` because it cannot proceed; returns True when it is now terminal.
+
+    Unsigned intents are skipped (their nonces given back). With nothing in flight the run becomes ``failed`` with
+    ``reason`` and its lock is released. With signed transactions still out, the reason is recorded and the run
+    stays open so confirmation and reconciliation account for them (it ends there, reason shown).
+    """
+    run = ctx.ledger.run(run_id)
+    if run.state in TERMINAL_RUN_STATES:
+        return True
+    records = ctx.ledger.intents(run_id)
+    skip_planned(ctx, records, reason)
+    ctx.ledger.mark_run(run_id, error=reason)
+    ctx.ledger.add_event(run_id, "failed", reason)
+    in_flight = [r for r in ctx.ledger.intents(run_id) if r.in_flight]
+    if in_flight:
+        return False
+    if run.state in _BEFORE_EXECUTION or not any(r.receipt is not None for r in records):
+        ctx.ledger.set_run_state(run_id, RunState.FAILED, error=reason)
+        finish_run(ctx, run_id)
+        return True
+    return False  # something landed (gas at least was spent): reconciliation closes the run, reason shown
+
+
+def skip_planned(ctx: RunContext, records: list[IntentRecord], reason: str) -> None:
+    """Skip every intent not yet signed, last first, so each released nonce is its sequence's last one."""
+    for record in reversed(records):
+        skip_intent(ctx.ledger, ctx.ledger.intent(record.spec.id), reason)
+
+
+__all__ = ["fail_run", "finish_run", "make_run_id", "skip_planned", "start_run"]

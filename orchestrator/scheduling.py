@@ -1,0 +1,61 @@
+"""The policy check a schedule runs: resume stalled runs, ask the policy, start a run when it says trade.
+
+Usage::
+
+    result = policy_tick(ctx, app)      # TickResult(action="run", run_id=..., reason=...)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from celery import Celery
+
+from crosshedge import CircuitBreakerError, Frozen, HaltedError, PlanError, RpcError
+from orchestrator.assess import decisions_for
+from orchestrator.context import RunContext
+from orchestrator.queues import DEFAULT_QUEUE
+from orchestrator.runs import make_run_id, start_run
+from orchestrator.safety import RunLock, check_not_halted
+from orchestrator.snapshot import take_snapshot
+
+
+class TickResult(Frozen):
+    """What one policy check did: started a run, waited for one in progress, or found nothing to do."""
+
+    action: Literal["run", "wait", "none"]
+    reason: str
+    run_id: str | None = None
+
+
+def policy_tick(ctx: RunContext, app: Celery) -> TickResult:
+    """One policy check (see module docstring); the run id is the tick's slot, so a repeated tick is one run."""
+    app.send_task("crosshedge.recover", queue=DEFAULT_QUEUE)
+    holder = RunLock(ctx.ledger, ctx.execution.run_lock_ttl_s).holder()
+    if holder:
+        return TickResult(action="wait", reason=f"run {holder} in progress")
+    try:
+        check_not_halted(ctx.ledger)
+        connections = {}
+        for chain in ctx.chains():
+            try:
+                connections[chain] = ctx.w3(chain)
+            except RpcError:
+                ctx.drop_connection(chain)
+        snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True)
+        decisions = decisions_for(ctx.config, ctx.registry, snap, connections)
+    except (HaltedError, PlanError) as exc:
+        return TickResult(action="none", reason=str(exc))
+    trading = [d for d in decisions if d.trade]
+    if not trading:
+        return TickResult(action="none", reason="; ".join(d.reason for d in decisions) or "no exposure")
+    run_id = make_run_id("beat", ctx.clock(), ctx.config.raw.policy.check_interval_s)
+    try:
+        start_run(ctx, kind="beat", run_id=run_id)
+    except CircuitBreakerError as exc:
+        return TickResult(action="wait", reason=str(exc))
+    app.send_task("crosshedge.snapshot", args=[run_id], queue=DEFAULT_QUEUE)
+    return TickResult(action="run", run_id=run_id, reason="; ".join(d.reason for d in trading))
+
+
+__all__ = ["TickResult", "policy_tick"]
