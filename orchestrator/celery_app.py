@@ -94,6 +94,13 @@ def create_app(config: Config, broker_url: str | None = None) -> Celery:
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 60, "interval_start": 0.1, "interval_step": 0.5,
                                    "interval_max": 2.0},  # ride out a Redis restart instead of dropping a stage
+        # `crosshedge beat` runs Celery beat with this schedule: a policy tick every check interval. A tick that
+        # sat in the queue longer than one interval expires unrun (the next one is as good), so ticks never pile
+        # up while no worker runs; each tick's run id is its slot, so two beats still start one run per slot.
+        beat_schedule={"policy-tick": {"task": "crosshedge.tick", "schedule": config.raw.policy.check_interval_s,
+                                       "options": {"queue": DEFAULT_QUEUE,
+                                                   "expires": config.raw.policy.check_interval_s}}},
+        beat_max_loop_interval=min(5.0, config.raw.policy.check_interval_s),
     )
     app.conf.crosshedge_config_path = str(config.source)
     app.conf.crosshedge_broker_url = url

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 
-from adapters import AdapterRegistry, ChainContext, default_registry
+from adapters import AdapterRegistry, ChainContext, default_registry, make_web3
 from adapters import connect as connect_chain
 from crosshedge.config import Config, ExecutionSettings
 from orchestrator.ledger import Ledger
@@ -82,11 +82,21 @@ class RunContext:
                 out.update(Web3.to_checksum_address(a) for a in declared.called.values())
         return frozenset(out)
 
+    def send_w3(self, chain: str) -> Web3 | None:
+        """The chain's private submission endpoint (sends only), when one is configured."""
+        url = self.config.chains[chain].private_rpc_url
+        if url is None:
+            return None
+        key = f"{chain}#private"
+        if key not in self._w3:
+            self._w3[key] = make_web3(url, self.execution.rpc_timeout_s, chain_id=self.config.chains[chain].chain_id)
+        return self._w3[key]
+
     def lane(self, chain: str) -> Lane:
         settings = self.config.chains[chain]
         return Lane(chain=chain, settings=settings, w3=self.w3(chain), signer=self.signer(settings.wallet),
                     ledger=self.ledger, execution=self.execution, allowlist=self.allowlist(chain),
-                    clock=self.clock, sleep=self.sleep)
+                    clock=self.clock, sleep=self.sleep, send_w3=self.send_w3(chain))
 
 
 def open_ledger(config: Config, start_redis: bool = True) -> Ledger:

@@ -98,6 +98,9 @@ class Lane:
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     lease: Lease | None = None  # the executor's fenced hold on this lane; every write carries it
+    # Where signed transactions are sent: the chain's private submission endpoint when configured (a relay that
+    # keeps them out of the public mempool, against sandwiches), else the same connection as reads.
+    send_w3: Web3 | None = None
 
     @property
     def name(self) -> str:
@@ -295,8 +298,9 @@ def _tx_dict(fields: TxFields, max_fee: int, tip: int) -> dict[str, Any]:
 def _broadcast(lane: Lane, record: IntentRecord, index: int) -> None:
     """Send stored attempt ``index``; "maybe already sent" answers are resolved by hash, not retried."""
     raw = lane.signer.unseal(lane.ledger.raw_tx(record.spec.id, index))
+    sender = lane.send_w3 or lane.w3
     try:
-        lane.w3.eth.send_raw_transaction(HexStr(raw))
+        sender.eth.send_raw_transaction(HexStr(raw))
         return
     except Web3RPCError as exc:
         _classify(lane, record, exc)
@@ -305,7 +309,7 @@ def _broadcast(lane: Lane, record: IntentRecord, index: int) -> None:
     if _known(lane.w3, [a.tx_hash for a in record.attempts]):
         return
     try:
-        lane.w3.eth.send_raw_transaction(HexStr(raw))  # the node does not know it: the same bytes again are always safe
+        sender.eth.send_raw_transaction(HexStr(raw))  # the node does not know it: the same bytes again are always safe
     except Web3RPCError as exc:
         _classify(lane, record, exc)
     except _TRANSPORT_ERRORS as exc:

@@ -41,6 +41,7 @@ from orchestrator.queues import DEFAULT_QUEUE, lane_queue
 from orchestrator.reconcile import reconcile_run
 from orchestrator.recovery import recover_runs, resume_run
 from orchestrator.runs import fail_run, start_run
+from orchestrator.scheduling import policy_tick
 from orchestrator.signer import WalletSigner
 
 log = logging.getLogger("crosshedge.tasks")
@@ -159,6 +160,17 @@ def register(app: Celery) -> None:
                 self.ctx, kind=parent.kind, run_id=followup, parent=run_id, followup=parent.followup + 1))
             if started:
                 send(app, "crosshedge.snapshot", [started], DEFAULT_QUEUE)
+
+    @task("tick")
+    def tick(self: CrosshedgeTask) -> None:
+        try:
+            result = policy_tick(self.ctx, app)
+        except CrosshedgeError as exc:  # nothing was started: the next tick asks again
+            if isinstance(exc, LedgerUnavailableError):
+                CrosshedgeTask._ctx = None
+            log.warning("policy tick: %s", exc)
+            return
+        log.info("policy tick: %s: %s", result.action, result.reason)
 
     @task("recover")
     def recover(self: CrosshedgeTask) -> None:

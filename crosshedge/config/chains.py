@@ -77,13 +77,30 @@ class WalletSettings(Strict):
 class ChainSettings(Strict):
     chain_id: int = Field(gt=0)
     rpc_url: str
+    # More endpoints of the same chain: reads fail over to them, and their heads must agree with the first one's.
+    rpc_urls: list[str] = []
+    # A private submission endpoint (a relay that includes transactions without showing them in the public
+    # mempool): used for sending signed transactions only, never for reads.
+    private_rpc_url: str | None = None
     block_time_s: float = Field(gt=0)
+    # Blocks a receipt must be buried under before its fill is booked (a reorg shallower than this is survived).
     confirmations: int = Field(default=1, ge=0)
+    # The head's timestamp may trail the wall clock by this much before the chain's data counts as stale
+    # (default: 10 block times, at least 30 s).
+    max_head_age_s: float | None = Field(default=None, gt=0)
     wallet: str  # name of an entry in wallets
     multicall: Address | None = None  # UniswapInterfaceMulticall, for batched reads pinned to one block
     # Well-known contracts on this chain by role (position_manager, swap_router, quoter_v2, v2_router, ...):
     # position sources and the execution allowlist read them from here.
     contracts: dict[str, Address] = {}
+    # Expected keccak256 of the runtime code at an address (routers, pools, quoters, tokens): a contract whose code
+    # differs is refused before anything is approved or called. The devnet writes its deployments' hashes here.
+    code_hashes: dict[Address, str] = {}
     gas: GasSettings = GasSettings()
     tokens: dict[str, TokenSettings] = {}
     venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config
+
+    @property
+    def head_age_limit_s(self) -> float:
+        """How old the chain's head may be against the wall clock before its data is stale."""
+        return self.max_head_age_s if self.max_head_age_s is not None else max(30.0, 10 * self.block_time_s)

@@ -37,12 +37,21 @@ class ExecutionSettings(_Section):
     poll_interval_s: float = Field(default=0.05, gt=0)
     rpc_timeout_s: float = Field(default=10.0, gt=0)
     simulate: bool = True  # eth_call every transaction before signing
+    # A plan older than this when an intent would be signed is not executed: its run is re-planned instead.
+    max_plan_age_s: float = Field(default=120.0, gt=0)
+    # Last-known positions of a chain that cannot be read may stand in for this long (the band widened by their
+    # staleness); past it, no trade is planned for the underlyings that chain holds.
+    max_position_age_s: float = Field(default=300.0, ge=0)
+    # A nonce gap (the chain's nonce stuck below the lane's lowest pending one) this many blocks long is healed.
+    nonce_gap_blocks: int = Field(default=3, ge=1)
     max_followups: int = Field(default=1, ge=0)  # bounded follow-up runs when residual delta stays outside the band
     # Redis and Celery.
     redis_dir: Path = Path(".crosshedge/redis")  # embedded Redis: AOF + socket live here (unless CROSSHEDGE_REDIS_URL)
     key_prefix: str = "ch"
     visibility_timeout_s: int = Field(default=3600, gt=0)  # must exceed the longest task
-    lane_lock_ttl_s: int = Field(default=900, gt=0)
+    # An executor holds its lane by a fenced lease it renews while it works; a crashed worker's lane is free again
+    # within this long (and a stalled executor that lost it can no longer write).
+    lane_lock_ttl_s: int = Field(default=15, gt=0)
     run_lock_ttl_s: int = Field(default=1800, gt=0)
     recover_interval_s: float = Field(default=30.0, gt=0)  # workers re-enqueue stalled runs this often
     metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0 disables the Prometheus endpoint
