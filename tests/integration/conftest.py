@@ -62,8 +62,10 @@ def _port_offset(base_ports: list[int]) -> int:
     """An offset from chains.yaml's ports at which every chain's port is free (a demo, another session or xdist
     worker may hold the others). Workers start their search at different offsets so they do not race."""
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    # Several test sessions on one machine (people working side by side) start their searches apart.
+    start = int(os.environ.get("CROSSHEDGE_TEST_PORT_SLOT", "0"))
     for step in range(200):
-        offset = 1000 + 37 * (worker * 50 + step)
+        offset = 1000 + 37 * ((worker + 4 * start) * 50 + step)
         if all(_port_free(p + offset) for p in base_ports):
             return offset
     raise RuntimeError("no free ports for a test devnet")
