@@ -83,10 +83,14 @@ class Ledger:
     Usage: ``ledger = Ledger(redis_client(url)); ledger.intent(intent_id).state``
     """
 
-    def __init__(self, client: redis.Redis, prefix: str = "ch", clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "ch", clock: Callable[[], float] = time.time,
+                 expected_server: Callable[[], str | None] | None = None) -> None:
         self._r = client
         self.prefix = prefix
         self._clock = clock
+        # The run id of the Redis server this ledger must be talking to (the embedded server that owns its
+        # directory); None for an external Redis, which its operator owns.
+        self._expected_server = expected_server
         self._transition = client.register_script(scripts.TRANSITION)
         self._add_attempt = client.register_script(scripts.ADD_ATTEMPT)
         self._allocate = client.register_script(scripts.ALLOCATE_NONCE)
@@ -119,6 +123,16 @@ class Ledger:
         """The Redis server's run id: it changes when a different server (or a restarted one) answers."""
         info: dict[str, Any] = self._r.info("server")
         return str(info.get("run_id", ""))
+
+    def verify_server(self) -> None:
+        """LedgerError when this client talks to a server other than the one that owns the ledger's directory
+        (a stale server still answering an old connection): nothing may be signed against it."""
+        if self._expected_server is None:
+            return
+        expected, actual = self._expected_server(), self.server_id()
+        if expected is None or expected != actual:
+            raise LedgerError(f"ledger: this process talks to Redis server {actual[:12] or '?'}, but the ledger's "
+                              f"server is {(expected or 'unknown')[:12]}; refusing to act on a stale server")
 
     # -- runs -------------------------------------------------------------------------------------------------
     @_io
@@ -441,7 +455,8 @@ class Ledger:
 
     @_io
     def halt_reason(self) -> str | None:
-        """The kill switch's reason, or None when trading is allowed."""
+        """The kill switch's reason, or None when trading is allowed (read from the verified server)."""
+        self.verify_server()
         value = self._r.get(self.key("halt"))
         return None if value is None else str(json.loads(cast(str, value)).get("reason", "no reason given"))
 
@@ -471,8 +486,12 @@ class Ledger:
     # -- housekeeping -----------------------------------------------------------------------------------------
     @_io
     def clear_namespace(self) -> int:
-        """Delete every key under this ledger's prefix (a fresh devnet invalidates the old ledger); returns count."""
-        keys = list(self._scan(f"{self.prefix}:*"))
+        """Delete every key under this ledger's prefix (a fresh devnet invalidates the old ledger); returns count.
+
+        The kill switch is kept: only `crosshedge resume` clears it.
+        """
+        keep = self.key("halt")
+        keys = [k for k in self._scan(f"{self.prefix}:*") if k != keep]
         if keys:
             self._r.delete(*keys)
         return len(keys)
