@@ -111,7 +111,7 @@ class DevnetManager:
                 gas["l1_data_fee"] = {"l1_chain": chain.l1_data_fee_from, "tx_bytes": 400, "scalar": 0.01}
             chains[name] = {
                 "chain_id": chain.chain_id, "rpc_url": s["rpc_url"], "block_time_s": chain.block_time_s,
-                "confirmations": 1, "wallet": "operator", "multicall": s["contracts"]["multicall"],
+                "confirmations": chain.confirmations, "wallet": "operator", "multicall": s["contracts"]["multicall"],
                 "contracts": {k: v for k, v in s["contracts"].items() if k not in {"wbtc", "usdc"}},
                 "gas": gas, "tokens": s["tokens"], "venues": s["venues"],
             }

@@ -42,6 +42,9 @@ class DevnetChain(_Section):
     port: int = Field(gt=1024, lt=65536)
     base_fee_gwei: float = Field(gt=0)
     block_time_s: float = Field(gt=0)  # the real chain's block time; written into the generated config
+    # Confirmation depth the generated config asks for on this chain (the real chain's usual depth; the devnet's
+    # block producer keeps blocks coming so a depth above 1 is reached).
+    confirmations: int = Field(default=1, ge=1, le=64)
     interval_mining: bool = False  # True: anvil mines every block_time_s; False: automine (fast tests)
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
     pools: list[DevnetPool] = []
