@@ -34,7 +34,7 @@ from orchestrator.queues import DEFAULT_QUEUE, lane_queue, lane_queues
 from orchestrator.reconcile import RunReport, TradeRow, chain_balances, reconcile_run
 from orchestrator.recovery import recover_runs, resume_run
 from orchestrator.redis_server import EmbeddedRedis, redis_client, resolve_redis_url
-from orchestrator.runs import fail_run, finish_run, make_run_id, start_run
+from orchestrator.runs import cancel_run, fail_run, finish_run, make_run_id, start_run
 from orchestrator.safety import KillSwitch, RunLock, check_not_halted
 from orchestrator.scheduling import TickResult, policy_tick
 from orchestrator.sender import Hooks, Lane, approve_tx, bump_fees, execute_intent, validate_tx
@@ -76,6 +76,7 @@ __all__ = [
     "assess_now",
     "build_problem",
     "bump_fees",
+    "cancel_run",
     "chain_balances",
     "chain_context",
     "check_not_halted",

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from crosshedge import CircuitBreakerError
+from crosshedge import CircuitBreakerError, ExecutionError
 from optimizer import Plan
 from orchestrator.context import RunContext
-from orchestrator.ledger import TERMINAL_RUN_STATES, IntentRecord, RunState
+from orchestrator.ledger import TERMINAL_RUN_STATES, IntentRecord, IntentState, RunState
 from orchestrator.safety import RunLock
 from orchestrator.sender import skip_intent
 
@@ -84,10 +84,28 @@ def fail_run(ctx: RunContext, run_id: str, reason: str) -> bool:
     return False  # something landed (gas at least was spent): reconciliation closes the run, reason shown
 
 
+def cancel_run(ctx: RunContext, run_id: str, reason: str) -> None:
+    """End a run that has signed nothing yet (an operator's `runs cancel`, an abandoned `rebalance`).
+
+    Raises ExecutionError naming the signed intents when something was already signed: such a run can only be
+    failed (:func:`fail_run`), which still confirms and reconciles what is out. Idempotent on an ended run.
+    """
+    run = ctx.ledger.run(run_id)
+    if run.state in TERMINAL_RUN_STATES:
+        return
+    signed = [r.spec.id for r in ctx.ledger.intents(run_id) if r.state is not IntentState.PLANNED
+              and r.state is not IntentState.SKIPPED]
+    if signed:
+        raise ExecutionError(f"run {run_id}: cannot cancel, {len(signed)} intent(s) already signed "
+                             f"({', '.join(signed[:3])}); use `crosshedge runs fail` to end it once they land")
+    if not fail_run(ctx, run_id, f"cancelled: {reason}"):
+        raise ExecutionError(f"run {run_id}: could not be cancelled (a transaction is in flight)")
+
+
 def skip_planned(ctx: RunContext, records: list[IntentRecord], reason: str) -> None:
     """Skip every intent not yet signed, last first, so each released nonce is its sequence's last one."""
     for record in reversed(records):
         skip_intent(ctx.ledger, ctx.ledger.intent(record.spec.id), reason)
 
 
-__all__ = ["fail_run", "finish_run", "make_run_id", "skip_planned", "start_run"]
+__all__ = ["cancel_run", "fail_run", "finish_run", "make_run_id", "skip_planned", "start_run"]
