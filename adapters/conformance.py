@@ -4,9 +4,11 @@ Static checks (no chain): the members of its kind exist and are callable, ``kind
 non-empty string (and equals its entry point name when loaded through one), ``config_model`` is a pydantic model
 that forbids unknown fields, declared capabilities have their members, a position source declares its scope, and
 the methods take the protocol's parameters. Given an example venue entry, a venue must name its approval spender
-and the contracts it calls (``contracts``), the spender among them. Live check (given a chain and a venue):
-``read`` returns one state per venue, pinned to the block, with convex curves, and ``quote`` is positive and
-monotone for small sizes. Every failure is an :class:`AdapterConformanceError` listing all problems found.
+and the contracts it calls (``contracts``), the spender among them, and declare how they are verified
+(``verification``): a :class:`VenueChecks` with a configured role for every address ``contracts`` names.
+Live check (given a chain and a venue): ``read`` returns one state per venue, pinned to the block, with convex
+curves, and ``quote`` is positive and monotone for small sizes. Every failure is an
+:class:`AdapterConformanceError` listing all problems found.
 
 Usage (in the plugin's tests)::
 
@@ -28,7 +30,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 from web3 import Web3
 
-from adapters.contract import CAPABILITY_MEMBERS, VenueAdapter, VenueContracts
+from adapters.contract import CAPABILITY_MEMBERS, VenueAdapter, VenueChecks, VenueContracts
 from adapters.registry import ENTRY_POINT_GROUP, check_conformance, load_entry_point
 from adapters.types import ChainContext, Side, VenueEntry, VenueState, ordered_curve_ok
 from crosshedge import AdapterConformanceError, CrosshedgeError
@@ -36,6 +38,7 @@ from crosshedge import AdapterConformanceError, CrosshedgeError
 #: Parameters (after self) each venue method must accept, by name, in this order.
 VENUE_SIGNATURES: dict[str, tuple[str, ...]] = {
     "contracts": ("venue",),
+    "verification": ("venue",),
     "read": ("chain", "venues", "block"),
     "quote": ("state", "side", "amount_in"),
     "build_swap": ("state", "side", "amount_in", "min_amount_out", "recipient", "deadline"),
@@ -84,7 +87,26 @@ def contract_problems(adapter: VenueAdapter, venue: VenueEntry) -> list[str]:
     bad = [f"{role}={a!r}" for role, a in {**declared.called, **declared.read}.items() if not Web3.is_address(a)]
     if bad:
         problems.append(f"contracts({venue.name}) names non-addresses: {', '.join(bad)}")
-    return problems
+    return problems + verification_problems(adapter, venue, declared)
+
+
+def verification_problems(adapter: VenueAdapter, venue: VenueEntry, declared: VenueContracts) -> list[str]:
+    """What is wrong with how ``adapter`` verifies ``venue``'s contracts: ``verification`` must return
+    :class:`VenueChecks` whose configured roles cover every address ``declared`` (its ``contracts``) names, so
+    nothing is called or read unverified."""
+    try:
+        checks = adapter.verification(venue)
+    except (CrosshedgeError, ValueError, KeyError, TypeError) as exc:
+        return [f"verification({venue.name}) failed: {exc}"]
+    if not isinstance(checks, VenueChecks):
+        return [f"verification({venue.name}) must return VenueChecks, got {type(checks).__name__}"]
+    covered = {c.address.lower() for c in checks.roles.values() if isinstance(c.address, str)}
+    named = {"spender": declared.spender, **declared.called, **declared.read}
+    uncovered = sorted({f"{role} {a}" for role, a in named.items() if a.lower() not in covered})
+    if uncovered:
+        return [f"verification({venue.name}) declares no expected code for {', '.join(uncovered)} "
+                "(named by contracts())"]
+    return []
 
 
 def check_static(adapter: Any, example_venue: VenueEntry | None = None) -> None:

@@ -11,6 +11,10 @@ Everything the runtime relies on is declared here, never discovered with ``getat
   these, and nothing else is ever called;
 * optional abilities are listed in ``capabilities`` (for example :attr:`Capability.STAGED_READS`, whose method is
   :meth:`StagedVenueReader.read_stages`); the registry refuses an adapter that declares one without its method;
+* a venue declares how its contracts are verified (:meth:`VenueAdapter.verification`): per role the code expected
+  at the address (an npm artifact's runtime code with its immutables masked, or any code) and the links that tie
+  the roles together as the protocol does (``router.factory() == pool.factory()``, ...). The orchestrator's
+  verifier checks them on chain; nothing is approved, called or read for a plan before they hold;
 * a position source declares its ``scope``: whether it is the wallet's spendable inventory, something held on
   each chain, or an off-chain book, and the snapshot reads it accordingly.
 
@@ -20,16 +24,18 @@ Usage::
     states = adapter.read(chain, [venue], block=chain.w3.eth.block_number)
     out = adapter.quote(states[0], Side.SELL, amount_in=10**18)   # exact, to the wei
     adapter.contracts(venue).spender                               # the router an approval is for
+    adapter.verification(venue).roles["router"].code.contract      # "SwapRouter (@uniswap/v3-periphery)"
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from eth_utils.crypto import keccak
+from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from adapters.rpc import Stages
 from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
@@ -68,6 +74,215 @@ class VenueContracts(Frozen):
     read: dict[str, str]
 
 
+# ---------------------------------------------------------------- verification: the code and links a venue expects
+
+#: solc's opcode for a 32-byte push; an immutable is read by one, whose 32 data bytes deployedBytecode leaves zero.
+_PUSH1, _PUSH32 = 0x60, 0x7F
+
+
+def code_keccak(code: bytes) -> str:
+    """0x-prefixed keccak256 of ``code`` (what ``code_hashes`` in chains.yaml pins, and what EXTCODEHASH gives)."""
+    return "0x" + keccak(code).hex()
+
+
+def immutable_slots(runtime: bytes) -> tuple[int, ...]:
+    """Byte offsets of the 32-byte immutable slots in an artifact's runtime code (its ``deployedBytecode``).
+
+    solc reads each immutable with a PUSH32 whose data it leaves zero in deployedBytecode; the constructor writes
+    the value there at deployment. The code is walked opcode by opcode (push data skipped, so a zero inside other
+    push data never counts) up to the CBOR metadata whose length the last two bytes give. A literal
+    ``PUSH32 0`` would be masked too: solc never emits one (a zero constant is PUSH1 0), and masking a slot only
+    ever compares less, never accepts different code outside the slots.
+    """
+    meta = int.from_bytes(runtime[-2:], "big") + 2 if len(runtime) >= 2 else 0
+    end = len(runtime) - meta if meta < len(runtime) else len(runtime)
+    slots: list[int] = []
+    i = 0
+    while i < end:
+        op = runtime[i]
+        if _PUSH1 <= op <= _PUSH32:
+            if op == _PUSH32 and runtime[i + 1 : i + 33] == bytes(32):
+                slots.append(i + 1)
+            i += op - _PUSH1 + 2
+        else:
+            i += 1
+    return tuple(slots)
+
+
+def masked_keccak(code: bytes, slots: Sequence[int]) -> str:
+    """keccak256 of ``code`` with the 32 bytes at each of ``slots`` zeroed (an artifact's immutables masked)."""
+    masked = bytearray(code)
+    for at in slots:
+        masked[at : at + 32] = bytes(len(masked[at : at + 32]))
+    return code_keccak(bytes(masked))
+
+
+class CodeExpectation(Frozen):
+    """What runtime code an address must hold.
+
+    ``contract`` None: any non-empty code (a token's code is its issuer's business; a ``code_hashes`` entry can
+    still pin it). Otherwise the address must hold ``contract``'s code: ``code_hash`` is keccak256 of the
+    reference runtime code with its immutable slots (``immutables``, byte offsets) zeroed and ``size`` its length;
+    ``embeds`` names what the immutables hold (for messages). ``unavailable`` says why no reference could be loaded
+    (then only a ``code_hashes`` entry can verify the address). Build one with :meth:`of_runtime`.
+    """
+
+    contract: str | None = None
+    code_hash: str | None = None
+    size: int = Field(default=0, ge=0)
+    immutables: tuple[int, ...] = ()
+    embeds: tuple[str, ...] = ()
+    unavailable: str | None = None
+
+    @classmethod
+    def of_runtime(cls, contract: str, runtime: bytes, embeds: tuple[str, ...] = ()) -> CodeExpectation:
+        """The expectation of an artifact's runtime code (``deployedBytecode``), its immutables found and masked."""
+        slots = immutable_slots(runtime)
+        return cls(contract=contract, code_hash=masked_keccak(runtime, slots), size=len(runtime), immutables=slots,
+                   embeds=embeds)
+
+    def matches(self, code: bytes) -> bool:
+        """True when ``code`` is the expected contract (any non-empty code when ``contract`` is None)."""
+        if not code:
+            return False
+        if self.contract is None:
+            return True
+        return (self.code_hash is not None and len(code) == self.size
+                and masked_keccak(code, self.immutables) == self.code_hash)
+
+
+#: Any contract: the address must hold some code (it is not an account).
+ANY_CODE = CodeExpectation()
+
+
+class RoleAddress(Frozen):
+    """The address of one of the venue's roles (configured, or derived by a call), as an argument or a value."""
+
+    ref: Literal["role"] = "role"
+    role: str
+
+
+class Const(Frozen):
+    """A literal call argument (an integer, an address, a tuple for a struct)."""
+
+    ref: Literal["const"] = "const"
+    value: JsonValue
+
+
+class ViewCall(Frozen):
+    """``<role>.<signature>(args)``: a read-only call on a role's contract whose one return value is ``returns``.
+
+    Arguments may be other calls (``factory.getPool(pool.token0(), pool.token1(), pool.fee())``); such an inner
+    call, and a call that derives a role's address, may itself take only role addresses and constants, because the
+    verifier reads it a round before the calls that use it.
+    """
+
+    ref: Literal["call"] = "call"
+    role: str
+    signature: str  # e.g. "getPool(address,address,uint24)"
+    returns: str = "address"
+    args: tuple[Operand, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``factory()`` or ``getPool(...)``: how a sentence names the call."""
+        return self.signature.split("(", 1)[0] + ("(...)" if self.args else "()")
+
+    def calls(self) -> Iterator[ViewCall]:
+        """This call and every call among its arguments, innermost last."""
+        yield self
+        for arg in self.args:
+            if isinstance(arg, ViewCall):
+                yield from arg.calls()
+
+
+Operand = Annotated[RoleAddress | Const | ViewCall, Field(discriminator="ref")]
+
+
+class LinkKind(StrEnum):
+    """How a :class:`LinkCheck` judges its call's result."""
+
+    #: The call returns ``value`` (a role's address or another call's result).
+    EQUALS = "equals"
+    #: The call returns the address of a token configured on the chain.
+    CONFIGURED_TOKEN = "configured_token"
+    #: The call returns the configured token whose underlying is the chain's native coin (WETH on an ETH chain).
+    NATIVE_TOKEN = "native_token"
+    #: The call reverts with ``Error(reason)``: a probe that only the expected kind of contract answers that way.
+    REVERTS_WITH = "reverts_with"
+
+
+class LinkCheck(Frozen):
+    """One tie the protocol makes between a venue's contracts; ``says`` names what was expected and ``note`` why
+    it matters, for the refusal ("router 0x…: factory() returned 0xA…, not the pool's factory 0xB… (a router of
+    another factory swaps in another pool)")."""
+
+    call: ViewCall
+    expect: LinkKind
+    value: RoleAddress | ViewCall | None = None  # EQUALS: what the call must return
+    reason: str | None = None  # REVERTS_WITH: the revert reason
+    says: str  # e.g. "the pool's factory"
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> LinkCheck:
+        if (self.expect is LinkKind.EQUALS) != (self.value is not None):
+            raise ValueError("an equals link needs a value, and only an equals link takes one")
+        if (self.expect is LinkKind.REVERTS_WITH) != (self.reason is not None):
+            raise ValueError("a reverts_with link needs a reason, and only a reverts_with link takes one")
+        return self
+
+
+class RoleCheck(Frozen):
+    """One role of a venue: its address (configured, or what a call on another role returns) and expected code."""
+
+    address: str | ViewCall
+    code: CodeExpectation
+
+
+class VenueChecks(Frozen):
+    """How one venue's contracts are verified: its roles in the order they are judged, then its links.
+
+    Every role a call or value names must be declared; a call that derives a role's address or is another call's
+    argument must itself target a configured role and take only configured roles' addresses and constants.
+    """
+
+    roles: dict[str, RoleCheck]
+    links: tuple[LinkCheck, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VenueChecks:
+        configured = {r for r, c in self.roles.items() if isinstance(c.address, str)}
+        for call in self.all_calls():
+            for arg in (call, *call.args):
+                role = arg.role if isinstance(arg, RoleAddress | ViewCall) else None
+                if role is not None and role not in self.roles:
+                    raise ValueError(f"{call.label} names role {role!r}, which is not declared")
+        for call in self.first_round_calls():
+            roles = {call.role} | {a.role for a in call.args if isinstance(a, RoleAddress)}
+            if any(isinstance(a, ViewCall) for a in call.args) or not roles <= configured:
+                raise ValueError(f"{call.role}.{call.label} is read first, so it may use configured roles only")
+        return self
+
+    def all_calls(self) -> Iterator[ViewCall]:
+        """Every call the checks make (role derivations, link calls and values, and their arguments)."""
+        for check in self.roles.values():
+            if isinstance(check.address, ViewCall):
+                yield from check.address.calls()
+        for link in self.links:
+            yield from link.call.calls()
+            if isinstance(link.value, ViewCall):
+                yield from link.value.calls()
+
+    def first_round_calls(self) -> Iterator[ViewCall]:
+        """Calls the verifier needs before the others: role derivations and other calls' arguments."""
+        for check in self.roles.values():
+            if isinstance(check.address, ViewCall):
+                yield check.address
+        for call in self.all_calls():
+            yield from (a for a in call.args if isinstance(a, ViewCall))
+
+
 @runtime_checkable
 class VenueAdapter(Protocol):
     """A liquidity venue (a DEX pool type). One instance serves every venue of its type on every chain."""
@@ -79,6 +294,11 @@ class VenueAdapter(Protocol):
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
         """The approval spender and every contract the venue calls or reads, from its validated config."""
+        ...
+
+    def verification(self, venue: VenueEntry) -> VenueChecks:
+        """Per role the code expected at its address and the links between roles, from the config alone; every
+        address :meth:`contracts` names must be one of its configured roles."""
         ...
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
@@ -129,8 +349,8 @@ Adapter = VenueAdapter | PositionSource
 
 #: Members each kind must define; the registry checks these at load and lists what is missing.
 REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
-    "venue": ("name", "kind", "config_model", "capabilities", "contracts", "read", "quote", "build_swap",
-              "parse_receipt"),
+    "venue": ("name", "kind", "config_model", "capabilities", "contracts", "verification", "read", "quote",
+              "build_swap", "parse_receipt"),
     "positions": ("name", "kind", "config_model", "scope", "read_positions"),
 }
 #: Attributes (not methods) among REQUIRED_MEMBERS.
@@ -139,14 +359,27 @@ DECLARED_ATTRIBUTES = frozenset({"name", "kind", "config_model", "capabilities",
 CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {Capability.STAGED_READS: ("read_stages",)}
 
 __all__ = [
+    "ANY_CODE",
     "CAPABILITY_MEMBERS",
     "DECLARED_ATTRIBUTES",
     "REQUIRED_MEMBERS",
     "Adapter",
     "Capability",
+    "CodeExpectation",
+    "Const",
+    "LinkCheck",
+    "LinkKind",
+    "Operand",
     "PositionScope",
     "PositionSource",
+    "RoleAddress",
+    "RoleCheck",
     "StagedVenueReader",
     "VenueAdapter",
+    "VenueChecks",
     "VenueContracts",
+    "ViewCall",
+    "code_keccak",
+    "immutable_slots",
+    "masked_keccak",
 ]

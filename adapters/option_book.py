@@ -16,9 +16,20 @@ CSV: a header ``id,underlying,type,strike,expiry,size,vol,venue`` (any order, ma
 an ISO date (expires 08:00 UTC, the Deribit convention) or an ISO datetime with a zone. A tenor book never goes
 stale, which is what a demo and a backtest need; absolute dates are what a live desk exports.
 
-Every problem raises :class:`InputError` naming the file and the row (1-based line for CSV; ``positions[i]`` and
-its line for YAML): malformed numbers, non-positive strike or vol, expired options, unknown underlyings, duplicate
-ids, a missing smile.
+Every problem raises :class:`InputError` naming the file, the row (1-based line for CSV; ``positions[i]`` and its
+line for YAML) and the field: malformed numbers, expired options, unknown underlyings, duplicate ids, a missing
+smile, and values outside the bounds a real desk's book keeps (a typo or a unit slip does not):
+
+* ``size``: at most 1e7 units of the underlying either way (ten million ETH or BTC);
+* ``vol`` and smile ``vols``: within (0, 10], annualised decimals (0.62 is 62%; 10 is 1,000%);
+* ``strike``: within (0, 1e9] quote units, and within a factor 20 of the underlying's ``reference_prices`` entry
+  when the book has one; smile ``moneyness`` (K/F) within [1/20, 20];
+* ``expiry``: after the as-of time and at most 3,650 days (ten years) after it;
+* ``as_of``: not after the valuation time by more than 5 minutes of clock skew;
+* ``reference_prices``: within (0, 1e9] quote units.
+
+The bounds live in :mod:`adapters.positions` (``MAX_ABS_SIZE``, ``MAX_VOL``, ``MAX_STRIKE``,
+``MAX_STRIKE_MULTIPLE``, ``MAX_TENOR_DAYS``, ``MAX_REFERENCE_PRICE``), whose models enforce them too.
 
 Usage::
 
@@ -40,7 +51,16 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from adapters.contract import PositionScope
-from adapters.positions import OptionPosition, Smile
+from adapters.positions import (
+    MAX_ABS_SIZE,
+    MAX_REFERENCE_PRICE,
+    MAX_STRIKE,
+    MAX_STRIKE_MULTIPLE,
+    MAX_TENOR_DAYS,
+    MAX_VOL,
+    OptionPosition,
+    Smile,
+)
 from adapters.types import ChainContext
 from crosshedge import InputError
 
@@ -48,6 +68,8 @@ _TENOR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdwmy])\s*$", re.IGNORECASE)
 _TENOR_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.0, "y": 365.0}
 _EXPIRY_HOUR_UTC = 8  # Deribit-style expiry time for a date without a time
 _CSV_REQUIRED = ("id", "underlying", "type", "strike", "expiry", "size")
+#: How far a book's as_of may run ahead of the valuation clock (clock skew between the desk and us).
+MAX_AS_OF_SKEW = timedelta(minutes=5)
 
 
 class OptionBookSettings(BaseModel):
@@ -111,38 +133,65 @@ def _position(
     kind = str(row.get("type") or row.get("kind") or "").strip().lower()
     if kind not in ("call", "put"):
         raise _row_error(where, f"type must be 'call' or 'put', got {kind!r}")
-    strike = _number(row.get("strike"), "strike", where)
-    if strike <= 0:
-        raise _row_error(where, f"strike must be positive, got {strike}")
+    strike = _strike(row, where, ctx.reference_prices.get(underlying), underlying)
     size = _number(row.get("size"), "size", where)
+    if abs(size) > MAX_ABS_SIZE:
+        raise _row_error(where, f"size {size:g} is beyond ±{MAX_ABS_SIZE:g} units of {underlying}")
     expiry_text = row.get("expiry")
     expiry, tenor = parse_expiry(expiry_text, as_of, where)
     if expiry <= as_of:
         raise _row_error(where, f"option expired at {expiry.isoformat()} (as of {as_of.isoformat()})")
+    if tenor > MAX_TENOR_DAYS:
+        raise _row_error(where, f"expiry {str(expiry_text).strip()!r} is {tenor:,.0f} days out, beyond the "
+                                f"{MAX_TENOR_DAYS:,.0f}-day (10-year) limit")
+    vol, smile = _vol(row, where, ctx, underlying, expiry_text)
+    try:
+        return OptionPosition(
+            id=pid, underlying=underlying, kind=kind,  # checked above
+            strike=strike, expiry=expiry, size=size, vol=vol, smile=smile, venue=str(row.get("venue") or "otc"),
+            tenor_days=tenor, reference_price=ctx.reference_prices.get(underlying),
+        )
+    except ValidationError as exc:  # the model's own bounds: the checks above should have said it first
+        raise _row_error(where, _first_error(exc)) from None
+
+
+def _strike(row: dict[str, Any], where: str, reference: float | None, underlying: str) -> float:
+    strike = _number(row.get("strike"), "strike", where)
+    if strike <= 0:
+        raise _row_error(where, f"strike must be positive, got {strike}")
+    if strike > MAX_STRIKE:
+        raise _row_error(where, f"strike {strike:g} is above the {MAX_STRIKE:g} limit")
+    if reference is not None and not 1 / MAX_STRIKE_MULTIPLE <= strike / reference <= MAX_STRIKE_MULTIPLE:
+        raise _row_error(where, f"strike {strike:g} is more than {MAX_STRIKE_MULTIPLE:g}x away from the {underlying} "
+                                f"reference price {reference:g}")
+    return strike
+
+
+def _vol(
+    row: dict[str, Any], where: str, ctx: BookContext, underlying: str, expiry_text: Any
+) -> tuple[float | None, Smile | None]:
+    """(flat vol, smile): exactly one is set; a line without a vol takes its expiry's smile."""
     vol_raw = row.get("vol")
-    vol: float | None = None
-    smile: Smile | None = None
     if vol_raw in (None, "", "smile"):
         smile = ctx.smiles.get(underlying, {}).get(str(expiry_text).strip())
         if smile is None:
             raise _row_error(where, f"no vol given and no smile for {underlying} expiry {expiry_text!r}")
-    else:
-        vol = _number(vol_raw, "vol", where)
-        if vol <= 0:
-            raise _row_error(where, f"vol must be positive, got {vol}")
-    return OptionPosition(
-        id=pid,
-        underlying=underlying,
-        kind=kind,  # checked above
-        strike=strike,
-        expiry=expiry,
-        size=size,
-        vol=vol,
-        smile=smile,
-        venue=str(row.get("venue") or "otc"),
-        tenor_days=tenor,
-        reference_price=ctx.reference_prices.get(underlying),
-    )
+        return None, smile
+    vol = _number(vol_raw, "vol", where)
+    if vol <= 0:
+        raise _row_error(where, f"vol must be positive, got {vol}")
+    if vol > MAX_VOL:
+        raise _row_error(where, f"vol {vol:g} is above {MAX_VOL:g} (1,000%); vols are annualised decimals "
+                                "(0.62 is 62%)")
+    return vol, None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """A pydantic error as one clause: "field: message" (a model-level error without the "Value error, ")."""
+    error = exc.errors()[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {message}" if field else message
 
 
 class BookContext(BaseModel):
@@ -193,17 +242,30 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
+def _mapping(value: Any, where: str) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
 def _book_context(path: Path, doc: dict[str, Any], underlyings: tuple[str, ...]) -> BookContext:
-    try:
-        smiles = {
-            str(u).upper(): {str(e): Smile.model_validate(s) for e, s in (by_exp or {}).items()}
-            for u, by_exp in (doc.get("smiles") or {}).items()
-        }
-        refs = {str(u).upper(): float(p) for u, p in (doc.get("reference_prices") or {}).items()}
-    except (ValidationError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: smiles/reference_prices: {exc}") from None
-    if any(p <= 0 or not math.isfinite(p) for p in refs.values()):
-        raise InputError(f"{path}: reference_prices must be positive numbers")
+    """Smiles and reference prices, each checked with a sentence naming the file and the entry."""
+    smiles: dict[str, dict[str, Smile]] = {}
+    for u, by_expiry in _mapping(doc.get("smiles"), f"{path}: smiles").items():
+        for expiry, raw in _mapping(by_expiry, f"{path}: smiles.{u}").items():
+            try:
+                smiles.setdefault(str(u).upper(), {})[str(expiry)] = Smile.model_validate(raw)
+            except ValidationError as exc:
+                raise InputError(f"{path}: smiles.{u}.{expiry}: {_first_error(exc)}") from None
+    refs: dict[str, float] = {}
+    for u, price in _mapping(doc.get("reference_prices"), f"{path}: reference_prices").items():
+        value = _number(price, "price", f"{path}: reference_prices.{u}")
+        if not 0 < value <= MAX_REFERENCE_PRICE:
+            raise InputError(f"{path}: reference_prices.{u}: price must be within (0, {MAX_REFERENCE_PRICE:g}], "
+                             f"got {value:g}")
+        refs[str(u).upper()] = value
     return BookContext(underlyings=underlyings, smiles=smiles, reference_prices=refs)
 
 
@@ -225,6 +287,10 @@ def load_book(path: Path, now: datetime, underlyings: Sequence[str] = ("ETH", "B
         ctx = _book_context(path, doc, known)
         if doc.get("as_of") is not None:
             as_of, _ = parse_expiry(doc["as_of"], now, f"{path}: as_of")
+            if as_of > now + MAX_AS_OF_SKEW:
+                raise InputError(f"{path}: as_of: {as_of.isoformat()} is in the future (valuation time "
+                                 f"{now.isoformat()}; at most {MAX_AS_OF_SKEW.total_seconds() / 60:.0f} minutes of "
+                                 "clock skew)")
     positions: list[OptionPosition] = []
     seen: dict[str, str] = {}
     for where, row in rows:

@@ -3,6 +3,16 @@
 Spot inventory is :class:`SpotPosition` (chain, symbol, address, underlying, amount, raw); the risk engine accepts
 any model with ``underlying`` and ``amount`` (and optionally ``chain``) for spot.
 
+Bounds an option line must keep (a real desk's book never comes near them; a typo or a unit slip does), checked
+by the models below and, with a sentence naming file, row and field, by :mod:`adapters.option_book`:
+
+* ``|size|`` at most :data:`MAX_ABS_SIZE` (1e7 units of the underlying: ten million ETH or BTC);
+* ``vol`` and every smile vol within (0, :data:`MAX_VOL`] (10 = 1,000% annualised; 0.62 means 62%);
+* ``strike`` within (0, :data:`MAX_STRIKE`] (1e9 quote units), and within a factor :data:`MAX_STRIKE_MULTIPLE` (20)
+  of the line's reference price when it has one; smile moneyness K/F within [1/20, 20] likewise;
+* ``tenor_days`` within (0, :data:`MAX_TENOR_DAYS`] (3,650 days: ten years);
+* ``reference_price`` within (0, :data:`MAX_REFERENCE_PRICE`] (1e9 quote units).
+
 Usage::
 
     OptionPosition(id="eth-c-1", underlying="ETH", kind="call", strike=3300, expiry=..., size=-10, vol=0.62,
@@ -11,12 +21,40 @@ Usage::
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from adapters.types import Frozen
+
+#: Largest absolute option size, in units of the underlying.
+MAX_ABS_SIZE = 1e7
+#: Largest implied vol (annualised, as a decimal: 10 = 1,000%).
+MAX_VOL = 10.0
+#: Largest strike, in quote units (USD) per unit of the underlying.
+MAX_STRIKE = 1e9
+#: A strike (or smile moneyness) at most this factor above or below its reference price (or the forward).
+MAX_STRIKE_MULTIPLE = 20.0
+#: Longest time to expiry, in days (ten years).
+MAX_TENOR_DAYS = 3650.0
+#: Largest reference price, in quote units.
+MAX_REFERENCE_PRICE = 1e9
+
+
+def bound_problem(values: tuple[float, ...], name: str, low: float, high: float, low_open: bool = True) -> str | None:
+    """Why one of ``values`` (the field ``name``; indexed when several) lies outside its bounds (None: all inside).
+
+    The interval is (low, high] with ``low_open``, else [low, high]; NaN and infinities are always outside.
+    """
+    for i, v in enumerate(values):
+        inside = math.isfinite(v) and (v > low if low_open else v >= low) and v <= high
+        if not inside:
+            where = f"{name}[{i}]" if len(values) > 1 else name
+            interval = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
+            return f"{where} must be within {interval}, got {v:g}"
+    return None
 
 
 class Smile(Frozen):
@@ -29,10 +67,12 @@ class Smile(Frozen):
     def _shape(self) -> Smile:
         if len(self.moneyness) != len(self.vols):
             raise ValueError("moneyness and vols must have the same length")
+        problem = (bound_problem(self.moneyness, "moneyness", 1 / MAX_STRIKE_MULTIPLE, MAX_STRIKE_MULTIPLE, False)
+                   or bound_problem(self.vols, "vols", 0.0, MAX_VOL))
+        if problem is not None:
+            raise ValueError(problem)
         if any(b <= a for a, b in zip(self.moneyness, self.moneyness[1:], strict=False)):
             raise ValueError("moneyness must be strictly increasing")
-        if any(m <= 0 for m in self.moneyness) or any(v <= 0 for v in self.vols):
-            raise ValueError("moneyness and vols must be positive")
         return self
 
 
@@ -48,20 +88,25 @@ class OptionPosition(Frozen):
     id: str
     underlying: str
     kind: Literal["call", "put"]
-    strike: float = Field(gt=0)
+    strike: float = Field(gt=0, le=MAX_STRIKE)
     expiry: AwareDatetime
-    size: float
-    vol: float | None = Field(default=None, gt=0)
+    size: float = Field(ge=-MAX_ABS_SIZE, le=MAX_ABS_SIZE)
+    vol: float | None = Field(default=None, gt=0, le=MAX_VOL)
     smile: Smile | None = None
     venue: str = "otc"
-    tenor_days: float = Field(gt=0)
-    reference_price: float | None = Field(default=None, gt=0)
+    tenor_days: float = Field(gt=0, le=MAX_TENOR_DAYS)
+    reference_price: float | None = Field(default=None, gt=0, le=MAX_REFERENCE_PRICE)
     source: str = "option_book"
 
     @model_validator(mode="after")
     def _one_vol(self) -> OptionPosition:
         if (self.vol is None) == (self.smile is None):
             raise ValueError("give exactly one of vol or smile")
+        if self.reference_price is not None:
+            ratio = self.strike / self.reference_price
+            if not 1 / MAX_STRIKE_MULTIPLE <= ratio <= MAX_STRIKE_MULTIPLE:
+                raise ValueError(f"strike {self.strike:g} is more than {MAX_STRIKE_MULTIPLE:g}x away from the "
+                                 f"reference price {self.reference_price:g}")
         return self
 
     @property

@@ -1,41 +1,63 @@
-"""RPC for adapters and the orchestrator: connections, call encoding, one-round-trip batched reads, staged reads.
+"""RPC for adapters and the orchestrator: connections (failover across a chain's endpoints, head agreement, head
+freshness), call encoding, one-round-trip batched reads, staged reads.
 
 Usage::
 
-    from adapters.rpc import connect, encode_call, batch_call, decode
+    from adapters.rpc import connect, check_heads, check_head_fresh, encode_call, batch_call, decode
 """
 
 from adapters.rpc.abi import DEFAULT_CALL_GAS, Address, Call, CallResult, calldata, decode, encode_call
 from adapters.rpc.connection import (
     READ_METHODS,
+    SEND_METHODS,
     ChainEndpoint,
+    EndpointStatus,
+    FailoverEndpoint,
+    FailoverPolicy,
+    FailoverStatus,
+    Head,
     RoundTripCounter,
-    connect,
+    check_head_fresh,
+    default_tolerance_blocks,
+    endpoint_urls,
     make_web3,
     redact_url,
 )
+from adapters.rpc.failover import FailoverProvider, check_heads, connect, rpc_status
 from adapters.rpc.multicall import batch_call, decode_multicall, encode_multicall, raw_call
 from adapters.rpc.stages import StageResult, Stages, run_stages
 
 __all__ = [
     "DEFAULT_CALL_GAS",
     "READ_METHODS",
+    "SEND_METHODS",
     "Address",
     "Call",
     "CallResult",
     "ChainEndpoint",
+    "EndpointStatus",
+    "FailoverEndpoint",
+    "FailoverPolicy",
+    "FailoverProvider",
+    "FailoverStatus",
+    "Head",
     "RoundTripCounter",
     "StageResult",
     "Stages",
     "batch_call",
     "calldata",
+    "check_head_fresh",
+    "check_heads",
     "connect",
     "decode",
     "decode_multicall",
+    "default_tolerance_blocks",
     "encode_call",
     "encode_multicall",
+    "endpoint_urls",
     "make_web3",
     "raw_call",
     "redact_url",
+    "rpc_status",
     "run_stages",
 ]

@@ -1,10 +1,12 @@
-"""What the Uniswap adapters share: the integer math of V2 and V3, curve sampling, and the pair's tokens.
+"""What the Uniswap adapters share: the integer math of V2 and V3, curve sampling, the pair's tokens, and the
+npm artifacts their contracts are verified against.
 
 Usage::
 
-    from adapters.uniswap import curve_from_points, get_amount_out, get_sqrt_ratio_at_tick
+    from adapters.uniswap import artifact_code, curve_from_points, get_amount_out, get_sqrt_ratio_at_tick
 """
 
+from adapters.uniswap.artifacts import ARTIFACTS, NODE_MODULES_ENV, artifact_code, multicall_code, node_modules
 from adapters.uniswap.curve import IMPACT_BPS, cumulative, curve_from_points, size_within_bps
 from adapters.uniswap.math import (
     MAX_SQRT_RATIO,
@@ -21,14 +23,17 @@ from adapters.uniswap.math import (
 from adapters.uniswap.tokens import base_quote, check_token
 
 __all__ = [
+    "ARTIFACTS",
     "IMPACT_BPS",
     "MAX_SQRT_RATIO",
     "MAX_TICK",
     "MIN_SQRT_RATIO",
     "MIN_TICK",
+    "NODE_MODULES_ENV",
     "PIPS",
     "Q96",
     "V2_FEE_PIPS",
+    "artifact_code",
     "base_quote",
     "check_token",
     "cumulative",
@@ -36,5 +41,7 @@ __all__ = [
     "get_amount_out",
     "get_sqrt_ratio_at_tick",
     "get_tick_at_sqrt_ratio",
+    "multicall_code",
+    "node_modules",
     "size_within_bps",
 ]

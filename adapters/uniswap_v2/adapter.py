@@ -19,13 +19,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from adapters.contract import Capability, VenueContracts
+from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
 from adapters.types import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.curve import IMPACT_BPS, curve_from_points
 from adapters.uniswap.math import V2_FEE_PIPS, get_amount_out
 from adapters.uniswap.tokens import base_quote, check_token
+from adapters.uniswap_v2.verification import v2_checks
 from crosshedge import AdapterError
 
 SWAP_GAS = 105_000  # swapExactTokensForTokens, one hop
@@ -73,6 +74,12 @@ class UniswapV2Adapter:
         """Approvals and swaps go to UniswapV2Router02; reads touch the pair."""
         config = self._config(venue)
         return VenueContracts(spender=config.router, called={"router": config.router}, read={"pair": config.pair})
+
+    def verification(self, venue: VenueEntry) -> VenueChecks:
+        """Router02 and the pair against the npm artifacts, the pair's factory and tokens derived from it, and the
+        links V2 makes between them (see :mod:`adapters.uniswap_v2.verification`)."""
+        config = self._config(venue)
+        return v2_checks(config.pair, config.router, swap_signature=SWAP_EXACT_TOKENS)
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pair at ``block`` in one round trip (two without a multicall: the block timestamp)."""

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
-from adapters.contract import Capability, VenueContracts
+from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Stages, calldata, decode, run_stages
 from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
@@ -31,6 +31,7 @@ from adapters.uniswap.math import PIPS, Q96, get_sqrt_ratio_at_tick
 from adapters.uniswap.tokens import base_quote
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
 from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, read_pools_staged
+from adapters.uniswap_v3.verification import v3_checks
 from crosshedge import AdapterError, QuoteOutOfRangeError
 
 SWAP_GAS = 110_000  # exactInputSingle through SwapRouter, no tick crossed (token transfers + pool swap)
@@ -145,6 +146,12 @@ class UniswapV3Adapter:
         config = self._config(venue)
         read = {"pool": config.pool} | ({"quoter": config.quoter} if config.quoter else {})
         return VenueContracts(spender=config.router, called={"router": config.router}, read=read)
+
+    def verification(self, venue: VenueEntry) -> VenueChecks:
+        """SwapRouter, pool and QuoterV2 against the npm artifacts, the pool's factory and tokens derived from it,
+        and the links V3 makes between them (see :mod:`adapters.uniswap_v3.verification`)."""
+        config = self._config(venue)
+        return v3_checks(config.pool, config.router, config.quoter, swap_signature=EXACT_INPUT_SINGLE)
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pool at ``block`` in at most 3 round trips (reader.MAX_ROUND_TRIPS), with curves."""

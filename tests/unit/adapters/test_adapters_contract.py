@@ -61,6 +61,8 @@ def test_conformance_lists_every_problem() -> None:
 
         def contracts(self, venue: object) -> None: ...
 
+        def verification(self, venue: object) -> None: ...
+
         def read(self, chain: object, venues: object, block: object) -> list[object]:
             return []
 
@@ -81,6 +83,9 @@ def test_conformance_lists_every_problem() -> None:
     assert any(p.startswith("quote(") for p in problems)
     Broken.parse_receipt = None  # type: ignore[assignment,method-assign]
     with pytest.raises(AdapterConformanceError, match="parse_receipt is not callable"):
+        check_static(Broken())
+    del Broken.verification  # an adapter that does not say how its contracts are verified is refused, named
+    with pytest.raises(AdapterConformanceError, match="missing verification, parse_receipt is not callable"):
         check_static(Broken())
 
 

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters import ENTRY_POINT_GROUP, AdapterRegistry, VenueEntry, check_entry_point, check_static
+from adapters import (
+    ENTRY_POINT_GROUP,
+    AdapterRegistry,
+    VenueContracts,
+    VenueEntry,
+    check_entry_point,
+    check_static,
+    verification_problems,
+)
 from crosshedge import AdapterConformanceError
 
 PLUGIN = Path(__file__).resolve().parents[2] / "fixtures" / "plugin_pkg"
@@ -49,7 +57,7 @@ def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def test_plugin_is_discovered_and_passes_conformance(plugin_installed: None) -> None:
     names = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    assert {"test_fixed_price", "test_incomplete", "uniswap_v3"} <= names
+    assert {"test_fixed_price", "test_incomplete", "test_unverified", "uniswap_v3"} <= names
     registry = AdapterRegistry.from_entry_points()
     adapter = registry.venue("test_fixed_price")
     assert type(adapter).__module__ == "crosshedge_test_plugin"
@@ -70,6 +78,27 @@ def test_plugin_without_an_approval_target_is_refused_listing_it(plugin_installe
         registry.get("test_no_spender")
     with pytest.raises(AdapterConformanceError, match="missing contracts"):
         check_entry_point("test_no_spender")
+
+
+def test_plugin_that_does_not_say_how_it_is_verified_is_refused_listing_it(plugin_installed: None) -> None:
+    registry = AdapterRegistry.from_entry_points()
+    with pytest.raises(AdapterConformanceError, match=r"test_unverified.*does not implement the venue contract: "
+                                                      r"missing verification$"):
+        registry.get("test_unverified")
+    with pytest.raises(AdapterConformanceError, match="missing verification"):
+        check_entry_point("test_unverified")
+
+
+def test_conformance_checks_what_the_plugin_verifies(plugin_installed: None) -> None:
+    adapter = AdapterRegistry.from_entry_points().venue("test_fixed_price")
+    venue = VenueEntry(name="v", chain="c", adapter="test_fixed_price", config=adapter.config_model(price=1.0))
+    checks = adapter.verification(venue)
+    assert list(checks.roles) == ["router"] and checks.roles["router"].address == "0x" + "ab" * 20
+    assert verification_problems(adapter, venue, adapter.contracts(venue)) == []
+    elsewhere = VenueContracts(spender="0x" + "cd" * 20, called={"router": "0x" + "cd" * 20}, read={})
+    assert verification_problems(adapter, venue, elsewhere) == [
+        f"verification(v) declares no expected code for router 0x{'cd' * 20}, spender 0x{'cd' * 20} "
+        "(named by contracts())"]
 
 
 def test_conformance_refuses_an_empty_spender(plugin_installed: None) -> None:

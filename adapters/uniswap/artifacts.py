@@ -1,0 +1,99 @@
+"""The code a Uniswap venue's contracts must hold: the official npm build artifacts, read from node_modules at run
+time (never copied into the repo), as :class:`CodeExpectation` values with their immutables masked.
+
+The packages are those package.json pins (``@uniswap/v3-core`` 1.0.1, ``@uniswap/v3-periphery`` 1.4.4,
+``@uniswap/v2-core`` 1.0.1, ``@uniswap/v2-periphery``). Their V3 pool and V2 pair builds are the ones mainnet's
+factories deploy (the init code hashes are mainnet's ``0xe34f…8b54`` and ``0x96e8…845f``); a router or quoter
+compiled differently on some chain does not match, and is verified by pinning its hash in ``code_hashes``
+instead. node_modules is the repo's own, or ``$CROSSHEDGE_NODE_MODULES``. A missing artifact does not raise: the
+expectation says why it is unavailable, and the verifier refuses the address unless its hash is pinned.
+
+Usage::
+
+    expected = artifact_code("SwapRouter", embeds=("factory", "WETH9"))
+    expected.matches(w3.eth.get_code(router))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+from adapters.contract import CodeExpectation
+
+#: Environment variable naming the node_modules directory that holds the artifacts (default: the repo's).
+NODE_MODULES_ENV = "CROSSHEDGE_NODE_MODULES"
+
+#: Artifact name -> (package, path inside node_modules).
+ARTIFACTS: dict[str, tuple[str, str]] = {
+    "UniswapV3Factory": (
+        "@uniswap/v3-core", "@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
+    "UniswapV3Pool": ("@uniswap/v3-core", "@uniswap/v3-core/artifacts/contracts/UniswapV3Pool.sol/UniswapV3Pool.json"),
+    "SwapRouter": ("@uniswap/v3-periphery", "@uniswap/v3-periphery/artifacts/contracts/SwapRouter.sol/SwapRouter.json"),
+    "QuoterV2": ("@uniswap/v3-periphery", "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json"),
+    "UniswapInterfaceMulticall": (
+        "@uniswap/v3-periphery",
+        "@uniswap/v3-periphery/artifacts/contracts/lens/UniswapInterfaceMulticall.sol/UniswapInterfaceMulticall.json",
+    ),
+    "UniswapV2Factory": ("@uniswap/v2-core", "@uniswap/v2-core/build/UniswapV2Factory.json"),
+    "UniswapV2Pair": ("@uniswap/v2-core", "@uniswap/v2-core/build/UniswapV2Pair.json"),
+    "UniswapV2Router02": ("@uniswap/v2-periphery", "@uniswap/v2-periphery/build/UniswapV2Router02.json"),
+}
+
+
+def node_modules() -> Path:
+    """``$CROSSHEDGE_NODE_MODULES``, else node_modules beside the repo's package.json."""
+    configured = os.environ.get(NODE_MODULES_ENV)
+    return Path(configured) if configured else _repo_node_modules()
+
+
+@cache
+def _repo_node_modules() -> Path:
+    return Path(__file__).resolve().parents[2] / "node_modules"
+
+
+def runtime_code(path: Path) -> bytes:
+    """The runtime code (``deployedBytecode``) of a hardhat, truffle or waffle artifact file.
+
+    Raises OSError if the file cannot be read and ValueError if it holds no runtime code or unlinked libraries.
+    """
+    data = json.loads(path.read_text())
+    code = data.get("deployedBytecode")
+    if isinstance(code, dict):
+        code = code.get("object")
+    if not code:
+        code = data.get("evm", {}).get("deployedBytecode", {}).get("object")
+    if not isinstance(code, str) or not code.removeprefix("0x"):
+        raise ValueError("it holds no deployedBytecode")
+    if "__" in code:
+        raise ValueError("its runtime code has unlinked library references")
+    return bytes.fromhex(code.removeprefix("0x"))
+
+
+def artifact_code(name: str, embeds: tuple[str, ...] = ()) -> CodeExpectation:
+    """What an address holding the artifact ``name``'s contract must hold; ``embeds`` names its immutables."""
+    return _artifact_code(name, embeds, node_modules())
+
+
+@cache
+def _artifact_code(name: str, embeds: tuple[str, ...], root: Path) -> CodeExpectation:
+    package, rel = ARTIFACTS[name]
+    label = f"{name} ({package})"
+    path = root / rel
+    try:
+        runtime = runtime_code(path)
+    except OSError:
+        return CodeExpectation(contract=label, embeds=embeds, unavailable=f"{path} is missing (run `npm ci`)")
+    except ValueError as exc:
+        return CodeExpectation(contract=label, embeds=embeds, unavailable=f"{path} is not usable: {exc}")
+    return CodeExpectation.of_runtime(label, runtime, embeds)
+
+
+def multicall_code() -> CodeExpectation:
+    """The code the chain's ``multicall`` must hold: UniswapInterfaceMulticall (no immutables)."""
+    return artifact_code("UniswapInterfaceMulticall")
+
+
+__all__ = ["ARTIFACTS", "NODE_MODULES_ENV", "artifact_code", "multicall_code", "node_modules", "runtime_code"]

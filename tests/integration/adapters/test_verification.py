@@ -1,0 +1,270 @@
+"""Contracts are verified, not trusted: the devnet's venues verify (pinned by the code hashes the devnet writes, and
+from the npm artifacts alone); an account, a contract of the wrong kind, a token posing as a pool, a router of
+another factory, a wrong pinned hash and a fake multicall are each refused with their sentence while the other
+venues verify; a second verification costs no round trip, and one past the cache's horizon reads again.
+
+Everything runs on the real devnet (official bytecode from npm); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.types import RPCEndpoint
+
+from adapters import ChainContext, RoundTripCounter, VenueEntry, default_registry
+from crosshedge import RpcError
+from crosshedge.config import Config
+from devnet import load_artifact
+from orchestrator import ContractVerifier, chain_context
+from tests.integration.adapters.adapter_helpers import context
+from tests.integration.conftest import DevnetHandle
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = default_registry()
+
+
+def with_chain(config: Config, chain: str, **update: Any) -> Config:
+    """``config`` with chain ``chain``'s settings updated (code_hashes, multicall, ...)."""
+    chains = dict(config.raw.chains)
+    chains[chain] = chains[chain].model_copy(update=update)
+    return config.model_copy(update={"raw": config.raw.model_copy(update={"chains": chains})})
+
+
+def unpinned(config: Config) -> Config:
+    """``config`` without any code_hashes: every role is judged against the npm artifacts alone."""
+    for chain in config.chains:
+        config = with_chain(config, chain, code_hashes={})
+    return config
+
+
+def variant(config: Config, chain: str, adapter: str, name: str, **update: str) -> VenueEntry:
+    """A copy of the chain's first ``adapter`` venue named ``name`` with config fields replaced."""
+    entry = next(v for v in config.venues_on(chain) if v.adapter == adapter)
+    fields = {k: Web3.to_checksum_address(a) for k, a in update.items()}
+    return VenueEntry(name=name, chain=chain, adapter=adapter, config=entry.config.model_copy(update=fields))
+
+
+def head(ctx: ChainContext) -> int:
+    return int(ctx.w3.eth.block_number)
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["code_hashes", "npm_artifacts"])
+def test_every_devnet_venue_verifies(devnet: DevnetHandle, pinned: bool) -> None:
+    config = devnet.config if pinned else unpinned(devnet.config)
+    verifier = ContractVerifier()
+    for chain in devnet.chains():
+        assert config.chains[chain].code_hashes if pinned else not config.chains[chain].code_hashes
+        ctx = context(config, chain)
+        venues = config.venues_on(chain)
+        assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2"}
+        assert verifier.verify(config, REGISTRY, ctx, venues, head(ctx)) == {}
+        allowed = verifier.allowlist(config, REGISTRY, ctx, venues, head(ctx))
+        contracts = devnet.state["chains"][chain]["contracts"]
+        tokens = {t["address"] for t in devnet.state["chains"][chain]["tokens"].values()}
+        assert allowed == {contracts["swap_router"], contracts["v2_router"]} | tokens
+
+
+def test_the_devnet_pins_the_code_of_everything_it_deploys(devnet: DevnetHandle) -> None:
+    for chain in devnet.chains():
+        state = devnet.state["chains"][chain]
+        pinned = devnet.config.chains[chain].code_hashes
+        deployed = set(state["contracts"].values()) | {v.get("pool") or v["pair"] for v in state["venues"].values()}
+        assert set(pinned) == {Web3.to_checksum_address(a) for a in deployed}
+        w3 = devnet.w3(chain)
+        for address, code_hash in pinned.items():
+            code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
+            assert code and code_hash == "0x" + bytes(Web3.keccak(code)).hex()
+
+
+def _bad_venue(devnet: DevnetHandle, case: str) -> tuple[str, VenueEntry, dict[bool, str]]:
+    """(chain, the bad venue, the start of its refusal by whether code_hashes pin the devnet) for one case."""
+    state = devnet.state["chains"]
+    contracts = {c: {k: Web3.to_checksum_address(a) for k, a in state[c]["contracts"].items()} for c in state}
+    if case == "v2_router_is_an_account":
+        eoa = Web3.to_checksum_address(state["arbitrum"]["accounts"]["trader"])
+        sentence = (f"chain arbitrum: venue v2_bad: router {eoa} has no code (an account, not a contract); "
+                    "refused")
+        return "arbitrum", variant(devnet.config, "arbitrum", "uniswap_v2", "v2_bad", router=eoa), {
+            True: sentence, False: sentence}
+    if case == "v3_router_is_the_quoter":
+        quoter = contracts["ethereum"]["quoter_v2"]
+        return "ethereum", variant(devnet.config, "ethereum", "uniswap_v3", "v3_bad", router=quoter), {
+            True: f"chain ethereum: venue v3_bad: router {quoter}: exactInputSingle(...) did not revert with "
+                  "'Transaction too old' as a SwapRouter does for an expired deadline; refused",
+            False: f"chain ethereum: venue v3_bad: router {quoter} is not a SwapRouter (@uniswap/v3-periphery): "
+                   "its code (8273 bytes) differs from the npm artifact's (12070 bytes) with its immutables "
+                   "(factory, WETH9) masked; refused"}
+    if case == "v3_router_is_a_token":
+        usdc = contracts["base"]["usdc"]
+        return "base", variant(devnet.config, "base", "uniswap_v3", "v3_bad", router=usdc), {
+            True: f"chain base: venue v3_bad: router {usdc}: factory() reverted or returned no address; expected "
+                  "the pool's factory (a router of another factory swaps in another pool); refused",
+            False: f"chain base: venue v3_bad: router {usdc} is not a SwapRouter (@uniswap/v3-periphery)"}
+    if case == "v3_pool_is_a_token":
+        weth = contracts["ethereum"]["weth"]
+        return "ethereum", variant(devnet.config, "ethereum", "uniswap_v3", "v3_bad", pool=weth), {
+            True: f"chain ethereum: venue v3_bad: pool {weth}: factory() returned no address, so its factory is "
+                  "unknown; refused",
+            False: f"chain ethereum: venue v3_bad: pool {weth} is not a UniswapV3Pool (@uniswap/v3-core)"}
+    assert case == "v2_pair_is_a_v3_pool"
+    pool = Web3.to_checksum_address(
+        next(v["pool"] for v in state["base"]["venues"].values() if v["adapter"] == "uniswap_v3"))
+    return "base", variant(devnet.config, "base", "uniswap_v2", "v2_bad", pair=pool), {
+        True: f"chain base: venue v2_bad: factory {contracts['base']['v3_factory']}: getPair(...) reverted or "
+              "returned no address; expected the configured pair (its factory did not create it); refused",
+        False: f"chain base: venue v2_bad: pair {pool} is not a UniswapV2Pair (@uniswap/v2-core)"}
+
+
+CASES = ["v2_router_is_an_account", "v3_router_is_the_quoter", "v3_router_is_a_token", "v3_pool_is_a_token",
+         "v2_pair_is_a_v3_pool"]
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["code_hashes", "npm_artifacts"])
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_venue_is_refused_alone_with_its_sentence(devnet: DevnetHandle, case: str, pinned: bool) -> None:
+    chain, bad, sentences = _bad_venue(devnet, case)
+    config = devnet.config if pinned else unpinned(devnet.config)
+    ctx = context(config, chain)
+    venues = [*config.venues_on(chain), bad]
+    refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
+    assert list(refused) == [bad.name]
+    assert refused[bad.name].startswith(sentences[pinned]), refused[bad.name]
+    assert refused[bad.name].endswith("; refused") and refused[bad.name].count("; refused") == 1
+
+
+def test_pinned_code_is_not_taken_for_the_role_it_does_not_play(devnet: DevnetHandle) -> None:
+    # The devnet pins the quoter's exact code, so its code check passes as any role: the router's deadline probe
+    # is what refuses it (a QuoterV2 has no exactInputSingle).
+    _, bad, _ = _bad_venue(devnet, "v3_router_is_the_quoter")
+    quoter = bad.config.model_dump()["router"]
+    assert quoter in devnet.config.chains["ethereum"].code_hashes
+    ctx = context(devnet.config, "ethereum")
+    refused = ContractVerifier().verify(devnet.config, REGISTRY, ctx, [bad], head(ctx))
+    assert "did not revert with 'Transaction too old' as a SwapRouter does" in refused[bad.name]
+
+
+def _deploy(w3: Web3, sender: str, name: str, *args: Any) -> str:
+    art = load_artifact(name)
+    tx = w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).transact(
+        {"from": sender, "gas": 8_000_000})
+    receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=30)
+    address = receipt["contractAddress"]
+    assert receipt["status"] == 1 and address is not None
+    return Web3.to_checksum_address(address)
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+@pytest.mark.parametrize("adapter", ["uniswap_v3", "uniswap_v2"])
+def test_a_router_of_another_factory_is_refused(devnet: DevnetHandle, adapter: str) -> None:
+    w3 = devnet.w3("base")
+    state = devnet.state["chains"]["base"]
+    deployer, weth = state["accounts"]["deployer"], state["contracts"]["weth"]
+    if adapter == "uniswap_v3":
+        factory = _deploy(w3, deployer, "UniswapV3Factory")
+        router = _deploy(w3, deployer, "SwapRouter", factory, weth)
+        real_factory, what = state["contracts"]["v3_factory"], "pool"
+    else:
+        factory = _deploy(w3, deployer, "UniswapV2Factory", deployer)
+        router = _deploy(w3, deployer, "UniswapV2Router02", factory, weth)
+        real_factory, what = state["contracts"]["v2_factory"], "pair"
+    bad = variant(devnet.config, "base", adapter, "foreign_router", router=router)
+    ctx = context(devnet.config, "base")
+    venues = [*devnet.config.venues_on("base"), bad]
+    refused = ContractVerifier().verify(devnet.config, REGISTRY, ctx, venues, head(ctx))
+    assert refused == {"foreign_router": (
+        f"chain base: venue foreign_router: router {router}: factory() returned {factory}, not the {what}'s factory "
+        f"{Web3.to_checksum_address(real_factory)} (a router of another factory swaps in another {what}); refused")}
+
+
+def test_a_wrong_pinned_hash_refuses(devnet: DevnetHandle) -> None:
+    entry = next(v for v in devnet.config.venues_on("arbitrum") if v.adapter == "uniswap_v3")
+    router = entry.config.model_dump()["router"]
+    hashes = dict(devnet.config.chains["arbitrum"].code_hashes)
+    real = hashes[router]
+    hashes[router] = "0x" + "ab" * 32
+    config = with_chain(devnet.config, "arbitrum", code_hashes=hashes)
+    ctx = context(config, "arbitrum")
+    venues = config.venues_on("arbitrum")
+    refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
+    users = {v.name for v in venues if v.config.model_dump()["router"] == router}
+    assert set(refused) == users and users
+    assert refused[entry.name] == (f"chain arbitrum: venue {entry.name}: router {router} has code keccak {real}, "
+                                   f"not the 0x{'ab' * 32} in code_hashes; refused")
+
+
+def test_a_fake_multicall_refuses_every_venue_of_its_chain(devnet: DevnetHandle) -> None:
+    usdc = Web3.to_checksum_address(devnet.state["chains"]["base"]["contracts"]["usdc"])
+    config = unpinned(with_chain(devnet.config, "base", multicall=usdc))
+    ctx = context(config, "base")
+    venues = config.venues_on("base")
+    refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
+    assert set(refused) == {v.name for v in venues}
+    assert all(f"multicall {usdc} is not a UniswapInterfaceMulticall" in s for s in refused.values())
+
+
+def test_a_second_verification_costs_no_round_trip(devnet: DevnetHandle) -> None:
+    counter = RoundTripCounter()
+    ctx = context(devnet.config, "ethereum", counter=counter)
+    venues = devnet.config.venues_on("ethereum")
+    verifier = ContractVerifier()
+    block = head(ctx)
+    counter.reset()
+    assert verifier.verify(devnet.config, REGISTRY, ctx, venues, block) == {}
+    assert counter.count == 2 and counter.methods == {"batch": 2}  # code + inputs, then derived code + multicall
+    devnet.w3("ethereum").provider.make_request(RPCEndpoint("evm_mine"), [])
+    later = head(ctx)
+    assert later > block
+    counter.reset()
+    assert verifier.verify(devnet.config, REGISTRY, ctx, venues, later) == {}
+    assert counter.count == 0
+    # A venue added later reuses the cached code of its router, pool and factory: only its new calls are read.
+    extra = variant(devnet.config, "ethereum", "uniswap_v3", "v3_again")
+    assert verifier.verify(devnet.config, REGISTRY, ctx, [*venues, extra], later) == {}
+    assert counter.count == 0
+
+
+def test_reads_past_the_horizon_are_read_again(devnet: DevnetHandle) -> None:
+    counter = RoundTripCounter()
+    ctx = context(devnet.config, "base", counter=counter)
+    venues = devnet.config.venues_on("base")
+    verifier = ContractVerifier(reverify_after_s=3 * devnet.config.chains["base"].block_time_s)
+    assert verifier.horizon(devnet.config, "base") == 3
+    block = head(ctx)
+    assert verifier.verify(devnet.config, REGISTRY, ctx, venues, block) == {}
+    devnet.w3("base").provider.make_request(RPCEndpoint("anvil_mine"), [hex(4)])
+    counter.reset()
+    assert verifier.verify(devnet.config, REGISTRY, ctx, venues, block + 3) == {}
+    assert counter.count == 0  # still within the horizon
+    assert verifier.verify(devnet.config, REGISTRY, ctx, venues, block + 4) == {}
+    assert counter.methods == {"batch": 2}  # expired: code and links read again
+    counter.reset()
+    assert verifier.verify(devnet.config, REGISTRY, ctx, venues, block - 1) == {}
+    assert counter.methods == {"batch": 2}  # an older block than the cached reads: read at that block
+
+
+def test_without_a_multicall_the_links_go_as_plain_calls_in_the_same_batch(devnet: DevnetHandle) -> None:
+    config = with_chain(devnet.config, "arbitrum", multicall=None)
+    counter = RoundTripCounter()
+    ctx = context(config, "arbitrum", counter=counter)
+    assert ctx.multicall is None
+    _, bad, sentences = _bad_venue(devnet, "v2_router_is_an_account")
+    block = head(ctx)
+    counter.reset()
+    refused = ContractVerifier().verify(config, REGISTRY, ctx, [*config.venues_on("arbitrum"), bad], block)
+    assert refused == {bad.name: sentences[True]}
+    assert counter.methods == {"batch": 2}
+
+
+def test_an_unreachable_chain_raises_a_retryable_error_not_a_verdict(devnet: DevnetHandle) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    ctx = chain_context(devnet.config, "base", Web3(Web3.HTTPProvider(dead, request_kwargs={"timeout": 2})))
+    with pytest.raises(RpcError, match="chain base: contract verification batch failed at block 1") as err:
+        ContractVerifier().verify(devnet.config, REGISTRY, ctx, devnet.config.venues_on("base"), 1)
+    assert err.value.retryable
