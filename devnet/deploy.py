@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,13 +226,27 @@ def lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
     return needs
 
 
+def runtime_code_hashes(d: ChainDeployer, addresses: Iterable[str]) -> dict[str, str]:
+    """keccak256 of the runtime code at each address (by checksum address), for the generated config's
+    ``code_hashes``: the contract verifier then pins these exact deployments. No code is a failed deployment."""
+    out: dict[str, str] = {}
+    for address in sorted({Web3.to_checksum_address(a) for a in addresses}):
+        code = bytes(d.w3.eth.get_code(address))
+        if not code:
+            raise DeployError(f"devnet {d.chain}: {address} has no code after deployment")
+        out[address] = "0x" + bytes(Web3.keccak(code)).hex()
+    return out
+
+
 def venue_name(pool: Any) -> str:
     pair = f"{pool.base.lower()}_{pool.quote.lower()}"
     return f"v3_{pair}_{pool.fee}" if pool.kind == "uniswap_v3" else f"v2_{pair}"
 
 
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
-    """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts)."""
+    """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts, and
+    ``code_hashes``: keccak256 of the runtime code of every contract, pool and pair, which the generated config
+    pins)."""
     deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
     d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
@@ -263,9 +278,13 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     for symbol, budget in trader_budget.items():
         fund(d, c, d.trader, symbol, to_raw(symbol, budget))
     approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
+    # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
+    # pool and pair the factories created.
+    pools = [str(v.get("pool") or v["pair"]) for v in venues.values()]
     return {
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
+        "code_hashes": runtime_code_hashes(d, [*d.contracts.values(), *pools]),
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},

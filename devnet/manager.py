@@ -9,10 +9,13 @@ Usage::
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
+import socket
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +29,11 @@ from crosshedge import ConfigError
 from crosshedge.config import GENERATED_CONFIG, DevnetChain, DevnetSpec
 from devnet.anvil import AnvilOptions, running, start_anvil, stop_anvil, wait_ready
 from devnet.deploy import deploy_chain, settle_base_fee
+from devnet.producer import start_producer, stop_producer
+from devnet.relay import RelayOptions, start_relay, stop_relay
 
 STATE_FILE = "state.json"
+RELAY_PORT_OFFSET = 100  # a chain's private relay listens at the chain's port + 100 (18545 -> 18645)
 # Devnet-only keystore strength: scrypt n=2**14 keeps `devnet up` fast; real wallets bring their own keystore.
 DEVNET_SCRYPT_N = 2**14
 
@@ -47,6 +53,28 @@ def _write_secret(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def _port_answers(port: int, timeout_s: float = 0.5) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port`` (a bind test would also trip on a port
+    our own just-stopped anvil left in TIME_WAIT, which anvil can reuse)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _foreign_chain_id(url: str, timeout_s: float = 2.0) -> int | None:
+    """The chain id a JSON-RPC node at ``url`` reports (eth_chainId), or None when it does not answer one."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            result = json.loads(response.read()).get("result")
+        return int(result, 16) if isinstance(result, str) else None
+    except (OSError, ValueError, AttributeError, http.client.HTTPException):
+        return None
+
+
 class DevnetManager:
     """Lifecycle of the devnet described by a chains.yaml ``devnet`` section."""
 
@@ -61,6 +89,9 @@ class DevnetManager:
     def url(self, chain: DevnetChain) -> str:
         return f"http://127.0.0.1:{self.port(chain)}"
 
+    def relay_port(self, chain: DevnetChain) -> int:
+        return self.port(chain) + RELAY_PORT_OFFSET
+
     def _new_operator(self) -> tuple[str, Path, Path]:
         """A fresh operator key, stored only in an encrypted keystore (0600) beside a 0600 password file."""
         account = Account.create()
@@ -72,9 +103,15 @@ class DevnetManager:
         return account.address, ks_path, pw_path
 
     def up(self) -> dict[str, Any]:
-        """Start every chain and deploy; returns the devnet state (also written to state.json)."""
+        """Start every chain and deploy; returns the devnet state (also written to state.json).
+
+        Every chain's port is checked before anything starts: a port another process holds (a node this devnet
+        did not start) is a ConfigError naming the chain, the port and, when it answers JSON-RPC, its chain id;
+        nothing is started or deployed then.
+        """
         started = time.perf_counter()
         self.down()
+        self._check_ports_free()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         operator, ks_path, pw_path = self._new_operator()
         for name, chain in self.spec.chains.items():
@@ -86,11 +123,28 @@ class DevnetManager:
             futures = {name: pool.submit(self._deploy_one, name, chain, operator)
                        for name, chain in self.spec.chains.items()}
             chains = {name: future.result() for name, future in futures.items()}
+        self._start_relays(chains)
         state = {"operator": operator, "keystore": str(ks_path), "password_file": str(pw_path), "chains": chains,
                  "prices": self.spec.prices, "seconds": round(time.perf_counter() - started, 3)}
         (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
         self._write_generated(state)
+        self.start_block_producer()
         return state
+
+    def _check_ports_free(self) -> None:
+        """ConfigError for the first chain whose port something else answers on (our own anvils are down by now)."""
+        for name, chain in self.spec.chains.items():
+            port = self.port(chain)
+            if chain.private_relay and _port_answers(self.relay_port(chain)):
+                raise ConfigError(f"devnet.chains.{name}.private_relay: port {self.relay_port(chain)} (the chain's "
+                                  f"port + {RELAY_PORT_OFFSET}) is already in use; nothing was started or deployed")
+            if not _port_answers(port):
+                continue
+            found = _foreign_chain_id(self.url(chain))
+            what = (f"another node answers there with chain id {found}" if found is not None
+                    else "another process is listening there (it does not answer eth_chainId)")
+            raise ConfigError(f"devnet.chains.{name}.port: port {port} is already in use ({what}); stop it or "
+                              f"choose another port for chain {name}; nothing was started or deployed")
 
     def _deploy_one(self, name: str, chain: DevnetChain, operator: str) -> dict[str, Any]:
         url = self.url(chain)
@@ -99,7 +153,23 @@ class DevnetManager:
         state = deploy_chain(w3, name, chain, self.spec.prices, operator)
         settle_base_fee(w3, int(chain.base_fee_gwei * 1e9))
         state["rpc_url"] = url
+        state["base_fee_wei"] = int(chain.base_fee_gwei * 1e9)  # what the block producer holds the base fee at
         return state
+
+    def _start_relays(self, chains: dict[str, Any]) -> None:
+        """A private relay (devnet.relay) per chain that asks for one; its URL goes into the chain's state.
+
+        On an interval-mining chain it builds a block every block time, as a builder does; on an automining chain
+        (where every public transaction is mined at once) it includes a transaction as soon as it arrives.
+        """
+        for name, chain in self.spec.chains.items():
+            if not chain.private_relay:
+                continue
+            block_time_s = chain.block_time_s if chain.interval_mining else 0.0
+            relay = start_relay(RelayOptions(name=name, upstream=self.url(chain), port=self.relay_port(chain),
+                                             block_time_s=block_time_s), self.state_dir)
+            wait_ready(relay.url)
+            chains[name]["private_rpc_url"] = relay.url
 
     def _write_generated(self, state: dict[str, Any]) -> None:
         chains: dict[str, Any] = {}
@@ -114,7 +184,11 @@ class DevnetManager:
                 "confirmations": chain.confirmations, "wallet": "operator", "multicall": s["contracts"]["multicall"],
                 "contracts": {k: v for k, v in s["contracts"].items() if k not in {"wbtc", "usdc"}},
                 "gas": gas, "tokens": s["tokens"], "venues": s["venues"],
+                # keccak256 of each deployment's runtime code: the contract verifier pins these exact contracts.
+                "code_hashes": s.get("code_hashes", {}),
             }
+            if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url
+                chains[name]["private_rpc_url"] = s["private_rpc_url"]
         generated = {
             "chains": chains,
             "wallets": {"operator": {"address": state["operator"], "keystore": state["keystore"],
@@ -124,8 +198,17 @@ class DevnetManager:
         (self.state_dir / GENERATED_CONFIG).write_text(header + yaml.safe_dump(generated, sort_keys=False))
 
     def down(self) -> list[str]:
-        """Stop every chain's anvil; returns the names that were running."""
+        """Stop the block producer, the relays and every chain's anvil; returns the names of the chains that were
+        running."""
+        stop_producer(self.state_dir)
+        for name in self.spec.chains:
+            stop_relay(name, self.state_dir)
         return [name for name in self.spec.chains if stop_anvil(name, self.state_dir)]
+
+    def start_block_producer(self) -> None:
+        """Keep blocks coming on every chain (devnet.producer), unless the spec turns it off."""
+        if self.spec.block_interval_s > 0:
+            start_producer(self.state_dir, self.spec.block_interval_s)
 
     def status(self) -> list[ChainStatus]:
         out = []

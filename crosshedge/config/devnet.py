@@ -46,6 +46,9 @@ class DevnetChain(_Section):
     # block producer keeps blocks coming so a depth above 1 is reached).
     confirmations: int = Field(default=1, ge=1, le=64)
     interval_mining: bool = False  # True: anvil mines every block_time_s; False: automine (fast tests)
+    # True: `devnet up` also starts a private relay for this chain (devnet.relay: sends that never show in the
+    # public mempool) and writes its URL as the chain's private_rpc_url in the generated config.
+    private_relay: bool = False
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
     pools: list[DevnetPool] = []
     operator_inventory: dict[str, float] = {}  # token symbol -> amount funded to the operator wallet
@@ -56,5 +59,8 @@ class DevnetChain(_Section):
 
 class DevnetSpec(_Section):
     state_dir: Path = Path(".crosshedge/devnet")
+    # The block producer mines a block on every chain this often (the devnet's compressed block time), so heads
+    # stay fresh and receipts reach their confirmation depth; 0 turns it off (blocks only when a transaction is).
+    block_interval_s: float = Field(default=1.0, ge=0)
     prices: dict[str, float] = {"ETH": 3000.0, "BTC": 60000.0}
     chains: dict[str, DevnetChain] = {}
