@@ -5,13 +5,17 @@ Usage::
     crosshedge backtest --prices ../shared/data/ethusdt_1h.csv --book examples/book.yaml \
         --start 2022-01-01 --end 2024-01-01 --sweep --plot frontier.png
     crosshedge backtest --monte-carlo --json         # Derman–Kamal check: MC hedging-error std vs formula
+
+Without ``--prices`` (or ``--monte-carlo``), with an unknown ``--policy`` or a malformed date it is bad usage
+(exit 2); an unreadable price or book file is an error (exit 1). Several ``--prices`` give one table each and,
+with ``--json``, one document ``{"backtests": [...]}``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -19,9 +23,8 @@ from rich.table import Table
 
 from adapters import load_book
 from crosshedge.cli.common import JsonOption, config_path
-from crosshedge.cli.output import command_errors, console, emit
+from crosshedge.cli.output import UsageError, command_errors, emit, err_console
 from crosshedge.config import PolicySettings, load_config
-from crosshedge.errors import InputError
 from risk import (
     POLICIES,
     CostModel,
@@ -41,7 +44,7 @@ def _date(text: str | None, flag: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{flag} {text!r} is not an ISO date (e.g. 2022-01-01)") from None
+        raise UsageError(f"backtest: {flag} {text!r} is not an ISO date (e.g. 2022-01-01)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -49,7 +52,7 @@ def _specs(policies: list[str], sweep: bool, base: PolicySettings) -> list[Polic
     names = policies or list(POLICIES)
     unknown = [n for n in names if n not in POLICIES]
     if unknown:
-        raise InputError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+        raise UsageError(f"backtest: --policy {unknown[0]!r} is not a policy; choose from {', '.join(POLICIES)}")
     specs = [PolicySpec.of("fixed_interval", base, interval_hours=24.0)]  # the reference every run reports
     if sweep:
         return specs + [s for s in sweep_specs(names, base) if s.label != specs[0].label]
@@ -64,7 +67,7 @@ def _base_settings(config: Path | None) -> PolicySettings:
 def _table(result_rows: list[dict[str, object]], title: str) -> Table:
     table = Table(title=title)
     for col in ("policy", "trades", "cost $", "gas $", "P&L mean $/d", "P&L std $/d", "CVaR95 $/d", "worst |Δ| $"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
+        table.add_column(col, justify="left" if col == "policy" else "right", overflow="fold")  # never "fixed_i…"
     for r in result_rows:
         table.add_row(str(r["label"]), f"{r['trades']:,}", f"{r['total_cost_usd']:,.0f}", f"{r['gas_usd']:,.0f}",
                       f"{r['pnl_mean_usd']:,.0f}", f"{r['pnl_std_usd']:,.0f}", f"{r['cvar95_usd']:,.0f}",
@@ -101,14 +104,17 @@ def backtest(  # typer maps options to parameters
             _monte_carlo(json_output, paths)
             return
         if not prices:
-            raise InputError("give --prices CSV (or --monte-carlo)")
+            raise UsageError("backtest: give --prices CSV (an OHLC file, or UNDERLYING=CSV), or --monte-carlo")
         specs = _specs(policy or [], sweep, _base_settings(config))
+        window = _date(start, "--start"), _date(end, "--end")  # bad dates are bad usage: checked before any work
+        outputs: list[dict[str, Any]] = []
+        tables: list[Table] = []
         for item in prices:
             name, _, file = item.rpartition("=")
-            series = load_prices(Path(file), name.upper() or None).window(_date(start, "--start"), _date(end, "--end"))
+            series = load_prices(Path(file), name.upper() or None).window(*window)
             positions = load_book(book, datetime.fromtimestamp(float(series.times[0]), UTC))
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=console, transient=True, disable=json_output) as bar:
+                          console=err_console, transient=True, disable=json_output) as bar:
                 task = bar.add_task(f"backtesting {series.underlying}", total=len(specs))
 
                 def advance(label: str, bar: Progress = bar, task: TaskID = task) -> None:
@@ -125,8 +131,10 @@ def backtest(  # typer maps options to parameters
                      f"{result.gaps} gap(s), {result.rolls} rolls")
             if verdict["saving"] is not None:
                 title += f"; best band at <= daily std: {verdict['best']}, {verdict['saving']:.0%} cheaper"
-            emit({"result": result, "best_band_vs_daily": verdict, "plot": plot_file}, json_output,
-                 _table(rows, title))
+            outputs.append({"result": result, "best_band_vs_daily": verdict, "plot": plot_file})
+            tables.append(_table(rows, title))
+        # One JSON document on stdout: the backtest's object, or {"backtests": [...]} for several --prices files.
+        emit(outputs[0] if len(outputs) == 1 else {"backtests": outputs}, json_output, *tables)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import RenderableType
+from rich.markup import escape
 from rich.table import Table
 
 from adapters import default_registry
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
-from crosshedge.cli.output import command_errors, console, emit
+from crosshedge.cli.output import command_errors, emit, working
 from optimizer import HedgeProblem, Plan, load_problem
 from optimizer import plan as make_plan
 from orchestrator import connect_all, decide_and_plan, take_snapshot
+from risk import Decision
 
 ProblemOption = Annotated[
     Path | None, typer.Option("--problem", "-p", help="Plan this saved HedgeProblem JSON instead of live state.")
@@ -32,15 +35,32 @@ ExplainOption = Annotated[bool, typer.Option("--explain", help="Say why each ven
 SaveOption = Annotated[Path | None, typer.Option("--save-problem", help="Also write the problem JSON here.")]
 
 
-def live_problem(config_file: Path | None) -> HedgeProblem | None:
-    """The problem from the chains now (thin glue over orchestrator.snapshot and orchestrator.assess); None when
-    the policy fires for no underlying."""
+def live_problem(config_file: Path | None) -> tuple[list[Decision], HedgeProblem | None]:
+    """The policy's decisions and the problem from the chains now (thin glue over orchestrator.snapshot and
+    orchestrator.assess); the problem is None when the policy fires for no underlying."""
     config = resolve_config(config_file)
     registry = default_registry()
-    connections, _ = connect_all(config)
-    snap = take_snapshot(config, connections, registry)
-    _, problem, _ = decide_and_plan(config, registry, snap, connections, set(), set())
-    return problem
+    with working("reading every chain and asking the policy ..."):
+        connections, _ = connect_all(config, config.raw.execution.rpc_timeout_s)
+        snap = take_snapshot(config, connections, registry)
+        decisions, problem, _ = decide_and_plan(config, registry, snap, connections, set(), set())
+    return decisions, problem
+
+
+def _num(x: float) -> str:
+    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def decisions_table(decisions: list[Decision], title: str = "policy per underlying") -> Table:
+    """One row per underlying: net delta, the band, the target, whether the policy fires and why."""
+    table = Table(title=title)
+    for col in ("und.", "policy", "net Δ", "band", "target", "verdict", "reason"):
+        table.add_column(col, justify="right" if col in {"net Δ", "target"} else "left", overflow="fold")
+    for d in decisions:
+        verdict = "[bold red]TRADE[/]" if d.trade else "[green]hold[/]"
+        table.add_row(d.underlying, d.policy, _num(d.net_delta), f"[{_num(d.lower)}, {_num(d.upper)}]",
+                      _num(d.target), verdict, escape(d.reason))
+    return table
 
 
 def trades_table(result: Plan) -> Table:
@@ -79,21 +99,28 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan the cheapest hedge trades across venues and chains (from live state or a saved problem)."""
         with command_errors():
-            problem = load_problem(problem_file) if problem_file is not None else live_problem(config)
+            decisions: list[Decision] = []
+            if problem_file is not None:
+                problem: HedgeProblem | None = load_problem(problem_file)
+            else:
+                decisions, problem = live_problem(config)
             if problem is None:
-                emit({"trades": [], "note": "nothing to hedge: the policy fires for no underlying"}, json_output)
+                note = "nothing to hedge: the policy fires for no underlying"
+                emit({"trades": [], "decisions": decisions, "note": note}, json_output,
+                     decisions_table(decisions, title=note))
                 return
             if save_problem is not None:
                 save_problem.write_text(problem.model_dump_json(indent=2))
-            result = make_plan(problem)
+            with working("solving the hedge problem ..."):
+                result = make_plan(problem)
             data: dict[str, Any] = result.model_dump(mode="json")
             if not explain:
                 data.pop("explanation")
-            if json_output:
-                emit(data, True)
-                return
-            console.print(trades_table(result))
+            if decisions:
+                data["decisions"] = [d.model_dump(mode="json") for d in decisions]
+            tables: list[RenderableType] = [trades_table(result)]
             if result.note:
-                console.print(result.note)
+                tables.append(escape(result.note))
             if explain:
-                console.print(explain_table(result))
+                tables.append(explain_table(result))
+            emit(data, json_output, *tables)

@@ -6,6 +6,9 @@ to chains.yaml; uniswap_v3_lp: every chain; erc20: the snapshot's inventory, rea
 are the median mid of every USD venue per underlying; each venue's real swap gas (USD), fee and impact feed the
 cost-aware band.
 
+Every chain must be read (a book whose LP or inventory on a down chain is missing would show a false delta): a
+chain that cannot be read is one sentence on stderr and exit code 1.
+
 Usage::
 
     crosshedge risk
@@ -22,7 +25,8 @@ from rich.table import Table
 
 from adapters import default_registry
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
-from crosshedge.cli.output import command_errors, console, emit
+from crosshedge.cli.output import command_errors, emit, working
+from crosshedge.errors import RpcError
 from orchestrator import connect_all, read_positions, take_snapshot, venue_costs
 from risk import Decision, RiskReport, StressGrid, aggregate, decide_all, marks_from_venues, stress_grid
 
@@ -75,18 +79,23 @@ def risk(
         cfg = resolve_config(config)
         registry = default_registry()
         now = datetime.now(UTC)
-        with console.status("reading venues and positions on every chain ..."):
+        with working("reading venues and positions on every chain ..."):
             connections, _ = connect_all(cfg, cfg.raw.execution.rpc_timeout_s)
             snap = take_snapshot(cfg, connections, registry)
-            positions = read_positions(cfg, snap, connections, registry, now)
+            offchain, reads = read_positions(cfg, snap, connections, registry, now)
+        for read in reads:  # a chain whose positions are missing would make the whole book's Greeks wrong
+            if read.missing is not None:
+                why = read.missing if read.missing.startswith(f"chain {read.chain}") else (
+                    f"chain {read.chain}: {read.missing}")
+                raise RpcError(f"{why}; the book's Greeks need every chain's positions")
+        positions = [*offchain, *(p for read in reads for p in (*read.spot, *read.lp))]
         marks = marks_from_venues(snap.venue_states())
         report = aggregate(positions, marks, now)
         decs = decide_all(report, venue_costs(snap), cfg.raw.policy)
         grid = stress_grid(positions, marks, now) if stress else None
         payload: dict[str, Any] = {"report": report, "decisions": decs, "stress": grid}
-        emit(payload, json_output, _risk_table(report, decs))
-        if grid is not None and not json_output:
-            console.print(_stress_table(grid))
+        tables = [_risk_table(report, decs)] + ([_stress_table(grid)] if grid is not None else [])
+        emit(payload, json_output, *tables)
 
 
 def register(app: typer.Typer) -> None:

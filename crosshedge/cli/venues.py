@@ -7,6 +7,9 @@ Usage::
 
     crosshedge venues
     crosshedge venues --json --config chains.yaml
+
+A chain that cannot be read is named in one sentence on stderr (and under ``failed`` in the JSON); the other
+chains' venues still print. Exit code 1 only when no chain could be read.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.table import Table
 
 from adapters import default_registry, size_within_bps
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
-from crosshedge.cli.output import command_errors, console, emit
+from crosshedge.cli.output import CommandFailedError, command_errors, emit, warn_failed, working
 from orchestrator import Snapshot, connect_all, take_snapshot
 
 DEPTH_BPS = (10, 50, 100)
@@ -72,14 +75,16 @@ def venues(config: ConfigOption = None, json_output: JsonOption = False) -> None
     """Read every venue on every chain: mid price, depth within 10/50/100 bp, swap gas cost, block."""
     with command_errors():
         cfg = resolve_config(config)
-        with console.status("reading venues on every chain ..."):
+        with working("reading venues on every chain ..."):
             connections, failed = connect_all(cfg, cfg.raw.execution.rpc_timeout_s, allow_partial=True)
             snap = take_snapshot(cfg, connections, default_registry(), allow_partial=True, inventory=False)
-        failed = {**failed, **snap.failed}
+        failed = {**snap.failed, **failed}  # the connection error says more than "not connected"
         rows = venue_rows(snap)
+        # A chain that is down is named on stderr; the chains that could be read are still listed.
+        warn_failed(failed)
         emit({"venues": rows, "failed": failed}, json_output, venues_table(rows, failed))
         if failed and not snap.chains:
-            raise typer.Exit(1)
+            raise CommandFailedError(f"no chain could be read ({len(failed)} configured, all unreachable)")
 
 
 def register(app: typer.Typer) -> None:

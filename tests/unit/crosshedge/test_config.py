@@ -20,6 +20,7 @@ from adapters import (
     Fill,
     Side,
     TxRequest,
+    VenueChecks,
     VenueContracts,
     VenueEntry,
     VenueState,
@@ -46,6 +47,9 @@ class FakeVenue:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
+        raise NotImplementedError
+
+    def verification(self, venue: VenueEntry) -> VenueChecks:
         raise NotImplementedError
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
