@@ -175,11 +175,14 @@ def default_planner() -> Planner:
     return Planner()
 
 
-def plan(problem: HedgeProblem, quoter: Quoter | None = None) -> Plan:
-    """The cheapest set of hedge trades for ``problem``.
+def plan(problem: HedgeProblem, quoter: Quoter | None = None, now: float | None = None) -> Plan:
+    """The cheapest set of hedge trades for ``problem``, stamped with when it was made and from which blocks.
 
     Usage: ``result = plan(HedgeProblem.model_validate_json(text))``
     """
-    if quoter is None:
-        return default_planner().plan(problem)
-    return Planner(quoter=quoter).plan(problem)
+    planner = default_planner() if quoter is None else Planner(quoter=quoter)
+    result = planner.plan(problem)
+    blocks: dict[str, int] = {}
+    for v in problem.venues:
+        blocks[v.chain] = max(blocks.get(v.chain, 0), v.block_number)
+    return result.model_copy(update={"created_at": time.time() if now is None else now, "snapshot_blocks": blocks})

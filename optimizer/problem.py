@@ -184,6 +184,10 @@ class Plan(_Value):
     explanation: list[VenueExplanation] = []
     note: str = ""  # says so when the empty plan is the optimum
     kind: Literal["optimal", "baseline"] = "optimal"
+    # When the plan was made (unix seconds) and the block of each chain its venue states were read at: a plan
+    # older than the execution's limit is never executed (None counts as too old).
+    created_at: float | None = None
+    snapshot_blocks: dict[str, int] = {}
 
 
 def load_problem(path: Path) -> HedgeProblem:

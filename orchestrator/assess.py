@@ -17,16 +17,45 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from web3 import Web3
 
-from adapters import AdapterRegistry, PositionScope
+from adapters import AdapterRegistry, LpPosition, PositionScope
+from crosshedge import AdapterError, Frozen, RpcError
 from crosshedge.config import Config
 from optimizer import HedgeProblem, HedgeTarget, Plan
 from optimizer import plan as optimize
+from orchestrator.coverage import Book, ChainRead, PositionMemory, apply_coverage, complete_book, widen_for_staleness
 from orchestrator.snapshot import Snapshot, chain_context, take_snapshot
-from risk import Decision, VenueCost, aggregate, decide_all, marks_from_venues, venue_cost_from_state
+from orchestrator.verification import ContractVerifier
+from risk import (
+    CASH_UNDERLYINGS,
+    Decision,
+    VenueCost,
+    aggregate,
+    decide_all,
+    marks_from_venues,
+    venue_cost_from_state,
+)
 
 #: Half-width of the optimizer's hard band around the policy's target, as a share of the trade (and a floor).
 TARGET_TOLERANCE = 0.05
 MIN_TOLERANCE_UNITS = 1e-6
+#: The window the optimizer must land in keeps this share of the band's width away from its edges, so a hedge
+#: that aims at the edge (Whalley-Wilmott trades back to it) still ends strictly inside the band.
+EDGE_MARGIN = 0.05
+
+
+def target_window(d: Decision, mark: float) -> HedgeTarget:
+    """The optimizer's target for one underlying: the policy's target, in a window strictly inside its band."""
+    margin = EDGE_MARGIN * (d.upper - d.lower)
+    inner_lo, inner_hi = d.lower + margin, d.upper - margin
+    if inner_lo >= inner_hi:  # a zero-width band (hedge to flat): the window is the target itself, +- the floor
+        inner_lo = inner_hi = d.target
+    target = min(max(d.target, inner_lo), inner_hi)
+    tol = max(abs(d.trade_units) * TARGET_TOLERANCE, MIN_TOLERANCE_UNITS)
+    lower, upper = max(inner_lo, target - tol), min(inner_hi, target + tol)
+    if upper - lower < 2 * MIN_TOLERANCE_UNITS:
+        lower, upper = target - MIN_TOLERANCE_UNITS, target + MIN_TOLERANCE_UNITS
+    return HedgeTarget(underlying=d.underlying, current_delta=d.net_delta, target=target, lower=lower, upper=upper,
+                       mark_price_usd=mark)
 
 
 def venue_costs(snap: Snapshot) -> dict[str, tuple[VenueCost, ...]]:
@@ -39,51 +68,93 @@ def venue_costs(snap: Snapshot) -> dict[str, tuple[VenueCost, ...]]:
 
 
 def read_positions(config: Config, snap: Snapshot, connections: Mapping[str, Web3], registry: AdapterRegistry,
-                   now: datetime) -> list[BaseModel]:
+                   now: datetime) -> tuple[list[BaseModel], list[ChainRead]]:
     """Every position source of chains.yaml, read by its declared scope at the snapshot's blocks.
 
-    Wallet inventory was read with the snapshot, at the same blocks; chain-scoped sources are read on every chain
-    of the snapshot; off-chain sources once, as of ``now``.
+    Returns (off-chain positions, one ChainRead per configured chain). Wallet inventory was read with the
+    snapshot, at the same blocks; chain-scoped sources are read on every chain of the snapshot; off-chain sources
+    once, as of ``now``. A chain the snapshot lacks, or whose inventory or a source could not be read, comes back
+    with ``missing`` saying why (never as holding nothing).
     """
-    out: list[BaseModel] = []
+    offchain: list[BaseModel] = []
+    reads = []
     for entry in config.positions:
-        source = registry.positions(entry.adapter)
-        if entry.scope == PositionScope.WALLET:
-            out += [p for c in snap.chains.values() for p in c.inventory]
-        elif entry.scope == PositionScope.OFFCHAIN:
-            out += source.read_positions(None, entry.config, None, now)
-        else:
-            for name, c in snap.chains.items():
-                ctx = chain_context(config, name, connections[name])
-                out += source.read_positions(ctx, entry.config, c.block_number, now)
-    return out
+        if entry.scope == PositionScope.OFFCHAIN:
+            offchain += registry.positions(entry.adapter).read_positions(None, entry.config, None, now)
+    for name in config.chains:
+        reads.append(_chain_read(config, snap, connections, registry, name, now))
+    return offchain, reads
 
 
-def decisions_for(config: Config, registry: AdapterRegistry, snap: Snapshot,
-                  connections: Mapping[str, Web3]) -> list[Decision]:
-    """The policy's decision per underlying from the book's aggregate Greeks at ``snap``."""
+def _chain_read(config: Config, snap: Snapshot, connections: Mapping[str, Web3], registry: AdapterRegistry,
+                name: str, now: datetime) -> ChainRead:
+    chain = snap.chains.get(name)
+    if chain is None or name not in connections:
+        return ChainRead(chain=name, block=None, missing=snap.failed.get(name, "not read"))
+    if chain.inventory_error is not None:
+        return ChainRead(chain=name, block=chain.block_number, missing=chain.inventory_error)
+    lp: list[LpPosition] = []
+    ctx = chain_context(config, name, connections[name])
+    for entry in config.positions:
+        if entry.scope != PositionScope.CHAIN:
+            continue
+        try:
+            found = registry.positions(entry.adapter).read_positions(ctx, entry.config, chain.block_number, now)
+        except (AdapterError, RpcError) as exc:
+            return ChainRead(chain=name, block=chain.block_number, missing=str(exc))
+        lp += [p for p in found if isinstance(p, LpPosition)]
+    return ChainRead(chain=name, block=chain.block_number, spot=chain.inventory, lp=tuple(lp))
+
+
+class Assessment(Frozen):
+    """The policy's decisions and the book they were made from (with what was stale or unknown)."""
+
+    decisions: tuple[Decision, ...]
+    book: Book
+
+
+def assess(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
+           memory: PositionMemory | None = None) -> Assessment:
+    """Risk and the policy's decision per underlying at ``snap``, never from a partial book (orchestrator.coverage).
+
+    Underlyings no readable venue prices are blocked too: their positions cannot be valued.
+    """
     now = datetime.fromtimestamp(snap.taken_at, UTC)
     live = {c: w3 for c, w3 in connections.items() if c in snap.chains}
-    positions = read_positions(config, snap, live, registry, now)
-    report = aggregate(positions, marks_from_venues(snap.venue_states()), now, rate=config.raw.policy.rate)
-    return decide_all(report, venue_costs(snap), config.raw.policy)
+    offchain, reads = read_positions(config, snap, live, registry, now)
+    book = complete_book(config, offchain, reads, memory, now)
+    marks = marks_from_venues(snap.venue_states())
+    unpriced = {getattr(p, "underlying", "") for p in book.positions} - set(marks) - set(CASH_UNDERLYINGS)
+    if unpriced:
+        blocked = {**book.blocked, **{u: f"no readable venue prices {u}: its positions cannot be valued"
+                                      for u in sorted(unpriced)}}
+        book = book.model_copy(update={"blocked": blocked, "positions": tuple(
+            p for p in book.positions if getattr(p, "underlying", None) not in unpriced)})
+    report = aggregate(list(book.positions), marks, now, rate=config.raw.policy.rate)
+    decisions = decide_all(report, venue_costs(snap), config.raw.policy)
+    widen = widen_for_staleness(book, report)
+    return Assessment(decisions=tuple(apply_coverage(decisions, book, widen, config.raw.policy.trigger)), book=book)
+
+
+def decisions_for(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
+                  memory: PositionMemory | None = None) -> list[Decision]:
+    """The policy's decision per underlying at ``snap`` (see :func:`assess`)."""
+    return list(assess(config, registry, snap, connections, memory).decisions)
 
 
 def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_venues: set[str],
                   bad_chains: set[str]) -> HedgeProblem:
     marks = marks_from_venues(snap.venue_states())
-    targets = []
-    for d in trading:
-        tol = max(abs(d.trade_units) * TARGET_TOLERANCE, MIN_TOLERANCE_UNITS)
-        targets.append(HedgeTarget(underlying=d.underlying, current_delta=d.net_delta, target=d.target,
-                                   lower=d.target - tol, upper=d.target + tol, mark_price_usd=marks[d.underlying]))
+    targets = [target_window(d, marks[d.underlying]) for d in trading]
     return HedgeProblem(
         targets=targets,
         venues=snap.venue_states(),
         gas_usd={f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.swap_gas_usd.items()},
         inventory={c: {p.symbol: p.amount for p in cs.inventory} for c, cs in snap.chains.items()},
         disabled_venues=sorted(bad_venues),
-        disabled_chains=sorted(bad_chains | set(snap.failed)),
+        # A chain whose inventory is unknown cannot spend it: nothing is planned there.
+        disabled_chains=sorted(bad_chains | set(snap.failed)
+                               | {c for c, cs in snap.chains.items() if cs.inventory_error is not None}),
         # Every curve was read at its chain's head just now; an idle devnet chain's head can be old in wall-clock
         # terms, so age is measured against the chains' own clocks (the pre-sign price-move breaker covers drift).
         as_of=min(cs.block_timestamp for cs in snap.chains.values()),
@@ -93,10 +164,10 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
 
 
 def decide_and_plan(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
-                    bad_venues: set[str], bad_chains: set[str]
+                    bad_venues: set[str], bad_chains: set[str], memory: PositionMemory | None = None
                     ) -> tuple[list[Decision], HedgeProblem | None, Plan | None]:
     """Decisions for every underlying, and (when any fires) the problem and the optimizer's plan."""
-    decisions = decisions_for(config, registry, snap, connections)
+    decisions = decisions_for(config, registry, snap, connections, memory)
     trading = [d for d in decisions if d.trade]
     if not trading:
         return decisions, None, None
@@ -104,9 +175,10 @@ def decide_and_plan(config: Config, registry: AdapterRegistry, snap: Snapshot, c
     return decisions, problem, optimize(problem)
 
 
-def assess_now(config: Config, registry: AdapterRegistry,
-               connections: Mapping[str, Web3]) -> tuple[dict[str, float], list[str]]:
+def assess_now(config: Config, registry: AdapterRegistry, connections: Mapping[str, Web3],
+               memory: PositionMemory | None = None, verifier: ContractVerifier | None = None
+               ) -> tuple[dict[str, float], list[str]]:
     """Net delta per underlying now, and the underlyings whose policy still fires (outside the band)."""
-    snap = take_snapshot(config, connections, registry, allow_partial=True)
-    decisions = decisions_for(config, registry, snap, connections)
+    snap = take_snapshot(config, connections, registry, allow_partial=True, verifier=verifier)
+    decisions = decisions_for(config, registry, snap, connections, memory)
     return {d.underlying: d.net_delta for d in decisions}, [d.underlying for d in decisions if d.trade]

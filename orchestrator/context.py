@@ -20,11 +20,13 @@ from web3 import Web3
 from adapters import AdapterRegistry, ChainContext, default_registry, make_web3
 from adapters import connect as connect_chain
 from crosshedge.config import Config, ExecutionSettings
+from orchestrator.lane import Lane
 from orchestrator.ledger import Ledger
-from orchestrator.redis_server import redis_client, resolve_redis_url
-from orchestrator.sender import Lane
+from orchestrator.metrics import MetricsObserver
+from orchestrator.redis_server import embedded_identity, redis_client, resolve_redis_url
 from orchestrator.signer import PasswordPrompt, WalletSigner, load_signer
 from orchestrator.snapshot import chain_context
+from orchestrator.verification import ContractVerifier
 
 
 @dataclass
@@ -37,6 +39,7 @@ class RunContext:
     prompt: PasswordPrompt | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    verifier: ContractVerifier = field(default_factory=ContractVerifier)  # one per process: its cache is shared
     _w3: dict[str, Web3] = field(default_factory=dict, repr=False)
     _signers: dict[str, WalletSigner] = field(default_factory=dict, repr=False)
 
@@ -73,14 +76,11 @@ class RunContext:
         return chain_context(self.config, chain, w3 or self.w3(chain))
 
     def allowlist(self, chain: str) -> frozenset[str]:
-        """The only contracts transactions on ``chain`` may call: configured tokens (approvals) and every contract
-        the enabled venues declare they call (their routers), as the adapters name them from their config."""
-        out = {t.address for t in self.config.chains[chain].tokens.values()}
-        for venue in self.config.venues_on(chain):
-            if venue.enabled:
-                declared = self.registry.venue(venue.adapter).contracts(venue)
-                out.update(Web3.to_checksum_address(a) for a in declared.called.values())
-        return frozenset(out)
+        """The only contracts transactions on ``chain`` may call: what the enabled venues that verify at the head
+        call (their routers) and the configured tokens their pools hold (approvals). Never the config's word alone."""
+        ctx = self.chain_context(chain)
+        venues = [v for v in self.config.venues_on(chain) if v.enabled]
+        return self.verifier.allowlist(self.config, self.registry, ctx, venues, int(ctx.w3.eth.block_number))
 
     def send_w3(self, chain: str) -> Web3 | None:
         """The chain's private submission endpoint (sends only), when one is configured."""
@@ -102,7 +102,9 @@ class RunContext:
 def open_ledger(config: Config, start_redis: bool = True) -> Ledger:
     """The ledger on the configured Redis (the embedded one is started unless ``start_redis`` is False)."""
     url = resolve_redis_url(config.redis_dir, start=start_redis)
-    return Ledger(redis_client(url), prefix=config.raw.execution.key_prefix)
+    # The ledger refuses to act on a server other than the one that owns its directory (a stale one still answering).
+    return Ledger(redis_client(url), prefix=config.raw.execution.key_prefix, expected_server=embedded_identity(url),
+                  observer=MetricsObserver())
 
 
 def open_context(config: Config, prompt: PasswordPrompt | None = None, start_redis: bool = True) -> RunContext:

@@ -1,6 +1,13 @@
 """The middle stages of a run, per (chain, wallet) lane: execute the lane's intents, then confirm them at depth.
 
-    execute_lane (under the lane's fenced lease) -> confirm_lane -> (every lane confirmed) reconcile
+    execute_lane (under the lane's fenced lease) -> confirm_lane (books fills at depth; survives reorgs)
+                 -> (every lane confirmed) reconcile
+
+Every swap's limits are recomputed at signing time from a fresh read of its venue and the exact quote
+(orchestrator.terms); a plan older than ``execution.max_plan_age_s`` is not executed. An approval whose swap was
+then skipped or failed is revoked. A fill is booked only once its receipt is buried under the chain's
+confirmation depth and its block is still canonical; a transaction reorganised out is re-broadcast (its signed
+bytes are still valid) once, and a second reorg of the same intent halts the lane.
 
 Usage::
 
@@ -11,104 +18,105 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from web3 import Web3
 
-from adapters import Fill, TxRequest, VenueState
-from crosshedge import CircuitBreakerError, HaltedError, LedgerError, NotReadyError, UnsafeTransactionError
+from crosshedge import (
+    CircuitBreakerError,
+    HaltedError,
+    NotReadyError,
+    StaleDataError,
+    UnsafeTransactionError,
+)
+from orchestrator.broadcast import canonical_hash, find_receipt
 from orchestrator.context import RunContext
-from orchestrator.ledger import IntentKind, IntentRecord, IntentState
+from orchestrator.lane import Hooks, Lane
+from orchestrator.ledger import TERMINAL_RUN_STATES, Intent, IntentKind, IntentRecord, IntentState, Lease
 from orchestrator.runs import skip_planned
-from orchestrator.safety import check_price_move
-from orchestrator.sender import Hooks, Lane, execute_intent, skip_intent
-from orchestrator.snapshot import Snapshot
+from orchestrator.sender import execute_intent, skip_intent
+from orchestrator.terms import hooks_for, run_snapshot
+
+#: Intent states after which an intent needs nothing more from the executor.
+_DONE = frozenset({IntentState.INCLUDED, IntentState.CONFIRMED, IntentState.FAILED, IntentState.SKIPPED,
+                   IntentState.RECONCILED})
 
 
-def run_snapshot(ctx: RunContext, run_id: str) -> Snapshot:
-    snap = ctx.ledger.blob(run_id, "snapshot", Snapshot)
-    if snap is None:
-        raise LedgerError(f"run {run_id}: the ledger holds no snapshot")
-    return snap
-
-
-def venue_state(snap: Snapshot, run_id: str, chain: str, venue: str) -> VenueState:
-    """The venue as the run's snapshot saw it."""
-    if chain in snap.chains:
-        for v in snap.chains[chain].venues:
-            if v.venue == venue:
-                return v
-    raise LedgerError(f"run {run_id}: no snapshot of venue {venue} on chain {chain}")
-
-
-def hooks_for(ctx: RunContext, run_id: str, chain: str) -> Hooks:
-    """The venue-side callbacks the sender needs, bound to this run's snapshot."""
-    snap = run_snapshot(ctx, run_id)
-
-    def state_of(record: IntentRecord) -> tuple[VenueState, str]:
-        spec = record.spec
-        if spec.venue is None or spec.adapter is None:
-            raise LedgerError(f"intent {spec.id}: a {spec.kind} intent names no venue")
-        return venue_state(snap, run_id, chain, spec.venue), spec.adapter
-
-    def build_swap(record: IntentRecord, deadline: int) -> TxRequest:
-        spec = record.spec
-        state, adapter = state_of(record)
-        if spec.side is None:
-            raise LedgerError(f"intent {spec.id}: a swap intent names no side")
-        return ctx.registry.venue(adapter).build_swap(
-            state, spec.side, spec.amount_in_raw, spec.min_amount_out_raw, spec.sender, deadline)
-
-    def pre_sign(record: IntentRecord) -> None:
-        if record.spec.kind is not IntentKind.SWAP:
-            return
-        then, adapter = state_of(record)
-        entry = ctx.config.venue(chain, then.venue)
-        w3 = ctx.w3(chain)
-        now_state = ctx.registry.venue(adapter).read(ctx.chain_context(chain), [entry], int(w3.eth.block_number))[0]
-        check_price_move(f"{chain}/{then.venue}", then.mid_price, now_state.mid_price,
-                         ctx.execution.max_price_move_bps)
-
-    def parse_fill(record: IntentRecord, receipt: Mapping[str, Any]) -> Fill:
-        state, adapter = state_of(record)
-        return ctx.registry.venue(adapter).parse_receipt(state, receipt)
-
-    return Hooks(build_swap=build_swap, pre_sign=pre_sign, parse_fill=parse_fill)
+@contextmanager
+def lane_lease(ctx: RunContext, lane: str, owner: str) -> Iterator[Lease]:
+    """Hold the lane's fenced lease for the block (NotReadyError when another executor holds it)."""
+    lease = ctx.ledger.acquire(f"lane:{lane}", owner, ctx.execution.lane_lock_ttl_s)
+    if lease is None:
+        raise NotReadyError(f"lane {lane}: held by {ctx.ledger.lease_owner('lane:' + lane)}; will retry")
+    try:
+        yield lease
+    finally:
+        ctx.ledger.release(f"lane:{lane}", owner)
 
 
 def execute_lane(ctx: RunContext, run_id: str, lane: str, delivery: str = "") -> list[IntentRecord]:
-    """Execute the lane's intents in order, each to confirmed/failed (or skipped when stopped before signing).
+    """Execute the lane's intents in order, each to included/failed (or skipped when stopped before signing).
 
     Retryable errors (RpcError, NotReadyError) propagate so the task retries; the ledger keeps every intent's
     state, so the retry resumes exactly where this attempt stopped.
     """
     chain = lane.split(".", 1)[0]
     # The owner is the delivery (Celery task id): a redelivery of the same message re-enters, a duplicate waits.
-    owner = f"{run_id}/{lane}/{delivery}"
-    lease = ctx.ledger.acquire(f"lane:{lane}", owner, ctx.execution.lane_lock_ttl_s)
-    if lease is None:
-        raise NotReadyError(f"lane {lane}: held by {ctx.ledger.lease_owner('lane:' + lane)}; will retry")
-    try:
+    with lane_lease(ctx, lane, f"{run_id}/{lane}/{delivery}") as lease:
         records = ctx.ledger.intents(run_id, lane)
         snap = run_snapshot(ctx, run_id)
-        if any(r.state is IntentState.PLANNED for r in records) and chain in snap.failed:
+        run = ctx.ledger.run(run_id)
+        if run.state in TERMINAL_RUN_STATES:  # ended (cancelled, failed) before this lane started: sign nothing
+            skip_planned(ctx, records, run.error or f"run {run_id} ended as {run.state.value}")
+        elif any(r.state is IntentState.PLANNED for r in records) and chain in snap.failed:
             skip_planned(ctx, records, f"chain {chain} was down at the snapshot")
-            ctx.ledger.mark_done(run_id, "execute", lane)
-            return ctx.ledger.intents(run_id, lane)
-        the_lane = ctx.lane(chain).with_lease(lease)
-        _execute_records(ctx, run_id, the_lane, hooks_for(ctx, run_id, chain), records)
+        else:
+            the_lane = ctx.lane(chain).with_lease(lease)
+            check_books_against_chain(the_lane, records)
+            hooks = hooks_for(ctx, run_id, chain)
+            _execute_records(ctx, run_id, the_lane, hooks, records)
+            revokes = _revokes_needed(ctx, run_id, lane)
+            if revokes:
+                ctx.ledger.add_intents(run_id, revokes)
+                _execute_records(ctx, run_id, the_lane, hooks, [ctx.ledger.intent(r.id) for r in revokes])
         ctx.ledger.mark_done(run_id, "execute", lane)
         return ctx.ledger.intents(run_id, lane)
-    finally:
-        ctx.ledger.release(f"lane:{lane}", owner)
+
+
+def check_books_against_chain(lane: Lane, records: list[IntentRecord]) -> None:
+    """Halt the lane when the chain has fewer transactions from this account than the ledger has booked.
+
+    A booked intent whose transaction the chain no longer has (a reorganisation deeper than the confirmation depth)
+    means the ledger's balances are fiction: nothing more is signed on the lane until an operator looks.
+    """
+    sequences = {r.spec.nonce_sequence for r in records}
+    if not sequences:
+        return
+    sent = int(lane.w3.eth.get_transaction_count(Web3.to_checksum_address(lane.signer.address), "latest"))
+    for sequence in sequences:
+        booked = _highest_booked_nonce(lane, sequence)
+        if booked is not None and sent <= booked:
+            why = (f"the ledger booked nonce {booked} on {lane.chain}, but the chain has only {sent} "
+                   "transactions from this account (a booked transaction left the chain)")
+            lane.ledger.halt_lane(lane.name, why)
+            raise HaltedError(f"lane {lane.name} halted: {why}")
+
+
+def _highest_booked_nonce(lane: Lane, sequence: str, look_back: int = 16) -> int | None:
+    """The highest nonce of ``sequence`` whose intent is booked, looking at its most recent nonces only."""
+    nonces = lane.ledger.lane_nonces(sequence)
+    for nonce in sorted(nonces, reverse=True)[:look_back]:
+        if lane.ledger.intent(nonces[nonce]).state in (IntentState.CONFIRMED, IntentState.RECONCILED):
+            return nonce
+    return None
 
 
 def _execute_records(ctx: RunContext, run_id: str, lane: Lane, hooks: Hooks, records: list[IntentRecord]) -> None:
     failed_approvals: set[int] = set()
     for i, record in enumerate(records):
-        if record.state in (IntentState.CONFIRMED, IntentState.FAILED, IntentState.SKIPPED, IntentState.RECONCILED):
-            if record.spec.kind is IntentKind.APPROVE and record.state is IntentState.FAILED:
+        if record.state in _DONE:
+            if record.spec.kind is IntentKind.APPROVE and not _approval_landed(record):
                 failed_approvals.add(record.spec.seq + 1)
             continue
         if record.spec.kind is IntentKind.SWAP and record.spec.seq in failed_approvals:
@@ -116,45 +124,111 @@ def _execute_records(ctx: RunContext, run_id: str, lane: Lane, hooks: Hooks, rec
             continue
         try:
             done = execute_intent(lane, record.spec.id, hooks)
+        except StaleDataError as exc:  # the plan is too old: nothing more of it is signed; the run is re-planned
+            ctx.ledger.add_event(run_id, "stale_plan", str(exc), intent=record.spec.id)
+            skip_planned(ctx, records[i:], str(exc))
+            return
         except (HaltedError, CircuitBreakerError) as exc:
             ctx.ledger.mark_run(run_id, halted=str(exc))
             ctx.ledger.add_event(run_id, "halted", str(exc), intent=record.spec.id)
             skip_planned(ctx, records[i:], str(exc))
+            for left in (r.spec for r in records[i:] if r.spec.kind is IntentKind.REVOKE):
+                ctx.ledger.add_event(run_id, "allowance_left", f"{left.chain}: the approval of {left.spender} for "
+                                     f"{left.token_in} could not be revoked ({exc}); the next trade on that venue "
+                                     "overwrites it", intent=left.id)
             return
         except UnsafeTransactionError as exc:
             ctx.ledger.add_event(run_id, "refused", str(exc), intent=record.spec.id)
             done = ctx.ledger.intent(record.spec.id)
-        if done.spec.kind is IntentKind.APPROVE and done.state is IntentState.FAILED:
+        if done.spec.kind is IntentKind.APPROVE and not _approval_landed(done) and done.state in _DONE:
             failed_approvals.add(done.spec.seq + 1)
 
 
-def confirm_lane(ctx: RunContext, run_id: str, lane: str) -> bool:
-    """Check every landed intent of the lane is at the chain's confirmation depth and still in its block.
+def _approval_landed(record: IntentRecord) -> bool:
+    return record.receipt is not None and record.receipt.status == 1
 
-    Returns True when the lane is confirmed; raises NotReadyError (retry later) while blocks are still due.
+
+def _revokes_needed(ctx: RunContext, run_id: str, lane: str) -> list[Intent]:
+    """Revocations for approvals that landed while their swap did not: no allowance is left behind."""
+    records = ctx.ledger.intents(run_id, lane)
+    ids = {r.spec.id for r in records}
+    swaps = {r.spec.seq: r for r in records if r.spec.kind is IntentKind.SWAP}
+    out = []
+    for r in records:
+        if r.spec.kind is not IntentKind.APPROVE or not _approval_landed(r):
+            continue
+        swap = swaps.get(r.spec.seq + 1)  # an approval's swap is the next intent of its lane
+        revoke_id = f"{r.spec.id}.revoke"
+        swap_done = swap is not None and swap.state in (IntentState.SKIPPED, IntentState.FAILED)
+        if swap_done and revoke_id not in ids:
+            out.append(r.spec.model_copy(update={"id": revoke_id, "kind": IntentKind.REVOKE,
+                                                 "seq": 20_000 + r.spec.seq, "amount_in_raw": 0,
+                                                 "notional_usd": 0.0}))
+    return out
+
+
+def confirm_lane(ctx: RunContext, run_id: str, lane: str, delivery: str = "") -> bool:
+    """Book every included intent of the lane once it is at the chain's confirmation depth, still canonical.
+
+    Returns True when the lane is confirmed; raises NotReadyError (retry later) while blocks are still due. Every
+    included intent is checked against the canonical chain on each pass (not only the first one still waiting for
+    depth): one whose transaction left the chain is un-booked and re-driven (its signed bytes re-broadcast).
     """
     chain = lane.split(".", 1)[0]
-    need = ctx.config.chains[chain].confirmations
-    records = [r for r in ctx.ledger.intents(run_id, lane) if r.receipt is not None and not r.confirmed_depth]
-    if records:
-        w3 = ctx.w3(chain)
-        head = int(w3.eth.block_number)
-        for record in records:
-            assert record.receipt is not None  # filtered above
-            depth = head - record.receipt.block_number + 1
-            if depth < need:
-                raise NotReadyError(f"lane {lane}: intent {record.spec.id} has {depth}/{need} confirmations")
-            block = w3.eth.get_block(record.receipt.block_number)
-            if Web3.to_hex(block["hash"]) != record.receipt.block_hash:
-                raise NotReadyError(f"lane {lane}: block {record.receipt.block_number} was reorganised; "
-                                    f"intent {record.spec.id} must be re-checked")
-            ctx.ledger.set_confirmed(record.spec.id)
-    ctx.ledger.mark_done(run_id, "confirm", lane)
-    return True
+    with lane_lease(ctx, lane, f"{run_id}/{lane}/confirm/{delivery}") as lease:
+        the_lane = ctx.lane(chain).with_lease(lease)
+        hooks = hooks_for(ctx, run_id, chain)
+        waiting: list[str] = []
+        for listed in ctx.ledger.intents(run_id, lane):
+            record = _confirm_one(ctx, the_lane, listed, waiting) if listed.state is IntentState.INCLUDED else listed
+            if record.in_flight and record.state is not IntentState.INCLUDED:
+                execute_intent(the_lane, record.spec.id, hooks)  # a reorged or resumed one: land it again
+                waiting.append(f"intent {record.spec.id} is being landed again")
+        if waiting:
+            more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
+            raise NotReadyError(f"lane {lane}: {waiting[0]}{more}")
+        ctx.ledger.mark_done(run_id, "confirm", lane)
+        return True
+
+
+def _confirm_one(ctx: RunContext, lane: Lane, record: IntentRecord, waiting: list[str]) -> IntentRecord:
+    """Book ``record`` if it is deep enough and canonical; un-book it if it left the chain; else note it waits."""
+    receipt = record.receipt
+    assert receipt is not None  # included intents carry their receipt
+    w3 = lane.w3
+    still = find_receipt(w3, [receipt.tx_hash])
+    canonical = canonical_hash(w3, receipt.block_number)
+    if still is None or canonical != receipt.block_hash or Web3.to_hex(still["blockHash"]) != receipt.block_hash:
+        return _reorged(ctx, lane, record)
+    need = ctx.config.chains[lane.chain].confirmations
+    depth = int(w3.eth.block_number) - receipt.block_number + 1
+    if depth < need:
+        waiting.append(f"intent {record.spec.id} has {depth}/{need} confirmations")
+        return record
+    if receipt.status == 1:
+        ctx.ledger.transition(record.spec.id, IntentState.CONFIRMED, lease=lane.lease, confirmed_depth="1")
+    else:
+        ctx.ledger.transition(record.spec.id, IntentState.FAILED, lease=lane.lease, confirmed_depth="1",
+                              error=f"reverted on chain in block {receipt.block_number}; gas booked")
+    return ctx.ledger.intent(record.spec.id)
+
+
+def _reorged(ctx: RunContext, lane: Lane, record: IntentRecord) -> IntentRecord:
+    receipt = record.receipt
+    assert receipt is not None  # included intents carry their receipt
+    why = (f"intent {record.spec.id}: its transaction {receipt.tx_hash[:12]} left the canonical chain "
+           f"(block {receipt.block_number} was reorganised)")
+    if record.reorgs >= 1:
+        ctx.ledger.halt_lane(lane.name, f"{why} a second time; the lane stops until an operator checks it")
+        ctx.ledger.add_event(record.spec.run_id, "reorg", why + " again; lane halted", intent=record.spec.id)
+        raise HaltedError(f"lane {lane.name} halted: {why} a second time")
+    ctx.ledger.revert_inclusion(record.spec.id, why, lease=lane.lease)
+    ctx.ledger.add_event(record.spec.run_id, "reorg", why + "; un-booked and re-broadcast", intent=record.spec.id)
+    return ctx.ledger.intent(record.spec.id)
 
 
 def lanes_finished(ctx: RunContext, run_id: str, stage: str) -> bool:
     return set(ctx.ledger.lanes(run_id)) <= ctx.ledger.done(run_id, stage)
 
 
-__all__ = ["confirm_lane", "execute_lane", "hooks_for", "lanes_finished", "run_snapshot", "venue_state"]
+__all__ = ["confirm_lane", "execute_lane", "lane_lease", "lanes_finished"]

@@ -22,8 +22,11 @@ from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
 from optimizer import Plan, PlannedTrade
 from orchestrator.assess import decide_and_plan
 from orchestrator.context import RunContext
-from orchestrator.ledger import Intent, IntentKind, RunState, lane_name
-from orchestrator.runs import fail_run, finish_run
+from orchestrator.coverage import PositionMemory
+from orchestrator.lane import crash_point
+from orchestrator.ledger import TERMINAL_RUN_STATES, Intent, IntentKind, RunState, lane_name
+from orchestrator.metrics import record_rpc_error, set_band, set_head_lag, set_inventory
+from orchestrator.runs import fail_run, finish_run, skip_planned
 from orchestrator.safety import check_gas_price, check_notional, deviating_venues
 from orchestrator.snapshot import Snapshot, take_snapshot
 from risk import Decision
@@ -32,7 +35,7 @@ from risk import Decision
 #: or None when the policy says no trade is needed.
 Planner = Callable[[RunContext, str, Snapshot, set[str], set[str]], Plan | None]
 
-PLAN_LOCK_TTL_S = 120
+PLAN_LOCK_TTL_S = 60
 DAY_S = 86_400.0
 
 
@@ -51,8 +54,8 @@ def snapshot_run(ctx: RunContext, run_id: str) -> Snapshot:
     record = ctx.ledger.run(run_id)
     if record.state is not RunState.CREATED:
         stored = ctx.ledger.blob(run_id, "snapshot", Snapshot)
-        if stored is not None:
-            return stored
+        if stored is not None or record.state in TERMINAL_RUN_STATES:  # done already, or ended (cancelled)
+            return stored or Snapshot(taken_at=ctx.clock(), chains={})
     connections, down = {}, {}
     for chain in ctx.chains():
         try:
@@ -60,14 +63,22 @@ def snapshot_run(ctx: RunContext, run_id: str) -> Snapshot:
         except RpcError as exc:
             ctx.drop_connection(chain)
             down[chain] = str(exc)
-    snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, clock=ctx.clock)
-    if down:
-        snap = snap.model_copy(update={"failed": {**down, **snap.failed}})
+            record_rpc_error(chain)
+    snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, clock=ctx.clock,
+                         verifier=ctx.verifier)
+    if down:  # the connection's own error says more than the snapshot's "not connected"
+        snap = snap.model_copy(update={"failed": {**snap.failed, **down}})
+    observe_snapshot(snap)
     if not snap.chains:  # not stored: a retry reads again (the chains may be back), until the retries run out
         raise RpcError(f"run {run_id}: no chain could be read ({'; '.join(snap.failed.values())})")
     if ctx.ledger.put_blob_once(run_id, "snapshot", snap):
         for chain, why in snap.failed.items():
             ctx.ledger.add_event(run_id, "chain_down", why, chain=chain)
+        for chain, cs in snap.chains.items():
+            for venue, why in cs.refused_venues.items():
+                ctx.ledger.add_event(run_id, "venue_refused", why, chain=chain, venue=venue)
+            if cs.inventory_error is not None:
+                ctx.ledger.add_event(run_id, "inventory_unknown", cs.inventory_error, chain=chain)
         if snap.failed:
             ctx.ledger.mark_run(run_id, partial=True)
     else:
@@ -80,6 +91,23 @@ def snapshot_run(ctx: RunContext, run_id: str) -> Snapshot:
         ctx.drop_connection(chain)
     ctx.ledger.set_run_state(run_id, RunState.SNAPSHOTTED)
     return snap
+
+
+def observe_snapshot(snap: Snapshot) -> None:
+    """Head lag and wallet inventory per chain, for the metrics; chains that failed count as RPC errors."""
+    for chain in snap.failed:
+        record_rpc_error(chain)
+    for cs in snap.chains.values():
+        set_head_lag(cs.chain, snap.taken_at - cs.block_timestamp)
+        for p in cs.inventory:
+            set_inventory(cs.chain, p.symbol, p.amount)
+
+
+def observe_decisions(decisions: Sequence[Decision]) -> None:
+    """Each underlying's net delta against its band, for the metrics (blocked ones have no band to show)."""
+    for d in decisions:
+        if not d.reason.startswith("blocked:"):
+            set_band(d.underlying, d.net_delta, d.lower, d.upper)
 
 
 def tripped_venues(ctx: RunContext, run_id: str, snap: Snapshot) -> tuple[set[str], set[str]]:
@@ -99,7 +127,7 @@ def tripped_venues(ctx: RunContext, run_id: str, snap: Snapshot) -> tuple[set[st
     return set(venues), chains
 
 
-def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None) -> list[str]:
+def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, delivery: str = "") -> list[str]:
     """Decide and plan (or take the run's given plan), check the caps, record intents; returns the lanes.
 
     Raises CircuitBreakerError when the plan breaks a notional cap and PlanError when no plan can be made (the
@@ -107,7 +135,8 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None) -> li
     """
     # One planner per run: a redelivered or recovered plan task must not plan the same run twice at once (a second,
     # different plan would race the first for the same intent ids). The lease lapses, so a crashed planner is retried.
-    if ctx.ledger.acquire(f"plan:{run_id}", owner=f"{os.getpid()}", ttl_s=PLAN_LOCK_TTL_S) is None:
+    # The owner is the delivery: a message redelivered after its worker died plans again at once.
+    if ctx.ledger.acquire(f"plan:{run_id}", owner=delivery or f"pid{os.getpid()}", ttl_s=PLAN_LOCK_TTL_S) is None:
         return []
     record = ctx.ledger.run(run_id)
     if record.state in (RunState.PLANNED, RunState.EXECUTING):
@@ -119,7 +148,13 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None) -> li
         raise LedgerError(f"run {run_id}: snapshotted, but the ledger holds no snapshot")
     bad_venues, bad_chains = tripped_venues(ctx, run_id, snap)
     given = ctx.ledger.blob(run_id, "plan_input", Plan)
-    plan = given if given is not None else (planner or default_planner)(ctx, run_id, snap, bad_venues, bad_chains)
+    # A planner that died after storing its plan (and perhaps some intents) is resumed with that same plan: a second,
+    # different plan would not match the intents already recorded.
+    plan = given or ctx.ledger.blob(run_id, "plan", Plan)
+    if plan is None:
+        plan = (planner or default_planner)(ctx, run_id, snap, bad_venues, bad_chains)
+        if plan is not None:  # the run's own plan is dated by the run's clock
+            plan = plan.model_copy(update={"created_at": ctx.clock()})
     if plan is None:
         ctx.ledger.set_run_state(run_id, RunState.NOOP)
         finish_run(ctx, run_id)
@@ -136,14 +171,18 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None) -> li
         ctx.ledger.mark_run(run_id, halted=str(exc))
         fail_run(ctx, run_id, str(exc))
         raise
-    ctx.ledger.put_blob(run_id, "plan", plan)
+    ctx.ledger.put_blob_once(run_id, "plan", plan)
     if not keep:
         ctx.ledger.set_run_state(run_id, RunState.NOOP)
         finish_run(ctx, run_id)
         return []
-    ctx.ledger.add_intents(run_id, intents_from_trades(ctx, run_id, keep))
-    if ctx.ledger.set_run_state(run_id, RunState.PLANNED):
-        ctx.ledger.add_notional(run_id, notional)
+    ctx.ledger.add_intents(run_id, intents_from_trades(ctx, run_id, keep))  # all of them in one atomic step
+    crash_point("after_intents")
+    ended = ctx.ledger.run(run_id)
+    if ended.state in TERMINAL_RUN_STATES:  # cancelled or failed while this plan was being made
+        skip_planned(ctx, ctx.ledger.intents(run_id), ended.error or "the run ended while it was being planned")
+        return []
+    ctx.ledger.set_run_state(run_id, RunState.PLANNED)  # the notional is booked as each swap is signed
     ctx.ledger.set_run_state(run_id, RunState.EXECUTING)
     return ctx.ledger.lanes(run_id)
 
@@ -198,8 +237,14 @@ def default_planner(ctx: RunContext, run_id: str, snap: Snapshot, bad_venues: se
                     bad_chains: set[str]) -> Plan | None:
     """Risk -> policy -> optimizer (orchestrator.assess); stores the decisions and the problem in the ledger."""
     connections = {c: ctx.w3(c) for c in snap.chains}
-    decisions, problem, plan = decide_and_plan(ctx.config, ctx.registry, snap, connections, bad_venues, bad_chains)
+    memory = PositionMemory(ctx.ledger)
+    decisions, problem, plan = decide_and_plan(ctx.config, ctx.registry, snap, connections, bad_venues, bad_chains,
+                                               memory)
     ctx.ledger.put_blob(run_id, "decisions", PolicyVerdicts(decisions=tuple(decisions)))
+    observe_decisions(decisions)
+    for d in decisions:
+        if d.reason.startswith("blocked:") or "band widened" in d.reason:
+            ctx.ledger.add_event(run_id, "coverage", f"{d.underlying}: {d.reason}")
     if problem is not None:
         ctx.ledger.put_blob(run_id, "problem", problem)
     return plan

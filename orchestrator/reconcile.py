@@ -17,10 +17,12 @@ from crosshedge import Frozen, LedgerError, NotReadyError
 from optimizer import Plan
 from orchestrator.assess import assess_now
 from orchestrator.context import RunContext
-from orchestrator.execution import run_snapshot
-from orchestrator.ledger import IntentKind, IntentRecord, IntentState, RunState
+from orchestrator.coverage import PositionMemory
+from orchestrator.ledger import IntentKind, IntentRecord, IntentState, RunState, lane_name
+from orchestrator.metrics import record_cost
 from orchestrator.runs import finish_run
 from orchestrator.snapshot import Snapshot, read_wallet_inventory
+from orchestrator.terms import run_snapshot
 
 #: Re-reads the book after a run: (ctx, run_id) -> (net delta per underlying, underlyings outside their band).
 Assessor = Callable[[RunContext, str], tuple[dict[str, float], list[str]]]
@@ -139,13 +141,19 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
         ctx.ledger.set_run_state(run_id, RunState.EXECUTING)
     snap = run_snapshot(ctx, run_id)
     records = ctx.ledger.intents(run_id)
-    pending = [r.spec.id for r in records if r.state in (IntentState.PLANNED, IntentState.SIGNED, IntentState.SENT)]
+    pending = [r.spec.id for r in records if r.state in (IntentState.PLANNED, IntentState.SIGNED, IntentState.SENT,
+                                                         IntentState.INCLUDED)]
     if pending:
         raise NotReadyError(f"run {run_id}: intents not landed yet: {', '.join(pending)}")
     marks = _marks(snap)
     rows = [trade_row(r, marks.get(r.spec.underlying or "", 0.0), snap.chains[r.spec.chain].native_usd)
             for r in records if r.spec.chain in snap.chains]
     diff = ledger_vs_chain(ctx, snap, records)
+    for chain, tokens in diff.items():  # the books and the chain disagree: stop that lane until someone looks
+        lane = lane_name(chain, ctx.config.chains[chain].wallet)
+        why = f"run {run_id}: ledger and chain balances differ on {chain} ({tokens}); lane {lane} halted"
+        ctx.ledger.halt_lane(lane, why)
+        ctx.ledger.add_event(run_id, "ledger_mismatch", why, chain=chain)
     given = ctx.ledger.blob(run_id, "plan_input", Plan)
     if assessor is None and given is not None:
         # A given plan has no policy behind it: report its own residual, never plan a follow-up.
@@ -153,8 +161,9 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
             return dict(given.residual_delta), []
     residual, outside = (assessor or default_assessor)(ctx, run_id)
     followup = None
-    if (outside and not run.halted and not run.error and run.followup < ctx.execution.max_followups
-            and any(r.state is IntentState.CONFIRMED for r in records)):
+    replan = any(e.kind == "stale_plan" for e in ctx.ledger.events(run_id))
+    if (outside and not run.halted and not run.error and not diff and run.followup < ctx.execution.max_followups
+            and (replan or any(r.state is IntentState.CONFIRMED for r in records))):
         followup = f"{run_id}-f{run.followup + 1}"
     report = RunReport(
         run_id=run_id, state=RunState.RECONCILED.value, partial=run.partial, halted=run.halted, error=run.error,
@@ -171,7 +180,8 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
             ctx.ledger.transition(r.spec.id, IntentState.RECONCILED)
     if ctx.ledger.run(run_id).state is RunState.EXECUTING:
         ctx.ledger.set_run_state(run_id, RunState.CONFIRMED)
-    ctx.ledger.set_run_state(run_id, RunState.RECONCILED)
+    if ctx.ledger.set_run_state(run_id, RunState.RECONCILED):  # once per run, so the cost counters never double
+        record_cost(report.predicted_cost_usd, report.realised_cost_usd)
     finish_run(ctx, run_id)
     return report
 
@@ -179,7 +189,8 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
 def default_assessor(ctx: RunContext, run_id: str) -> tuple[dict[str, float], list[str]]:
     """A fresh snapshot after the run: net delta per underlying and those still outside the policy's band."""
     down = run_snapshot(ctx, run_id).failed
-    return assess_now(ctx.config, ctx.registry, {c: ctx.w3(c) for c in ctx.chains() if c not in down})
+    return assess_now(ctx.config, ctx.registry, {c: ctx.w3(c) for c in ctx.chains() if c not in down},
+                      PositionMemory(ctx.ledger), ctx.verifier)
 
 
 __all__ = ["Assessor", "RunReport", "TradeRow", "chain_balances", "expected_balances", "ledger_vs_chain",

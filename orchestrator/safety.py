@@ -40,17 +40,20 @@ class KillSwitch:
         return self.ledger.halt_reason()
 
 
-def check_not_halted(ledger: Ledger) -> None:
-    """Raise :class:`HaltedError` if the kill switch is set or cannot be read (fail closed).
+def check_not_halted(ledger: Ledger, lane: str | None = None) -> None:
+    """Raise :class:`HaltedError` if the kill switch (or ``lane``'s halt) is set or cannot be read (fail closed).
 
-    Usage: ``check_not_halted(ledger)`` immediately before ``signer.sign(...)`` and every broadcast.
+    Usage: ``check_not_halted(ledger, lane.name)`` immediately before every signature and every broadcast.
     """
     try:
         reason = ledger.halt_reason()
+        lane_reason = ledger.lane_halt_reason(lane) if lane is not None else None
     except LedgerError as exc:
         raise HaltedError(f"kill switch: cannot read it from the ledger ({exc}); refusing to sign") from None
     if reason is not None:
         raise HaltedError(f"kill switch is set: {reason} (run `crosshedge resume`)")
+    if lane_reason is not None:
+        raise HaltedError(f"lane {lane} is halted: {lane_reason} (run `crosshedge resume` once it is resolved)")
 
 
 def median_mids(mids: Mapping[str, tuple[str, float]]) -> dict[str, float]:

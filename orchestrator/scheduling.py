@@ -14,6 +14,8 @@ from celery import Celery
 from crosshedge import CircuitBreakerError, Frozen, HaltedError, PlanError, RpcError
 from orchestrator.assess import decisions_for
 from orchestrator.context import RunContext
+from orchestrator.coverage import PositionMemory
+from orchestrator.planning import observe_decisions, observe_snapshot
 from orchestrator.queues import DEFAULT_QUEUE
 from orchestrator.runs import make_run_id, start_run
 from orchestrator.safety import RunLock, check_not_halted
@@ -42,8 +44,10 @@ def policy_tick(ctx: RunContext, app: Celery) -> TickResult:
                 connections[chain] = ctx.w3(chain)
             except RpcError:
                 ctx.drop_connection(chain)
-        snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True)
-        decisions = decisions_for(ctx.config, ctx.registry, snap, connections)
+        snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, verifier=ctx.verifier)
+        decisions = decisions_for(ctx.config, ctx.registry, snap, connections, PositionMemory(ctx.ledger))
+        observe_snapshot(snap)
+        observe_decisions(decisions)
     except (HaltedError, PlanError) as exc:
         return TickResult(action="none", reason=str(exc))
     trading = [d for d in decisions if d.trade]

@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextvars
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,11 +39,14 @@ from adapters import (
     SpotPosition,
     VenueEntry,
     VenueState,
+    check_head_fresh,
     connect,
+    rpc_status,
     run_stages,
 )
 from crosshedge import AdapterError, CrosshedgeError, Frozen, RpcError
 from crosshedge.config import Config
+from orchestrator.verification import ContractVerifier
 
 
 class ChainSnapshot(Frozen):
@@ -58,6 +62,10 @@ class ChainSnapshot(Frozen):
     swap_gas_usd: dict[str, float]  # venue name -> USD cost of one typical swap
     venues: tuple[VenueState, ...]
     inventory: tuple[SpotPosition, ...]
+    # Venues refused on their own (misconfigured, unreadable, unverified): venue name -> the sentence why. The
+    # chain's other venues and its holdings are unaffected.
+    refused_venues: dict[str, str] = Field(default_factory=dict)
+    inventory_error: str | None = None  # the wallet inventory could not be read (holdings unknown)
 
     def venue(self, name: str) -> VenueState:
         for v in self.venues:
@@ -86,6 +94,8 @@ class _ChainRead:
     gas_price: int
     venues: list[VenueState]
     inventory: list[SpotPosition]
+    refused: dict[str, str]
+    inventory_error: str | None
 
 
 def chain_context(config: Config, name: str, w3: Web3) -> ChainContext:
@@ -150,22 +160,52 @@ def read_venues(
     return number, states
 
 
-def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, inventory: bool) -> _ChainRead:
+def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, inventory: bool,
+                now: float, verifier: ContractVerifier) -> _ChainRead:
     settings = config.chains[name]
     try:
         head = w3.eth.get_block("latest")
         block, timestamp = int(head["number"]), int(head["timestamp"])
+        check_head_fresh(name, timestamp, now, settings.head_age_limit_s, block=block, url=rpc_status(w3).preferred)
         base_fee = int(head["baseFeePerGas"]) if settings.gas.type == "eip1559" and "baseFeePerGas" in head else None
         if base_fee is not None:
             gas_price = base_fee + int(settings.gas.priority_fee_gwei * 1e9)
         else:
             gas_price = int(w3.eth.gas_price)
         ctx = chain_context(config, name, w3)
-        _, states = read_venues(ctx, [e for e in config.venues_on(name) if e.enabled], registry, block)
-        spot = read_wallet_inventory(config, registry, ctx, block) if inventory else []
+        enabled = [e for e in config.venues_on(name) if e.enabled]
+        # Contracts are verified before they are read for a plan (and so before anything approves or calls them).
+        unverified = verifier.verify(config, registry, ctx, enabled, block)
+        states, refused = read_venues_isolated(ctx, [e for e in enabled if e.name not in unverified], registry, block)
+        refused = unverified | refused
+        spot: list[SpotPosition] = []
+        inventory_error = None
+        if inventory:
+            try:
+                spot = read_wallet_inventory(config, registry, ctx, block)
+            except (AdapterError, RpcError) as exc:  # holdings unknown: said so, never read as zero
+                inventory_error = str(exc)
     except (OSError, Web3Exception) as exc:
         raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
-    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot)
+    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error)
+
+
+def read_venues_isolated(ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: int
+                         ) -> tuple[list[VenueState], dict[str, str]]:
+    """Every venue at ``block``; when the batched read fails on one venue, each is read alone so that only the
+    failing ones are refused (a mistyped pool never takes the chain's other venues or its holdings down)."""
+    try:
+        return read_venues(ctx, entries, registry, block)[1], {}
+    except AdapterError:
+        pass
+    states: list[VenueState] = []
+    refused: dict[str, str] = {}
+    for entry in entries:
+        try:
+            states += read_venues(ctx, [entry], registry, block)[1]
+        except AdapterError as exc:
+            refused[entry.name] = str(exc)
+    return states, refused
 
 
 def read_wallet_inventory(config: Config, registry: AdapterRegistry, ctx: ChainContext, block: int
@@ -219,13 +259,13 @@ def _chain_snapshot(
         chain=r.name, chain_id=settings.chain_id, block_number=r.block, block_timestamp=r.timestamp,
         base_fee_wei=r.base_fee, gas_price_wei=r.gas_price, native_underlying=settings.gas.native_underlying,
         native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, venues=tuple(r.venues),
-        inventory=tuple(r.inventory),
+        inventory=tuple(r.inventory), refused_venues=r.refused, inventory_error=r.inventory_error,
     )
 
 
 def take_snapshot(
     config: Config, connections: Mapping[str, Web3], registry: AdapterRegistry, *, allow_partial: bool = False,
-    inventory: bool = True, clock: Callable[[], float] = time.time,
+    inventory: bool = True, clock: Callable[[], float] = time.time, verifier: ContractVerifier | None = None,
 ) -> Snapshot:
     """Read every connected chain in parallel, each pinned to one block (see module docstring)."""
     failed = {n: f"chain {n}: not connected" for n in config.chains if n not in connections}
@@ -233,7 +273,10 @@ def take_snapshot(
         raise RpcError(next(iter(failed.values())))
     reads: dict[str, _ChainRead] = {}
     with ThreadPoolExecutor(max_workers=max(1, len(connections))) as pool:
-        futures = {n: pool.submit(_read_chain, config, n, w3, registry, inventory) for n, w3 in connections.items()}
+        now = clock()
+        checker = verifier or ContractVerifier()  # never skipped; a process passes its own to keep the cache warm
+        futures = {n: pool.submit(contextvars.copy_context().run, _read_chain, config, n, w3, registry, inventory,
+                                  now, checker) for n, w3 in connections.items()}
         for name, future in futures.items():
             try:
                 reads[name] = future.result()

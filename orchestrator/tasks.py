@@ -24,6 +24,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,9 @@ from crosshedge import CrosshedgeError, LedgerUnavailableError
 from crosshedge.config import resolve_config
 from orchestrator.context import RunContext, open_context
 from orchestrator.execution import confirm_lane, execute_lane, lanes_finished
+from orchestrator.ledger import RunState
+from orchestrator.logs import log_context
+from orchestrator.metrics import record_run_failure
 from orchestrator.planning import plan_run, snapshot_run
 from orchestrator.queues import DEFAULT_QUEUE, lane_queue
 from orchestrator.reconcile import reconcile_run
@@ -102,6 +106,7 @@ def guard(task: CrosshedgeTask, run_id: str, what: str, fn: Callable[[], T]) -> 
             log.warning("%s: run %s ends: %s", what, run_id, reason)
         else:
             log.exception("%s: unexpected %s; run %s ends", what, type(exc).__name__, run_id)
+        record_run_failure(type(exc).__name__)
         _end(task, run_id, reason)
         return None
 
@@ -124,7 +129,17 @@ def register(app: Celery) -> None:
         decorator: Callable[[Callable[..., Any]], Any] = app.task(
             name=f"crosshedge.{name}", bind=True, base=CrosshedgeTask, acks_late=True, reject_on_worker_lost=True,
             ignore_result=True)
-        return decorator
+
+        def register_one(body: Callable[..., Any]) -> Any:
+            @functools.wraps(body)
+            def with_context(self: CrosshedgeTask, *args: str) -> None:
+                # Every log line of the task carries its run id and lane (tasks take (run_id[, lane])).
+                with log_context(run_id=args[0] if args else None, lane=args[1] if len(args) > 1 else None):
+                    body(self, *args)
+
+            return decorator(with_context)
+
+        return register_one
 
     @task("snapshot")
     def snapshot(self: CrosshedgeTask, run_id: str) -> None:
@@ -133,7 +148,8 @@ def register(app: Celery) -> None:
 
     @task("plan")
     def plan(self: CrosshedgeTask, run_id: str) -> None:
-        lanes = guard(self, run_id, f"plan {run_id}", lambda: plan_run(self.ctx, run_id))
+        delivery = str(self.request.id)
+        lanes = guard(self, run_id, f"plan {run_id}", lambda: plan_run(self.ctx, run_id, delivery=delivery))
         for lane in lanes or []:
             send(app, "crosshedge.execute_lane", [run_id, lane], lane_queue(lane))
 
@@ -146,12 +162,16 @@ def register(app: Celery) -> None:
 
     @task("confirm_lane")
     def confirm(self: CrosshedgeTask, run_id: str, lane: str) -> None:
-        ok = guard(self, run_id, f"confirm {run_id} {lane}", lambda: confirm_lane(self.ctx, run_id, lane))
+        delivery = str(self.request.id)
+        ok = guard(self, run_id, f"confirm {run_id} {lane}",
+                   lambda: confirm_lane(self.ctx, run_id, lane, delivery=delivery))
         if ok and lanes_finished(self.ctx, run_id, "confirm"):
             send(app, "crosshedge.reconcile", [run_id], DEFAULT_QUEUE)
 
     @task("reconcile")
     def reconcile(self: CrosshedgeTask, run_id: str) -> None:
+        if self.ctx.ledger.run(run_id).state in (RunState.FAILED, RunState.NOOP):
+            return  # ended early (cancelled, failed before anything landed): nothing to reconcile
         report = guard(self, run_id, f"reconcile {run_id}", lambda: reconcile_run(self.ctx, run_id))
         if report is not None and report.followup:
             parent = self.ctx.ledger.run(run_id)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The workers' fixtures (`orch`, `fresh`) are a plugin so that every integration directory shares one session of them.
+pytest_plugins = ["tests.integration.orchestra"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -53,7 +53,8 @@ class ExecutionSettings(_Section):
     # within this long (and a stalled executor that lost it can no longer write).
     lane_lock_ttl_s: int = Field(default=15, gt=0)
     run_lock_ttl_s: int = Field(default=1800, gt=0)
-    recover_interval_s: float = Field(default=30.0, gt=0)  # workers re-enqueue stalled runs this often
+    # Workers re-enqueue stalled runs this often: with the lane lease's TTL, how soon a dead worker's lane resumes.
+    recover_interval_s: float = Field(default=10.0, gt=0)
     metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0 disables the Prometheus endpoint
 
 

@@ -143,9 +143,12 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
             venues.append(
                 _venue_entry(source, f"{where}.venues.{venue_name}", chain_name, venue_name, section, registry)
             )
-    for l1 in (c.gas.l1_data_fee for c in raw.chains.values()):
+    for chain_name, chain in raw.chains.items():
+        l1 = chain.gas.l1_data_fee
         if l1 is not None and l1.l1_chain not in raw.chains:
-            raise ConfigError(f"{source}: gas.l1_data_fee.l1_chain: no chain named {l1.l1_chain!r}")
+            # The rollup's data fee is priced off the L1's base fee, so the L1 must be a configured chain too.
+            raise ConfigError(f"{source}: chains.{chain_name}.gas.l1_data_fee.l1_chain: no chain named "
+                              f"{l1.l1_chain!r} in chains (the L1 whose base fee prices the data must be configured)")
     positions = tuple(_position_entry(source, name, spec, registry) for name, spec in raw.positions.items())
     return Config(source=source, raw=raw, venues=tuple(venues), positions=positions)
 

@@ -98,7 +98,7 @@ def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices:
              run_timeout_s: float) -> DemoStep:
     """Ask the policy as `crosshedge beat` would; when it fires, follow the workers' run to its report."""
     connections = {c: ctx.w3(c) for c in ctx.chains()}
-    snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True)
+    snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, verifier=ctx.verifier)
     before = decisions_for(ctx.config, ctx.registry, snap, connections)
     delta_before = {d.underlying: d.net_delta for d in before}
     result = policy_tick(ctx, celery)

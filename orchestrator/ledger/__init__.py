@@ -31,7 +31,7 @@ from orchestrator.ledger.models import (
     fields_of,
     lane_name,
 )
-from orchestrator.ledger.store import LATENCY_BUCKETS, Ledger
+from orchestrator.ledger.store import LATENCY_BUCKETS, Ledger, LedgerObserver
 
 __all__ = [
     "INTENT_TRANSITIONS",
@@ -48,6 +48,7 @@ __all__ = [
     "IntentState",
     "Lease",
     "Ledger",
+    "LedgerObserver",
     "ReceiptInfo",
     "RunEvent",
     "RunRecord",

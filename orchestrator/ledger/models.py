@@ -1,9 +1,14 @@
 """What the ledger records: runs, intents, their state machines, signed attempts, receipts, events and leases.
 
-Intents move ``planned -> signed -> sent -> confirmed | failed -> reconciled`` (and ``planned -> skipped`` when the
-kill switch, a circuit breaker, a dead chain or a failed run stops a trade before it is signed; ``planned ->
-failed`` when a trade is refused before signing). Runs move ``created -> snapshotted -> planned -> executing ->
-confirmed -> reconciled``, or end early in ``noop`` (nothing to do) or ``failed`` (with its sentence).
+Intents move ``planned -> signed -> sent -> included -> confirmed | failed -> reconciled``: ``included`` means a
+receipt was seen, ``confirmed`` / ``failed`` that it is buried under the chain's confirmation depth and still in
+the canonical chain, and only then is its fill (or its gas) booked. A transaction reorganised out goes back from
+``included`` to ``sent`` (once; its signed bytes are re-broadcast). ``planned -> skipped`` when the kill switch, a
+circuit breaker, a dead chain or a failed run stops a trade before it is signed; ``planned -> failed`` when a trade
+is refused before signing; ``sent -> failed`` when its nonce was taken by a transaction not in the ledger.
+
+Runs move ``created -> snapshotted -> planned -> executing -> confirmed -> reconciled``, or end early in ``noop``
+(nothing to do) or ``failed`` (with its sentence).
 
 Usage::
 
@@ -23,6 +28,7 @@ class IntentState(StrEnum):
     PLANNED = "planned"
     SIGNED = "signed"
     SENT = "sent"
+    INCLUDED = "included"  # a receipt was seen; not booked until it is at the confirmation depth
     CONFIRMED = "confirmed"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -43,7 +49,8 @@ class RunState(StrEnum):
 INTENT_TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
     IntentState.PLANNED: frozenset({IntentState.SIGNED, IntentState.SKIPPED, IntentState.FAILED}),
     IntentState.SIGNED: frozenset({IntentState.SENT}),
-    IntentState.SENT: frozenset({IntentState.CONFIRMED, IntentState.FAILED}),
+    IntentState.SENT: frozenset({IntentState.INCLUDED, IntentState.FAILED}),
+    IntentState.INCLUDED: frozenset({IntentState.CONFIRMED, IntentState.FAILED, IntentState.SENT}),
     IntentState.CONFIRMED: frozenset({IntentState.RECONCILED}),
     IntentState.FAILED: frozenset({IntentState.RECONCILED}),
     IntentState.SKIPPED: frozenset(),
@@ -76,6 +83,8 @@ RUN_PROGRESS: dict[RunState, int] = {
 class IntentKind(StrEnum):
     APPROVE = "approve"
     SWAP = "swap"
+    REVOKE = "revoke"  # approve(spender, 0) after a swap was skipped behind a landed approval: no allowance left
+    NONCE_FILL = "nonce_fill"  # a zero-value self-transfer that fills a nonce gap left by a dropped transaction
 
 
 def lane_name(chain: str, wallet: str) -> str:
@@ -164,6 +173,7 @@ class IntentRecord(Frozen):
     gas_cost_wei: int = 0
     error: str = ""
     confirmed_depth: bool = False
+    reorgs: int = 0  # times its transaction was reorganised out after a receipt was seen
 
     @property
     def tx_hash(self) -> str | None:
@@ -174,8 +184,8 @@ class IntentRecord(Frozen):
 
     @property
     def in_flight(self) -> bool:
-        """Signed and not yet known to have landed: its transaction may still be mined."""
-        return self.state in (IntentState.SIGNED, IntentState.SENT)
+        """Signed and not yet booked: its transaction may still be mined (or reorganised out)."""
+        return self.state in (IntentState.SIGNED, IntentState.SENT, IntentState.INCLUDED)
 
 
 class RunRecord(Frozen):

@@ -31,7 +31,7 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3])
 for i = 5, 4 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[r] ~= nil and ARGV[r] ~= '' then redis.call('HSET', KEYS[3], ARGV[r], ARGV[r + 1]) end
 redis.call('RPUSH', KEYS[2], cjson.encode({cur, ARGV[1], ARGV[3]}))
-return {'ok', cur}
+return {'ok', cur, redis.call('HGET', KEYS[1], 'spec') or ''}
 """
 
 #: KEYS: record, raw, lease. ARGV: state, index, attempts JSON, raw, now, token.
@@ -57,6 +57,34 @@ if chain > nxt then nxt = chain end
 redis.call('HSET', KEYS[1], 'nonce', nxt)
 redis.call('HSET', KEYS[2], 'next', nxt + 1, 'n:' .. nxt, ARGV[2])
 return nxt
+"""
+
+#: KEYS: record, history, lease. ARGV: now, reason, token. A receipt that left the canonical chain: back to 'sent',
+#: its receipt and fill dropped (never booked), the reorg counted.
+REVERT_INCLUSION = _FENCE + """
+if fenced(KEYS[3], ARGV[3]) then return {'fenced', ''} end
+local cur = redis.call('HGET', KEYS[1], 'state')
+if cur ~= 'included' then return {'illegal', cur or ''} end
+redis.call('HDEL', KEYS[1], 'receipt', 'fill', 'gas_cost_wei', 'confirmed_depth')
+redis.call('HINCRBY', KEYS[1], 'reorgs', 1)
+redis.call('HSET', KEYS[1], 'state', 'sent', 'updated_at', ARGV[1], 'error', ARGV[2])
+redis.call('RPUSH', KEYS[2], cjson.encode({cur, 'sent', ARGV[1]}))
+return {'ok', cur}
+"""
+
+#: KEYS: record, nonce sequence, lease. ARGV: nonce, intent id, token. Gives an intent one specific nonce (a gap
+#: filler) when no intent holds it; returns the nonce, -1 when fenced, -2 when another intent holds it.
+ASSIGN_NONCE = _FENCE + """
+if fenced(KEYS[3], ARGV[3]) then return -1 end
+local have = redis.call('HGET', KEYS[1], 'nonce')
+if have then return tonumber(have) end
+local holder = redis.call('HGET', KEYS[2], 'n:' .. ARGV[1])
+if holder and holder ~= ARGV[2] then return -2 end
+redis.call('HSET', KEYS[1], 'nonce', ARGV[1])
+redis.call('HSET', KEYS[2], 'n:' .. ARGV[1], ARGV[2])
+local nxt = tonumber(redis.call('HGET', KEYS[2], 'next') or '-1')
+if tonumber(ARGV[1]) >= nxt then redis.call('HSET', KEYS[2], 'next', tonumber(ARGV[1]) + 1) end
+return tonumber(ARGV[1])
 """
 
 #: KEYS: record, nonce sequence. ARGV: intent id.
@@ -131,8 +159,10 @@ __all__ = [
     "ADD_ATTEMPT",
     "ADD_INTENTS",
     "ALLOCATE_NONCE",
+    "ASSIGN_NONCE",
     "RELEASE_LEASE",
     "RELEASE_NONCE",
     "RENEW_LEASE",
+    "REVERT_INCLUSION",
     "TRANSITION",
 ]

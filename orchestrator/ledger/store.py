@@ -26,7 +26,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 import redis
 from pydantic import BaseModel
@@ -52,6 +52,17 @@ from orchestrator.ledger.models import (
     Transition,
     TxFields,
 )
+
+
+class LedgerObserver(Protocol):
+    """Told of every state change the ledger makes (metrics count them); never asked anything back."""
+
+    def on_event(self, kind: str, chain: str | None) -> None: ...
+
+    def on_run_state(self, state: str) -> None: ...
+
+    def on_intent(self, chain: str, kind: str, state: str) -> None: ...
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -84,13 +95,15 @@ class Ledger:
     """
 
     def __init__(self, client: redis.Redis, prefix: str = "ch", clock: Callable[[], float] = time.time,
-                 expected_server: Callable[[], str | None] | None = None) -> None:
+                 expected_server: Callable[[], str | None] | None = None,
+                 observer: LedgerObserver | None = None) -> None:
         self._r = client
         self.prefix = prefix
         self._clock = clock
         # The run id of the Redis server this ledger must be talking to (the embedded server that owns its
         # directory); None for an external Redis, which its operator owns.
         self._expected_server = expected_server
+        self._observer = observer
         self._transition = client.register_script(scripts.TRANSITION)
         self._add_attempt = client.register_script(scripts.ADD_ATTEMPT)
         self._allocate = client.register_script(scripts.ALLOCATE_NONCE)
@@ -99,6 +112,8 @@ class Ledger:
         self._acquire_lease = client.register_script(scripts.ACQUIRE_LEASE)
         self._renew_lease = client.register_script(scripts.RENEW_LEASE)
         self._release_lease = client.register_script(scripts.RELEASE_LEASE)
+        self._revert_inclusion = client.register_script(scripts.REVERT_INCLUSION)
+        self._assign = client.register_script(scripts.ASSIGN_NONCE)
 
     # -- keys -------------------------------------------------------------------------------------------------
     def key(self, *parts: str) -> str:
@@ -147,6 +162,8 @@ class Ledger:
         pipe.hset(self._rkey(run_id), mapping=cast(Any, fields))  # redis-py's Mapping key type is invariant
         pipe.zadd(self.key("runs"), {run_id: now})
         pipe.execute()
+        if self._observer is not None:
+            self._observer.on_run_state(RunState.CREATED.value)
         return True
 
     @_io
@@ -221,11 +238,23 @@ class Ledger:
         return None if text is None else model.model_validate_json(cast(str, text))
 
     @_io
+    def remember(self, kind: str, key: str, value: BaseModel) -> None:
+        """Keep the latest ``value`` of ``kind``/``key`` outside any run (e.g. a chain's last-known positions)."""
+        self._r.hset(self.key("memory", kind), key, value.model_dump_json())
+
+    @_io
+    def recall(self, kind: str, key: str, model: type[M]) -> M | None:
+        text = self._r.hget(self.key("memory", kind), key)
+        return None if text is None else model.model_validate_json(cast(str, text))
+
+    @_io
     def add_event(self, run_id: str, kind: str, message: str, *, chain: str | None = None,
                   venue: str | None = None, intent: str | None = None) -> None:
         """Append a note to the run's event log (breaker trips, down chains, refusals)."""
         event = RunEvent(at=self._clock(), kind=kind, message=message, chain=chain, venue=venue, intent=intent)
         self._r.rpush(self._rkey(run_id, "events"), event.model_dump_json())
+        if self._observer is not None:
+            self._observer.on_event(kind, chain)
 
     @_io
     def events(self, run_id: str) -> list[RunEvent]:
@@ -288,6 +317,7 @@ class Ledger:
             gas_cost_wei=int(raw.get("gas_cost_wei", "0")),
             error=raw.get("error", ""),
             confirmed_depth=raw.get("confirmed_depth") == "1",
+            reorgs=int(raw.get("reorgs", "0")),
         )
 
     def intents(self, run_id: str, lane: str | None = None) -> list[IntentRecord]:
@@ -344,9 +374,15 @@ class Ledger:
             raise LedgerError(f"ledger: cannot add attempt {index} to intent {intent_id} ({status}: {detail})")
 
     @_io
-    def set_confirmed(self, intent_id: str) -> None:
-        """Mark a landed intent as checked at its chain's confirmation depth (its block still canonical)."""
-        self._r.hset(self._ikey(intent_id), "confirmed_depth", "1")
+    def revert_inclusion(self, intent_id: str, reason: str, lease: Lease | None = None) -> None:
+        """An included transaction left the canonical chain: back to 'sent', receipt and fill dropped, counted."""
+        result = self._revert_inclusion(
+            keys=[self._ikey(intent_id), self._ikey(intent_id, "history"), self._fence_key(lease)],
+            args=[repr(self._clock()), reason, lease.token if lease else ""])
+        if result[0] == "fenced":
+            raise LeaseLostError(f"ledger: intent {intent_id}: the lease {lease.name if lease else ''} lapsed")
+        if result[0] != "ok":
+            raise LedgerError(f"ledger: intent {intent_id} cannot be un-included from {result[1]!r}")
 
     @_io
     def _apply(self, key: str, history: str, raw_key: str, what: str, to: str, allowed: list[str],
@@ -359,6 +395,7 @@ class Ledger:
         result = self._transition(keys=[key, history, raw_key or key + ":raw", self._fence_key(lease)], args=args)
         status, current = result[0], result[1]
         if status == "ok":
+            self._observe(to, result[2] if len(result) > 2 else "")
             return True
         if status == "missing":
             raise LedgerError(f"ledger: no {what}")
@@ -368,6 +405,15 @@ class Ledger:
         if current == to:
             return False
         raise LedgerError(f"ledger: {what} cannot move from {current!r} to {to!r}")
+
+    def _observe(self, state: str, spec_json: str) -> None:
+        if self._observer is None:
+            return
+        if not spec_json:
+            self._observer.on_run_state(state)
+            return
+        spec = Intent.model_validate_json(spec_json)
+        self._observer.on_intent(spec.chain, spec.kind.value, state)
 
     def _fence_key(self, lease: Lease | None) -> str:
         return self._lease_key(lease.name) if lease else self.key("lease", "-")
@@ -388,6 +434,17 @@ class Ledger:
             raise LeaseLostError(f"ledger: intent {intent_id}: the lease {lease.name if lease else ''} lapsed; "
                               "refusing to allocate a nonce")
         return nonce
+
+    @_io
+    def assign_nonce(self, intent_id: str, sequence: str, nonce: int, lease: Lease | None = None) -> int:
+        """Give ``intent_id`` exactly ``nonce`` (a gap filler); LedgerError when another intent holds it."""
+        got = int(self._assign(keys=[self._ikey(intent_id), self.key("lane", sequence), self._fence_key(lease)],
+                               args=[str(nonce), intent_id, lease.token if lease else ""]))
+        if got == -1:
+            raise LeaseLostError(f"ledger: intent {intent_id}: the lease {lease.name if lease else ''} lapsed")
+        if got == -2:
+            raise LedgerError(f"ledger: nonce {nonce} of {sequence} is held by another intent")
+        return got
 
     @_io
     def release_nonce(self, intent_id: str, sequence: str) -> bool:
@@ -434,15 +491,26 @@ class Ledger:
 
     # -- notional ---------------------------------------------------------------------------------------------
     @_io
-    def add_notional(self, run_id: str, usd: float) -> None:
-        """Book a run's traded notional at the current time (idempotent per run)."""
-        self._r.zadd(self.key("notional"), {f"{run_id}|{usd!r}": self._clock()}, nx=True)
+    def add_notional(self, item_id: str, usd: float) -> None:
+        """Book a signed trade's notional at the current time (idempotent per item); entries older than a week
+        are dropped (no window looks further back)."""
+        now = self._clock()
+        pipe = self._r.pipeline(transaction=True)
+        pipe.zadd(self.key("notional"), {f"{item_id}|{usd!r}": now}, nx=True)
+        pipe.zremrangebyscore(self.key("notional"), "-inf", now - 7 * 86_400)
+        pipe.execute()
 
     @_io
-    def notional_since(self, since: float) -> float:
-        """Notional booked at or after ``since`` (a rolling window, e.g. the last 24 h)."""
+    def notional_since(self, since: float, prefix: str | None = None, exclude: str | None = None) -> float:
+        """Notional booked at or after ``since`` (a rolling window, e.g. the last 24 h), optionally only of items
+        whose id starts with ``prefix`` (one run's), leaving out ``exclude`` (the one being signed)."""
         members = cast(list[str], self._r.zrangebyscore(self.key("notional"), since, "+inf"))
-        return sum(float(m.rsplit("|", 1)[1]) for m in members)
+        total = 0.0
+        for m in members:
+            item, usd = m.rsplit("|", 1)
+            if (prefix is None or item.startswith(prefix)) and item != exclude:
+                total += float(usd)
+        return total
 
     # -- the kill switch --------------------------------------------------------------------------------------
     @_io
@@ -450,8 +518,25 @@ class Ledger:
         self._r.set(self.key("halt"), json.dumps({"reason": reason, "at": self._clock()}))
 
     @_io
+    def halt_lane(self, lane: str, reason: str) -> None:
+        """Stop one lane (its ledger and its chain disagree): nothing is signed on it until `resume`."""
+        self._r.hset(self.key("halt", "lanes"), lane, json.dumps({"reason": reason, "at": self._clock()}))
+
+    @_io
+    def lane_halt_reason(self, lane: str) -> str | None:
+        self.verify_server()
+        value = self._r.hget(self.key("halt", "lanes"), lane)
+        return None if value is None else str(json.loads(cast(str, value)).get("reason", ""))
+
+    @_io
+    def halted_lanes(self) -> dict[str, str]:
+        raw = cast(dict[str, str], self._r.hgetall(self.key("halt", "lanes")))
+        return {lane: str(json.loads(v).get("reason", "")) for lane, v in raw.items()}
+
+    @_io
     def clear_halt(self) -> bool:
-        return bool(self._r.delete(self.key("halt")))
+        """Clear the kill switch and every lane halt; True if anything was set."""
+        return bool(self._r.delete(self.key("halt"), self.key("halt", "lanes")))
 
     @_io
     def halt_reason(self) -> str | None:
@@ -490,8 +575,8 @@ class Ledger:
 
         The kill switch is kept: only `crosshedge resume` clears it.
         """
-        keep = self.key("halt")
-        keys = [k for k in self._scan(f"{self.prefix}:*") if k != keep]
+        keep = {self.key("halt"), self.key("halt", "lanes")}
+        keys = [k for k in self._scan(f"{self.prefix}:*") if k not in keep]
         if keys:
             self._r.delete(*keys)
         return len(keys)
@@ -500,4 +585,4 @@ class Ledger:
         return cast(Iterator[str], self._r.scan_iter(pattern))
 
 
-__all__ = ["LATENCY_BUCKETS", "Ledger"]
+__all__ = ["LATENCY_BUCKETS", "Ledger", "LedgerObserver"]

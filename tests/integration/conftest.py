@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +107,8 @@ def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
     """evm_snapshot every chain before the test and evm_revert after it; yields the snapshot ids.
 
     anvil's evm_revert restores state but not the fee market: the next block's base fee stays wherever the test's
-    blocks pushed it (40 near-empty blocks take 20 gwei to 0.1 gwei). It is put back too, so no test leaks gas prices.
+    blocks pushed it (40 near-empty blocks take 20 gwei to 0.1 gwei). It is put back too, so no test leaks gas prices,
+    and so is the clock (evm_revert winds it back to the snapshot's time).
     """
     ids, next_base_fee = {}, {}
     for chain in devnet.chains():
@@ -121,3 +123,6 @@ def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
         # A failed revert would leak this test's trades into every later test: fail loudly instead.
         assert reverted.get("result") is True, f"evm_revert on {chain} failed: {reverted}"
         w3.provider.make_request(RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(next_base_fee[chain])])
+        # evm_revert also winds anvil's clock back to the snapshot: without this, every later block would be
+        # stamped that much in the past, and the heads would look stale against the wall clock.
+        w3.provider.make_request(RPCEndpoint("evm_setTime"), [int(time.time())])

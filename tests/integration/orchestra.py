@@ -1,4 +1,7 @@
-"""Real parts for the orchestrator's integration tests: Redis, an RPC fault proxy, a Celery worker process.
+"""Real parts for the integration tests that run the workers: Redis, an RPC fault proxy, a Celery worker process.
+
+Loaded as a plugin by ``tests/conftest.py`` (``pytest_plugins``), so every integration directory shares one
+``orch`` session (one worker, one set of proxies) instead of importing fixtures by name.
 
 * ``orch`` (session): an embedded Redis, one fault-injecting HTTP proxy per chain in front of the devnet's anvils,
   a chains.yaml whose RPC URLs point at the proxies (short stuck/visibility timeouts), and one
@@ -11,14 +14,17 @@ The worker runs with ``CROSSHEDGE_TEST_CRASH_DIR`` set: a test arms crash point 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,7 +49,7 @@ from orchestrator import (
 )
 from tests.integration.conftest import DevnetHandle
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class FaultProxy:
@@ -113,6 +119,38 @@ class Orchestra:
 
     def w3s(self) -> dict[str, Web3]:
         return {c: self.w3(c) for c in self.config.chains}
+
+    @contextmanager
+    def configured(self, **execution: Any) -> Iterator[Config]:
+        """Run the block with the worker (and ``self.config``) on a copy of the config whose execution section has
+        ``execution`` applied; the original comes back after, with a fresh worker."""
+        original_path, original = self.config_path, self.config
+        raw = yaml.safe_load(original_path.read_text())
+        raw["execution"].update(execution)
+        changed = original_path.with_name(f"orch.{abs(hash(tuple(sorted(execution.items()))))}.chains.yaml")
+        changed.write_text(yaml.safe_dump(raw, sort_keys=False))
+        self.config_path, self.config = changed, load_config(changed)
+        stop_worker(self)
+        self.worker = start_worker(self)
+        try:
+            yield self.config
+        finally:
+            self.config_path, self.config = original_path, original
+            stop_worker(self)
+            self.worker = start_worker(self)
+
+    def kill_worker_tree(self) -> None:
+        """SIGKILL the worker and every pool child at once (a machine crash, as far as the worker can tell)."""
+        assert self.worker is not None
+        found = subprocess.run(["pgrep", "-P", str(self.worker.pid)], check=False, capture_output=True, text=True)
+        children = found.stdout.split()
+        for pid in [*children, str(self.worker.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        self.worker.wait(timeout=15)
+
+    def restart_worker(self) -> None:
+        self.worker = start_worker(self)
 
     def arm(self, point: str) -> None:
         (self.crash_dir / point).touch()
@@ -192,7 +230,7 @@ def _test_config(devnet: DevnetHandle, proxies: dict[str, FaultProxy], tmp: Path
     return path
 
 
-def _start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
+def start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CROSSHEDGE_REDIS_URL": orch.url, "CROSSHEDGE_TEST_CRASH_DIR": str(orch.crash_dir),
            "PYTHONUNBUFFERED": "1"}
     seen = len(orch.worker_log.read_text(errors="replace")) if orch.worker_log.exists() else 0
@@ -226,16 +264,17 @@ def orch(devnet: DevnetHandle, tmp_path_factory: pytest.TempPathFactory) -> Iter
     crash.mkdir()
     orch = Orchestra(devnet=devnet, config=config, config_path=path, redis=redis, proxies=proxies, crash_dir=crash,
                      worker_log=tmp / "worker.log", private_key_hex=bytes(key).hex())
-    orch.worker = _start_worker(orch)
+    orch.worker = start_worker(orch)
     try:
         yield orch
     finally:
-        _stop_worker(orch)
+        stop_worker(orch)
         redis.stop()
 
 
-def _stop_worker(orch: Orchestra) -> None:
-    worker = orch.worker
+def stop_worker(orch: Orchestra) -> None:
+    """Stop the worker (SIGTERM, then SIGKILL after 15 s) and forget it."""
+    worker, orch.worker = orch.worker, None
     if worker is None:
         return
     worker.terminate()
@@ -256,9 +295,9 @@ def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra
     # Each test starts from an empty Redis (ledger, broker queues, unacked messages) and a new worker: a message a
     # killed worker left unacked would otherwise be redelivered into a later test, after its chains were reverted,
     # and re-broadcast stored transactions against state that no longer exists.
-    _stop_worker(orch)
+    stop_worker(orch)
     redis_client(orch.url).flushall()
-    orch.worker = _start_worker(orch)
+    orch.worker = start_worker(orch)
     yield orch
     for chain in orch.config.chains:
         orch.w3(chain).provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]

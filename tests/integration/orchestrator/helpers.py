@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from orchestrator import (
 )
 
 if TYPE_CHECKING:
-    from tests.integration.orchestrator.conftest import Orchestra
+    from tests.integration.orchestra import Orchestra
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def make_plan(config: Config, wants: Sequence[Want], slippage_bps: float = 50.0)
             expected_price=quote / base, gas_usd=snap.chains[w.chain].swap_gas_usd[w.venue], fee_usd=0.0,
             impact_usd=0.0))
     return Plan(trades=trades, cost=CostBreakdown(), pre_trade_delta={}, residual_delta={}, risk_usd=0.0,
-                objective_usd=0.0, model_objective_usd=0.0, stats=SolveStats(method="test", status="given"))
+                objective_usd=0.0, model_objective_usd=0.0, stats=SolveStats(method="test", status="given"),
+                created_at=time.time(), snapshot_blocks={c: cs.block_number for c, cs in snap.chains.items()})
 
 
 def assert_ledger_invariants(ledger: Ledger, run_id: str, w3s: dict[str, Web3], last_run: bool = True) -> None:

@@ -8,8 +8,18 @@ from web3 import Web3
 from adapters import Side, TxRequest, connect
 from crosshedge import ChainMismatchError, UnsafeTransactionError
 from crosshedge.config import ChainSettings
-from orchestrator import Intent, IntentKind, IntentRecord, IntentState, Snapshot, execute_intent, hooks_for
-from tests.integration.orchestrator.conftest import Orchestra
+from orchestrator import (
+    Hooks,
+    Intent,
+    IntentKind,
+    IntentRecord,
+    IntentState,
+    Snapshot,
+    SwapTerms,
+    execute_intent,
+    hooks_for,
+)
+from tests.integration.orchestra import Orchestra
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +56,11 @@ def test_refused_before_signing(fresh: Orchestra, changes: dict[str, object], me
     before = fresh.w3("arbitrum").eth.get_transaction_count(sender)
     lane = ctx.lane("arbitrum")
     hooks = hooks_for(ctx, "bad", "arbitrum")
-    hooks = type(hooks)(build_swap=lambda r, d: _swap_call(fresh, r, d), pre_sign=lambda r: None,
-                        parse_fill=hooks.parse_fill)
+    # Terms as a fresh read would give them, carrying the intent's own figures: the refusal under test is the
+    # sender's, not the venue's.
+    hooks = Hooks(prepare_swap=lambda r: SwapTerms(min_amount_out=r.spec.min_amount_out_raw, expected_out=1,
+                                                   notional_usd=r.spec.notional_usd),
+                  build_swap=lambda r, terms, d: _swap_call(fresh, r, d), parse_fill=hooks.parse_fill)
     with pytest.raises(UnsafeTransactionError, match=message):
         execute_intent(lane, bad.id, hooks)
     record = ctx.ledger.intent(bad.id)

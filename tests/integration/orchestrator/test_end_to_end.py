@@ -15,7 +15,7 @@ from orchestrator import (
     RunState,
     start_run,
 )
-from tests.integration.orchestrator.conftest import Orchestra
+from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import assert_ledger_invariants, replaced_book
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

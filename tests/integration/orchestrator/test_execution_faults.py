@@ -13,7 +13,7 @@ import pytest
 
 from adapters import Side
 from orchestrator import IntentKind, IntentState, KillSwitch, RunReport, RunState
-from tests.integration.orchestrator.conftest import Orchestra
+from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, make_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -168,7 +168,11 @@ def test_kill_switch_mid_run_stops_signing(fresh: Orchestra) -> None:
     rpc(fresh, "ethereum", "evm_mine", [])
     report = finish(fresh, rid)
     records = fresh.ledger().intents(rid)
-    assert [r.state for r in records] == [IntentState.RECONCILED] + [IntentState.SKIPPED] * 3
+    # The approval landed, its swap and the second trade were not signed, and the revocation of the landed
+    # approval could not be signed either (halted): it is recorded, skipped, and said in the events.
+    assert [r.state for r in records] == [IntentState.RECONCILED] + [IntentState.SKIPPED] * 4
+    assert records[-1].spec.kind is IntentKind.REVOKE and "kill switch" in records[-1].error
+    assert any(e.kind == "allowance_left" for e in fresh.ledger().events(rid))
     assert all(not r.attempts for r in records[1:])
     assert "kill switch" in report.halted
     KillSwitch(fresh.ledger()).resume()

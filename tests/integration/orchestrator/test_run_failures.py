@@ -20,7 +20,7 @@ from orchestrator import (
     policy_tick,
     run_summary,
 )
-from tests.integration.orchestrator.conftest import Orchestra
+from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import replaced_book
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

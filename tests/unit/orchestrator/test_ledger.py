@@ -72,10 +72,12 @@ def test_intent_happy_path_and_history(ledger: Ledger) -> None:
     assert ledger.transition(intent.id, IntentState.SENT)
     ledger.add_attempt(intent.id, 1, "0xbeef", attempt("0xbb"))
     assert [a.tx_hash for a in ledger.intent(intent.id).attempts] == ["0xaa", "0xbb"]
+    assert ledger.transition(intent.id, IntentState.INCLUDED)
     assert ledger.transition(intent.id, IntentState.CONFIRMED)
     assert ledger.transition(intent.id, IntentState.RECONCILED)
     assert [(h.source, h.to) for h in ledger.history(intent.id)] == [
-        ("planned", "signed"), ("signed", "sent"), ("sent", "confirmed"), ("confirmed", "reconciled")]
+        ("planned", "signed"), ("signed", "sent"), ("sent", "included"), ("included", "confirmed"),
+        ("confirmed", "reconciled")]
 
 
 def test_second_signature_is_refused(ledger: Ledger) -> None:

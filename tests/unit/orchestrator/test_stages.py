@@ -42,6 +42,7 @@ from orchestrator import (
 )
 from orchestrator.ledger import Attempt, TxFields
 from orchestrator.tasks import MAX_RETRIES, stop_reason
+from orchestrator.terms import _check_caps, check_plan_age
 from tests.unit.orchestrator.stage_helpers import ROUTER, context, sell_plan, snapshot
 
 NOW = 1_700_000_000.0
@@ -67,7 +68,7 @@ def test_plan_records_an_exact_approval_then_the_swap(tmp_path: Path, memory_led
                                                                                      10 * 10**18)
     assert (swap.spec.kind, swap.spec.target, swap.spec.seq) == (IntentKind.SWAP, ROUTER, 1)
     assert ctx.ledger.run(rid).state is RunState.EXECUTING
-    assert ctx.ledger.notional_since(NOW - 86_400) == pytest.approx(29_900.0)
+    assert ctx.ledger.notional_since(NOW - 86_400) == 0.0  # booked as each swap is signed, at its fresh value
     assert plan_run(ctx, rid, planner=given(None)) == ["ethereum.ops"]  # a redelivered plan task plans nothing new
     assert len(ctx.ledger.intents(rid)) == 2
 
@@ -211,3 +212,25 @@ def test_a_stale_duplicate_stage_is_a_no_op_not_a_failure(memory_ledger: Ledger)
     assert not memory_ledger.put_blob_once("r1", "snapshot", snapshot(NOW + 60))  # the run keeps its first one
     stored = memory_ledger.blob("r1", "snapshot", Snapshot)
     assert stored is not None and stored.taken_at == NOW
+
+
+def test_an_old_or_undated_plan_is_never_executed(tmp_path: Path, memory_ledger: Ledger) -> None:
+    ctx = context(tmp_path, memory_ledger, NOW, max_plan_age_s=120.0)
+    check_plan_age(ctx, "r1", sell_plan().model_copy(update={"created_at": NOW - 60}))
+    with pytest.raises(StaleDataError, match="121 s old"):
+        check_plan_age(ctx, "r1", sell_plan().model_copy(update={"created_at": NOW - 121}))
+    with pytest.raises(StaleDataError, match="does not say when it was made"):
+        check_plan_age(ctx, "r1", sell_plan())
+
+
+def test_caps_at_signing_count_what_was_signed_not_what_a_plan_declares(tmp_path: Path) -> None:
+    ledger = Ledger(fakeredis.FakeRedis(decode_responses=True), prefix="m", clock=lambda: NOW)
+    ctx = context(tmp_path, ledger, NOW, max_notional_usd_per_run=10_000.0, max_notional_usd_per_day=15_000.0)
+    ledger.add_notional("r1.ethereum.ops.001.swap", 6_000.0)
+    _check_caps(ctx, "r1", "r1.ethereum.ops.003.swap", 4_000.0)
+    with pytest.raises(CircuitBreakerError, match="per-run cap"):
+        _check_caps(ctx, "r1", "r1.ethereum.ops.003.swap", 4_001.0)
+    ledger.add_notional("r0.ethereum.ops.001.swap", 8_000.0)  # an earlier run, inside the last 24 h
+    with pytest.raises(CircuitBreakerError, match="per-day cap"):
+        _check_caps(ctx, "r2", "r2.ethereum.ops.001.swap", 2_000.0)
+    _check_caps(ctx, "r1", "r1.ethereum.ops.001.swap", 6_000.0)  # re-preparing an intent does not count it twice

@@ -1,0 +1,147 @@
+"""A swap's terms at signing time: limits from facts, not from the plan.
+
+Right before a swap (or the approval for it) is signed, its venue is read again at the chain's head and quoted
+exactly: the mid must not have moved more than ``execution.max_price_move_bps`` since the snapshot; the minimum
+out is the larger of the plan's and the fresh quote less ``execution.slippage_bps``; the trade's notional is its
+value at the fresh mid, and every cap (per trade, per run, rolling 24 h) is checked against that, never against
+what a plan declares. A plan older than ``execution.max_plan_age_s`` (or one that does not say when it was made)
+is not executed.
+
+Usage::
+
+    hooks = hooks_for(ctx, run_id, "base")
+    terms = hooks.prepare_swap(record)       # SwapTerms(min_amount_out, expected_out, notional_usd)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from adapters import Fill, Side, TxRequest, VenueState
+from crosshedge import CircuitBreakerError, LedgerError, StaleDataError
+from optimizer import Plan
+from orchestrator.context import RunContext
+from orchestrator.lane import Hooks, SwapTerms
+from orchestrator.ledger import IntentKind, IntentRecord
+from orchestrator.safety import check_price_move
+from orchestrator.snapshot import Snapshot
+
+DAY_S = 86_400.0
+
+
+def run_snapshot(ctx: RunContext, run_id: str) -> Snapshot:
+    snap = ctx.ledger.blob(run_id, "snapshot", Snapshot)
+    if snap is None:
+        raise LedgerError(f"run {run_id}: the ledger holds no snapshot")
+    return snap
+
+
+def run_plan(ctx: RunContext, run_id: str) -> Plan | None:
+    """The plan a run executes: the one it was given, else the one it made."""
+    return ctx.ledger.blob(run_id, "plan_input", Plan) or ctx.ledger.blob(run_id, "plan", Plan)
+
+
+def venue_state(snap: Snapshot, run_id: str, chain: str, venue: str) -> VenueState:
+    """The venue as the run's snapshot saw it."""
+    if chain in snap.chains:
+        for v in snap.chains[chain].venues:
+            if v.venue == venue:
+                return v
+    raise LedgerError(f"run {run_id}: no snapshot of venue {venue} on chain {chain}")
+
+
+def hooks_for(ctx: RunContext, run_id: str, chain: str) -> Hooks:
+    """The venue-side callbacks the sender needs, bound to this run's snapshot and plan."""
+    snap = run_snapshot(ctx, run_id)
+    plan = run_plan(ctx, run_id)
+
+    def state_of(record: IntentRecord) -> tuple[VenueState, str]:
+        spec = record.spec
+        if spec.venue is None or spec.adapter is None:
+            raise LedgerError(f"intent {spec.id}: a {spec.kind} intent names no venue")
+        return venue_state(snap, run_id, chain, spec.venue), spec.adapter
+
+    def prepare_swap(record: IntentRecord) -> SwapTerms:
+        swap = _swap_for(ctx, record)
+        check_plan_age(ctx, run_id, plan)
+        then, adapter = state_of(swap)
+        now_state = _fresh(ctx, chain, then, adapter)
+        return swap_terms(ctx, swap, then, now_state)
+
+    def build_swap(record: IntentRecord, terms: SwapTerms, deadline: int) -> TxRequest:
+        spec = record.spec
+        state, adapter = state_of(record)
+        if spec.side is None:
+            raise LedgerError(f"intent {spec.id}: a swap intent names no side")
+        return ctx.registry.venue(adapter).build_swap(
+            state, spec.side, spec.amount_in_raw, terms.min_amount_out, spec.sender, deadline)
+
+    def parse_fill(record: IntentRecord, receipt: Mapping[str, Any]) -> Fill:
+        state, adapter = state_of(record)
+        return ctx.registry.venue(adapter).parse_receipt(state, receipt)
+
+    return Hooks(prepare_swap=prepare_swap, build_swap=build_swap, parse_fill=parse_fill)
+
+
+def _swap_for(ctx: RunContext, record: IntentRecord) -> IntentRecord:
+    """The swap an intent is about: itself, or for an approval the next intent of its lane."""
+    if record.spec.kind is IntentKind.SWAP:
+        return record
+    for other in ctx.ledger.intents(record.spec.run_id, record.spec.lane):
+        if other.spec.kind is IntentKind.SWAP and other.spec.seq == record.spec.seq + 1:
+            return other
+    raise LedgerError(f"intent {record.spec.id}: an approval with no swap after it in its lane")
+
+
+def check_plan_age(ctx: RunContext, run_id: str, plan: Plan | None) -> None:
+    """StaleDataError when the run's plan is older than ``execution.max_plan_age_s`` (or undated)."""
+    limit = ctx.execution.max_plan_age_s
+    if plan is None or plan.created_at is None:
+        raise StaleDataError(f"run {run_id}: its plan does not say when it was made; an undated plan is never "
+                             "executed (make a new one)")
+    age = ctx.clock() - plan.created_at
+    if age > limit:
+        raise StaleDataError(f"run {run_id}: its plan is {age:.0f} s old (execution.max_plan_age_s {limit:g} s); "
+                             "not executed, the hedge is planned again")
+
+
+def _fresh(ctx: RunContext, chain: str, then: VenueState, adapter: str) -> VenueState:
+    entry = ctx.config.venue(chain, then.venue)
+    head = int(ctx.w3(chain).eth.block_number)
+    return ctx.registry.venue(adapter).read(ctx.chain_context(chain), [entry], head)[0]
+
+
+def swap_terms(ctx: RunContext, swap: IntentRecord, then: VenueState, now: VenueState) -> SwapTerms:
+    """The swap's minimum out and notional from the fresh state, with every cap checked against them."""
+    spec = swap.spec
+    key = f"{now.chain}/{now.venue}"
+    check_price_move(key, then.mid_price, now.mid_price, ctx.execution.max_price_move_bps)
+    side = spec.side or Side.SELL
+    quote = ctx.registry.venue(now.adapter).quote(now, side, spec.amount_in_raw)
+    floor = math.floor(quote * (1 - ctx.execution.slippage_bps / 1e4))
+    min_out = max(spec.min_amount_out_raw, floor)
+    if quote < min_out:
+        raise CircuitBreakerError(f"venue {key}: the exact quote now ({quote} raw) is below the plan's minimum out "
+                                  f"({spec.min_amount_out_raw} raw); the price moved against the plan")
+    notional = (spec.amount_in_raw / 10**now.base.decimals * now.mid_price if side is Side.SELL
+                else spec.amount_in_raw / 10**now.quote.decimals)
+    _check_caps(ctx, spec.run_id, spec.id, notional)
+    return SwapTerms(min_amount_out=min_out, expected_out=quote, notional_usd=notional)
+
+
+def _check_caps(ctx: RunContext, run_id: str, intent_id: str, notional: float) -> None:
+    since = ctx.clock() - DAY_S
+    this_run = ctx.ledger.notional_since(since, prefix=f"{run_id}.", exclude=intent_id)
+    day = ctx.ledger.notional_since(since, exclude=intent_id)
+    per_run, per_day = ctx.execution.max_notional_usd_per_run, ctx.execution.max_notional_usd_per_day
+    if this_run + notional > per_run:
+        raise CircuitBreakerError(f"run {run_id}: signing ${notional:,.0f} more would take the run to "
+                                  f"${this_run + notional:,.0f}, above the per-run cap of ${per_run:,.0f}")
+    if day + notional > per_day:
+        raise CircuitBreakerError(f"run {run_id}: signing ${notional:,.0f} more would take the last 24 h to "
+                                  f"${day + notional:,.0f}, above the per-day cap of ${per_day:,.0f}")
+
+
+__all__ = ["check_plan_age", "hooks_for", "run_plan", "run_snapshot", "swap_terms", "venue_state"]
