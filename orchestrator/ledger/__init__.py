@@ -8,6 +8,8 @@ Usage::
     ledger = Ledger(redis_client(url), prefix="ch")
 """
 
+from orchestrator.ledger.core import LedgerObserver
+from orchestrator.ledger.latency import LATENCY_BUCKETS
 from orchestrator.ledger.models import (
     INTENT_TRANSITIONS,
     LANDED_INTENT_STATES,
@@ -31,7 +33,7 @@ from orchestrator.ledger.models import (
     fields_of,
     lane_name,
 )
-from orchestrator.ledger.store import LATENCY_BUCKETS, Ledger, LedgerObserver
+from orchestrator.ledger.store import Ledger
 
 __all__ = [
     "INTENT_TRANSITIONS",

@@ -13,8 +13,9 @@ from eth_account import Account
 from web3 import Web3
 
 from devnet import PendingSwap, Relay, RelayRequestError, SignedTx, decode_signed, decode_swap
-from devnet.relay import JsonRpcClient, _Held
-from devnet.sandwich import SWAP_EXACT_TOKENS, SWAP_EXACT_TYPES, selector, swap_call, transferred
+from devnet.jsonrpc import JsonRpcClient
+from devnet.relay_pool import _Held
+from devnet.swap_calls import SWAP_EXACT_TOKENS, SWAP_EXACT_TYPES, selector, swap_call, transferred
 
 KEY = Account.create()
 CHAIN_ID = 42161
