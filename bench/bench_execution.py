@@ -57,6 +57,8 @@ def setup(tmp: Path) -> tuple[DevnetManager, Path]:
     data["devnet"]["state_dir"] = str(tmp / "devnet")
     for chain in data["devnet"]["chains"].values():
         chain["port"] += PORT_OFFSET
+        # Depth is the chain's wait, not crosshedge's work: with 1 the run and the floor wait for the same blocks.
+        chain["confirmations"] = 1
     data["positions"] = {"inventory": {"adapter": "erc20", "settings": {}}}
     data["execution"] = {**data.get("execution", {}), "redis_dir": str(tmp / "redis"), "metrics_port": 0}
     path = tmp / "chains.yaml"
@@ -149,8 +151,8 @@ def main() -> None:
                 "benchmark": "trigger_to_reconciled", "chains": len(ctx.chains()), "venues": venues,
                 "transactions_per_run": 6, "rounds": ROUNDS, "median_s": round(median, 4),
                 "min_s": round(min(times), 4), "max_s": round(max(times), 4), "floor_median_s": round(floor, 4),
-                "ratio_to_floor": round(median / floor, 2), "goal_s": 2.0, "goal_ratio": 3.0,
-                "meets_goals": median <= 2.0 and median / floor <= 3.0,
+                "ratio_to_floor": round(median / floor, 2), "goal_s": 2.0, "goal_ratio": 1.5,
+                "meets_goals": median <= 2.0 and median / floor <= 1.5,
             }))
         finally:
             worker.terminate()

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from web3 import Web3
 
 from adapters import AdapterRegistry, LpPosition, PositionScope
-from crosshedge import AdapterError, Frozen, RpcError
+from crosshedge import AdapterError, Frozen, RpcError, StaleDataError
 from crosshedge.config import Config
 from optimizer import HedgeProblem, HedgeTarget, Plan
 from optimizer import plan as optimize
@@ -100,7 +100,7 @@ def _chain_read(config: Config, snap: Snapshot, connections: Mapping[str, Web3],
             continue
         try:
             found = registry.positions(entry.adapter).read_positions(ctx, entry.config, chain.block_number, now)
-        except (AdapterError, RpcError) as exc:
+        except (AdapterError, RpcError, StaleDataError) as exc:  # this chain unread, not the plan
             return ChainRead(chain=name, block=chain.block_number, missing=str(exc))
         lp += [p for p in found if isinstance(p, LpPosition)]
     return ChainRead(chain=name, block=chain.block_number, spot=chain.inventory, lp=tuple(lp))

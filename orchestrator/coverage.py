@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from adapters import LpPosition, SpotPosition
 from crosshedge import Frozen
@@ -73,6 +73,8 @@ class Book(Frozen):
     stale: dict[str, float]  # chain -> age (s) of the last-known positions standing in for it
     stale_lp: tuple[LpPosition, ...] = ()  # the LP positions among them (their delta moves with the price)
     blocked: dict[str, str]  # underlying -> why no trade is planned for it
+    # underlying -> which chains' last-known positions stand in for it, from which block, how old, and why
+    standing_in: dict[str, str] = Field(default_factory=dict)
     notes: tuple[str, ...]
 
 
@@ -90,6 +92,7 @@ def complete_book(config: Config, offchain: Sequence[BaseModel], reads: Iterable
     stale: dict[str, float] = {}
     stale_lp: list[LpPosition] = []
     blocked: dict[str, str] = {}
+    standing_in: dict[str, str] = {}
     notes: list[str] = []
     limit = config.raw.execution.max_position_age_s
     for read in reads:
@@ -99,22 +102,28 @@ def complete_book(config: Config, offchain: Sequence[BaseModel], reads: Iterable
                 memory.remember(KnownPositions(chain=read.chain, at=now.timestamp(), block=read.block,
                                                spot=read.spot, lp=read.lp))
             continue
+        what = read.missing.removeprefix(f"chain {read.chain}: ")  # the sentence names the chain already
         known = memory.recall(read.chain) if memory is not None else None
-        age = now.timestamp() - known.at if known is not None else math.inf
+        # Never negative: a memory stamped by a process whose clock runs ahead (or read after this snapshot).
+        age = max(0.0, now.timestamp() - known.at) if known is not None else math.inf
         if known is not None and age <= limit:
             positions += [*known.spot, *known.lp]
             stale[read.chain] = age
             stale_lp += known.lp
-            notes.append(f"chain {read.chain}: {read.missing}; using its positions from block {known.block}, "
-                         f"{age:.0f} s old (limit {limit:g} s), with the band widened")
+            note = (f"chain {read.chain}: {what}; using its last-known positions from block {known.block}, "
+                    f"{age:.0f} s old (limit {limit:g} s)")
+            notes.append(f"{note}, with the band widened")
+            for u in chain_underlyings(config, read.chain) | {p.underlying for p in known.lp}:
+                standing_in[u] = f"{standing_in[u]}; {note}" if u in standing_in else note
             continue
         last = f"its last-known positions are {age:.0f} s old (limit {limit:g} s)" if known else "none known"
-        why = f"chain {read.chain}: {read.missing}; {last}: no trade is planned for what it holds"
+        why = f"chain {read.chain}: {what}; {last}: no trade is planned for what it holds"
         notes.append(why)
         for u in chain_underlyings(config, read.chain) | {p.underlying for p in (known.lp if known else ())}:
             blocked.setdefault(u, why)
     kept = tuple(p for p in positions if getattr(p, "underlying", None) not in blocked)
-    return Book(positions=kept, stale=stale, stale_lp=tuple(stale_lp), blocked=blocked, notes=tuple(notes))
+    return Book(positions=kept, stale=stale, stale_lp=tuple(stale_lp), blocked=blocked,
+                standing_in={u: n for u, n in standing_in.items() if u not in blocked}, notes=tuple(notes))
 
 
 def widen_for_staleness(book: Book, report: RiskReport) -> dict[str, float]:
@@ -133,21 +142,25 @@ def widen_for_staleness(book: Book, report: RiskReport) -> dict[str, float]:
 
 def apply_coverage(decisions: Sequence[Decision], book: Book, widen: dict[str, float], policy: str
                    ) -> list[Decision]:
-    """Decisions with blocked underlyings held and stale ones' bands widened (each says why)."""
+    """Decisions with blocked underlyings held and stale ones' bands widened (each says why: which chains'
+    last-known positions stand in, from which block and how old)."""
     out = []
     seen = set()
     for decision in decisions:
         seen.add(decision.underlying)
-        w = widen.get(decision.underlying, 0.0)
-        if w <= 0:
+        w = max(widen.get(decision.underlying, 0.0), 0.0)
+        note = book.standing_in.get(decision.underlying)
+        if note is None and w == 0:
             out.append(decision)
             continue
         lower, upper = decision.lower - w, decision.upper + w
         inside = lower <= decision.net_delta <= upper
         out.append(decision.model_copy(update={
             "lower": lower, "upper": upper, "trade": decision.trade and not inside,
+            "target": decision.net_delta if inside else decision.target,
             "trade_units": 0.0 if inside else decision.trade_units,
-            "reason": f"{decision.reason}; band widened by {w:.4g} for stale positions"}))
+            "reason": f"{decision.reason}; {note or 'stale positions'}: band widened by {w:.4g} "
+                      f"to [{lower:.4g}, {upper:.4g}]"}))
     for u, why in sorted(book.blocked.items()):
         if u not in seen:
             out.append(Decision(policy=policy, underlying=u, trade=False, net_delta=0.0, target=0.0, trade_units=0.0,

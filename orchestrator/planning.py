@@ -156,13 +156,13 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         if plan is not None:  # the run's own plan is dated by the run's clock
             plan = plan.model_copy(update={"created_at": ctx.clock()})
     if plan is None:
-        ctx.ledger.set_run_state(run_id, RunState.NOOP)
+        ctx.ledger.set_run_state(run_id, RunState.NOOP, **blocked_reason(ctx, run_id))
         finish_run(ctx, run_id)
         return []
     keep = tradable(plan.trades, snap, bad_venues, bad_chains)
     for t in plan.trades:
         if t not in keep:
-            ctx.ledger.add_event(run_id, "breaker", f"trade on {t.venue_key} dropped (breaker or chain down)")
+            ctx.ledger.add_event(run_id, "breaker", f"trade on {t.venue_key} dropped: {why_untradable(t, snap)}")
     notional = sum(abs(t.quote_amount) for t in keep)
     try:
         check_notional(notional, ctx.ledger.notional_since(ctx.clock() - DAY_S),
@@ -187,11 +187,33 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
     return ctx.ledger.lanes(run_id)
 
 
+def blocked_reason(ctx: RunContext, run_id: str) -> dict[str, str]:
+    """For a run that planned nothing: the underlyings it could not plan for (a partial book), as the run's error,
+    so `runs` says why the run did nothing; empty when the policy simply did not fire."""
+    verdicts = ctx.ledger.blob(run_id, "decisions", PolicyVerdicts)
+    blocked = [f"{d.underlying}: {d.reason}" for d in (verdicts.decisions if verdicts else ())
+               if d.reason.startswith("blocked:")]
+    return {"error": "; ".join(blocked)} if blocked else {}
+
+
 def tradable(trades: Sequence[PlannedTrade], snap: Snapshot, bad_venues: set[str],
              bad_chains: set[str]) -> list[PlannedTrade]:
-    """The trades that may go ahead: not on a tripped venue, a gas-capped chain or a chain the snapshot lacks."""
+    """The trades that may go ahead: not on a tripped venue, a gas-capped chain, a chain the snapshot lacks or a
+    venue it refused (a given plan may name one the verifier would not let through)."""
     return [t for t in trades if t.venue_key not in bad_venues and t.chain not in bad_chains
-            and t.chain in snap.chains]
+            and t.chain in snap.chains and any(v.venue == t.venue for v in snap.chains[t.chain].venues)]
+
+
+def why_untradable(trade: PlannedTrade, snap: Snapshot) -> str:
+    """The reason ``tradable`` left a trade out, for the run's events."""
+    chain = snap.chains.get(trade.chain)
+    if chain is None:
+        return f"chain {trade.chain} could not be read"
+    if trade.venue in chain.refused_venues:
+        return chain.refused_venues[trade.venue]
+    if not any(v.venue == trade.venue for v in chain.venues):
+        return f"venue {trade.venue} is not in the snapshot of chain {trade.chain}"
+    return "a circuit breaker tripped (venue price deviation or gas cap)"
 
 
 def intents_from_trades(ctx: RunContext, run_id: str, trades: Sequence[PlannedTrade]) -> list[Intent]:
@@ -243,7 +265,7 @@ def default_planner(ctx: RunContext, run_id: str, snap: Snapshot, bad_venues: se
     ctx.ledger.put_blob(run_id, "decisions", PolicyVerdicts(decisions=tuple(decisions)))
     observe_decisions(decisions)
     for d in decisions:
-        if d.reason.startswith("blocked:") or "band widened" in d.reason:
+        if d.reason.startswith("blocked:") or "last-known" in d.reason or "band widened" in d.reason:
             ctx.ledger.add_event(run_id, "coverage", f"{d.underlying}: {d.reason}")
     if problem is not None:
         ctx.ledger.put_blob(run_id, "problem", problem)

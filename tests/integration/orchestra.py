@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,13 +121,16 @@ class Orchestra:
         return {c: self.w3(c) for c in self.config.chains}
 
     @contextmanager
-    def configured(self, **execution: Any) -> Iterator[Config]:
+    def configured(self, edit: Callable[[dict[str, Any]], None] | None = None, **execution: Any) -> Iterator[Config]:
         """Run the block with the worker (and ``self.config``) on a copy of the config whose execution section has
-        ``execution`` applied; the original comes back after, with a fresh worker."""
+        ``execution`` applied (and the raw YAML passed through ``edit``); the original comes back after, with a
+        fresh worker."""
         original_path, original = self.config_path, self.config
         raw = yaml.safe_load(original_path.read_text())
         raw["execution"].update(execution)
-        changed = original_path.with_name(f"orch.{abs(hash(tuple(sorted(execution.items()))))}.chains.yaml")
+        if edit is not None:
+            edit(raw)
+        changed = original_path.with_name(f"orch.{abs(hash(yaml.safe_dump(raw)))}.chains.yaml")
         changed.write_text(yaml.safe_dump(raw, sort_keys=False))
         self.config_path, self.config = changed, load_config(changed)
         stop_worker(self)

@@ -213,3 +213,46 @@ def test_a_misconfigured_venue_is_refused_alone_and_the_chain_keeps_its_holdings
     assert "venue v3_weth_usdc_3000" in reason and weth.lower() in reason.lower() and "refused" in reason
     assert eth.inventory and eth.inventory_error is None
     assert {v.venue for v in eth.venues} == {e.name for e in config.venues_on("ethereum")} - {"v3_weth_usdc_3000"}
+
+
+def test_a_halt_stops_the_rebroadcast_of_a_dropped_transaction_until_resume(fresh: Orchestra) -> None:
+    me = operator(fresh)
+    w3 = fresh.w3("arbitrum")
+    rpc(fresh, "arbitrum", "evm_setAutomine", [False])
+    rid = fresh.submit(make_plan(fresh.config, [ARB_TRADE]), "halt-rebroadcast")
+    approval = fresh.wait_for(lambda: intent_in(fresh, rid, IntentKind.APPROVE, IntentState.SENT), what="sent")
+    sent_before = w3.eth.get_transaction_count(me)
+    fresh.ledger().set_halt("test: nothing reaches a chain")
+    assert rpc(fresh, "arbitrum", "anvil_dropTransaction", [approval.tx_hash]).get("error") is None
+    rpc(fresh, "arbitrum", "evm_setAutomine", [True])
+    fresh.wait_for(lambda: any(e.kind == "halted" and "not re-broadcast" in e.message
+                               for e in fresh.ledger().events(rid)), timeout_s=60, what="the re-broadcast refused")
+    rpc(fresh, "arbitrum", "evm_mine", [])
+    assert w3.eth.get_transaction_count(me) == sent_before  # nothing of ours was mined while halted
+    assert not any(e.kind == "rebroadcast" for e in fresh.ledger().events(rid))
+    fresh.ledger().clear_halt()
+    report = finish(fresh, rid)
+    assert any(e.kind == "rebroadcast" for e in fresh.ledger().events(rid))
+    landed = fresh.ledger().intent(approval.spec.id).receipt
+    assert landed is not None and landed.tx_hash == approval.tx_hash  # the same signed bytes
+    assert report.trades and report.trades[0].state == "confirmed"
+
+
+def test_a_router_typed_as_an_account_gets_no_approval_and_no_call(fresh: Orchestra) -> None:
+    outsider = Account.create().address  # an account with no code: the historic typo that handed funds away
+
+    def eoa_router(raw: dict[str, Any]) -> None:
+        raw["chains"]["arbitrum"]["venues"]["v2_weth_usdc"]["router"] = outsider
+
+    me = operator(fresh)
+    sent = fresh.w3("arbitrum").eth.get_transaction_count(me)
+    plan = make_plan(fresh.config, [ARB_TRADE])  # a plan names the venue, not its router
+    with fresh.configured(edit=eoa_router) as config:
+        assert config.venue("arbitrum", "v2_weth_usdc").config.model_dump()["router"] == outsider
+        rid = fresh.submit(plan, "eoa-router")
+        run = fresh.wait_run(rid, 60)
+    refused = [e.message for e in fresh.ledger().events(rid) if e.kind == "venue_refused"]
+    assert any("v2_weth_usdc" in m and outsider.lower() in m.lower() and "no code" in m for m in refused), refused
+    assert run.state is RunState.NOOP and not fresh.ledger().intents(rid), run  # the trade was dropped
+    assert all(not r.attempts for r in fresh.ledger().intents(rid))
+    assert fresh.w3("arbitrum").eth.get_transaction_count(me) == sent  # nothing signed, nothing sent
