@@ -12,16 +12,27 @@ Usage::
 from devnet.anvil import AnvilOptions, anvil_rpc, running, start_anvil, stop_anvil, wait_ready
 from devnet.artifacts import Artifact, anvil_binary, load_artifact, node_modules_dir
 from devnet.deploy import DeployError, deploy_chain, settle_base_fee
-from devnet.jsonrpc import RelayRequestError
 from devnet.manager import STATE_FILE, ChainStatus, DevnetManager
 from devnet.market import MarketDriver, PoolRef, load_price_path
-from devnet.processes import DevnetProcess, read_events
-from devnet.relay import RelayOptions, relay_running, start_relay, stop_relay
-from devnet.relay_endpoint import Relay
-from devnet.sandwich import SearcherOptions, searcher_running, start_searcher, stop_searcher
-from devnet.searcher import Searcher
-from devnet.signed_tx import SignedTx, decode_signed
-from devnet.swap_calls import PendingSwap, decode_swap
+from devnet.mev import (
+    DevnetProcess,
+    PendingSwap,
+    Relay,
+    RelayOptions,
+    RelayRequestError,
+    Searcher,
+    SearcherOptions,
+    SignedTx,
+    decode_signed,
+    decode_swap,
+    read_events,
+    relay_running,
+    searcher_running,
+    start_relay,
+    start_searcher,
+    stop_relay,
+    stop_searcher,
+)
 
 __all__ = [
     "STATE_FILE",

@@ -29,8 +29,8 @@ from crosshedge import ConfigError
 from crosshedge.config import GENERATED_CONFIG, DevnetChain, DevnetSpec
 from devnet.anvil import AnvilOptions, running, start_anvil, stop_anvil, wait_ready
 from devnet.deploy import deploy_chain, settle_base_fee
+from devnet.mev import RelayOptions, start_relay, stop_relay
 from devnet.producer import start_producer, stop_producer
-from devnet.relay import RelayOptions, start_relay, stop_relay
 
 STATE_FILE = "state.json"
 RELAY_PORT_OFFSET = 100  # a chain's private relay listens at the chain's port + 100 (18545 -> 18645)
@@ -163,7 +163,7 @@ class DevnetManager:
         return state
 
     def _start_relays(self, chains: dict[str, Any]) -> None:
-        """A private relay (devnet.relay) per chain that asks for one; its URL goes into the chain's state.
+        """A private relay (devnet.mev.relay) per chain that asks for one; its URL goes into the chain's state.
 
         On an interval-mining chain it builds a block every block time, as a builder does; on an automining chain
         (where every public transaction is mined at once) it includes a transaction as soon as it arrives.

@@ -50,17 +50,22 @@ from orchestrator.planning import Planner, PolicyVerdicts, intents_from_trades, 
 from orchestrator.queues import DEFAULT_QUEUE, lane_queue, lane_queues
 from orchestrator.reconcile import RunReport, TradeRow, chain_balances, reconcile_run
 from orchestrator.recovery import recover_runs, resume_run
-from orchestrator.redis_clients import REDIS_URL_ENV, external_status, redis_client
-from orchestrator.redis_files import LOG_CAP_BYTES
-from orchestrator.redis_models import (
+from orchestrator.redis_server import (
+    LOG_CAP_BYTES,
+    REDIS_URL_ENV,
+    EmbeddedRedis,
     EmbeddedRedisBusyError,
     EmbeddedRedisError,
     RedisStatus,
     ServerIdentity,
     StopReport,
+    embedded_identity,
+    embedded_server,
+    external_status,
+    owned_server,
+    redis_client,
+    resolve_redis_url,
 )
-from orchestrator.redis_server import EmbeddedRedis
-from orchestrator.redis_urls import embedded_identity, embedded_server, owned_server, resolve_redis_url
 from orchestrator.runs import cancel_run, fail_run, finish_run, make_run_id, start_run
 from orchestrator.safety import KillSwitch, RunLock, check_not_halted
 from orchestrator.scheduling import TickResult, policy_tick

@@ -29,7 +29,7 @@ from kombu.transport import redis as kombu_redis
 from crosshedge.config import Config, resolve_config
 from orchestrator import tasks
 from orchestrator.queues import DEFAULT_QUEUE, lane_queues
-from orchestrator.redis_urls import resolve_redis_url
+from orchestrator.redis_server import resolve_redis_url
 
 
 class _QoS(kombu_redis.QoS):

@@ -23,8 +23,7 @@ from crosshedge.config import Config, ExecutionSettings
 from orchestrator.lane import Lane
 from orchestrator.ledger import Ledger
 from orchestrator.metrics import MetricsObserver
-from orchestrator.redis_clients import redis_client
-from orchestrator.redis_urls import embedded_identity, resolve_redis_url
+from orchestrator.redis_server import embedded_identity, redis_client, resolve_redis_url
 from orchestrator.signer import PasswordPrompt, WalletSigner, load_signer
 from orchestrator.snapshot import chain_context
 from orchestrator.verification import ContractVerifier

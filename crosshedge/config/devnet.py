@@ -46,7 +46,7 @@ class DevnetChain(_Section):
     # block producer keeps blocks coming so a depth above 1 is reached).
     confirmations: int = Field(default=1, ge=1, le=64)
     interval_mining: bool = False  # True: anvil mines every block_time_s; False: automine (fast tests)
-    # True: `devnet up` also starts a private relay for this chain (devnet.relay: sends that never show in the
+    # True: `devnet up` also starts a private relay for this chain (devnet.mev.relay: sends that never show in the
     # public mempool) and writes its URL as the chain's private_rpc_url in the generated config.
     private_relay: bool = False
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata

@@ -1,7 +1,7 @@
 """MEV on the devnet: crosshedge's swaps sent through the public mempool are sandwiched, through the relay they are not.
 
 Real parts: the session devnet's anvil chains (official Uniswap bytecode), the private relay and the sandwich
-searcher as processes (``devnet.relay``, ``devnet.sandwich``, each acting through the real contracts), and
+searcher as processes (``devnet.mev.relay``, ``devnet.mev.sandwich``, each acting through the real contracts), and
 crosshedge's real sender: full runs (snapshot, plan, approval and swap intents signed, sent, confirmed, reconciled)
 driven in process on the session's embedded Redis, in a ledger namespace of their own so the session's Celery
 worker never picks these runs up (it would send with the session's config, which has no relay).

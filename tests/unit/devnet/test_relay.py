@@ -13,9 +13,9 @@ from eth_account import Account
 from web3 import Web3
 
 from devnet import PendingSwap, Relay, RelayRequestError, SignedTx, decode_signed, decode_swap
-from devnet.jsonrpc import JsonRpcClient
-from devnet.relay_pool import _Held
-from devnet.swap_calls import SWAP_EXACT_TOKENS, SWAP_EXACT_TYPES, selector, swap_call, transferred
+from devnet.mev.jsonrpc import JsonRpcClient
+from devnet.mev.relay_pool import _Held
+from devnet.mev.swap_calls import SWAP_EXACT_TOKENS, SWAP_EXACT_TYPES, selector, swap_call, transferred
 
 KEY = Account.create()
 CHAIN_ID = 42161

@@ -1,6 +1,6 @@
 """Decoding the signed transactions the private relay receives: just enough to judge and order them.
 
-The relay (devnet.relay) checks a transaction against the chain before it holds it, as a node would: chain id,
+The relay (devnet.mev.relay) checks a transaction against the chain before it holds it, as a node would: chain id,
 nonce, fee cap and tip, gas, value and sender. Those come from the signed bytes here, for EIP-2718 typed
 transactions and EIP-155 legacy ones; bytes that are not a signed transaction are a JSON-RPC ``invalid params``.
 
@@ -19,7 +19,7 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 from web3 import Web3
 
-from devnet.jsonrpc import INVALID_PARAMS, REFUSED, RelayRequestError
+from devnet.mev.jsonrpc import INVALID_PARAMS, REFUSED, RelayRequestError
 
 
 @dataclass(frozen=True)

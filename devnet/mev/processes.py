@@ -7,7 +7,7 @@ reads back.
 
 Usage::
 
-    proc = spawn("relay", "ethereum", "devnet.relay", ["--upstream", url, "--port", "18645"], state_dir, port=18645)
+    proc = spawn("relay", "ethereum", "devnet.mev.relay", ["--upstream", url, "--port", "18645"], state_dir, port=18645)
     process_running("relay", "ethereum", state_dir)    # the DevnetProcess while it is alive, else None
     events = read_events(proc.log)
     stop_process("relay", "ethereum", state_dir)
@@ -30,7 +30,7 @@ from devnet.anvil import _alive  # the same pid check anvil's records use (it al
 
 @dataclass(frozen=True)
 class DevnetProcess:
-    """A devnet helper process started by devnet.relay or devnet.sandwich, recorded in ``<kind>-<name>.json``."""
+    """A devnet helper process started by the relay or the searcher, recorded in ``<kind>-<name>.json``."""
 
     kind: str
     name: str

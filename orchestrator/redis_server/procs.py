@@ -1,6 +1,6 @@
 """Finding and ending redis-server processes through /proc (Linux): which ones serve a directory, and their exit.
 
-The embedded Redis (orchestrator.redis_server) must never start a second server on a directory, and must never
+The embedded Redis (orchestrator.redis_server.server) must never start a second server on a directory, and must never
 signal a pid that is not its own redis-server; both questions are answered here from /proc, not from pid files
 (a pid file outlives its process, and a stalled or booting server may not answer on its socket yet).
 

@@ -1,6 +1,6 @@
 """JSON-RPC plumbing the devnet's stand-in processes share: a client to a chain's node, error codes, replies.
 
-The private relay (devnet.relay) and the sandwich searcher (devnet.sandwich) both talk to anvil over plain
+The private relay (devnet.mev.relay) and the sandwich searcher (devnet.mev.sandwich) both talk to anvil over plain
 JSON-RPC, batches included, and the relay answers its own clients in the same shapes; this keeps those few pieces
 in one place so the two processes speak the same dialect.
 

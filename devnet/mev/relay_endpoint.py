@@ -1,6 +1,6 @@
 """The private relay's JSON-RPC endpoint: what a sender may ask it, over a small threaded HTTP server.
 
-``eth_sendRawTransaction`` goes to the relay's pool (devnet.relay_pool); the few reads a sender asks its send
+``eth_sendRawTransaction`` goes to the relay's pool (devnet.mev.relay_pool); the few reads a sender asks its send
 endpoint (web3's middlewares, nonce and fee lookups, receipts) are forwarded to the chain's node, with
 ``eth_getTransactionCount`` at ``pending`` also counting the sender's held transactions; ``eth_chainId`` and
 ``relay_getTransactionStatus`` are answered here; every other method (``txpool_*``, ``anvil_*``, ``evm_*``,
@@ -22,7 +22,7 @@ from typing import Any
 from web3 import Web3
 
 from crosshedge import RpcError
-from devnet.jsonrpc import (
+from devnet.mev.jsonrpc import (
     INTERNAL,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -32,7 +32,7 @@ from devnet.jsonrpc import (
     dump,
     error_reply,
 )
-from devnet.relay_builder import RelayBuilder
+from devnet.mev.relay_builder import RelayBuilder
 
 #: Reads a sender may ask its send endpoint (web3's middlewares, nonce and fee lookups, receipts): forwarded.
 FORWARDED = frozenset({

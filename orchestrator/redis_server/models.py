@@ -1,6 +1,6 @@
 """What the Redis crosshedge runs on reports and raises: its errors, the recorded identity, status and stop reports.
 
-Kept apart from the server manager (orchestrator.redis_server) so the pieces it is built from (its files, its
+Kept apart from the server manager (orchestrator.redis_server.server) so the pieces it is built from (its files, its
 clients, its /proc lookups) can raise and return these without importing the manager.
 
 Usage::

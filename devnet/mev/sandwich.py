@@ -30,8 +30,8 @@ answered for a minute: started detached, it must not outlive the devnet).
 Devnet only: the searcher is an unlocked anvil dev account (``eth_sendTransaction``, as the market driver trades);
 its capital is wrapped ETH and tokens minted by the devnet's deployer (the tokens' minter).
 
-This module is the process (its options, start and stop, ``main``); the searcher itself lives in devnet.searcher
-(watching, sending, booking), devnet.sandwich_planner (sizing and pricing) and devnet.swap_calls (router calldata).
+This module is the process (its options, start and stop, ``main``); the searcher itself lives in devnet.mev:
+searcher (watching, sending, booking), sandwich_planner (sizing and pricing) and swap_calls (router calldata).
 
 Usage::
 
@@ -40,7 +40,7 @@ Usage::
     events = read_events(bot.log)      # [{"event": "ready", ...}, {"event": "sandwich", "victim": "0x..."}, ...]
     stop_searcher("arbitrum", state_dir)
 
-    python -m devnet.sandwich --rpc URL --state .crosshedge/devnet/state.json --chain arbitrum --account 0x.. --fund
+    python -m devnet.mev.sandwich --rpc URL --state .crosshedge/devnet/state.json --chain arbitrum --account 0x.. --fund
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from devnet.jsonrpc import JsonRpcClient
-from devnet.processes import DevnetProcess, process_running, spawn, stop_process
-from devnet.searcher import Searcher
+from devnet.mev.jsonrpc import JsonRpcClient
+from devnet.mev.processes import DevnetProcess, process_running, spawn, stop_process
+from devnet.mev.searcher import Searcher
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,11 @@ class SearcherOptions:
 
 
 def start_searcher(opts: SearcherOptions, state_dir: Path) -> DevnetProcess:
-    """Start ``python -m devnet.sandwich`` for one chain; its JSON-lines log is the returned process's ``log``."""
+    """Start ``python -m devnet.mev.sandwich`` for one chain; its JSON-lines log is the returned process's ``log``."""
     args = ["--rpc", opts.rpc_url, "--state", str(opts.state_file), "--chain", opts.chain, "--account",
             opts.account, "--poll-s", str(opts.poll_s), "--min-profit-usd", str(opts.min_profit_usd),
             "--fund-usd", str(opts.fund_usd), "--heartbeat-s", str(opts.heartbeat_s)]
-    return spawn("searcher", opts.name, "devnet.sandwich", args, state_dir)
+    return spawn("searcher", opts.name, "devnet.mev.sandwich", args, state_dir)
 
 
 def searcher_running(name: str, state_dir: Path) -> DevnetProcess | None:
@@ -87,7 +87,7 @@ def stop_searcher(name: str, state_dir: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devnet.sandwich", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devnet.mev.sandwich", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rpc", required=True, help="the chain's public node")
     parser.add_argument("--state", required=True, type=Path, help="the devnet's state.json")
     parser.add_argument("--chain", required=True)
