@@ -13,30 +13,65 @@ Usage::
 
 from __future__ import annotations
 
+import math
+import re
+import secrets
 from datetime import UTC, datetime
 
-from crosshedge import CircuitBreakerError, ExecutionError
+from crosshedge import CircuitBreakerError, ExecutionError, InputError
 from optimizer import Plan
 from orchestrator.context import RunContext
 from orchestrator.ledger import TERMINAL_RUN_STATES, IntentRecord, IntentState, RunState
 from orchestrator.safety import RunLock
 from orchestrator.sender import skip_intent
 
+
+class RunExistsError(CircuitBreakerError):
+    """The run id is taken: that trigger (a beat slot, a follow-up) already started its run, which goes on."""
+
+
 #: Run states from which a failure ends the run at once (nothing has been signed yet).
 _BEFORE_EXECUTION = frozenset({RunState.CREATED, RunState.SNAPSHOTTED, RunState.PLANNED})
 
 
-def make_run_id(kind: str, at: float, slot_s: float | None = None) -> str:
-    """A deterministic run id: the trigger kind and its time (a beat tick uses its slot, so a redelivered tick
-    maps to the same run)."""
-    if slot_s:
-        at = (at // slot_s) * slot_s
-    return f"{kind}-{datetime.fromtimestamp(at, UTC):%Y%m%dT%H%M%S}"
+def make_run_id(kind: str, at: float, slot_s: float | None = None, key: str | None = None) -> str:
+    """The id of a run triggered by ``kind`` at ``at`` (unix seconds); ids never collide between triggers.
+
+    * ``key``: the trigger's own idempotency key (a demo step, a scheduler's slot name): ``{kind}-{key}``. The same
+      key always gives the same id, so a trigger delivered twice maps to the run it already started.
+    * ``slot_s``: a beat tick, one run per slot: ``{kind}-{slot start}`` at full resolution (milliseconds;
+      microseconds for slots shorter than that), so every tick of a slot gives the same id and ticks of different
+      slots never share one, however short the slot.
+    * neither: a one-off trigger (``rebalance``): its time to the millisecond and a random suffix, unique per call.
+
+    Usage: ``make_run_id("beat", clock(), slot_s=30)`` -> ``beat-20250101T000030.000``
+    """
+    if key is not None:
+        if not _KEY.fullmatch(key):
+            raise InputError(f"run id key {key!r}: use letters, digits, '.', '_' and '-' only (at most 64)")
+        return f"{kind}-{key}"
+    if slot_s is not None:
+        if not slot_s > 0:
+            raise InputError(f"run id slot: {slot_s!r} s is not a positive length")
+        return f"{kind}-{_stamp(math.floor(at / slot_s) * slot_s, 3 if slot_s >= 1e-3 else 6)}"
+    return f"{kind}-{_stamp(at, 3)}-{secrets.token_hex(3)}"
+
+
+_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _stamp(at: float, digits: int) -> str:
+    """``at`` as UTC ``YYYYmmddTHHMMSS.fff`` (``digits`` decimals), rounded so that float noise in ``at`` (a slot's
+    start computed as index x length) never changes the second."""
+    units = round(at * 10**digits)
+    whole, frac = divmod(units, 10**digits)
+    return f"{datetime.fromtimestamp(whole, UTC):%Y%m%dT%H%M%S}.{frac:0{digits}d}"
 
 
 def start_run(ctx: RunContext, kind: str, run_id: str | None = None, parent: str | None = None,
               followup: int = 0, plan_input: Plan | None = None) -> str:
-    """Create the run and take the one-run lock; CircuitBreakerError if another run holds it.
+    """Create the run and take the one-run lock; CircuitBreakerError if another run holds it, RunExistsError (one)
+    if this id was started before.
 
     ``plan_input`` (a Plan) skips the optimizer: the given trades go through every safety check and execution.
     """
@@ -49,7 +84,7 @@ def start_run(ctx: RunContext, kind: str, run_id: str | None = None, parent: str
         # A finished run gives its lock back; one still going keeps it and the recover sweep resumes it.
         if ctx.ledger.run(run_id).state in TERMINAL_RUN_STATES:
             lock.release(run_id)
-        raise CircuitBreakerError(f"run {run_id}: already started (its id is taken); not starting it again")
+        raise RunExistsError(f"run {run_id}: already started (its id is taken); not starting it again")
     if plan_input is not None:
         ctx.ledger.put_blob(run_id, "plan_input", plan_input)
     return run_id
@@ -108,4 +143,4 @@ def skip_planned(ctx: RunContext, records: list[IntentRecord], reason: str) -> N
         skip_intent(ctx.ledger, ctx.ledger.intent(record.spec.id), reason)
 
 
-__all__ = ["cancel_run", "fail_run", "finish_run", "make_run_id", "skip_planned", "start_run"]
+__all__ = ["RunExistsError", "cancel_run", "fail_run", "finish_run", "make_run_id", "skip_planned", "start_run"]

@@ -3,6 +3,7 @@
 Usage::
 
     result = policy_tick(ctx, app)      # TickResult(action="run", run_id=..., reason=...)
+    result = policy_tick(ctx, app, key="demo-20220612T0100")   # the caller's own slot: run beat-demo-20220612T0100
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ class TickResult(Frozen):
     run_id: str | None = None
 
 
-def policy_tick(ctx: RunContext, app: Celery) -> TickResult:
-    """One policy check (see module docstring); the run id is the tick's slot, so a repeated tick is one run."""
+def policy_tick(ctx: RunContext, app: Celery, key: str | None = None) -> TickResult:
+    """One policy check (see module docstring): one run per tick's slot, so a repeated tick is one run.
+
+    The slot is ``policy.check_interval_s`` of the clock, or ``key`` when the caller names its ticks itself (the demo
+    names each replayed hour): the same key maps to the same run (orchestrator.runs.make_run_id).
+    """
     app.send_task("crosshedge.recover", queue=DEFAULT_QUEUE)
     holder = RunLock(ctx.ledger, ctx.execution.run_lock_ttl_s).holder()
     if holder:
@@ -53,7 +58,7 @@ def policy_tick(ctx: RunContext, app: Celery) -> TickResult:
     trading = [d for d in decisions if d.trade]
     if not trading:
         return TickResult(action="none", reason="; ".join(d.reason for d in decisions) or "no exposure")
-    run_id = make_run_id("beat", ctx.clock(), ctx.config.raw.policy.check_interval_s)
+    run_id = make_run_id("beat", ctx.clock(), ctx.config.raw.policy.check_interval_s, key=key)
     try:
         start_run(ctx, kind="beat", run_id=run_id)
     except CircuitBreakerError as exc:

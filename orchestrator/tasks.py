@@ -44,7 +44,7 @@ from orchestrator.planning import plan_run, snapshot_run
 from orchestrator.queues import DEFAULT_QUEUE, lane_queue
 from orchestrator.reconcile import reconcile_run
 from orchestrator.recovery import recover_runs, resume_run
-from orchestrator.runs import fail_run, start_run
+from orchestrator.runs import RunExistsError, fail_run, start_run
 from orchestrator.scheduling import policy_tick
 from orchestrator.signer import WalletSigner
 
@@ -176,8 +176,14 @@ def register(app: Celery) -> None:
         if report is not None and report.followup:
             parent = self.ctx.ledger.run(run_id)
             followup = report.followup
-            started = guard(self, followup, f"follow-up of {run_id}", lambda: start_run(
-                self.ctx, kind=parent.kind, run_id=followup, parent=run_id, followup=parent.followup + 1))
+            def start_followup() -> str | None:
+                try:
+                    return start_run(self.ctx, kind=parent.kind, run_id=followup, parent=run_id,
+                                     followup=parent.followup + 1)
+                except RunExistsError:  # a second delivery of this reconcile: the first started it, leave it be
+                    return None
+
+            started = guard(self, followup, f"follow-up of {run_id}", start_followup)
             if started:
                 send(app, "crosshedge.snapshot", [started], DEFAULT_QUEUE)
 

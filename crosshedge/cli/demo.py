@@ -1,4 +1,14 @@
-"""`crosshedge demo`: the main job on the embedded default (see orchestrator/demo.py)."""
+"""`crosshedge demo`: the main job on the embedded default (see crosshedge/demo/driver.py).
+
+Exit codes: 0 when every hour was replayed, hours whose hedge failed included (each is printed with the ledger's
+reason, marked on the plot and counted in the summary: the demo did its job, and shows that hour as it was);
+1 on an error that stopped the demo (a chain, Redis or a worker lost); 2 for a bad ``--steps`` or ``--start``,
+before anything starts; 3 when trading was halted (the kill switch or a halted lane), before or during the replay.
+
+Usage::
+
+    crosshedge demo --steps 48 --start "2022-11-08 00:00:00"
+"""
 
 from __future__ import annotations
 
@@ -6,11 +16,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crosshedge.cli.common import ConfigOption, JsonOption, config_path
-from crosshedge.cli.output import command_errors, console, emit
-from crosshedge.demo import DemoOptions, DemoStep, run_demo, summary_rows, summary_table
+from crosshedge.cli.output import EXIT_HALTED, CommandFailedError, UsageError, command_errors, console, emit
+from crosshedge.demo import DemoOptionError, DemoOptions, DemoResult, DemoStep, run_demo, summary_rows, summary_table
 
 
 def _line(step: DemoStep) -> str:
@@ -20,9 +31,28 @@ def _line(step: DemoStep) -> str:
         f"[{step.band[u][0]:+.1f},{step.band[u][1]:+.1f}]"
         for u in sorted(step.delta_before) if u in step.band
     )
-    action = (f"[green]hedged[/] {step.trades} trades on {','.join(step.chains_traded) or '-'} "
-              f"cost ${step.cost_usd:,.2f}" if step.fired else f"[dim]{step.reason or 'inside band'}[/]")
+    if step.failed:
+        action = f"[bold red]hedge failed:[/] {escape(step.error)}"
+    elif step.fired:
+        action = (f"[green]hedged[/] {step.trades} trades on {','.join(step.chains_traded) or '-'} "
+                  f"cost ${step.cost_usd:,.2f}")
+        if step.outside_band:
+            action += f" [yellow](ended outside the band: {', '.join(step.outside_band)})[/]"
+    else:
+        action = f"[dim]{escape(step.reason or 'inside band')}[/]"
     return f"[dim]{step.timestamp}[/] {prices} | {deltas} | {action}"
+
+
+def _finish(result: DemoResult, json_output: bool) -> None:
+    summary = {**summary_rows(result.steps), "plot": str(result.plot), "steps_file": str(result.steps_file),
+               "halted": result.halted}
+    if json_output:
+        emit({"summary": summary, "steps": result.steps}, True)
+    else:
+        console.print(summary_table(result.steps))
+        console.print(f"plot: {result.plot}")
+    if result.halted:
+        raise CommandFailedError(f"demo halted after hour {len(result.steps)}: {result.halted}", EXIT_HALTED)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,14 +66,17 @@ def register(app: typer.Typer) -> None:
         keep: Annotated[bool, typer.Option("--keep-devnet", help="Leave the chains running afterwards.")] = False,
         json_output: JsonOption = False,
     ) -> None:
-        """Live hedging on the devnet: real prices move the pools; scheduled runs keep the book in band."""
+        """Live hedging on the devnet: real prices move the pools; scheduled runs keep the book in band.
+
+        Exit codes: 0 every hour replayed (failed hours shown and counted), 1 error, 2 bad option, 3 halted.
+        """
         with command_errors():
             opts = DemoOptions(config_path=config_path(config), steps=steps, start=start, out_dir=out,
                                keep_devnet=keep)
             progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=console, disable=json_output)
             with progress:
-                task = progress.add_task("setting up", total=steps)
+                task = progress.add_task("checking the options", total=max(steps, 0))
 
                 def on_status(message: str) -> None:
                     progress.update(task, description=message)
@@ -53,10 +86,8 @@ def register(app: typer.Typer) -> None:
                     if not json_output:
                         progress.console.print(_line(step))
 
-                result, plot = run_demo(opts, on_step=on_step, on_status=on_status)
-            summary = {**summary_rows(result), "plot": str(plot)}
-            if json_output:
-                emit({"summary": summary, "steps": result}, True)
-            else:
-                console.print(summary_table(result))
-                console.print(f"plot: {plot}")
+                try:
+                    result = run_demo(opts, on_step=on_step, on_status=on_status)
+                except DemoOptionError as exc:
+                    raise UsageError(str(exc)) from None
+            _finish(result, json_output)

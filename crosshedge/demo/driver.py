@@ -6,6 +6,20 @@ path from ../shared/data (arbitraging each pool to the path's price, one hour pe
 each step asks the policy, as `crosshedge beat` does, and lets the workers hedge when it fires. It ends with a
 summary table and a plot of delta and cumulative cost over time.
 
+* **Checked first.** ``--steps`` and ``--start`` are checked against the price files before anything starts
+  (:mod:`crosshedge.demo.options`); the previous run's plot and step log are removed before the devnet starts.
+* **One run per hour.** Each step ticks the policy with its own idempotency key (the replayed hour,
+  ``beat-demo-20220612T010000``), so no two hours share a run and a repeated tick of one hour is the same run.
+* **A failed hour is shown, not fatal.** A run that fails (no plan meets the limits, a refusal) or does not finish
+  in ``run_timeout_s`` (then the demo fails it, which skips what is unsigned) ends that hour with the ledger's
+  reason; the demo goes on and counts it.
+* **Same prices, same trades and costs.** The devnet's block producer is replaced by :class:`BlockClock` (every
+  block at the configured base fee, so gas does not depend on timing); the option book's tenors count from the
+  valuation time, so the risk does not depend on the wall clock either.
+* **Halted stops it.** The kill switch or a halted lane ends the replay after that hour (the CLI exits 3).
+* **Nothing left running.** Workers, block clock, devnet (unless ``keep_devnet``) and the embedded Redis are
+  stopped at the end; the ledger stays in Redis's AOF, so `crosshedge runs` reads it afterwards.
+
 Usage::
 
     result = run_demo(DemoOptions(config_path=Path("chains.yaml"), steps=24))
@@ -14,57 +28,52 @@ Usage::
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 
 from crosshedge.config import Config, load_config, resolve_generated
-from crosshedge.demo.report import DemoStep, plot_steps
-from crosshedge.errors import ConfigError
-from devnet import DevnetManager, MarketDriver, load_price_path
+from crosshedge.demo.blocks import BlockClock
+from crosshedge.demo.options import DemoOptions, PathStep, price_paths
+from crosshedge.demo.report import DemoStep, outside_band, plot_steps
+from crosshedge.errors import ConfigError, ExecutionError, HaltedError, NotReadyError
+from devnet import DevnetManager, MarketDriver
 from orchestrator import (
+    Ledger,
     RunContext,
     RunReport,
+    RunState,
     create_app,
     decisions_for,
+    fail_run,
     open_context,
+    open_ledger,
+    owned_server,
     policy_tick,
     take_snapshot,
     wait_for_run,
 )
 from risk import Decision
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PRICE_FILES = {"ETH": "ethusdt_1h.csv", "BTC": "btcusdt_1h.csv"}
+PLOT_FILE, STEPS_FILE = "demo.png", "steps.json"
 
 
 @dataclass(frozen=True)
-class DemoOptions:
-    config_path: Path
-    steps: int = 24
-    start: str = "2022-06-12 00:00:00"  # the June 2022 sell-off: ETH fell ~30% in two days
-    data_dir: Path = REPO_ROOT.parent / "shared" / "data"
-    out_dir: Path = Path(".crosshedge/demo")
-    workers: int = 1
-    run_timeout_s: float = 120.0
-    keep_devnet: bool = False
+class DemoResult:
+    """What a demo did: its steps, the plot and step log it wrote, and why it stopped early (halted) if it did."""
 
-
-def price_paths(opts: DemoOptions, devnet_prices: dict[str, float]) -> list[tuple[str, dict[str, float]]]:
-    """The real hourly paths, rescaled so step 0 sits at the devnet's prices (the shape is the market's)."""
-    paths = {}
-    for underlying, filename in PRICE_FILES.items():
-        rows = load_price_path(opts.data_dir / filename, opts.start, opts.steps + 1)
-        scale = devnet_prices[underlying] / rows[0][1]
-        paths[underlying] = [(ts, close * scale) for ts, close in rows]
-    n = min(len(p) for p in paths.values())
-    return [(paths["ETH"][i][0], {u: p[i][1] for u, p in paths.items()}) for i in range(1, n)]
+    steps: list[DemoStep]
+    plot: Path
+    steps_file: Path
+    halted: str | None = None
 
 
 @contextmanager
@@ -90,76 +99,190 @@ def worker_processes(config_path: Path, count: int, log_dir: Path) -> Iterator[l
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def step_key(timestamp: str) -> str:
+    """The idempotency key of the step replaying ``timestamp``: ``demo-20220612T010000`` (one run per hour)."""
+    return "demo-" + re.sub(r"[^0-9]", "", timestamp[:10]) + "T" + re.sub(r"[^0-9]", "", timestamp[11:])
+
+
 def _band(decisions: list[Decision]) -> dict[str, tuple[float, float]]:
     return {d.underlying: (d.lower, d.upper) for d in decisions}
 
 
+def run_chain(ledger: Ledger, run_id: str) -> list[str]:
+    """``run_id`` and the follow-ups it started, in order."""
+    runs = [run_id]
+    while True:
+        report = ledger.blob(runs[-1], "report", RunReport)
+        if report is None or not report.followup or not ledger.has_run(report.followup):
+            return runs
+        runs.append(report.followup)
+
+
+def _timed_out(ctx: RunContext, run_id: str, timeout_s: float) -> str:
+    """End a run the demo gave up on (unsigned intents skipped; signed ones still confirmed); returns why."""
+    run = ctx.ledger.run(run_id)
+    events = ctx.ledger.events(run_id)
+    last = f"; last event: {events[-1].kind}: {events[-1].message}" if events else ""
+    reason = f"not finished after {timeout_s:g}s (state {run.state.value}{last}); ended by the demo"
+    fail_run(ctx, run_id, reason)
+    return reason
+
+
+def follow_run(ctx: RunContext, run_id: str, timeout_s: float) -> tuple[list[str], str]:
+    """Follow a run and its follow-ups to their end; returns their ids and why the hedge failed ("" if it did not).
+
+    The reason is the ledger's: a failed run's sentence (an infeasible plan, a refusal), a halt, or, when the run
+    did not finish within ``timeout_s``, the timeout with the run's state and last event (the run is then failed).
+    """
+    try:
+        wait_for_run(ctx.ledger, run_id, timeout_s)
+    except NotReadyError:
+        runs = run_chain(ctx.ledger, run_id)
+        return runs, f"run {runs[-1]}: {_timed_out(ctx, runs[-1], timeout_s)}"
+    runs = run_chain(ctx.ledger, run_id)
+    for rid in runs:
+        run = ctx.ledger.run(rid)
+        if run.error:
+            return runs, run.error if run.error.startswith(f"run {rid}") else f"run {rid}: {run.error}"
+        if run.halted:
+            return runs, f"run {rid}: halted: {run.halted}"
+        if run.state not in (RunState.RECONCILED, RunState.NOOP):
+            return runs, f"run {rid}: ended {run.state.value}"
+    return runs, ""
+
+
 def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices: dict[str, float],
-             run_timeout_s: float) -> DemoStep:
-    """Ask the policy as `crosshedge beat` would; when it fires, follow the workers' run to its report."""
-    connections = {c: ctx.w3(c) for c in ctx.chains()}
-    snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, verifier=ctx.verifier)
-    before = decisions_for(ctx.config, ctx.registry, snap, connections)
-    delta_before = {d.underlying: d.net_delta for d in before}
-    result = policy_tick(ctx, celery)
+             run_timeout_s: float, clock: BlockClock | None = None) -> DemoStep:
+    """Ask the policy as `crosshedge beat` would; when it fires, follow the workers' run to its report.
+
+    The demo's own reads (its snapshot, the policy tick's) run with ``clock`` paused: no block lands under them.
+    """
+    with clock.paused() if clock is not None else nullcontext():
+        connections = {c: ctx.w3(c) for c in ctx.chains()}
+        snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, verifier=ctx.verifier)
+        before = decisions_for(ctx.config, ctx.registry, snap, connections)
+        delta_before, band = {d.underlying: d.net_delta for d in before}, _band(before)
+        result = policy_tick(ctx, celery, key=step_key(timestamp))
     if result.action != "run" or result.run_id is None:
         return DemoStep(step=step, timestamp=timestamp, prices=prices, delta_before=delta_before,
-                        delta_after=delta_before, band=_band(before), fired=False, reason=result.reason)
-    last = wait_for_run(ctx.ledger, result.run_id, run_timeout_s)
-    runs = [result.run_id] + ([last] if last != result.run_id else [])
+                        delta_after=delta_before, band=band, fired=False, reason=result.reason)
+    runs, error = follow_run(ctx, result.run_id, run_timeout_s)
     reports = [rep for rep in (ctx.ledger.blob(r, "report", RunReport) for r in runs) if rep is not None]
-    final = reports[-1].residual_delta if reports else delta_before
+    after = {u: float(v) for u, v in reports[-1].residual_delta.items()} if reports else delta_before
     trades = [t for rep in reports for t in rep.trades]
     return DemoStep(
-        step=step, timestamp=timestamp, prices=prices, delta_before=delta_before,
-        delta_after={u: float(v) for u, v in final.items()},
-        band=_band(before), fired=True, reason=result.reason, run_id=result.run_id,
-        run_state=str(ctx.ledger.run(last).state), trades=len(trades),
-        chains_traded=sorted({t.chain for t in trades}),
+        step=step, timestamp=timestamp, prices=prices, delta_before=delta_before, delta_after=after, band=band,
+        fired=True, reason=result.reason, run_id=result.run_id, run_ids=runs,
+        run_state=ctx.ledger.run(runs[-1]).state.value, error=error, outside_band=outside_band(after, band),
+        trades=len(trades), chains_traded=sorted({t.chain for t in trades}),
         cost_usd=sum(r.realised_cost_usd for r in reports),
         predicted_cost_usd=sum(r.predicted_cost_usd for r in reports),
     )
 
 
-def _compressed_time(config: Config) -> Config:
-    """The demo replays an hour a step, a second or two apart: beat's run-id slot must be that short too, or two
-    steps would share one run id (and the second would rightly be refused as already started)."""
-    policy = config.raw.policy.model_copy(update={"check_interval_s": 0.25})
-    return config.model_copy(update={"raw": config.raw.model_copy(update={"policy": policy})})
+def halt_reason(ledger: Ledger) -> str | None:
+    """Why nothing may trade now (the kill switch, or a halted lane), or None."""
+    reason = ledger.halt_reason()
+    if reason is not None:
+        return f"kill switch is set: {reason} (run `crosshedge resume`)"
+    for lane, why in sorted(ledger.halted_lanes().items()):
+        return f"lane {lane} is halted: {why} (run `crosshedge resume` once it is resolved)"
+    return None
+
+
+def _check_workers(procs: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
+    for i, proc in enumerate(procs):
+        if proc.poll() is not None:
+            raise ExecutionError(f"demo: worker {i} exited with code {proc.returncode}; see "
+                                 f"{log_dir / f'worker-{i}.log'}")
+
+
+def write_steps(path: Path, steps: list[DemoStep]) -> None:
+    """The step log, rewritten after every step (a demo that stops early leaves what it did, never an old log)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[" + ",".join(s.model_dump_json() for s in steps) + "]")
+
+
+def clear_outputs(out_dir: Path) -> tuple[Path, Path]:
+    """Remove the previous run's plot and step log; returns their paths (plot, steps)."""
+    plot, steps = out_dir / PLOT_FILE, out_dir / STEPS_FILE
+    for path in (plot, steps):
+        path.unlink(missing_ok=True)
+    return plot, steps
+
+
+def _replay(opts: DemoOptions, base: Config, state: dict[str, Any], path: list[PathStep], steps_file: Path,
+            on_step: Callable[[DemoStep], None], status: Callable[[str], None]) -> tuple[list[DemoStep], str | None]:
+    """Workers up, then each hour: move the market, tick the policy, follow the run. Returns (steps, halted)."""
+    assert base.raw.devnet is not None  # run_demo checked
+    config = resolve_generated(base)
+    status("starting embedded Redis and Celery workers")
+    ctx = open_context(config)
+    celery = create_app(config)
+    # A fresh devnet makes any earlier ledger (runs, locks, intents, queued messages) describe chains that no
+    # longer exist: start the demo's namespace empty. Only the configured key prefix and queues are touched.
+    ctx.ledger.clear_namespace()
+    celery.control.purge()
+    driver = MarketDriver.from_state(state, {n: c.base_fee_gwei for n, c in base.raw.devnet.chains.items()})
+    steps: list[DemoStep] = []
+    log_dir = opts.out_dir / "logs"
+    depth = {n: c.confirmations for n, c in base.raw.devnet.chains.items()}
+    with (BlockClock.from_state(state, depth) as clock,
+          worker_processes(opts.config_path, opts.workers, log_dir) as procs):
+        for i, (timestamp, prices) in enumerate(path):
+            _check_workers(procs, log_dir)
+            with clock.on_arrival():  # the arbitrage swaps need not wait for blocks; the hedges do
+                driver.move_to(prices)
+            step = one_step(ctx, celery, i, timestamp, prices, opts.run_timeout_s, clock)
+            steps.append(step)
+            write_steps(steps_file, steps)
+            on_step(step)
+            halted = halt_reason(ctx.ledger)
+            if halted is not None:
+                return steps, halted
+    return steps, None
+
+
+def _stop_redis(base: Config) -> None:
+    """Stop the embedded Redis (SHUTDOWN flushes its AOF: `crosshedge runs` reads the ledger afterwards)."""
+    server = owned_server(base.redis_dir)
+    if server is not None:  # an external CROSSHEDGE_REDIS_URL is its operator's, not the demo's
+        server.stop()
 
 
 def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = None,
-             on_status: Callable[[str], None] | None = None) -> tuple[list[DemoStep], Path]:
-    """Bring everything up, drive the market for ``opts.steps`` hours, hedge live; returns steps and the plot."""
+             on_status: Callable[[str], None] | None = None) -> DemoResult:
+    """Bring everything up, drive the market for ``opts.steps`` hours, hedge live (see module docstring).
+
+    Raises DemoOptionError (a bad ``--steps``/``--start``) and ConfigError before anything starts, HaltedError when
+    the kill switch is already set; returns a DemoResult whose ``halted`` says why it stopped early.
+    """
     status = on_status or (lambda _msg: None)
     base = load_config(opts.config_path)
     if base.raw.devnet is None:
         raise ConfigError(f"{opts.config_path}: devnet: the demo needs a devnet section to start its own chains")
-    manager = DevnetManager(base.raw.devnet, root=opts.config_path.resolve().parent)
-    status("starting three anvil chains and deploying Uniswap V3/V2, WETH9 and tokens")
-    state = manager.up()
-    config: Config = _compressed_time(resolve_generated(base))
+    path = price_paths(opts, base.raw.devnet.prices)
+    plot_file, steps_file = clear_outputs(opts.out_dir)
+    root = opts.config_path.resolve().parent
+    # The devnet's block producer is not started: BlockClock is the demo's (every block at the held base fee).
+    manager = DevnetManager(base.raw.devnet.model_copy(update={"block_interval_s": 0.0}), root=root)
+    started = False
     try:
-        status("starting embedded Redis and Celery workers")
-        ctx = open_context(config)
-        celery = create_app(config)
-        # A fresh devnet makes any earlier ledger (runs, locks, intents, queued messages) describe chains that no
-        # longer exist: start the demo's namespace empty. Only the configured key prefix and queues are touched.
-        ctx.ledger.clear_namespace()
-        celery.control.purge()
-        driver = MarketDriver.from_state(state, {n: c.base_fee_gwei for n, c in base.raw.devnet.chains.items()})
-        path = price_paths(opts, base.raw.devnet.prices)
-        steps: list[DemoStep] = []
-        with worker_processes(opts.config_path, opts.workers, opts.out_dir / "logs"):
-            for i, (timestamp, prices) in enumerate(path):
-                driver.move_to(prices)
-                step = one_step(ctx, celery, i, timestamp, prices, opts.run_timeout_s)
-                steps.append(step)
-                if on_step:
-                    on_step(step)
-        plot = plot_steps(steps, opts.out_dir / "demo.png")
-        (opts.out_dir / "steps.json").write_text("[" + ",".join(s.model_dump_json() for s in steps) + "]")
-        return steps, plot
+        already = halt_reason(open_ledger(base))
+        if already is not None:
+            raise HaltedError(f"demo: not started: {already}")
+        status("starting three anvil chains and deploying Uniswap V3/V2, WETH9 and tokens")
+        started = True
+        state = manager.up()
+        steps, halted = _replay(opts, base, state, path, steps_file, on_step or (lambda _s: None), status)
     finally:
-        if not opts.keep_devnet:
-            manager.down()  # the ledger stays in the embedded Redis (AOF) for `crosshedge runs`
+        if started and opts.keep_devnet:
+            DevnetManager(base.raw.devnet, root=root).start_block_producer()  # as `devnet up` leaves it
+        elif started:
+            manager.down()
+        _stop_redis(base)
+    return DemoResult(steps=steps, plot=plot_steps(steps, plot_file, halted), steps_file=steps_file, halted=halted)
+
+
+__all__ = ["DemoResult", "clear_outputs", "follow_run", "halt_reason", "one_step", "run_chain", "run_demo",
+           "step_key", "worker_processes", "write_steps"]
