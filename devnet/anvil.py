@@ -10,8 +10,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -25,6 +23,7 @@ from web3.types import RPCEndpoint
 
 from crosshedge import RpcError
 from devnet.artifacts import anvil_binary
+from devnet.pids import pid_alive, terminate
 
 #: Funded, unlocked dev accounts anvil derives from its well-known test mnemonic. Devnet-only: these keys are
 #: public; the operator wallet crosshedge trades with is a fresh key in an encrypted keystore instead.
@@ -102,7 +101,7 @@ def running(name: str, state_dir: Path) -> AnvilProcess | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    if not _alive(data["pid"]):
+    if not pid_alive(data["pid"]):
         return None
     return AnvilProcess(name=name, pid=data["pid"], port=data["port"])
 
@@ -113,31 +112,7 @@ def stop_anvil(name: str, state_dir: Path, timeout_s: float = 5.0) -> bool:
     _pid_file(name, state_dir).unlink(missing_ok=True)
     if proc is None:
         return False
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(proc.pid):
-            return True
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs; reaps it first if it is our own exited child (a zombie still answers kill 0)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: kill 0 below tells
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+    terminate(proc.pid, group=True, timeout_s=timeout_s)
     return True
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from devnet.pids import terminate
 
 PID_FILE = "producer.json"
 STATE_FILE = "state.json"
@@ -85,19 +86,7 @@ def stop_producer(state_dir: Path, timeout_s: float = 5.0) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     path.unlink(missing_ok=True)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    return True
+    return terminate(pid, group=False, timeout_s=timeout_s)
 
 
 def main() -> None:

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devnet.anvil import _alive  # the same pid check anvil's records use (it also reaps our own exited children)
+from devnet.pids import pid_alive, terminate
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def process_running(kind: str, name: str, state_dir: Path) -> DevnetProcess | No
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    if not _alive(int(data["pid"])):
+    if not pid_alive(int(data["pid"])):
         return None
     return DevnetProcess(kind=kind, name=name, pid=int(data["pid"]), port=int(data["port"]), log=Path(data["log"]))
 
@@ -80,16 +78,7 @@ def stop_process(kind: str, name: str, state_dir: Path, timeout_s: float = 5.0) 
     _pid_file(kind, name, state_dir).unlink(missing_ok=True)
     if proc is None:
         return False
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(proc.pid):
-            return True
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    terminate(proc.pid, group=True, timeout_s=timeout_s)
     return True
 
 

@@ -271,3 +271,4 @@ def test_a_chaos_soak_ends_with_the_ledger_equal_to_the_chain(fresh: Orchestra) 
     # The faults are all ones the design recovers from: every run ends reconciled, each trade filled once.
     assert counted["reconciled_runs"] == len(soak.run_ids), summary
     assert counted.get("fills", 0) == counted.get("swaps", 0) >= len(soak.run_ids), summary
+    print(summary)  # shown with -rP: what the soak did and what the audit counted
