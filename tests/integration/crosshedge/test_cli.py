@@ -239,3 +239,21 @@ def test_devnet_up_on_a_port_held_by_another_anvil_refuses_and_deploys_nothing(t
     finally:
         foreign.terminate()
         foreign.wait(timeout=15)
+
+
+def test_beat_once_with_a_chain_down_says_so_and_while_halted_exits_3(fresh: Orchestra) -> None:
+    fresh.proxies["arbitrum"].mode = "down"
+    down = cli(fresh, "beat", "--once", "--json")
+    assert down.returncode == 0, down.stderr
+    assert "Traceback" not in down.stderr
+    tick = json.loads(down.stdout)
+    # The book is not whole without arbitrum: nothing is started for what arbitrum holds, and it says why.
+    assert tick["action"] == "none" and "arbitrum" in tick["reason"], tick
+    fresh.proxies["arbitrum"].mode = ""
+    fresh.ledger().set_halt("test: halted")
+    try:
+        halted = cli(fresh, "beat", "--once")
+    finally:
+        fresh.ledger().clear_halt()
+    assert halted.returncode == 3, (halted.stdout, halted.stderr)
+    assert "halted" in halted.stderr.lower() and "Traceback" not in halted.stderr
