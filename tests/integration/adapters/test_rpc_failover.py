@@ -12,6 +12,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from web3 import Web3
 from web3.types import RPCEndpoint
 
 from adapters import AdapterRegistry, default_registry
@@ -203,7 +205,10 @@ def test_a_lagging_endpoint_is_demoted_and_a_fork_at_the_same_height_refuses_rea
     settings = devnet.config.chains[CHAIN]
     behind = default_tolerance_blocks(settings.block_time_s) + 3
     direct = devnet.w3(CHAIN)
-    fork_at = direct.eth.block_number
+    # Heights are asserted exactly: the devnet's block producer must not mine in between (it waits while automine
+    # is off; one block it decided on just before may still come, so wait for the head to hold still).
+    direct.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
+    fork_at = quiet_head(direct)
     with forked_anvil(devnet.state["chains"][CHAIN]["rpc_url"], settings.chain_id, fork_at) as fork_url:
         lagging = Proxy(fork_url)
         try:
@@ -229,6 +234,21 @@ def test_a_lagging_endpoint_is_demoted_and_a_fork_at_the_same_height_refuses_rea
                 w3.eth.get_block("latest")
         finally:
             lagging.close()
+            direct.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
+
+
+def quiet_head(w3: Web3, still_s: float = 1.5, timeout_s: float = 10.0) -> int:
+    """The head once it has not moved for ``still_s`` (longer than the producer's interval)."""
+    deadline = time.monotonic() + timeout_s
+    head, since = int(w3.eth.block_number), time.monotonic()
+    while time.monotonic() < deadline:
+        now = int(w3.eth.block_number)
+        if now != head:
+            head, since = now, time.monotonic()
+        elif time.monotonic() - since >= still_s:
+            return head
+        time.sleep(0.1)
+    raise AssertionError(f"chain {CHAIN}: the head kept moving with automine off")
 
 
 def test_check_head_fresh_refuses_an_old_head(devnet: DevnetHandle, pair: tuple[Proxy, Proxy]) -> None:
