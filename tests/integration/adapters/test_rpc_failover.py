@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -42,6 +42,7 @@ from crosshedge.config.chains import ChainSettings
 from devnet.artifacts import anvil_binary
 from orchestrator import chain_context, read_venues
 from tests.integration.conftest import DevnetHandle
+from tests.quiet_http import QuietHTTPServer
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ class Proxy:
                 self.end_headers()
                 self.wfile.write(out)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -43,6 +43,7 @@ from adapters.rpc import (
 from adapters.rpc.connection import LAG_WINDOW_S, _http_provider
 from crosshedge import ChainMismatchError, RpcError, StaleDataError
 from crosshedge.config.chains import ChainSettings
+from tests.quiet_http import QuietHTTPServer
 
 CHAIN_ID = 8453
 KEY = "k3yK3yk3yK3yk3yK3yk3yK3yk3yK3y00"  # what a provider's API key in the URL path looks like
@@ -90,7 +91,7 @@ class FakeNode:
                 self.end_headers()
                 self.wfile.write(out)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3/{KEY}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

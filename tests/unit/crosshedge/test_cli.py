@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from orchestrator import (
     start_run,
 )
 from orchestrator.ledger import Attempt, TxFields  # test setup only: a signed intent without a chain
+from tests.quiet_http import QuietHTTPServer
 from tests.unit.optimizer.helpers import make_problem
 from tests.unit.orchestrator.stage_helpers import ROUTER, USDC, WALLET, WETH, sell_plan, snapshot
 
@@ -149,7 +150,7 @@ class FakeNode:
                 self.end_headers()
                 self.wfile.write(out)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
