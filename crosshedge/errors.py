@@ -46,6 +46,11 @@ class RpcError(CrosshedgeError, ConnectionError):
     retryable = True
 
 
+class HeadMovedError(RpcError):
+    """Reads pinned to one block were answered from another: a block was mined while they ran, and the node (anvil
+    does this) evaluated them at the new head. Retryable: read everything again at the new head."""
+
+
 class ChainMismatchError(RpcError):
     """The RPC endpoint serves a different chain id than the configuration says. Terminal: wrong endpoint."""
 
@@ -127,6 +132,7 @@ __all__ = [
     "CrosshedgeError",
     "ExecutionError",
     "HaltedError",
+    "HeadMovedError",
     "InfeasiblePlanError",
     "InputError",
     "LeaseLostError",

@@ -8,11 +8,13 @@ Usage::
 
     broadcast(lane, record, len(record.attempts) - 1)     # raises HaltedError when halted, RpcError on transport
     receipt = find_receipt(lane.w3, [a.tx_hash for a in record.attempts])
+    landing = read_landing(lane.w3, lane.chain, [record.receipt])   # head, receipts and canonical blocks at once
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -20,9 +22,10 @@ from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
+from adapters import RpcBatch, hex_int
 from crosshedge import ExecutionError, RpcError
 from orchestrator.lane import Lane, UnderpricedError
-from orchestrator.ledger import IntentRecord
+from orchestrator.ledger import IntentRecord, ReceiptInfo
 from orchestrator.safety import check_not_halted
 from orchestrator.transactions import short
 
@@ -86,6 +89,39 @@ def find_receipt(w3: Web3, hashes: list[str]) -> Mapping[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Landing:
+    """What the chain says now of mined transactions (one JSON-RPC batch): its head, the block hash of each one's
+    receipt (None: no receipt any more) and the canonical block hash at each of their blocks (None: the chain is
+    not that long any more)."""
+
+    head: int
+    receipt_block: dict[str, str | None]  # tx hash (lower-case) -> its receipt's block hash now (lower-case)
+    canonical: dict[int, str | None]  # block number -> the canonical block's hash (lower-case)
+
+
+def read_landing(w3: Web3, chain: str, receipts: Sequence[ReceiptInfo]) -> Landing:
+    """The :class:`Landing` of ``receipts`` in ONE round trip (receipts, canonical blocks and the head together)."""
+    batch = RpcBatch(w3, chain)
+    hashes = {r.tx_hash.lower(): batch.add("eth_getTransactionReceipt", [r.tx_hash]) for r in receipts}
+    blocks = {n: batch.add("eth_getBlockByNumber", [hex(n), False]) for n in {r.block_number for r in receipts}}
+    head = batch.add("eth_blockNumber", [])
+    batch.send()
+    receipt_block: dict[str, str | None] = {}
+    for tx_hash, i in hashes.items():
+        found = batch.result(i)  # an error here is the node's, not a missing receipt: RpcError, retried
+        receipt_block[tx_hash] = str(found["blockHash"]).lower() if isinstance(found, dict) else None
+    canonical: dict[int, str | None] = {}
+    for number, i in blocks.items():
+        block = batch.response(i).get("result")  # an error or no block: not canonical (as canonical_hash says)
+        canonical[number] = str(block["hash"]).lower() if isinstance(block, dict) and block.get("hash") else None
+    try:
+        return Landing(head=hex_int(batch.result(head), "eth_blockNumber's answer"), receipt_block=receipt_block,
+                       canonical=canonical)
+    except ValueError as exc:
+        raise RpcError(f"chain {chain}: {exc}") from None
+
+
 def canonical_hash(w3: Web3, block_number: int) -> str | None:
     """The hash of the canonical block at ``block_number`` now (None when the chain is not that long any more)."""
     try:
@@ -95,4 +131,4 @@ def canonical_hash(w3: Web3, block_number: int) -> str | None:
     return Web3.to_hex(block["hash"]) if block and "hash" in block else None
 
 
-__all__ = ["broadcast", "canonical_hash", "classify", "find_receipt", "is_known"]
+__all__ = ["Landing", "broadcast", "canonical_hash", "classify", "find_receipt", "is_known", "read_landing"]

@@ -75,12 +75,14 @@ class RunContext:
         """What adapters may use for ``chain``: its Web3, tokens, multicall, wallet and contracts."""
         return chain_context(self.config, chain, w3 or self.w3(chain))
 
-    def allowlist(self, chain: str) -> frozenset[str]:
-        """The only contracts transactions on ``chain`` may call: what the enabled venues that verify at the head
-        call (their routers) and the configured tokens their pools hold (approvals). Never the config's word alone."""
+    def allowlist(self, chain: str, block: int | None = None) -> frozenset[str]:
+        """The only contracts transactions on ``chain`` may call: what the enabled venues that verify at ``block``
+        (the run's snapshot block; the head when None) call (their routers) and the configured tokens their pools
+        hold (approvals). Never the config's word alone."""
         ctx = self.chain_context(chain)
         venues = [v for v in self.config.venues_on(chain) if v.enabled]
-        return self.verifier.allowlist(self.config, self.registry, ctx, venues, int(ctx.w3.eth.block_number))
+        at = int(ctx.w3.eth.block_number) if block is None else block
+        return self.verifier.allowlist(self.config, self.registry, ctx, venues, at)
 
     def send_w3(self, chain: str) -> Web3 | None:
         """The chain's private submission endpoint (sends only), when one is configured."""
@@ -92,10 +94,11 @@ class RunContext:
             self._w3[key] = make_web3(url, self.execution.rpc_timeout_s, chain_id=self.config.chains[chain].chain_id)
         return self._w3[key]
 
-    def lane(self, chain: str) -> Lane:
+    def lane(self, chain: str, block: int | None = None) -> Lane:
+        """The lane of ``chain``; its allowlist verified at ``block`` (see :meth:`allowlist`)."""
         settings = self.config.chains[chain]
         return Lane(chain=chain, settings=settings, w3=self.w3(chain), signer=self.signer(settings.wallet),
-                    ledger=self.ledger, execution=self.execution, allowlist=self.allowlist(chain),
+                    ledger=self.ledger, execution=self.execution, allowlist=self.allowlist(chain, block),
                     clock=self.clock, sleep=self.sleep, send_w3=self.send_w3(chain))
 
 

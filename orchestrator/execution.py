@@ -3,6 +3,9 @@
     execute_lane (under the lane's fenced lease) -> confirm_lane (books fills at depth; survives reorgs)
                  -> (every lane confirmed) reconcile
 
+When every included intent of a lane is already at depth as execute_lane finishes (a one-block depth), it books
+them itself with the same checks, and the confirm stage has nothing left to do (:func:`lane_confirmed`).
+
 Every swap's limits are recomputed at signing time from a fresh read of its venue and the exact quote
 (orchestrator.terms); a plan older than ``execution.max_plan_age_s`` is not executed. An approval whose swap was
 then skipped or failed is revoked. A fill is booked only once its receipt is buried under the chain's
@@ -13,7 +16,8 @@ Usage::
 
     for lane in plan_run(ctx, run_id):
         execute_lane(ctx, run_id, lane, delivery="manual")
-        confirm_lane(ctx, run_id, lane)
+        if not lane_confirmed(ctx, run_id, lane):
+            confirm_lane(ctx, run_id, lane)
 """
 
 from __future__ import annotations
@@ -21,8 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from web3 import Web3
-
+from adapters import checksum_address
 from crosshedge import (
     CircuitBreakerError,
     HaltedError,
@@ -30,12 +33,13 @@ from crosshedge import (
     StaleDataError,
     UnsafeTransactionError,
 )
-from orchestrator.broadcast import canonical_hash, find_receipt
+from orchestrator.broadcast import Landing, read_landing
 from orchestrator.context import RunContext
 from orchestrator.lane import Hooks, Lane
 from orchestrator.ledger import TERMINAL_RUN_STATES, Intent, IntentKind, IntentRecord, IntentState, Lease
 from orchestrator.runs import skip_planned
 from orchestrator.sender import execute_intent, skip_intent
+from orchestrator.snapshot import Snapshot
 from orchestrator.terms import hooks_for, run_snapshot
 
 #: Intent states after which an intent needs nothing more from the executor.
@@ -58,6 +62,8 @@ def lane_lease(ctx: RunContext, lane: str, owner: str) -> Iterator[Lease]:
 def execute_lane(ctx: RunContext, run_id: str, lane: str, delivery: str = "") -> list[IntentRecord]:
     """Execute the lane's intents in order, each to included/failed (or skipped when stopped before signing).
 
+    Then, still under the lease, the lane is confirmed at once when every included intent is already at the
+    chain's confirmation depth (:func:`lane_confirmed` says so; otherwise the separate confirm stage waits for it).
     Retryable errors (RpcError, NotReadyError) propagate so the task retries; the ledger keeps every intent's
     state, so the retry resumes exactly where this attempt stopped.
     """
@@ -67,21 +73,54 @@ def execute_lane(ctx: RunContext, run_id: str, lane: str, delivery: str = "") ->
         records = ctx.ledger.intents(run_id, lane)
         snap = run_snapshot(ctx, run_id)
         run = ctx.ledger.run(run_id)
+        the_lane: Lane | None = None
+        executed: list[IntentRecord] | None = None  # the lane's intents as execution left them, when known
         if run.state in TERMINAL_RUN_STATES:  # ended (cancelled, failed) before this lane started: sign nothing
             skip_planned(ctx, records, run.error or f"run {run_id} ended as {run.state.value}")
         elif any(r.state is IntentState.PLANNED for r in records) and chain in snap.failed:
             skip_planned(ctx, records, f"chain {chain} was down at the snapshot")
         else:
-            the_lane = ctx.lane(chain).with_lease(lease)
+            the_lane = ctx.lane(chain, _verified_at(ctx, snap, chain)).with_lease(lease)
             check_books_against_chain(the_lane, records)
-            hooks = hooks_for(ctx, run_id, chain)
+            hooks = hooks_for(ctx, run_id, chain, snap, known=records)
             _execute_records(ctx, run_id, the_lane, hooks, records)
-            revokes = _revokes_needed(ctx, run_id, lane)
+            executed = ctx.ledger.intents(run_id, lane)
+            revokes = _revokes_needed(executed)
             if revokes:
                 ctx.ledger.add_intents(run_id, revokes)
                 _execute_records(ctx, run_id, the_lane, hooks, [ctx.ledger.intent(r.id) for r in revokes])
+                executed = None  # more intents now: read again
         ctx.ledger.mark_done(run_id, "execute", lane)
-        return ctx.ledger.intents(run_id, lane)
+        return _confirm_at_once(ctx, run_id, lane, the_lane, executed)
+
+
+def _confirm_at_once(ctx: RunContext, run_id: str, name: str, lane: Lane | None,
+                     records: list[IntentRecord] | None) -> list[IntentRecord]:
+    """The lane's intents (``records`` when just read) after marking it confirmed here when nothing is left to wait
+    for (no hop to the confirm stage); a reorg, a lost receipt or a depth not reached yet leave it to that stage,
+    which waits and re-drives."""
+    records = records if records is not None else ctx.ledger.intents(run_id, name)
+    if lane is None:  # nothing was executed: confirmed unless something signed earlier is still in flight
+        waiting = [r.spec.id for r in records if r.in_flight]
+    else:
+        waiting, records = _confirm_pass(ctx, lane, records, hooks=None)
+    if not waiting:
+        ctx.ledger.mark_done(run_id, "confirm", name)
+    return records
+
+
+def lane_confirmed(ctx: RunContext, run_id: str, lane: str) -> bool:
+    """True when the lane's confirm stage is done (execute_lane may have done it at once)."""
+    return lane in ctx.ledger.done(run_id, "confirm")
+
+
+def _verified_at(ctx: RunContext, snap: Snapshot, chain: str) -> int | None:
+    """The block a lane's allowlist is verified at: the run's snapshot block (its contracts were verified there: no
+    read, no second judgement) while the snapshot is no older than a plan may be; else (None) the head."""
+    read = snap.chains.get(chain)
+    if read is None or ctx.clock() - snap.taken_at > ctx.execution.max_plan_age_s:
+        return None
+    return read.block_number
 
 
 def check_books_against_chain(lane: Lane, records: list[IntentRecord]) -> None:
@@ -93,7 +132,7 @@ def check_books_against_chain(lane: Lane, records: list[IntentRecord]) -> None:
     sequences = {r.spec.nonce_sequence for r in records}
     if not sequences:
         return
-    sent = int(lane.w3.eth.get_transaction_count(Web3.to_checksum_address(lane.signer.address), "latest"))
+    sent = int(lane.w3.eth.get_transaction_count(checksum_address(lane.signer.address), "latest"))
     for sequence in sequences:
         booked = _highest_booked_nonce(lane, sequence)
         if booked is not None and sent <= booked:
@@ -148,9 +187,9 @@ def _approval_landed(record: IntentRecord) -> bool:
     return record.receipt is not None and record.receipt.status == 1
 
 
-def _revokes_needed(ctx: RunContext, run_id: str, lane: str) -> list[Intent]:
-    """Revocations for approvals that landed while their swap did not: no allowance is left behind."""
-    records = ctx.ledger.intents(run_id, lane)
+def _revokes_needed(records: list[IntentRecord]) -> list[Intent]:
+    """Revocations for approvals of the lane's ``records`` that landed while their swap did not: no allowance is
+    left behind."""
     ids = {r.spec.id for r in records}
     swaps = {r.spec.seq: r for r in records if r.spec.kind is IntentKind.SWAP}
     out = []
@@ -176,14 +215,10 @@ def confirm_lane(ctx: RunContext, run_id: str, lane: str, delivery: str = "") ->
     """
     chain = lane.split(".", 1)[0]
     with lane_lease(ctx, lane, f"{run_id}/{lane}/confirm/{delivery}") as lease:
-        the_lane = ctx.lane(chain).with_lease(lease)
-        hooks = hooks_for(ctx, run_id, chain)
-        waiting: list[str] = []
-        for listed in ctx.ledger.intents(run_id, lane):
-            record = _confirm_one(ctx, the_lane, listed, waiting) if listed.state is IntentState.INCLUDED else listed
-            if record.in_flight and record.state is not IntentState.INCLUDED:
-                execute_intent(the_lane, record.spec.id, hooks)  # a reorged or resumed one: land it again
-                waiting.append(f"intent {record.spec.id} is being landed again")
+        snap = run_snapshot(ctx, run_id)
+        the_lane = ctx.lane(chain, _verified_at(ctx, snap, chain)).with_lease(lease)
+        records = ctx.ledger.intents(run_id, lane)
+        waiting, _ = _confirm_pass(ctx, the_lane, records, hooks_for(ctx, run_id, chain, snap, known=records))
         if waiting:
             more = f" (and {len(waiting) - 1} more)" if len(waiting) > 1 else ""
             raise NotReadyError(f"lane {lane}: {waiting[0]}{more}")
@@ -191,26 +226,45 @@ def confirm_lane(ctx: RunContext, run_id: str, lane: str, delivery: str = "") ->
         return True
 
 
-def _confirm_one(ctx: RunContext, lane: Lane, record: IntentRecord, waiting: list[str]) -> IntentRecord:
+def _confirm_pass(ctx: RunContext, lane: Lane, records: list[IntentRecord],
+                  hooks: Hooks | None) -> tuple[list[str], list[IntentRecord]]:
+    """One confirmation pass over the lane's intents (their chain state read in ONE round trip): book those at
+    depth and canonical, un-book those that left the chain; with ``hooks``, re-drive what is in flight but not
+    included. Returns (what is still waiting: empty when the lane is confirmed, the intents as the pass left them)."""
+    waiting: list[str] = []
+    after: list[IntentRecord] = []
+    receipts = {r.spec.id: r.receipt for r in records if r.state is IntentState.INCLUDED and r.receipt is not None}
+    landing = read_landing(lane.w3, lane.chain, list(receipts.values())) if receipts else None
+    for listed in records:
+        record = listed
+        if landing is not None and listed.spec.id in receipts:
+            record = _confirm_one(ctx, lane, listed, waiting, landing)
+        if record.in_flight and record.state is not IntentState.INCLUDED:
+            if hooks is not None:
+                record = execute_intent(lane, record.spec.id, hooks)  # a reorged or resumed one: land it again
+            waiting.append(f"intent {record.spec.id} is being landed again")
+        after.append(record)
+    return waiting, after
+
+
+def _confirm_one(ctx: RunContext, lane: Lane, record: IntentRecord, waiting: list[str],
+                 landing: Landing) -> IntentRecord:
     """Book ``record`` if it is deep enough and canonical; un-book it if it left the chain; else note it waits."""
     receipt = record.receipt
     assert receipt is not None  # included intents carry their receipt
-    w3 = lane.w3
-    still = find_receipt(w3, [receipt.tx_hash])
-    canonical = canonical_hash(w3, receipt.block_number)
-    if still is None or canonical != receipt.block_hash or Web3.to_hex(still["blockHash"]) != receipt.block_hash:
+    ours = receipt.block_hash.lower()
+    still = landing.receipt_block.get(receipt.tx_hash.lower())
+    if still != ours or landing.canonical.get(receipt.block_number) != ours:
         return _reorged(ctx, lane, record)
     need = ctx.config.chains[lane.chain].confirmations
-    depth = int(w3.eth.block_number) - receipt.block_number + 1
+    depth = landing.head - receipt.block_number + 1
     if depth < need:
         waiting.append(f"intent {record.spec.id} has {depth}/{need} confirmations")
         return record
     if receipt.status == 1:
-        ctx.ledger.transition(record.spec.id, IntentState.CONFIRMED, lease=lane.lease, confirmed_depth="1")
-    else:
-        ctx.ledger.transition(record.spec.id, IntentState.FAILED, lease=lane.lease, confirmed_depth="1",
+        return ctx.ledger.advance(record.spec.id, IntentState.CONFIRMED, lease=lane.lease, confirmed_depth="1")
+    return ctx.ledger.advance(record.spec.id, IntentState.FAILED, lease=lane.lease, confirmed_depth="1",
                               error=f"reverted on chain in block {receipt.block_number}; gas booked")
-    return ctx.ledger.intent(record.spec.id)
 
 
 def _reorged(ctx: RunContext, lane: Lane, record: IntentRecord) -> IntentRecord:
@@ -231,4 +285,4 @@ def lanes_finished(ctx: RunContext, run_id: str, stage: str) -> bool:
     return set(ctx.ledger.lanes(run_id)) <= ctx.ledger.done(run_id, stage)
 
 
-__all__ = ["confirm_lane", "execute_lane", "lane_lease", "lanes_finished"]
+__all__ = ["confirm_lane", "execute_lane", "lane_confirmed", "lane_lease", "lanes_finished"]

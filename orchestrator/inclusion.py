@@ -65,8 +65,9 @@ def await_inclusion(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRec
         if now - last_unstick >= lane.execution.stuck_after_s:
             last_unstick = now
             record = _unstick(lane, record)
-        # Poll tightly at first (an automining or fast L2 chain answers within milliseconds), then back off.
-        lane.sleep(min(lane.execution.poll_interval_s, 0.002 * 2 ** min(polls, 16)))
+        # Poll tightly at first (an automining or fast L2 chain answers within milliseconds: 1 ms for the first four
+        # polls), then back off.
+        lane.sleep(min(lane.execution.poll_interval_s, 0.001 * 2 ** max(0, min(polls, 16) - 3)))
         polls += 1
 
 
@@ -114,6 +115,16 @@ def _unstick(lane: Lane, record: IntentRecord) -> IntentRecord:
     return _replace(lane, record)
 
 
+def reprice(lane: Lane, record: IntentRecord) -> IntentRecord:
+    """A sent intent whose stored transaction the node refused as underpriced (the base fee rose after it was
+    signed): re-signed at the same nonce with bumped fees at once, not after ``stuck_after_s``; when the
+    replacement is refused too, the regular unstick in :func:`await_inclusion` takes it from there."""
+    try:
+        return _replace(lane, record, force=True)
+    except UnderpricedError:
+        return lane.ledger.intent(record.spec.id)
+
+
 def _replace(lane: Lane, record: IntentRecord, force: bool = False) -> IntentRecord:
     """A pending transaction the next base fee has overtaken: re-sign the same nonce with bumped fees."""
     last = record.attempts[-1]
@@ -158,8 +169,7 @@ def include(lane: Lane, record: IntentRecord, receipt: Mapping[str, Any], hooks:
     if info.status == 1 and record.spec.kind is IntentKind.SWAP:
         fields.update(fields_of(fill=hooks.parse_fill(record, receipt)))
     crash_point("before_book")
-    lane.ledger.transition(record.spec.id, IntentState.INCLUDED, lease=lane.lease, **fields)
-    return lane.ledger.intent(record.spec.id)
+    return lane.ledger.advance(record.spec.id, IntentState.INCLUDED, lease=lane.lease, **fields)
 
 
-__all__ = ["NonceGapError", "await_inclusion", "include"]
+__all__ = ["NonceGapError", "await_inclusion", "include", "reprice"]

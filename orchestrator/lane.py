@@ -26,7 +26,7 @@ from typing import Any
 
 from web3 import Web3
 
-from adapters import Fill, TxRequest
+from adapters import Fill, RpcBatch, TxRequest
 from crosshedge import ExecutionError, LeaseLostError
 from crosshedge.config import ChainSettings, ExecutionSettings
 from orchestrator.ledger import IntentRecord, Lease, Ledger
@@ -78,6 +78,9 @@ class Hooks:
     prepare_swap: Callable[[IntentRecord], SwapTerms]
     build_swap: Callable[[IntentRecord, SwapTerms, int], TxRequest]  # (intent, terms, deadline) -> unsigned call
     parse_fill: Callable[[IntentRecord, Mapping[str, Any]], Fill]
+    # prepare_swap with its venue read riding in the sender's pre-signing batch (it sends the batch, with what the
+    # sender put in it: one round trip for both). None: the sender sends its batch and calls prepare_swap.
+    prepare_swap_in: Callable[[IntentRecord, RpcBatch], SwapTerms] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,13 @@ class Lane:
 
     def with_lease(self, lease: Lease) -> Lane:
         return replace(self, lease=lease, _renewed=[time.monotonic()])
+
+    def allocate_nonce(self, intent_id: str, sequence: str, chain_pending_nonce: int) -> int:
+        """The intent's nonce from the ledger, the lease renewed in the same round trip (it must outlive the
+        signature and its write-ahead); LeaseLostError once another executor took the lane."""
+        nonce = self.ledger.allocate_nonce(intent_id, sequence, chain_pending_nonce, lease=self.lease, renew=True)
+        self._renewed[0] = time.monotonic()
+        return nonce
 
     def keep_lease(self, force: bool = False) -> None:
         """Renew the lane's lease when a third of its TTL has passed (or ``force``); LeaseLostError when it lapsed

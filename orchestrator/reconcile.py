@@ -9,8 +9,10 @@ Usage::
 
 from __future__ import annotations
 
+import contextvars
 import statistics
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from adapters import Side, SpotPosition
 from crosshedge import Frozen, LedgerError, NotReadyError
@@ -115,10 +117,16 @@ def chain_balances(ctx: RunContext, chain: str) -> dict[str, int]:
 
 
 def ledger_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, dict[str, int]]:
-    """{chain: {token: chain - ledger}} for every balance that differs (empty when the ledger equals the chain)."""
+    """{chain: {token: chain - ledger}} for every balance that differs (empty when the ledger equals the chain).
+
+    The chains are read in parallel (one thread each, as the snapshot reads them)."""
+    expected = expected_balances(snap, records)
+    with ThreadPoolExecutor(max_workers=max(1, len(expected))) as pool:
+        futures = {c: pool.submit(contextvars.copy_context().run, chain_balances, ctx, c) for c in expected}
+        balances = {c: f.result() for c, f in futures.items()}
     diff: dict[str, dict[str, int]] = {}
-    for chain, want in expected_balances(snap, records).items():
-        have = chain_balances(ctx, chain)
+    for chain, want in expected.items():
+        have = balances[chain]
         bad = {k: have.get(k, 0) - v for k, v in want.items() if have.get(k, 0) != v}
         if bad:
             diff[chain] = bad
@@ -175,9 +183,8 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
         balance_diff=diff, residual_delta=residual, outside_band=outside, followup=followup,
     )
     ctx.ledger.put_blob(run_id, "report", report)
-    for r in records:
-        if r.state in (IntentState.CONFIRMED, IntentState.FAILED):
-            ctx.ledger.transition(r.spec.id, IntentState.RECONCILED)
+    ctx.ledger.transition_all([r.spec.id for r in records if r.state in (IntentState.CONFIRMED, IntentState.FAILED)],
+                              IntentState.RECONCILED)
     if ctx.ledger.run(run_id).state is RunState.EXECUTING:
         ctx.ledger.set_run_state(run_id, RunState.CONFIRMED)
     if ctx.ledger.set_run_state(run_id, RunState.RECONCILED):  # once per run, so the cost counters never double

@@ -46,8 +46,7 @@ def check_not_halted(ledger: Ledger, lane: str | None = None) -> None:
     Usage: ``check_not_halted(ledger, lane.name)`` immediately before every signature and every broadcast.
     """
     try:
-        reason = ledger.halt_reason()
-        lane_reason = ledger.lane_halt_reason(lane) if lane is not None else None
+        reason, lane_reason = ledger.halt_reasons(lane)  # one round trip, from the verified server
     except LedgerError as exc:
         raise HaltedError(f"kill switch: cannot read it from the ledger ({exc}); refusing to sign") from None
     if reason is not None:

@@ -7,6 +7,12 @@ kill switch again -> sign -> store the signed bytes and hash in the ledger (writ
 checked once more) -> ``sent`` -> wait for inclusion (orchestrator.inclusion) -> ``included``. A nonce gap in front
 of the intent (a transaction of this key that left the mempool) is filled with a zero-value self-transfer.
 
+The chain reads before the signature share round trips (orchestrator.presign): the head, the next base fee, the
+nonce floor, the venue's fresh state and (for an approval) the simulation go in ONE JSON-RPC batch; a swap's
+simulation, which needs the calldata built from the fresh quote, is a second one. Each check still runs on the
+same facts, in the order above. A first broadcast refused as underpriced (the base fee rose after signing) is
+replaced at the same nonce at once.
+
 A redelivered intent picks up where the ledger says it is: ``signed`` re-broadcasts the stored bytes, ``sent``
 waits for any of its attempts, ``included`` is the confirmation stage's.
 
@@ -17,23 +23,23 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
-
 from web3 import Web3
 
-from adapters import TxRequest
+from adapters import RpcBatch, TxRequest, checksum_address
 from crosshedge import HaltedError, UnsafeTransactionError
 from orchestrator.broadcast import broadcast
-from orchestrator.inclusion import NonceGapError, await_inclusion
+from orchestrator.inclusion import NonceGapError, await_inclusion, reprice
 from orchestrator.lane import Hooks, Lane, SwapTerms, UnderpricedError, crash_point
 from orchestrator.ledger import Attempt, Intent, IntentKind, IntentRecord, IntentState, Ledger, TxFields
+from orchestrator.presign import PresignReads, add_simulation, simulation_gas
 from orchestrator.safety import check_not_halted
 from orchestrator.transactions import (
+    APPROVALS,
     SELF_TRANSFER_GAS,
     approve_tx,
     current_fees,
+    fees_for,
     self_transfer_tx,
-    simulate,
     tx_dict,
     validate_tx,
 )
@@ -53,12 +59,15 @@ def execute_intent(lane: Lane, intent_id: str, hooks: Hooks) -> IntentRecord:
     if record.state is IntentState.PLANNED:
         record = _sign_first(lane, record, hooks)
     if record.state is IntentState.SIGNED:
-        # Signed before a base-fee rise: await_inclusion replaces it at the same nonce.
-        with contextlib.suppress(UnderpricedError):
+        try:
             broadcast(lane, record, len(record.attempts) - 1)
+            underpriced = False
+        except UnderpricedError:  # signed before a base-fee rise: replaced at the same nonce below
+            underpriced = True
         crash_point("after_broadcast")
-        lane.ledger.transition(intent_id, IntentState.SENT, lease=lane.lease)
-        record = lane.ledger.intent(intent_id)
+        record = lane.ledger.advance(intent_id, IntentState.SENT, lease=lane.lease)
+        if underpriced:
+            record = reprice(lane, record)
     fills = 0
     while record.state is IntentState.SENT:
         try:
@@ -77,10 +86,16 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
     spec = record.spec
     where = f"intent {spec.id} ({spec.kind} on {spec.chain})"
     check_not_halted(lane.ledger, lane.name)
-    terms = hooks.prepare_swap(record) if spec.kind in (IntentKind.SWAP, IntentKind.APPROVE) else None
-    head = lane.w3.eth.get_block("latest")
+    # One round trip for the head, the next base fee, the nonce floor, the venue's fresh state and (when the
+    # transaction does not depend on the terms) the simulation; each check below still reads what it read before.
+    reads = PresignReads(lane.w3, lane.chain, lane.signer.address)
+    early = _known_tx(lane, record)
+    if early is not None and lane.execution.simulate:
+        reads.simulate_early(lane.signer.address, early)
+    terms = _terms(record, hooks, reads) if spec.kind in (IntentKind.SWAP, IntentKind.APPROVE) else None
+    reads.batch.send()
     # The router checks the deadline against the chain's clock: never let a lagging host clock shorten it.
-    now = max(lane.clock(), float(head["timestamp"]))
+    now = max(lane.clock(), float(reads.head_timestamp()))
     deadline = int(now) + lane.execution.deadline_s if spec.kind is IntentKind.SWAP else None
     notional = terms.notional_usd if terms is not None else None
     limits = (lane.settings.chain_id, lane.allowlist, now, deadline, lane.execution.max_trade_usd, notional)
@@ -88,15 +103,14 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
         validate_tx(record, None, *limits)
         tx = _build(lane, record, hooks, terms, deadline)
         validate_tx(record, tx, *limits)
-        gas = _gas(lane, record, tx, where)
+        gas = _gas(lane, record, tx, where, reads)
     except UnsafeTransactionError as exc:
         lane.ledger.transition(spec.id, IntentState.FAILED, lease=lane.lease, error=str(exc))
         raise
-    lane.keep_lease(force=True)  # reads took time: the lease must outlive the signature and its write-ahead
-    max_fee, tip, _ = current_fees(lane.w3, lane.chain, lane.settings, lane.execution)
-    pending = lane.w3.eth.get_transaction_count(Web3.to_checksum_address(lane.signer.address), "pending")
-    nonce = lane.ledger.allocate_nonce(spec.id, spec.nonce_sequence, int(pending), lease=lane.lease)
-    fields = TxFields(chain_id=tx.chain_id, nonce=nonce, to=Web3.to_checksum_address(tx.to), data=tx.data,
+    max_fee, tip, _ = fees_for(reads.next_base_fee(), lane.chain, lane.settings, lane.execution)
+    # Reads took time: the lease is renewed with the allocation, to outlive the signature and its write-ahead.
+    nonce = lane.allocate_nonce(spec.id, spec.nonce_sequence, reads.pending_nonce())
+    fields = TxFields(chain_id=tx.chain_id, nonce=nonce, to=checksum_address(tx.to), data=tx.data,
                       value=tx.value, gas=gas, deadline=deadline)
     crash_point("before_sign")
     try:
@@ -107,6 +121,25 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
     _sign_and_store(lane, spec, fields, max_fee, tip, now, notional)
     crash_point("after_sign")
     return lane.ledger.intent(spec.id)
+
+
+def _terms(record: IntentRecord, hooks: Hooks, reads: PresignReads) -> SwapTerms:
+    """The swap's terms from a fresh read; that read rides in the pre-signing batch when the hooks allow it."""
+    if hooks.prepare_swap_in is not None:
+        return hooks.prepare_swap_in(record, reads.batch)
+    return hooks.prepare_swap(record)
+
+
+def _known_tx(lane: Lane, record: IntentRecord) -> TxRequest | None:
+    """The transaction of an approval or revocation, known before its terms (None for swaps, whose calldata needs
+    the fresh quote, and for anything _build would refuse: validation decides about those first)."""
+    spec = record.spec
+    if spec.kind not in APPROVALS or spec.spender is None or not Web3.is_address(spec.spender):
+        return None
+    if not Web3.is_address(spec.token_in) or not 0 <= spec.amount_in_raw < 2**256:
+        return None
+    return approve_tx(lane.settings.chain_id, spec.token_in, spec.spender,
+                      spec.amount_in_raw if spec.kind is IntentKind.APPROVE else 0)
 
 
 def _build(lane: Lane, record: IntentRecord, hooks: Hooks, terms: SwapTerms | None,
@@ -122,10 +155,18 @@ def _build(lane: Lane, record: IntentRecord, hooks: Hooks, terms: SwapTerms | No
     return hooks.build_swap(record, terms, deadline)
 
 
-def _gas(lane: Lane, record: IntentRecord, tx: TxRequest, where: str) -> int:
+def _gas(lane: Lane, record: IntentRecord, tx: TxRequest, where: str, reads: PresignReads) -> int:
     if record.spec.kind is IntentKind.NONCE_FILL:
         return SELF_TRANSFER_GAS
-    return simulate(lane.w3, lane.signer.address, tx, where) if lane.execution.simulate else 500_000
+    if not lane.execution.simulate:
+        return 500_000
+    early = reads.simulated_gas(lane.signer.address, tx, where)
+    if early is not None:
+        return early
+    batch = RpcBatch(lane.w3, lane.chain)  # eth_call and eth_estimateGas in one round trip
+    call, estimate = add_simulation(batch, lane.signer.address, tx)
+    batch.send()
+    return simulation_gas(batch, call, estimate, where)
 
 
 def _sign_and_store(lane: Lane, spec: Intent, fields: TxFields, max_fee: int, tip: int, now: float,

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from Crypto.Cipher import AES
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
 
 from crosshedge import ConfigError, LedgerError, UnsafeTransactionError
@@ -47,12 +48,15 @@ class SignedTx:
 class WalletSigner:
     """Signs for one wallet. Holds the key privately; safe to print, impossible to pickle."""
 
-    __slots__ = ("_account", "address", "name")
+    __slots__ = ("_account", "_key", "address", "name")
 
     def __init__(self, name: str, account: LocalAccount) -> None:
         self.name = name
         self.address: str = account.address
         self._account = account
+        # Handed raw key bytes, eth-account derives the public key again for every signature (an elliptic-curve
+        # multiplication, as costly as the signature itself); a key object carries it.
+        self._key = PrivateKey(bytes(account.key))
 
     def __repr__(self) -> str:
         return f"WalletSigner(name={self.name!r}, address={self.address})"
@@ -99,7 +103,7 @@ class WalletSigner:
                 f"wallet {self.name}: asked to sign for {sender}, but the key is {self.address}")
         body = {k: v for k, v in tx.items() if k != "from"}
         try:
-            signed = self._account.sign_transaction(body)
+            signed = Account.sign_transaction(body, self._key)
         except (TypeError, ValueError) as exc:
             # eth-account's messages describe the transaction fields, never the key.
             raise UnsafeTransactionError(f"wallet {self.name}: transaction could not be signed: {exc}") from None

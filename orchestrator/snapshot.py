@@ -36,6 +36,7 @@ from adapters import (
     ChainContext,
     PositionScope,
     RoundTripCounter,
+    RpcBatch,
     SpotPosition,
     VenueEntry,
     VenueState,
@@ -44,9 +45,12 @@ from adapters import (
     rpc_status,
     run_stages,
 )
-from crosshedge import AdapterError, CrosshedgeError, Frozen, RpcError
+from crosshedge import AdapterError, CrosshedgeError, Frozen, HeadMovedError, RpcError
 from crosshedge.config import Config
 from orchestrator.verification import ContractVerifier
+
+#: Reads of a chain started again from its new head when a block is mined under them, at most.
+HEAD_MOVED_ATTEMPTS = 3
 
 
 class ChainSnapshot(Frozen):
@@ -134,14 +138,15 @@ def connect_all(
 
 
 def read_venues(
-    ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: BlockIdentifier
+    ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: BlockIdentifier,
+    batch: RpcBatch | None = None,
 ) -> tuple[int, list[VenueState]]:
     """Every venue of ``entries`` (one chain) pinned to one block; returns (block number, states by adapter).
 
     Adapters declaring the staged-reads capability (the built-in Uniswap ones) are driven together by
     :func:`adapters.run_stages`, so their rounds share multicalls: with warm pool hints the whole chain is ONE
     round trip, and with ``block="latest"`` that round also yields the block number. Other adapters' ``read``
-    follow at that block.
+    follow at that block. With ``batch``, the first round rides in it (adapters.rpc.run_stages).
 
     Usage::
 
@@ -152,7 +157,7 @@ def read_venues(
         by_adapter.setdefault(entry.adapter, []).append(entry)
     staged = {a: registry.staged_reader(a) for a in by_adapter}
     readers = {a: reader.read_stages(ctx, by_adapter[a]) for a, reader in staged.items() if reader is not None}
-    number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name)
+    number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name, batch=batch)
     done = dict(zip(readers, values, strict=True))
     states: list[VenueState] = []
     for adapter_name, group in by_adapter.items():
@@ -162,6 +167,18 @@ def read_venues(
 
 def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, inventory: bool,
                 now: float, verifier: ContractVerifier) -> _ChainRead:
+    """One chain's reads at one block; read again from the new head when a block was mined under them."""
+    for attempt in range(HEAD_MOVED_ATTEMPTS):
+        try:
+            return _read_chain_at_head(config, name, w3, registry, inventory, now, verifier)
+        except HeadMovedError:
+            if attempt == HEAD_MOVED_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRegistry, inventory: bool,
+                        now: float, verifier: ContractVerifier) -> _ChainRead:
     settings = config.chains[name]
     try:
         head = w3.eth.get_block("latest")
@@ -183,6 +200,8 @@ def _read_chain(config: Config, name: str, w3: Web3, registry: AdapterRegistry, 
         if inventory:
             try:
                 spot = read_wallet_inventory(config, registry, ctx, block)
+            except HeadMovedError:
+                raise  # not unknown holdings: the whole chain is read again at the new head
             except (AdapterError, RpcError) as exc:  # holdings unknown: said so, never read as zero
                 inventory_error = str(exc)
     except (OSError, Web3Exception) as exc:

@@ -36,7 +36,7 @@ from celery import Celery, Task
 from crosshedge import CrosshedgeError, LedgerUnavailableError
 from crosshedge.config import resolve_config
 from orchestrator.context import RunContext, open_context
-from orchestrator.execution import confirm_lane, execute_lane, lanes_finished
+from orchestrator.execution import confirm_lane, execute_lane, lane_confirmed, lanes_finished
 from orchestrator.ledger import RunState
 from orchestrator.logs import log_context
 from orchestrator.metrics import record_run_failure
@@ -122,6 +122,22 @@ def send(app: Celery, name: str, args: list[Any], queue: str) -> None:
     app.send_task(name, args=args, queue=queue)
 
 
+def after_execute(app: Celery, ctx: RunContext, run_id: str, lane: str) -> None:
+    """Enqueue the lane's confirm stage, or (execute_lane confirmed it: the depth was reached at once) reconcile
+    when every lane is confirmed."""
+    if not lane_confirmed(ctx, run_id, lane):
+        send(app, "crosshedge.confirm_lane", [run_id, lane], lane_queue(lane))
+    else:
+        reconcile_once(app, ctx, run_id)
+
+
+def reconcile_once(app: Celery, ctx: RunContext, run_id: str) -> None:
+    """Enqueue reconcile when every lane is confirmed, once: of two lanes finishing together only the first to
+    claim it sends it (a message lost after the claim is re-sent by the recover sweep, from the run's state)."""
+    if lanes_finished(ctx, run_id, "confirm") and ctx.ledger.claim(run_id, "reconcile"):
+        send(app, "crosshedge.reconcile", [run_id], DEFAULT_QUEUE)
+
+
 def register(app: Celery) -> None:
     """Register crosshedge's tasks on ``app``."""
 
@@ -158,15 +174,15 @@ def register(app: Celery) -> None:
         delivery = str(self.request.id)
         if guard(self, run_id, f"execute {run_id} {lane}",
                  lambda: execute_lane(self.ctx, run_id, lane, delivery=delivery)) is not None:
-            send(app, "crosshedge.confirm_lane", [run_id, lane], lane_queue(lane))
+            after_execute(app, self.ctx, run_id, lane)
 
     @task("confirm_lane")
     def confirm(self: CrosshedgeTask, run_id: str, lane: str) -> None:
         delivery = str(self.request.id)
         ok = guard(self, run_id, f"confirm {run_id} {lane}",
                    lambda: confirm_lane(self.ctx, run_id, lane, delivery=delivery))
-        if ok and lanes_finished(self.ctx, run_id, "confirm"):
-            send(app, "crosshedge.reconcile", [run_id], DEFAULT_QUEUE)
+        if ok:
+            reconcile_once(app, self.ctx, run_id)
 
     @task("reconcile")
     def reconcile(self: CrosshedgeTask, run_id: str) -> None:

@@ -16,17 +16,17 @@ Usage::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters import Fill, Side, TxRequest, VenueState
+from adapters import Fill, RpcBatch, Side, TxRequest, VenueState
 from crosshedge import CircuitBreakerError, LedgerError, StaleDataError
 from optimizer import Plan
 from orchestrator.context import RunContext
 from orchestrator.lane import Hooks, SwapTerms
 from orchestrator.ledger import IntentKind, IntentRecord
 from orchestrator.safety import check_price_move
-from orchestrator.snapshot import Snapshot
+from orchestrator.snapshot import Snapshot, read_venues
 
 DAY_S = 86_400.0
 
@@ -52,9 +52,12 @@ def venue_state(snap: Snapshot, run_id: str, chain: str, venue: str) -> VenueSta
     raise LedgerError(f"run {run_id}: no snapshot of venue {venue} on chain {chain}")
 
 
-def hooks_for(ctx: RunContext, run_id: str, chain: str) -> Hooks:
-    """The venue-side callbacks the sender needs, bound to this run's snapshot and plan."""
-    snap = run_snapshot(ctx, run_id)
+def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = None,
+              known: Sequence[IntentRecord] = ()) -> Hooks:
+    """The venue-side callbacks the sender needs, bound to this run's snapshot (read from the ledger unless given)
+    and plan; ``known`` are intents of the lane already read (their specs, which never change, find an approval's
+    swap without reading the lane again)."""
+    snap = snap or run_snapshot(ctx, run_id)
     plan = run_plan(ctx, run_id)
 
     def state_of(record: IntentRecord) -> tuple[VenueState, str]:
@@ -63,12 +66,15 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str) -> Hooks:
             raise LedgerError(f"intent {spec.id}: a {spec.kind} intent names no venue")
         return venue_state(snap, run_id, chain, spec.venue), spec.adapter
 
-    def prepare_swap(record: IntentRecord) -> SwapTerms:
-        swap = _swap_for(ctx, record)
+    def prepare_swap_in(record: IntentRecord, batch: RpcBatch | None) -> SwapTerms:
+        swap = _swap_for(ctx, record, known)
         check_plan_age(ctx, run_id, plan)
         then, adapter = state_of(swap)
-        now_state = _fresh(ctx, chain, then, adapter)
+        now_state = _fresh(ctx, chain, then, adapter, batch)
         return swap_terms(ctx, swap, then, now_state)
+
+    def prepare_swap(record: IntentRecord) -> SwapTerms:
+        return prepare_swap_in(record, None)
 
     def build_swap(record: IntentRecord, terms: SwapTerms, deadline: int) -> TxRequest:
         spec = record.spec
@@ -82,17 +88,25 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str) -> Hooks:
         state, adapter = state_of(record)
         return ctx.registry.venue(adapter).parse_receipt(state, receipt)
 
-    return Hooks(prepare_swap=prepare_swap, build_swap=build_swap, parse_fill=parse_fill)
+    return Hooks(prepare_swap=prepare_swap, build_swap=build_swap, parse_fill=parse_fill,
+                 prepare_swap_in=prepare_swap_in)
 
 
-def _swap_for(ctx: RunContext, record: IntentRecord) -> IntentRecord:
-    """The swap an intent is about: itself, or for an approval the next intent of its lane."""
+def _swap_for(ctx: RunContext, record: IntentRecord, known: Sequence[IntentRecord] = ()) -> IntentRecord:
+    """The swap an intent is about: itself, or for an approval the next intent of its lane (from ``known`` when
+    it is there: only the swap's spec is used)."""
     if record.spec.kind is IntentKind.SWAP:
         return record
-    for other in ctx.ledger.intents(record.spec.run_id, record.spec.lane):
-        if other.spec.kind is IntentKind.SWAP and other.spec.seq == record.spec.seq + 1:
-            return other
-    raise LedgerError(f"intent {record.spec.id}: an approval with no swap after it in its lane")
+    found = _next_swap(record, known) or _next_swap(record, ctx.ledger.intents(record.spec.run_id, record.spec.lane))
+    if found is None:
+        raise LedgerError(f"intent {record.spec.id}: an approval with no swap after it in its lane")
+    return found
+
+
+def _next_swap(record: IntentRecord, records: Sequence[IntentRecord]) -> IntentRecord | None:
+    spec = record.spec
+    return next((o for o in records if o.spec.kind is IntentKind.SWAP and o.spec.seq == spec.seq + 1
+                 and o.spec.lane == spec.lane and o.spec.run_id == spec.run_id), None)
 
 
 def check_plan_age(ctx: RunContext, run_id: str, plan: Plan | None) -> None:
@@ -107,10 +121,16 @@ def check_plan_age(ctx: RunContext, run_id: str, plan: Plan | None) -> None:
                              "not executed, the hedge is planned again")
 
 
-def _fresh(ctx: RunContext, chain: str, then: VenueState, adapter: str) -> VenueState:
+def _fresh(ctx: RunContext, chain: str, then: VenueState, adapter: str, batch: RpcBatch | None) -> VenueState:
+    """The venue at the chain's head now, every read pinned to one block (the multicall reports which); its first
+    round rides in ``batch`` when one is given."""
     entry = ctx.config.venue(chain, then.venue)
-    head = int(ctx.w3(chain).eth.block_number)
-    return ctx.registry.venue(adapter).read(ctx.chain_context(chain), [entry], head)[0]
+    if entry.adapter != adapter:
+        raise LedgerError(f"chain {chain}: venue {then.venue} is a {entry.adapter} venue, the intent says {adapter}")
+    _, states = read_venues(ctx.chain_context(chain), [entry], ctx.registry, "latest", batch=batch)
+    if len(states) != 1:
+        raise LedgerError(f"chain {chain}: venue {then.venue} read back {len(states)} states")
+    return states[0]
 
 
 def swap_terms(ctx: RunContext, swap: IntentRecord, then: VenueState, now: VenueState) -> SwapTerms:
@@ -132,9 +152,7 @@ def swap_terms(ctx: RunContext, swap: IntentRecord, then: VenueState, now: Venue
 
 
 def _check_caps(ctx: RunContext, run_id: str, intent_id: str, notional: float) -> None:
-    since = ctx.clock() - DAY_S
-    this_run = ctx.ledger.notional_since(since, prefix=f"{run_id}.", exclude=intent_id)
-    day = ctx.ledger.notional_since(since, exclude=intent_id)
+    this_run, day = ctx.ledger.notional_totals(ctx.clock() - DAY_S, f"{run_id}.", exclude=intent_id)
     per_run, per_day = ctx.execution.max_notional_usd_per_run, ctx.execution.max_notional_usd_per_day
     if this_run + notional > per_run:
         raise CircuitBreakerError(f"run {run_id}: signing ${notional:,.0f} more would take the run to "

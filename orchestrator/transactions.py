@@ -17,7 +17,7 @@ from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from adapters import TxRequest
+from adapters import TxRequest, checksum_address
 from crosshedge import UnsafeTransactionError
 from crosshedge.config import ChainSettings, ExecutionSettings
 from orchestrator.ledger import IntentKind, IntentRecord, TxFields
@@ -32,14 +32,14 @@ APPROVALS = frozenset({IntentKind.APPROVE, IntentKind.REVOKE})
 
 def approve_tx(chain_id: int, token: str, spender: str, amount: int) -> TxRequest:
     """An exact ERC20 approval: ``approve(spender, amount)`` on ``token`` (amount 0 revokes)."""
-    data = APPROVE_SELECTOR + encode(["address", "uint256"], [Web3.to_checksum_address(spender), amount])
-    return TxRequest(chain_id=chain_id, to=Web3.to_checksum_address(token), data="0x" + data.hex(),
+    data = APPROVE_SELECTOR + encode(["address", "uint256"], [checksum_address(spender), amount])
+    return TxRequest(chain_id=chain_id, to=checksum_address(token), data="0x" + data.hex(),
                      description=f"approve {amount} to {spender}")
 
 
 def self_transfer_tx(chain_id: int, address: str) -> TxRequest:
     """A zero-value transfer to oneself: spends one nonce and nothing else (fills a nonce gap)."""
-    return TxRequest(chain_id=chain_id, to=Web3.to_checksum_address(address), data="0x",
+    return TxRequest(chain_id=chain_id, to=checksum_address(address), data="0x",
                      description="zero-value self-transfer filling a nonce gap")
 
 
@@ -70,7 +70,7 @@ def validate_tx(record: IntentRecord, tx: TxRequest | None, chain_id: int, allow
         raise UnsafeTransactionError(
             f"{where}: notional ${notional:,.2f} is outside [0, ${max_trade_usd:,.0f}] (execution.max_trade_usd)")
     if spec.kind in APPROVALS:
-        if spec.spender is None or Web3.to_checksum_address(spec.spender) not in allowlist:
+        if spec.spender is None or checksum_address(spec.spender) not in allowlist:
             raise UnsafeTransactionError(f"{where}: spender {spec.spender} is not an allowlisted router")
     else:
         if spec.min_amount_out_raw <= 0:
@@ -83,7 +83,7 @@ def validate_tx(record: IntentRecord, tx: TxRequest | None, chain_id: int, allow
     if tx.chain_id != chain_id:
         raise UnsafeTransactionError(
             f"{where}: transaction is for chain id {tx.chain_id}, chain {spec.chain} is {chain_id}")
-    if not Web3.is_address(tx.to) or Web3.to_checksum_address(tx.to) not in allowlist:
+    if not Web3.is_address(tx.to) or checksum_address(tx.to) not in allowlist:
         raise UnsafeTransactionError(f"{where}: target {tx.to} is not an allowlisted router or token of {spec.chain}")
     if tx.value != 0:
         raise UnsafeTransactionError(f"{where}: refusing to send native value {tx.value} with a hedge trade")
@@ -99,7 +99,11 @@ def _validate_self_transfer(where: str, record: IntentRecord, tx: TxRequest | No
 
 def current_fees(w3: Web3, chain: str, settings: ChainSettings, execution: ExecutionSettings) -> tuple[int, int, int]:
     """(maxFeePerGas, maxPriorityFeePerGas, base fee) for a new transaction; the gas cap breaker applies."""
-    base = next_base_fee(w3)
+    return fees_for(next_base_fee(w3), chain, settings, execution)
+
+
+def fees_for(base: int, chain: str, settings: ChainSettings, execution: ExecutionSettings) -> tuple[int, int, int]:
+    """:func:`current_fees` for a next base fee already read (``base``, wei); the gas cap breaker applies."""
     check_gas_price(chain, base, settings.gas.max_gas_price_gwei)
     tip = int(settings.gas.priority_fee_gwei * 1e9)
     cap = int(settings.gas.max_gas_price_gwei * 1e9)
@@ -162,6 +166,7 @@ __all__ = [
     "approve_tx",
     "bump_fees",
     "current_fees",
+    "fees_for",
     "next_base_fee",
     "read_allowance",
     "self_transfer_tx",

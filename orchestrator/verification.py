@@ -27,8 +27,10 @@ asked for sooner) and ONE eth_call of the chain's multicall holding every link c
 results) is cached per chain and address with the block it was read at and holds up to ``reverify_after_s``
 later (one hour by default: 300 blocks on Ethereum, 14,400 on Arbitrum, 1,800 on Base, from each chain's
 ``block_time_s``); a verification at a block older than a cached read reads again. So a snapshot after the first
-costs no round trip, and verdicts are judged afresh from the cached facts and the current config each time (a
-``code_hashes`` edit applies at once). An RPC failure raises :class:`RpcError` (retryable), never a verdict.
+costs no round trip. A verdict is judged from the cached facts and the current config object (a ``code_hashes``
+edit applies at once) and holds for the block range where all its facts hold, until a read changes them: the
+snapshots and lanes that follow reuse it without judging again. An RPC failure raises :class:`RpcError`
+(retryable), never a verdict.
 
 What it cannot see: a proxy's implementation (the code at a proxy token's address is the proxy's), and code that
 changes within ``reverify_after_s`` (under EIP-6780 only a contract created and destroyed in one transaction can).
@@ -50,8 +52,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
-from web3.exceptions import Web3Exception
-from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
 from adapters import (
@@ -69,15 +69,16 @@ from adapters import (
     VenueChecks,
     VenueEntry,
     ViewCall,
+    checksum_address,
     code_keccak,
     decode,
-    decode_multicall,
     encode_call,
     encode_multicall,
     multicall_code,
 )
-from crosshedge import CrosshedgeError, RpcError
+from crosshedge import CrosshedgeError
 from crosshedge.config import Config
+from orchestrator.verification_reads import call_result, code_of, hex_data, multicall_results, verification_batch
 
 #: How long a read of code or of a link call holds before it is read again (see the module docstring).
 DEFAULT_REVERIFY_AFTER_S = 3600.0
@@ -86,14 +87,30 @@ LINK_CALL_GAS = 300_000
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 
 Key = tuple[str, bytes]  # (lower-case target, calldata): one call's identity
+_MEMO_SIZE = 64
 
 
 @dataclass
 class _Facts:
-    """What was read on one chain: code by lower-case address and call results by key, with the block read at."""
+    """What was read on one chain: code by lower-case address and call results by key, with the block read at;
+    ``generation`` counts the reads stored (a verdict judged from these facts holds while it is unchanged)."""
 
     codes: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     calls: dict[Key, tuple[int, CallResult]] = field(default_factory=dict)
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """A judgement and the blocks it holds for: those where every fact it saw holds, while no read changed them."""
+
+    config: Config  # held, so that its id (part of the memo's key) stays its own
+    registry: AdapterRegistry
+    generation: int
+    first: int  # the latest block any of its facts was read at
+    last: int  # the first block at which one of its facts expires, less one
+    refused: dict[str, str]
+    resolved: dict[str, dict[str, str]]
 
 
 @dataclass
@@ -113,6 +130,7 @@ class ContractVerifier:
             raise ValueError(f"reverify_after_s must be positive, got {reverify_after_s}")
         self.reverify_after_s = reverify_after_s
         self._facts: dict[tuple[str, int], _Facts] = {}
+        self._verdicts: dict[tuple[Any, ...], _Verdict] = {}  # insertion-ordered: the oldest leaves first
         self._lock = threading.Lock()
 
     def horizon(self, config: Config, chain: str) -> int:
@@ -139,7 +157,7 @@ class ContractVerifier:
         for venue in venues:
             if venue.name not in refused:
                 called = registry.venue(venue.adapter).contracts(venue).called.values()
-                out.update(Web3.to_checksum_address(a) for a in called)
+                out.update(checksum_address(a) for a in called)
                 out.update(tokens[a.lower()] for a in resolved[venue.name].values() if a.lower() in tokens)
         return frozenset(out)
 
@@ -147,7 +165,41 @@ class ContractVerifier:
         self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[VenueEntry],
         block: int,
     ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-        """(refusals by venue, each verified venue's role addresses)."""
+        """(refusals by venue, each verified venue's role addresses). A verdict is a function of the facts that hold
+        at the block and the config: it is judged again only when a fact it saw expires, a read adds or replaces
+        one, the block is before one of them was read, or the config object is another (an edit)."""
+        key = (chain.name, chain.chain_id, id(config), id(registry), tuple(v.name for v in venues))
+        with self._lock:
+            memo = self._verdicts.get(key)
+            generation = self._facts.setdefault((chain.name, chain.chain_id), _Facts()).generation
+        if (memo is None or memo.config is not config or memo.registry is not registry
+                or memo.generation != generation or not memo.first <= block <= memo.last):
+            refused, resolved, view = self._judge_all(config, registry, chain, venues, block)
+            memo = self._remember(key, config, registry, chain, view, refused, resolved)
+        return dict(memo.refused), {name: dict(roles) for name, roles in memo.resolved.items()}
+
+    def _remember(self, key: tuple[Any, ...], config: Config, registry: AdapterRegistry, chain: ChainContext,
+                  view: _View, refused: dict[str, str], resolved: dict[str, dict[str, str]]) -> _Verdict:
+        """The verdict with the blocks it holds for (from the facts its view saw, as cached now)."""
+        horizon = self.horizon(config, chain.name)
+        with self._lock:
+            facts = self._facts[(chain.name, chain.chain_id)]
+            seen = [facts.codes.get(a) for a in view.codes] + [facts.calls.get(k) for k in view.calls]
+            blocks = [f[0] for f in seen if f is not None]
+            first, last = max(blocks, default=0), min(blocks, default=2**63) + horizon
+            if any(f is None for f in seen):  # a fact left the cache meanwhile: this verdict is not kept
+                first, last = 1, 0
+            verdict = _Verdict(config, registry, facts.generation, first, last, refused, resolved)
+            self._verdicts.pop(key, None)
+            self._verdicts[key] = verdict
+            while len(self._verdicts) > _MEMO_SIZE:
+                del self._verdicts[next(iter(self._verdicts))]
+        return verdict
+
+    def _judge_all(
+        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[VenueEntry],
+        block: int,
+    ) -> tuple[dict[str, str], dict[str, dict[str, str]], _View]:
         refused: dict[str, str] = {}
         plans: dict[str, VenueChecks] = {}
         for venue in venues:
@@ -159,7 +211,7 @@ class ContractVerifier:
         self._read(chain, view, block, *_round_one(chain, list(plans.values()), view), via=None)
         problem = _multicall_problem(config, chain, view)
         if problem is not None:
-            return refused | {name: f"chain {chain.name}: venue {name}: {problem}; refused" for name in plans}, {}
+            return refused | {name: f"chain {chain.name}: venue {name}: {problem}; refused" for name in plans}, {}, view
         self._read(chain, view, block, *_round_two(list(plans.values()), view), via=chain.multicall)
         judge = _Judge(chain, config, view)
         resolved: dict[str, dict[str, str]] = {}
@@ -169,7 +221,7 @@ class ContractVerifier:
                 refused[name] = f"chain {chain.name}: venue {name}: {problem}; refused"
             else:
                 resolved[name] = addresses
-        return refused, resolved
+        return refused, resolved, view
 
     def _cached(self, config: Config, chain: ChainContext, block: int) -> _View:
         """The cached facts of ``chain`` that hold at ``block``; expired ones leave the cache."""
@@ -191,14 +243,14 @@ class ContractVerifier:
         at = hex(block)
         requests: list[tuple[RPCEndpoint, Any]] = [(RPCEndpoint("eth_getCode"), [a, at]) for a in addresses]
         if via is not None and calls:
-            requests.append((RPCEndpoint("eth_call"), [{"to": via, "data": _hex(encode_multicall(calls))}, at]))
+            requests.append((RPCEndpoint("eth_call"), [{"to": via, "data": hex_data(encode_multicall(calls))}, at]))
         else:
-            requests += [(RPCEndpoint("eth_call"), [{"to": c.target, "data": _hex(c.data)}, at]) for c in calls]
-        responses = _batch(chain, requests, block)
-        codes = {a: _code(chain, a, r, block) for a, r in zip(addresses, responses, strict=False)}
+            requests += [(RPCEndpoint("eth_call"), [{"to": c.target, "data": hex_data(c.data)}, at]) for c in calls]
+        responses = verification_batch(chain, requests, block)
+        codes = {a: code_of(chain, a, r, block) for a, r in zip(addresses, responses, strict=False)}
         rest = responses[len(addresses):]
-        results = (_multicall_results(chain, rest[0], block, len(calls)) if via is not None and calls
-                   else [_call_result(r) for r in rest])
+        results = (multicall_results(chain, rest[0], block, len(calls)) if via is not None and calls
+                   else [call_result(r) for r in rest])
         answered = {(c.target.lower(), c.data): r for c, r in zip(calls, results, strict=True)}
         view.codes.update(codes)
         view.calls.update(answered)
@@ -206,6 +258,7 @@ class ContractVerifier:
             facts = self._facts.setdefault((chain.name, chain.chain_id), _Facts())
             facts.codes.update({a: (block, c) for a, c in codes.items()})
             facts.calls.update({k: (block, r) for k, r in answered.items()})
+            facts.generation += 1
 
 
 def venue_checks(registry: AdapterRegistry, venue: VenueEntry) -> VenueChecks:
@@ -440,60 +493,6 @@ def _revert_reason(data: bytes) -> str | None:
 def _pinned(config: Config, chain: str) -> dict[str, str]:
     """The chain's ``code_hashes`` by lower-case address, as lower-case 0x-prefixed hashes."""
     return {a.lower(): "0x" + h.lower().removeprefix("0x") for a, h in config.chains[chain].code_hashes.items()}
-
-
-# ---------------------------------------------------------------- JSON-RPC plumbing
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
-
-
-def _batch(chain: ChainContext, requests: list[tuple[RPCEndpoint, Any]], block: int) -> list[dict[str, Any]]:
-    """``requests`` as ONE JSON-RPC batch (one HTTP request) straight through the provider: its timeout applies,
-    and web3's middleware and formatters, which add nothing to eth_getCode and plain eth_calls, are skipped."""
-    provider = chain.w3.provider
-    if not isinstance(provider, JSONBaseProvider):
-        raise RpcError(f"chain {chain.name}: its provider {type(provider).__name__} cannot send a JSON-RPC batch")
-    try:
-        responses = provider.make_batch_request(requests)
-    except (OSError, Web3Exception, ValueError) as exc:
-        raise RpcError(f"chain {chain.name}: contract verification batch failed at block {block}: {exc}") from exc
-    if not isinstance(responses, list) or len(responses) != len(requests):
-        raise RpcError(f"chain {chain.name}: contract verification batch at block {block} got {responses!r}")
-    return [dict(r) for r in responses]
-
-
-def _code(chain: ChainContext, address: str, response: dict[str, Any], block: int) -> bytes:
-    result = response.get("result")
-    if "error" in response or not isinstance(result, str):
-        raise RpcError(f"chain {chain.name}: eth_getCode({address}) at block {block} failed: {response.get('error')}")
-    return bytes.fromhex(result.removeprefix("0x"))
-
-
-def _call_result(response: dict[str, Any]) -> CallResult:
-    """An eth_call's answer; a revert keeps its revert data (a probe reads the reason from it)."""
-    if "error" in response:
-        error = response["error"]
-        data = error.get("data") if isinstance(error, dict) else None
-        return CallResult(False, bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else b"")
-    result = response.get("result")
-    return CallResult(True, bytes.fromhex(result.removeprefix("0x")) if isinstance(result, str) else b"")
-
-
-def _multicall_results(chain: ChainContext, response: dict[str, Any], block: int, n: int) -> list[CallResult]:
-    result = response.get("result")
-    if "error" in response or not isinstance(result, str):
-        raise RpcError(f"chain {chain.name}: the link-check multicall at block {block} failed: "
-                       f"{response.get('error')}")
-    try:
-        ran_at, results = decode_multicall(bytes.fromhex(result.removeprefix("0x")))
-    except ValueError as exc:
-        raise RpcError(f"chain {chain.name}: the link-check multicall returned malformed data ({exc})") from exc
-    if ran_at != block or len(results) != n:
-        raise RpcError(f"chain {chain.name}: the link-check multicall pinned to block {block} ran at {ran_at} "
-                       f"with {len(results)} of {n} results")
-    return results
 
 
 __all__ = ["DEFAULT_REVERIFY_AFTER_S", "LINK_CALL_GAS", "ContractVerifier", "code_problem", "venue_checks"]

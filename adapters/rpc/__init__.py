@@ -6,7 +6,17 @@ Usage::
     from adapters.rpc import connect, check_heads, check_head_fresh, encode_call, batch_call, decode
 """
 
-from adapters.rpc.abi import DEFAULT_CALL_GAS, Address, Call, CallResult, calldata, decode, encode_call
+from adapters.rpc.abi import (
+    DEFAULT_CALL_GAS,
+    Address,
+    Call,
+    CallResult,
+    calldata,
+    checksum_address,
+    decode,
+    encode_call,
+)
+from adapters.rpc.batch import RpcBatch, error_message, hex_int
 from adapters.rpc.connection import (
     READ_METHODS,
     SEND_METHODS,
@@ -24,7 +34,7 @@ from adapters.rpc.connection import (
     redact_url,
 )
 from adapters.rpc.failover import FailoverProvider, check_heads, connect, rpc_status
-from adapters.rpc.multicall import batch_call, decode_multicall, encode_multicall, raw_call
+from adapters.rpc.multicall import batch_call, batch_call_in, decode_multicall, encode_multicall, raw_call
 from adapters.rpc.stages import StageResult, Stages, run_stages
 
 __all__ = [
@@ -42,12 +52,15 @@ __all__ = [
     "FailoverStatus",
     "Head",
     "RoundTripCounter",
+    "RpcBatch",
     "StageResult",
     "Stages",
     "batch_call",
+    "batch_call_in",
     "calldata",
     "check_head_fresh",
     "check_heads",
+    "checksum_address",
     "connect",
     "decode",
     "decode_multicall",
@@ -55,6 +68,8 @@ __all__ = [
     "encode_call",
     "encode_multicall",
     "endpoint_urls",
+    "error_message",
+    "hex_int",
     "make_web3",
     "raw_call",
     "redact_url",

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
+from eth_typing import ChecksumAddress
 from eth_utils.abi import function_signature_to_4byte_selector
 from pydantic import AfterValidator
 from web3 import Web3
@@ -163,6 +164,13 @@ def _address_word(address: str) -> bytes:
 def _checksum(value: str) -> str:
     if not isinstance(value, str) or not Web3.is_address(value):
         raise ValueError(f"expected a 0x-prefixed 20-byte hex address, got {value!r}")
+    return Web3.to_checksum_address(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def checksum_address(value: str) -> ChecksumAddress:
+    """``Web3.to_checksum_address``, memoised: each costs a keccak, and the same few addresses (the wallet, its
+    routers and tokens) come back on every transaction. Raises as it does for what is not an address."""
     return Web3.to_checksum_address(value)
 
 

@@ -17,8 +17,9 @@ from web3.exceptions import Web3Exception
 from web3.types import BlockIdentifier
 
 from adapters.rpc.abi import Call, CallResult
-from adapters.rpc.multicall import batch_call
-from crosshedge import RpcError
+from adapters.rpc.batch import RpcBatch
+from adapters.rpc.multicall import batch_call, batch_call_in
+from crosshedge import HeadMovedError, RpcError
 
 # ---------------------------------------------------------------- staged reads
 
@@ -29,14 +30,16 @@ Stages = Generator[list[Call], StageResult, Any]
 
 
 def run_stages(
-    w3: Web3, readers: Sequence[Stages], block: BlockIdentifier, multicall: str | None, chain: str
+    w3: Web3, readers: Sequence[Stages], block: BlockIdentifier, multicall: str | None, chain: str,
+    batch: RpcBatch | None = None,
 ) -> tuple[int, list[Any]]:
     """Drive staged readers in lockstep: each round merges every reader's pending calls into ONE batch_call.
 
     So reading several adapters' venues costs the largest reader's round count, not the sum. Identical calls
     (e.g. every adapter's decimals() checks) run once. With a block tag and a multicall, the first round runs at
     the tag and pins every later round to the block it ran in (no separate eth_blockNumber); without a multicall
-    the tag is resolved first. Returns (block number, each reader's return value in order).
+    the tag is resolved first. With ``batch``, the first round rides in it (the batch is sent then, with the
+    caller's other requests: no round trip of its own). Returns (block number, each reader's return value in order).
     """
     at: BlockIdentifier = block
     if not isinstance(at, int) and multicall is None:
@@ -55,9 +58,12 @@ def run_stages(
             for c in calls:
                 if index.setdefault((c.target.lower(), c.data), len(merged)) == len(merged):
                     merged.append(c)
-        ran_at, results = batch_call(w3, merged, at, multicall, chain)
+        if batch is not None and not batch.sent:
+            ran_at, results = batch_call_in(batch, merged, at, multicall, chain)
+        else:
+            ran_at, results = batch_call(w3, merged, at, multicall, chain)
         if isinstance(at, int) and ran_at is not None and ran_at != at:
-            raise RpcError(f"chain {chain}: reads pinned to block {at} ran at block {ran_at}")
+            raise HeadMovedError(f"chain {chain}: reads pinned to block {at} ran at block {ran_at}")
         at = ran_at if ran_at is not None else at
         assert isinstance(at, int)  # resolved above when there is no multicall to report it
         this_round, pending = pending, {}

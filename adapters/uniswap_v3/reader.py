@@ -38,7 +38,7 @@ from adapters.types import ChainContext, TokenInfo
 from adapters.uniswap.math import MAX_TICK, MIN_TICK
 from adapters.uniswap.tokens import check_token
 from adapters.uniswap_v3.pool import PoolModel
-from crosshedge import AdapterError, RpcError
+from crosshedge import AdapterError, HeadMovedError
 
 MAX_ROUND_TRIPS = 3  # with a multicall; 4 through plain JSON-RPC batches
 _POOL_FIELDS = (
@@ -134,7 +134,7 @@ def hint_margin(window_ticks: int, spacing: int) -> int:
 
 def _check_block(chain: ChainContext, ran_at: int | None, block: int) -> None:
     if ran_at is not None and ran_at != block:
-        raise RpcError(f"chain {chain.name}: reads pinned to block {block} ran at block {ran_at}")
+        raise HeadMovedError(f"chain {chain.name}: reads pinned to block {block} ran at block {ran_at}")
 
 
 def word_window(tick: int, spacing: int, window_ticks: int) -> tuple[int, int]:

@@ -114,32 +114,65 @@ class LedgerCore:
         (a stale server still answering an old connection): nothing may be signed against it."""
         if self._expected_server is None:
             return
-        expected, actual = self._expected_server(), self.server_id()
+        self.check_server(self.server_id())
+
+    def check_server(self, actual: str) -> None:
+        """:meth:`verify_server` for a server run id already asked for (in the same pipeline as the reads)."""
+        if self._expected_server is None:
+            return
+        expected = self._expected_server()
         if expected is None or expected != actual:
             raise LedgerError(f"ledger: this process talks to Redis server {actual[:12] or '?'}, but the ledger's "
                               f"server is {(expected or 'unknown')[:12]}; refusing to act on a stale server")
 
     # -- the atomic transition (runs and intents) -------------------------------------------------------------
-    @redis_io
     def _apply(self, key: str, history: str, raw_key: str, what: str, to: str, allowed: list[str],
                fields: dict[str, str], raw: tuple[str, str] | None, lease: Lease | None) -> bool:
+        return self._apply_read(key, history, raw_key, what, to, allowed, fields, raw, lease) is not None
+
+    @redis_io
+    def _apply_read(self, key: str, history: str, raw_key: str, what: str, to: str, allowed: list[str],
+                    fields: dict[str, str], raw: tuple[str, str] | None, lease: Lease | None) -> dict[str, str] | None:
+        """The atomic transition; returns the record's fields after it (from the same round trip), None when the
+        record already was in ``to``."""
+        keys, args = self._transition_call(key, history, raw_key, to, allowed, fields, raw, lease)
+        return self._outcome(self._transition(keys=keys, args=args), what, to, lease)
+
+    @redis_io
+    def _apply_each(self, moves: list[tuple[str, str, str]], to: str, allowed: list[str]) -> list[bool]:
+        """Unfenced transitions of several records to ``to`` in ONE round trip (each one atomic, as by
+        :meth:`_apply`): ``moves`` are (key, history key, what); True for each record moved, False for one that
+        already was in ``to``."""
+        pipe = self._r.pipeline(transaction=False)
+        for key, history, _ in moves:
+            keys, args = self._transition_call(key, history, "", to, allowed, {}, None, None)
+            self._transition(keys=keys, args=args, client=pipe)
+        results = pipe.execute()
+        return [self._outcome(r, what, to, None) is not None for r, (_, _, what) in zip(results, moves, strict=True)]
+
+    def _transition_call(self, key: str, history: str, raw_key: str, to: str, allowed: list[str],
+                         fields: dict[str, str], raw: tuple[str, str] | None,
+                         lease: Lease | None) -> tuple[list[str], list[str]]:
         args: list[str] = [to, json.dumps(allowed), repr(self._clock()), str(len(fields))]
         for k, v in fields.items():
             args += [k, v]
         args += list(raw) if raw else ["", ""]
         args.append(lease.token if lease else "")
-        result = self._transition(keys=[key, history, raw_key or key + ":raw", self._fence_key(lease)], args=args)
+        return [key, history, raw_key or key + ":raw", self._fence_key(lease)], args
+
+    def _outcome(self, result: list[str], what: str, to: str, lease: Lease | None) -> dict[str, str] | None:
         status, current = result[0], result[1]
         if status == "ok":
             self._observe(to, result[2] if len(result) > 2 else "")
-            return True
+            flat = result[3:]
+            return dict(zip(flat[::2], flat[1::2], strict=True))
         if status == "missing":
             raise LedgerError(f"ledger: no {what}")
         if status == "fenced":
             raise LeaseLostError(f"ledger: {what}: the lease {lease.name if lease else ''} lapsed; this writer "
                               "stopped owning it and may not write")
         if current == to:
-            return False
+            return None
         raise LedgerError(f"ledger: {what} cannot move from {current!r} to {to!r}")
 
     def _observe(self, state: str, spec_json: str) -> None:

@@ -14,7 +14,7 @@ Usage::
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 from orchestrator.ledger.core import LedgerCore, redis_io
 
@@ -46,6 +46,24 @@ class HaltBook(LedgerCore):
     def clear_halt(self) -> bool:
         """Clear the kill switch and every lane halt; True if anything was set."""
         return bool(self._r.delete(self.key("halt"), self.key("halt", "lanes")))
+
+    @redis_io
+    def halt_reasons(self, lane: str | None = None) -> tuple[str | None, str | None]:
+        """(the kill switch's reason, ``lane``'s halt reason), each None when not set: ONE round trip, on one
+        connection that also asks the server who it is (the verified server's answer only)."""
+        pipe = self._r.pipeline(transaction=False)
+        if self._expected_server is not None:
+            pipe.info("server")
+        pipe.get(self.key("halt"))
+        if lane is not None:
+            pipe.hget(self.key("halt", "lanes"), lane)
+        answers = list(pipe.execute())
+        if self._expected_server is not None:
+            self.check_server(str(cast(dict[str, Any], answers.pop(0)).get("run_id", "")))
+        switch, lane_value = answers[0], answers[1] if lane is not None else None
+        reason = None if switch is None else str(json.loads(cast(str, switch)).get("reason", "no reason given"))
+        lane_reason = None if lane_value is None else str(json.loads(cast(str, lane_value)).get("reason", ""))
+        return reason, lane_reason
 
     @redis_io
     def halt_reason(self) -> str | None:

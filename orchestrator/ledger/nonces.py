@@ -24,10 +24,25 @@ class NonceBook(LedgerCore):
 
     @redis_io
     def allocate_nonce(self, intent_id: str, sequence: str, chain_pending_nonce: int,
-                       lease: Lease | None = None) -> int:
-        """The intent's nonce: the one already recorded, else the sequence's next (never below the chain's count)."""
-        nonce = int(self._allocate(keys=[self._ikey(intent_id), self.key("lane", sequence), self._fence_key(lease)],
-                                   args=[str(chain_pending_nonce), intent_id, lease.token if lease else ""]))
+                       lease: Lease | None = None, renew: bool = False) -> int:
+        """The intent's nonce: the one already recorded, else the sequence's next (never below the chain's count).
+
+        ``renew`` first extends ``lease`` by its TTL in the same round trip (LeaseLostError when it is no longer
+        held: then the allocation, fenced by the same token, did not happen either)."""
+        keys = [self._ikey(intent_id), self.key("lane", sequence), self._fence_key(lease)]
+        args = [str(chain_pending_nonce), intent_id, lease.token if lease else ""]
+        if renew and lease is not None:
+            pipe = self._r.pipeline(transaction=False)
+            self._renew_lease(keys=[self._lease_key(lease.name)], args=[lease.owner, lease.token, str(lease.ttl_ms)],
+                              client=pipe)
+            self._allocate(keys=keys, args=args, client=pipe)
+            renewed, allocated = pipe.execute()
+            if not renewed:
+                raise LeaseLostError(f"ledger: intent {intent_id}: the lease {lease.name} lapsed; refusing to "
+                                     "allocate a nonce")
+            nonce = int(allocated)
+        else:
+            nonce = int(self._allocate(keys=keys, args=args))
         if nonce < 0:
             raise LeaseLostError(f"ledger: intent {intent_id}: the lease {lease.name if lease else ''} lapsed; "
                               "refusing to allocate a nonce")

@@ -8,6 +8,7 @@ Usage::
 
     ledger.add_notional(intent.id, 1_250.0)
     ledger.notional_since(now - 86_400, exclude=intent.id)     # the last 24 h, without this trade
+    ledger.notional_totals(now - 86_400, f"{run_id}.", intent.id)  # (this run's, everyone's) in one read
 """
 
 from __future__ import annotations
@@ -30,17 +31,25 @@ class NotionalBook(LedgerCore):
         pipe.zremrangebyscore(self.key("notional"), "-inf", now - 7 * 86_400)
         pipe.execute()
 
-    @redis_io
     def notional_since(self, since: float, prefix: str | None = None, exclude: str | None = None) -> float:
         """Notional booked at or after ``since`` (a rolling window, e.g. the last 24 h), optionally only of items
         whose id starts with ``prefix`` (one run's), leaving out ``exclude`` (the one being signed)."""
+        return self.notional_totals(since, prefix or "", exclude)[0]
+
+    @redis_io
+    def notional_totals(self, since: float, prefix: str, exclude: str | None = None) -> tuple[float, float]:
+        """(notional of the items whose id starts with ``prefix``, notional of every item) booked at or after
+        ``since``, leaving out ``exclude``: both windows of the caps from one read."""
         members = cast(list[str], self._r.zrangebyscore(self.key("notional"), since, "+inf"))
-        total = 0.0
+        mine = total = 0.0
         for m in members:
             item, usd = m.rsplit("|", 1)
-            if (prefix is None or item.startswith(prefix)) and item != exclude:
-                total += float(usd)
-        return total
+            if item == exclude:
+                continue
+            total += float(usd)
+            if item.startswith(prefix):
+                mine += float(usd)
+        return mine, total
 
 
 __all__ = ["NotionalBook"]

@@ -17,6 +17,7 @@ end
 """
 
 #: KEYS: record, history, raw, lease. ARGV: to, allowed (JSON), now, n, k1, v1, ..., raw_field, raw_value, token.
+#: Returns {'ok', previous state, spec, the record's fields and values after the move} (the caller's re-read).
 TRANSITION = _FENCE + """
 local n = tonumber(ARGV[4])
 local r = 5 + 2 * n
@@ -31,7 +32,10 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[3])
 for i = 5, 4 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[r] ~= nil and ARGV[r] ~= '' then redis.call('HSET', KEYS[3], ARGV[r], ARGV[r + 1]) end
 redis.call('RPUSH', KEYS[2], cjson.encode({cur, ARGV[1], ARGV[3]}))
-return {'ok', cur, redis.call('HGET', KEYS[1], 'spec') or ''}
+local out = {'ok', cur, redis.call('HGET', KEYS[1], 'spec') or ''}
+local record = redis.call('HGETALL', KEYS[1])
+for i = 1, #record do out[#out + 1] = record[i] end
+return out
 """
 
 #: KEYS: record, raw, lease. ARGV: state, index, attempts JSON, raw, now, token.

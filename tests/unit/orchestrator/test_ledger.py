@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crosshedge import LedgerError
+from crosshedge import LeaseLostError, LedgerError
 from orchestrator import EmbeddedRedis, redis_client
 from orchestrator.ledger import (
     INTENT_TRANSITIONS,
@@ -78,6 +78,35 @@ def test_intent_happy_path_and_history(ledger: Ledger) -> None:
     assert [(h.source, h.to) for h in ledger.history(intent.id)] == [
         ("planned", "signed"), ("signed", "sent"), ("sent", "included"), ("included", "confirmed"),
         ("confirmed", "reconciled")]
+
+
+def test_advance_returns_the_intent_as_the_move_left_it(ledger: Ledger) -> None:
+    ledger.create_run("r1", kind="manual")
+    intent = make_intent("r1", 0)
+    ledger.add_intents("r1", [intent])
+    ledger.record_signed(intent.id, "0x01", attempt("0xaa"), fields(3))
+    sent = ledger.advance(intent.id, IntentState.SENT)
+    assert sent == ledger.intent(intent.id) and sent.state is IntentState.SENT and sent.tx_hash == "0xaa"
+    included = ledger.advance(intent.id, IntentState.INCLUDED, gas_cost_wei="42")
+    assert included.state is IntentState.INCLUDED and included.gas_cost_wei == 42
+    assert ledger.advance(intent.id, IntentState.INCLUDED) == included  # already there: the record, unchanged
+    with pytest.raises(LedgerError, match="cannot move from 'included' to 'signed'"):
+        ledger.advance(intent.id, IntentState.SIGNED)
+
+
+def test_transition_all_moves_each_intent_as_one_by_one(ledger: Ledger) -> None:
+    ledger.create_run("r1", kind="manual")
+    intents = [make_intent("r1", i) for i in range(3)]
+    ledger.add_intents("r1", intents)
+    for i in intents[:2]:
+        for state in (IntentState.SIGNED, IntentState.SENT, IntentState.INCLUDED, IntentState.CONFIRMED):
+            ledger.transition(i.id, state)
+    assert ledger.transition_all([i.id for i in intents[:2]], IntentState.RECONCILED) == [True, True]
+    assert ledger.transition_all([intents[0].id], IntentState.RECONCILED) == [False]  # already there
+    assert [h.to for h in ledger.history(intents[1].id)][-1] == "reconciled"
+    with pytest.raises(LedgerError, match="cannot move from 'planned' to 'reconciled'"):
+        ledger.transition_all([intents[2].id], IntentState.RECONCILED)
+    assert ledger.transition_all([], IntentState.RECONCILED) == []
 
 
 def test_second_signature_is_refused(ledger: Ledger) -> None:
@@ -158,6 +187,19 @@ def test_nonces_contiguous_reused_and_released(ledger: Ledger) -> None:
     assert ledger.lane_nonces(lane) == {7: intents[0].id, 8: intents[2].id, 12: intents[3].id}
 
 
+def test_allocating_with_a_renewal_extends_the_lease_or_allocates_nothing(ledger: Ledger) -> None:
+    ledger.create_run("r1", kind="manual")
+    intents = [make_intent("r1", i) for i in range(2)]
+    ledger.add_intents("r1", intents)
+    lease = ledger.acquire("lane:ethereum.operator", "exec-1", 30)
+    assert lease is not None
+    assert ledger.allocate_nonce(intents[0].id, intents[0].lane, 3, lease=lease, renew=True) == 3
+    ledger.release(lease.name, lease.owner)  # lost: another executor may take the lane now
+    with pytest.raises(LeaseLostError, match="lapsed"):
+        ledger.allocate_nonce(intents[1].id, intents[1].lane, 3, lease=lease, renew=True)
+    assert ledger.intent(intents[1].id).nonce is None and ledger.lane_nonces(intents[0].lane) == {3: intents[0].id}
+
+
 def test_unknown_intent_and_illegal_jump(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="no intent"):
         ledger.intent("nope")
@@ -197,3 +239,5 @@ def test_locks_and_notional(ledger: Ledger) -> None:
     ledger.add_notional("r1", 10.5)  # a run books its notional once
     ledger.add_notional("r2", 1.5)
     assert ledger.notional_since(0.0) == pytest.approx(12.0)
+    assert ledger.notional_totals(0.0, "r1") == pytest.approx((10.5, 12.0))  # one read for both caps' windows
+    assert ledger.notional_totals(0.0, "r2", exclude="r2") == pytest.approx((0.0, 10.5))

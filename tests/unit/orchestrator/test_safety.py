@@ -27,6 +27,32 @@ def test_kill_switch_halts_and_resumes(ledger: Ledger) -> None:
     check_not_halted(ledger)
 
 
+def test_lane_halts_and_the_kill_switch_are_read_together(ledger: Ledger) -> None:
+    check_not_halted(ledger, "base.desk")
+    ledger.halt_lane("base.desk", "nonce 7 on chain, 6 in the ledger")
+    assert ledger.halt_reasons("base.desk") == (None, "nonce 7 on chain, 6 in the ledger")
+    assert ledger.halt_reasons("arbitrum.desk") == (None, None) and ledger.halt_reasons() == (None, None)
+    with pytest.raises(HaltedError, match=r"lane base\.desk is halted: nonce 7"):
+        check_not_halted(ledger, "base.desk")
+    check_not_halted(ledger, "arbitrum.desk")
+    KillSwitch(ledger).halt("desk says stop")
+    assert ledger.halt_reasons("base.desk") == ("desk says stop", "nonce 7 on chain, 6 in the ledger")
+    with pytest.raises(HaltedError, match="kill switch is set: desk says stop"):
+        check_not_halted(ledger, "arbitrum.desk")
+
+
+def test_a_server_other_than_the_ledgers_own_halts_everything(rclient: redis.Redis) -> None:
+    actual = str(rclient.info("server")["run_id"])
+    ours = Ledger(rclient, prefix="t", expected_server=lambda: actual)
+    check_not_halted(ours, "base.desk")  # the server asked in the same round trip is the expected one
+    stale = Ledger(rclient, prefix="t", expected_server=lambda: "0" * 40)
+    with pytest.raises(HaltedError, match="stale server"):
+        check_not_halted(stale, "base.desk")
+    unknown = Ledger(rclient, prefix="t", expected_server=lambda: None)
+    with pytest.raises(HaltedError, match="stale server"):
+        check_not_halted(unknown)
+
+
 def test_kill_switch_fails_closed_when_redis_is_unreachable() -> None:
     dead = Ledger(redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_connect_timeout=0.2), prefix="x")
     with pytest.raises(HaltedError, match="refusing to sign"):
