@@ -25,7 +25,6 @@ import math
 from datetime import datetime
 from typing import Literal
 
-import numpy as np
 from pydantic import AwareDatetime, Field, model_validator
 
 from adapters.types import Frozen
@@ -127,7 +126,7 @@ class OptionPosition(Frozen):
             return self.vol
         assert self.surface is not None
         when = self.surface.as_of if now is None else now
-        return float(self.surface.vol(np.log(self.strike / forward), np.array([self.expiry]), when)[0])
+        return float(self.surface.vol(math.log(self.strike / forward), self.expiry, when)[0])
 
     def years_to_expiry(self, now: datetime) -> float:
         return (self.expiry - now).total_seconds() / (365.0 * 86400.0)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -194,16 +194,16 @@ class VolSurface(Frozen):
         """Each expiry's time to expiry (years) at the surface's as_of."""
         return tuple((sl.expiry - self.as_of).total_seconds() / _YEAR_S for sl in self.slices)
 
-    def vol(self, k: ArrayLike, expiry: ArrayLike, now: datetime) -> FloatArray:
+    def vol(self, k: ArrayLike, expiry: datetime | Sequence[datetime], now: datetime) -> FloatArray:
         """Implied vol at log-moneyness ``k`` for options expiring at ``expiry`` (datetimes), valued at ``now``."""
         return self.smile(k, expiry, now)[0]
 
     def smile(
-        self, k: ArrayLike, expiry: ArrayLike, now: datetime
+        self, k: ArrayLike, expiry: datetime | Sequence[datetime], now: datetime
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(σ, dσ/dk, d²σ/dk²) at ``k`` (broadcast against the ``expiry`` datetimes), valued at ``now``."""
         kk = np.atleast_1d(np.asarray(k, dtype=np.float64))
-        exp = np.atleast_1d(np.asarray(expiry, dtype=object))
+        exp = np.atleast_1d(np.array([expiry] if isinstance(expiry, datetime) else list(expiry), dtype=object))
         kk, exp = np.broadcast_arrays(kk, exp)
         tau = np.array([(e - now).total_seconds() / _YEAR_S for e in exp.ravel()]).reshape(kk.shape)
         return self.smile_at_tau(kk, tau, now)
