@@ -183,7 +183,7 @@ def _options(book: _Book, options: Sequence[OptionPosition], prices: Mapping[str
         a.vol_w += abs(size * g.gamma[i]) * g.vol[i]
         a.tau_w += abs(size * g.gamma[i]) * g.tau[i]
         book.vegas[o.underlying].append(VegaLine(id=o.id, source=o.source, chain=o.chain, bucket=bucket,
-                                                 vega=size * g.vega[i] / 100.0, vega_share=0.0,
+                                                 vega=float(size * g.vega[i] / 100.0), vega_share=0.0,
                                                  vega_gross_share=0.0))
         if o.surface is not None:
             book.dynamics[o.underlying] = o.surface.dynamics
@@ -235,7 +235,7 @@ def _evaluate(positions: Sequence[BaseModel], prices: Mapping[str, float], now: 
 
 
 def _share(part: float, whole: float) -> float:
-    return part / whole if whole else 0.0
+    return float(part / whole) if whole else 0.0
 
 
 def _greeks(a: _Acc, s: float, net: _Acc) -> dict[str, Any]:
