@@ -146,7 +146,7 @@ class _Book:
     """Sums at the finest grain, and the option lines' own vegas (for the concentration view)."""
 
     acc: dict[_Key, _Acc] = field(default_factory=lambda: defaultdict(_Acc))
-    vegas: dict[str, list[VegaLine]] = field(default_factory=lambda: defaultdict(list))
+    vegas: dict[str, list[tuple[float, OptionPosition, str]]] = field(default_factory=lambda: defaultdict(list))
     dynamics: dict[str, str] = field(default_factory=dict)
 
 
@@ -182,9 +182,7 @@ def _options(book: _Book, options: Sequence[OptionPosition], prices: Mapping[str
         a.gamma_abs += abs(size * g.gamma[i])
         a.vol_w += abs(size * g.gamma[i]) * g.vol[i]
         a.tau_w += abs(size * g.gamma[i]) * g.tau[i]
-        book.vegas[o.underlying].append(VegaLine(id=o.id, source=o.source, chain=o.chain, bucket=bucket,
-                                                 vega=float(size * g.vega[i] / 100.0), vega_share=0.0,
-                                                 vega_gross_share=0.0))
+        book.vegas[o.underlying].append((float(size * g.vega[i] / 100.0), o, bucket))
         if o.surface is not None:
             book.dynamics[o.underlying] = o.surface.dynamics
     return g.vol
@@ -260,9 +258,10 @@ def _underlying(u: str, items: Sequence[tuple[_Key, _Acc]], s: float, book: _Boo
     order = {b: i for i, b in enumerate(bucket_labels(edges))}
     buckets = tuple(ExpiryBucket(bucket=b, underlying=u, **_greeks(a, s, net))
                     for (b,), a in sorted(_group(items, lambda k: (k[3],)).items(), key=lambda kv: order[kv[0][0]]))
-    vegas = sorted(book.vegas.get(u, []), key=lambda v: -abs(v.vega))[:top]
-    top_vega = tuple(v.model_copy(update={"vega_share": _share(v.vega, net.vega),
-                                          "vega_gross_share": _share(abs(v.vega), net.vega_abs)}) for v in vegas)
+    largest = sorted(book.vegas.get(u, []), key=lambda v: -abs(v[0]))[:top]
+    top_vega = tuple(VegaLine(id=o.id, source=o.source, chain=o.chain, bucket=b, vega=v,
+                              vega_share=_share(v, net.vega), vega_gross_share=_share(abs(v), net.vega_abs))
+                     for v, o, b in largest)
     g = _greeks(net, s, net)
     for name in ("positions", "vega_share", "vega_gross_share"):
         g.pop(name)

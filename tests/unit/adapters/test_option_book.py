@@ -239,3 +239,10 @@ def test_the_position_models_enforce_the_bounds_themselves() -> None:
         Smile(moneyness=(1.0,), vols=(11.0,))
     with pytest.raises(ValidationError, match=r"moneyness must be within \[0.05, 20\], got 50"):
         Smile(moneyness=(50.0,), vols=(0.5,))
+
+
+def test_the_readme_book_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("## The option book and its vol surface", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    (pos,) = load_book(_write(tmp_path, "readme.yaml", block), NOW)
+    assert pos.surface is not None and [s.label for s in pos.surface.slices] == ["30d", "90d", "1y"]
