@@ -15,7 +15,7 @@ the book's ``as_of`` and at the underlying's ``reference_prices`` entry (sticky_
 problem is an :class:`InputError` naming the file, the entry (``surface.ETH.30d``) and its line; arbitrage names
 the expiry and the strike.
 
-Usage: ``surfaces = book_surfaces(path, doc, node, as_of, {"ETH": 3000.0})``
+Usage: ``surfaces = book_surfaces(path, doc, node, as_of, {"ETH": 3000.0}, parse_expiry, ("ETH", "BTC"))``
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _slice(label: str, raw: Any, as_of: datetime, where: str, parse_expiry: Expi
 
 def book_surfaces(  # the loader's pieces, passed in
     path: Any, doc: Mapping[str, Any], node: yaml.Node | None, as_of: datetime, refs: Mapping[str, float],
-    parse_expiry: ExpiryParser,
+    parse_expiry: ExpiryParser, underlyings: tuple[str, ...],
 ) -> dict[str, VolSurface]:
     """One checked :class:`VolSurface` per underlying from the book's ``surface:`` / ``smiles:`` sections."""
     dynamics = smile_dynamics(path, doc)
@@ -100,6 +100,8 @@ def book_surfaces(  # the loader's pieces, passed in
         for u, by_expiry in raw.items():
             name = str(u).upper()
             where = f"{path}: {section}.{u}" + (f" (line {lines[name]})" if name in lines else "")
+            if name not in underlyings:
+                raise InputError(f"{where}: unknown underlying {name!r}; expected one of {', '.join(underlyings)}")
             if name in out:
                 raise InputError(f"{where}: {name} has a surface already; give its smiles in one section")
             if not isinstance(by_expiry, dict) or not by_expiry:

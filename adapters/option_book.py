@@ -261,7 +261,7 @@ def _book_context(path: Path, doc: dict[str, Any], node: yaml.Node | None, under
             raise InputError(f"{path}: reference_prices.{u}: price must be within (0, {MAX_REFERENCE_PRICE:g}], "
                              f"got {value:g}")
         refs[str(u).upper()] = value
-    surfaces = book_surfaces(path, doc, node, as_of, refs, parse_expiry)
+    surfaces = book_surfaces(path, doc, node, as_of, refs, parse_expiry, underlyings)
     return BookContext(underlyings=underlyings, surfaces=surfaces, reference_prices=refs)
 
 

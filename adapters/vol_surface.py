@@ -17,11 +17,11 @@ Across expiries the total variance is interpolated linearly in T at fixed k (Gat
 ch. 3); before the first expiry and after the last the vol of that expiry is held flat (w = σ₁(k)²·T, resp.
 σₙ(k)²·T), which keeps w increasing in T. An expiry already past at the valuation time drops out.
 
-Arbitrage is refused when the surface is built (a ``ValueError`` whose one sentence names the expiry and the
-strike; the book loader prefixes the file and the entry): calendar, w(k, T) non-decreasing in T on a k grid;
-butterfly, Gatheral's density condition g(k) ≥ 0 for SVI (Gatheral & Jacquier, "Arbitrage-free SVI volatility
-surfaces", 2014, eq. 2.1) and, for points, undiscounted call prices decreasing and convex in strike on a dense
-grid of the interpolated smile. Strikes in messages are K = F·e^k with F the ``reference_price`` (zero rates).
+Arbitrage is refused when the surface is built, as of its ``as_of`` (a ``ValueError`` whose one sentence names
+the expiry and the strike; the book loader prefixes the file and the entry): calendar, w(k, T) non-decreasing in
+T on a k grid; butterfly, Gatheral's density condition g(k) ≥ 0 for SVI (Gatheral & Jacquier, "Arbitrage-free
+SVI volatility surfaces", 2014, eq. 2.1) and, for points, undiscounted call prices decreasing and convex in strike
+on a dense grid of the interpolated smile. Strikes in messages are K = F·e^k, F the ``reference_price`` (zero rates).
 
 Smile dynamics (``dynamics``) say how an option's vol moves when the spot moves:
 
@@ -175,8 +175,10 @@ class VolSurface(Frozen):
         for sl, t in zip(self.slices, t0, strict=True):
             if t <= 0:
                 raise ValueError(f"expiry {sl.label} is not after the surface's as_of {self.as_of.isoformat()}")
-        if any(b <= a for a, b in itertools.pairwise(t0)):
-            raise ValueError("expiries must be distinct and listed in increasing order")
+        for (first, a), (second, b) in itertools.pairwise(zip(self.slices, t0, strict=True)):
+            if b <= a:
+                order = "fall at the same time" if b == a else "are not listed in increasing order"
+                raise ValueError(f"expiries {first.label} and {second.label} {order}")
         if self.dynamics == "sticky_strike" and self.reference_price is None:
             raise ValueError("sticky_strike needs the spot the surface was marked at (a reference price)")
         for i, (sl, t) in enumerate(zip(self.slices, t0, strict=True)):

@@ -168,6 +168,8 @@ def test_the_book_names_file_entry_line_expiry_and_strike_for_an_arbitrage(tmp_p
     (("sigma: 0.15}}", "sigma: -0.15}}"), "surface.ETH.30d: sigma: Input should be greater than 0"),
     (("vols: [0.8, 0.69, 0.63, 0.64, 0.69]", "vols: [0.8, 0.69]"),
      "surface.ETH.90d: the points need as many vols as strikes, at least one"),
+    (("90d:", "1m:"), "surface.ETH (line 5): expiries 30d and 1m fall at the same time"),
+    (("  ETH:\n", "  SOL:\n"), "surface.SOL (line 5): unknown underlying 'SOL'; expected one of ETH, BTC"),
     (("surface:\n", "smiles: {ETH: {30d: {moneyness: [1.0], vols: [0.6]}}}\nsurface:\n"),
      "smiles.ETH (line 4): ETH has a surface already; give its smiles in one section"),
 ])
