@@ -3,11 +3,17 @@
 Input is plain: a list of position models (:class:`OptionPosition`, :class:`LpPosition`, and any spot model with
 ``underlying`` and ``amount``, such as ``adapters.erc20.SpotPosition``), mark prices ``{underlying: USD}`` (the
 orchestrator passes the venues' median mid) and the valuation time. Output is a frozen :class:`RiskReport` that
-keeps the breakdown per (source, chain) under each underlying and round-trips to JSON.
+keeps, under each underlying, the breakdown per (source, chain), per expiry bucket (risk.buckets) and the option
+lines with the largest vega (with their share of the net and of the gross vega), and round-trips to JSON.
+
+Options are valued on their vol surface under its smile dynamics (risk.smile): this function is the book's one
+revaluation, which the stress grid calls with shocked marks and vols, and every Greek it reports is the derivative
+of its own ``value_usd`` under the same rules.
 
 Units per underlying: ``delta`` in units, ``delta_usd`` = delta·S; ``gamma`` in units per USD, ``gamma_usd`` =
 Γ·S²/100 (the change of delta_usd for a 1% move); ``vega`` USD per vol point (1%); ``theta_day`` USD per calendar
-day; ``lvr_day`` the LP positions' loss-versus-rebalancing per day at the book's vol. Stablecoin underlyings
+day; ``vanna`` units of delta per 1.00 of vol; ``volga`` USD of vega per vol point, per vol point; ``lvr_day`` the
+LP positions' loss-versus-rebalancing per day at the book's vol. Stablecoin underlyings
 (USD, USDC, ...) are cash: counted in ``cash_usd``, no Greeks.
 
 Usage::

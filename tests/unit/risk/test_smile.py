@@ -133,6 +133,17 @@ def test_expiry_bucket_edges() -> None:
     assert expiry_bucket(45, (10, 60)) == "10-60d" and EXPIRY_BUCKET_DAYS == (7, 30, 90, 180)
 
 
+def test_the_example_books_point_smiles_give_finite_difference_greeks_too() -> None:
+    positions = load_book(BOOK, NOW)  # vol points (a C² spline in total variance), lines on and between points
+    marks = {"ETH": 3000.0, "BTC": 60000.0}
+    base = aggregate(positions, marks, NOW)
+    for u in base.underlyings:
+        h = u.price * 1e-4
+        up, dn = (aggregate(positions, {**marks, u.underlying: u.price + s}, NOW).value_usd for s in (h, -h))
+        assert u.delta == pytest.approx((up - dn) / (2 * h), rel=1e-6)
+        assert u.gamma == pytest.approx((up - 2 * base.value_usd + dn) / h**2, rel=1e-4)
+
+
 def test_the_example_book_shows_its_vega_concentration_and_its_smile_delta() -> None:
     report = aggregate(load_book(BOOK, NOW), {"ETH": 3000.0, "BTC": 60000.0}, NOW)
     eth = report.underlying("ETH")
