@@ -87,11 +87,13 @@ from adapters.types import (
     ordered_curve_ok,
 )
 from adapters.uniswap import multicall_code, size_within_bps
+from adapters.vol_surface import SMILE_DYNAMICS, SmileDynamics, SmileSlice, SviParams, VolSurface
 
 __all__ = [
     "ANY_CODE",
     "ENTRY_POINT_GROUP",
     "REQUIRED_MEMBERS",
+    "SMILE_DYNAMICS",
     "Adapter",
     "AdapterConformance",
     "AdapterRegistry",
@@ -123,9 +125,12 @@ __all__ = [
     "Segment",
     "Side",
     "Smile",
+    "SmileDynamics",
+    "SmileSlice",
     "SpotPosition",
     "StagedVenueReader",
     "Stages",
+    "SviParams",
     "TokenInfo",
     "TxRequest",
     "VenueAdapter",
@@ -134,6 +139,7 @@ __all__ = [
     "VenueEntry",
     "VenueState",
     "ViewCall",
+    "VolSurface",
     "batch_call",
     "calldata",
     "check_conformance",

@@ -4,11 +4,18 @@ YAML layout (see examples/book.yaml)::
 
     as_of: 2026-11-21T08:00:00Z        # optional; tenors count from it (default: the valuation time)
     reference_prices: {ETH: 3000}       # optional; the spot each strike was set against (backtests roll at K/ref)
-    smiles:                             # optional; vol by moneyness K/F per underlying and expiry (as written)
-      ETH: {30d: {moneyness: [0.8, 1.0, 1.2], vols: [0.75, 0.62, 0.66]}}
+    smile_dynamics: sticky_delta        # optional; or sticky_strike (how the smile moves with spot)
+    surface:                            # optional; per underlying and expiry: raw SVI or vol points
+      ETH: {30d: {moneyness: [0.8, 1.0, 1.2], vols: [0.75, 0.62, 0.66]},
+            90d: {svi: {a: 0.02, b: 0.05, rho: -0.3, m: 0.0, sigma: 0.2}}}
     positions:
       - {id: eth-c1, underlying: ETH, type: call, strike: 3300, expiry: 30d, size: -40, vol: 0.62, venue: deribit}
-      - {id: eth-p1, underlying: ETH, type: put, strike: 2700, expiry: 30d, size: -25, venue: lyra}  # smile vol
+      - {id: eth-p1, underlying: ETH, type: put, strike: 2700, expiry: 45d, size: -25, venue: lyra}  # surface vol
+
+The surface format, its interpolation and its arbitrage checks are in :mod:`adapters.book_surface` and
+:mod:`adapters.vol_surface`; the older ``smiles:`` section (moneyness points per expiry) loads as vol points. A line
+without ``vol`` takes the surface at its strike and expiry (interpolated across expiries, so its expiry need not
+be one of the surface's); a line with ``vol`` keeps that flat vol whatever the spot does.
 
 CSV: a header ``id,underlying,type,strike,expiry,size,vol,venue`` (any order, mapped by name; ``venue`` optional).
 
@@ -18,7 +25,8 @@ stale, which is what a demo and a backtest need; absolute dates are what a live 
 
 Every problem raises :class:`InputError` naming the file, the row (1-based line for CSV; ``positions[i]`` and its
 line for YAML) and the field: malformed numbers, expired options, unknown underlyings, duplicate ids, a missing
-smile, and values outside the bounds a real desk's book keeps (a typo or a unit slip does not):
+surface, an arbitrage in the surface (naming the expiry and the strike), and values outside the bounds a real
+desk's book keeps (a typo or a unit slip does not):
 
 * ``size``: at most 1e7 units of the underlying either way (ten million ETH or BTC);
 * ``vol`` and smile ``vols``: within (0, 10], annualised decimals (0.62 is 62%; 10 is 1,000%);
@@ -50,6 +58,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from adapters.book_surface import book_surfaces, first_error
 from adapters.contract import PositionScope
 from adapters.positions import (
     MAX_ABS_SIZE,
@@ -59,9 +68,9 @@ from adapters.positions import (
     MAX_TENOR_DAYS,
     MAX_VOL,
     OptionPosition,
-    Smile,
 )
 from adapters.types import ChainContext
+from adapters.vol_surface import VolSurface
 from crosshedge import InputError
 
 _TENOR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdwmy])\s*$", re.IGNORECASE)
@@ -144,15 +153,15 @@ def _position(
     if tenor > MAX_TENOR_DAYS:
         raise _row_error(where, f"expiry {str(expiry_text).strip()!r} is {tenor:,.0f} days out, beyond the "
                                 f"{MAX_TENOR_DAYS:,.0f}-day (10-year) limit")
-    vol, smile = _vol(row, where, ctx, underlying, expiry_text)
+    vol, surface = _vol(row, where, ctx, underlying)
     try:
         return OptionPosition(
             id=pid, underlying=underlying, kind=kind,  # checked above
-            strike=strike, expiry=expiry, size=size, vol=vol, smile=smile, venue=str(row.get("venue") or "otc"),
+            strike=strike, expiry=expiry, size=size, vol=vol, surface=surface, venue=str(row.get("venue") or "otc"),
             tenor_days=tenor, reference_price=ctx.reference_prices.get(underlying),
         )
     except ValidationError as exc:  # the model's own bounds: the checks above should have said it first
-        raise _row_error(where, _first_error(exc)) from None
+        raise _row_error(where, first_error(exc)) from None
 
 
 def _strike(row: dict[str, Any], where: str, reference: float | None, underlying: str) -> float:
@@ -168,15 +177,15 @@ def _strike(row: dict[str, Any], where: str, reference: float | None, underlying
 
 
 def _vol(
-    row: dict[str, Any], where: str, ctx: BookContext, underlying: str, expiry_text: Any
-) -> tuple[float | None, Smile | None]:
-    """(flat vol, smile): exactly one is set; a line without a vol takes its expiry's smile."""
+    row: dict[str, Any], where: str, ctx: BookContext, underlying: str
+) -> tuple[float | None, VolSurface | None]:
+    """(flat vol, surface): exactly one is set; a line without a vol takes its underlying's surface."""
     vol_raw = row.get("vol")
-    if vol_raw in (None, "", "smile"):
-        smile = ctx.smiles.get(underlying, {}).get(str(expiry_text).strip())
-        if smile is None:
-            raise _row_error(where, f"no vol given and no smile for {underlying} expiry {expiry_text!r}")
-        return None, smile
+    if vol_raw in (None, "", "smile", "surface"):
+        surface = ctx.surfaces.get(underlying)
+        if surface is None:
+            raise _row_error(where, f"no vol given and no surface (or smile) for {underlying} in the book")
+        return None, surface
     vol = _number(vol_raw, "vol", where)
     if vol <= 0:
         raise _row_error(where, f"vol must be positive, got {vol}")
@@ -186,25 +195,17 @@ def _vol(
     return vol, None
 
 
-def _first_error(exc: ValidationError) -> str:
-    """A pydantic error as one clause: "field: message" (a model-level error without the "Value error, ")."""
-    error = exc.errors()[0]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    field = ".".join(str(part) for part in error["loc"])
-    return f"{field}: {message}" if field else message
-
-
 class BookContext(BaseModel):
     """Book-level data that rows refer to."""
 
     model_config = ConfigDict(frozen=True)
 
     underlyings: tuple[str, ...]
-    smiles: dict[str, dict[str, Smile]] = {}
+    surfaces: dict[str, VolSurface] = {}
     reference_prices: dict[str, float] = {}
 
 
-def _yaml_rows(path: Path, text: str) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+def _yaml_rows(path: Path, text: str) -> tuple[dict[str, Any], yaml.Node, list[tuple[str, dict[str, Any]]]]:
     try:
         doc = yaml.safe_load(text)
         node = yaml.compose(text)
@@ -225,7 +226,7 @@ def _yaml_rows(path: Path, text: str) -> tuple[dict[str, Any], list[tuple[str, d
         if not isinstance(row, dict):
             raise InputError(f"{where}: expected a mapping of fields, got {type(row).__name__}")
         rows.append((where, row))
-    return doc, rows
+    return doc, node, rows
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
@@ -250,15 +251,9 @@ def _mapping(value: Any, where: str) -> dict[Any, Any]:
     return value
 
 
-def _book_context(path: Path, doc: dict[str, Any], underlyings: tuple[str, ...]) -> BookContext:
-    """Smiles and reference prices, each checked with a sentence naming the file and the entry."""
-    smiles: dict[str, dict[str, Smile]] = {}
-    for u, by_expiry in _mapping(doc.get("smiles"), f"{path}: smiles").items():
-        for expiry, raw in _mapping(by_expiry, f"{path}: smiles.{u}").items():
-            try:
-                smiles.setdefault(str(u).upper(), {})[str(expiry)] = Smile.model_validate(raw)
-            except ValidationError as exc:
-                raise InputError(f"{path}: smiles.{u}.{expiry}: {_first_error(exc)}") from None
+def _book_context(path: Path, doc: dict[str, Any], node: yaml.Node | None, underlyings: tuple[str, ...],
+                  as_of: datetime) -> BookContext:
+    """Reference prices and surfaces, each checked with a sentence naming the file and the entry."""
     refs: dict[str, float] = {}
     for u, price in _mapping(doc.get("reference_prices"), f"{path}: reference_prices").items():
         value = _number(price, "price", f"{path}: reference_prices.{u}")
@@ -266,7 +261,18 @@ def _book_context(path: Path, doc: dict[str, Any], underlyings: tuple[str, ...])
             raise InputError(f"{path}: reference_prices.{u}: price must be within (0, {MAX_REFERENCE_PRICE:g}], "
                              f"got {value:g}")
         refs[str(u).upper()] = value
-    return BookContext(underlyings=underlyings, smiles=smiles, reference_prices=refs)
+    surfaces = book_surfaces(path, doc, node, as_of, refs, parse_expiry, underlyings)
+    return BookContext(underlyings=underlyings, surfaces=surfaces, reference_prices=refs)
+
+
+def _as_of(path: Path, doc: dict[str, Any], now: datetime) -> datetime:
+    if doc.get("as_of") is None:
+        return now
+    as_of, _ = parse_expiry(doc["as_of"], now, f"{path}: as_of")
+    if as_of > now + MAX_AS_OF_SKEW:
+        raise InputError(f"{path}: as_of: {as_of.isoformat()} is in the future (valuation time {now.isoformat()}; "
+                         f"at most {MAX_AS_OF_SKEW.total_seconds() / 60:.0f} minutes of clock skew)")
+    return as_of
 
 
 def load_book(path: Path, now: datetime, underlyings: Sequence[str] = ("ETH", "BTC")) -> list[OptionPosition]:
@@ -283,14 +289,9 @@ def load_book(path: Path, now: datetime, underlyings: Sequence[str] = ("ETH", "B
     if path.suffix.lower() == ".csv":
         rows, ctx = _csv_rows(path, text), BookContext(underlyings=known)
     else:
-        doc, rows = _yaml_rows(path, text)
-        ctx = _book_context(path, doc, known)
-        if doc.get("as_of") is not None:
-            as_of, _ = parse_expiry(doc["as_of"], now, f"{path}: as_of")
-            if as_of > now + MAX_AS_OF_SKEW:
-                raise InputError(f"{path}: as_of: {as_of.isoformat()} is in the future (valuation time "
-                                 f"{now.isoformat()}; at most {MAX_AS_OF_SKEW.total_seconds() / 60:.0f} minutes of "
-                                 "clock skew)")
+        doc, node, rows = _yaml_rows(path, text)
+        as_of = _as_of(path, doc, now)
+        ctx = _book_context(path, doc, node, known, as_of)
     positions: list[OptionPosition] = []
     seen: dict[str, str] = {}
     for where, row in rows:

@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from adapters.types import Frozen
+from adapters.vol_surface import VolSurface
 
 #: Largest absolute option size, in units of the underlying.
 MAX_ABS_SIZE = 1e7
@@ -58,7 +59,8 @@ def bound_problem(values: tuple[float, ...], name: str, low: float, high: float,
 
 
 class Smile(Frozen):
-    """Implied vol against moneyness K/F for one expiry, linearly interpolated and flat beyond the ends."""
+    """Implied vol points against moneyness K/F for one expiry (the book's ``smiles:`` format, read as the vol
+    points of a :class:`~adapters.vol_surface.VolSurface` slice)."""
 
     moneyness: tuple[float, ...] = Field(min_length=1)
     vols: tuple[float, ...] = Field(min_length=1)
@@ -79,7 +81,8 @@ class Smile(Frozen):
 class OptionPosition(Frozen):
     """One European option line of the book. ``size`` is signed in units of the underlying (short < 0).
 
-    Exactly one of ``vol`` (flat implied vol) or ``smile`` (vol by moneyness for this expiry) is set.
+    Exactly one of ``vol`` (a flat implied vol that stays put whatever the spot does) or ``surface`` (the
+    underlying's vol surface, read at this strike and expiry under the surface's smile dynamics) is set.
     ``tenor_days`` records the tenor the line was written with (or its time to expiry at the as-of time), so a
     backtest can roll it at the same tenor; ``reference_price`` is the underlying price its strike was set
     against, so the roll keeps the same moneyness.
@@ -92,7 +95,7 @@ class OptionPosition(Frozen):
     expiry: AwareDatetime
     size: float = Field(ge=-MAX_ABS_SIZE, le=MAX_ABS_SIZE)
     vol: float | None = Field(default=None, gt=0, le=MAX_VOL)
-    smile: Smile | None = None
+    surface: VolSurface | None = None
     venue: str = "otc"
     tenor_days: float = Field(gt=0, le=MAX_TENOR_DAYS)
     reference_price: float | None = Field(default=None, gt=0, le=MAX_REFERENCE_PRICE)
@@ -100,8 +103,10 @@ class OptionPosition(Frozen):
 
     @model_validator(mode="after")
     def _one_vol(self) -> OptionPosition:
-        if (self.vol is None) == (self.smile is None):
-            raise ValueError("give exactly one of vol or smile")
+        if (self.vol is None) == (self.surface is None):
+            raise ValueError("give exactly one of vol or surface")
+        if self.surface is not None and self.surface.underlying != self.underlying:
+            raise ValueError(f"the surface is {self.surface.underlying}'s, the option is on {self.underlying}")
         if self.reference_price is not None:
             ratio = self.strike / self.reference_price
             if not 1 / MAX_STRIKE_MULTIPLE <= ratio <= MAX_STRIKE_MULTIPLE:
@@ -114,21 +119,14 @@ class OptionPosition(Frozen):
         """Where the line lives for the risk breakdown: the venue label (options are off-chain here)."""
         return self.venue
 
-    def implied_vol(self, forward: float) -> float:
-        """Flat vol, or the smile interpolated at this strike's moneyness against ``forward``."""
+    def implied_vol(self, forward: float, now: datetime | None = None) -> float:
+        """Flat vol, or the surface at this strike's log-moneyness ln(K/forward), valued at ``now`` (default: the
+        surface's as_of). This is the sticky-moneyness reading; risk applies the surface's dynamics itself."""
         if self.vol is not None:
             return self.vol
-        assert self.smile is not None
-        m = self.strike / forward
-        xs, vs = self.smile.moneyness, self.smile.vols
-        if m <= xs[0]:
-            return vs[0]
-        if m >= xs[-1]:
-            return vs[-1]
-        for (x0, v0), (x1, v1) in zip(zip(xs, vs, strict=True), zip(xs[1:], vs[1:], strict=True), strict=False):
-            if m <= x1:
-                return v0 + (v1 - v0) * (m - x0) / (x1 - x0)
-        return vs[-1]  # unreachable: m < xs[-1] here
+        assert self.surface is not None
+        when = self.surface.as_of if now is None else now
+        return float(self.surface.vol(math.log(self.strike / forward), self.expiry, when)[0])
 
     def years_to_expiry(self, now: datetime) -> float:
         return (self.expiry - now).total_seconds() / (365.0 * 86400.0)

@@ -23,6 +23,7 @@ from crosshedge.config import Config
 from optimizer import HedgeProblem, HedgeTarget, Plan
 from optimizer import plan as optimize
 from orchestrator.coverage import Book, ChainRead, PositionMemory, apply_coverage, complete_book, widen_for_staleness
+from orchestrator.metrics import set_book_greeks
 from orchestrator.snapshot import Snapshot, chain_context, take_snapshot
 from orchestrator.verification import ContractVerifier
 from risk import (
@@ -131,6 +132,7 @@ def assess(config: Config, registry: AdapterRegistry, snap: Snapshot, connection
         book = book.model_copy(update={"blocked": blocked, "positions": tuple(
             p for p in book.positions if getattr(p, "underlying", None) not in unpriced)})
     report = aggregate(list(book.positions), marks, now, rate=config.raw.policy.rate)
+    set_book_greeks(report)  # the book's Greeks by bucket and line, where the risk is computed (beat and worker)
     decisions = decide_all(report, venue_costs(snap), config.raw.policy)
     widen = widen_for_staleness(book, report)
     return Assessment(decisions=tuple(apply_coverage(decisions, book, widen, config.raw.policy.trigger)), book=book)

@@ -39,6 +39,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from crosshedge import ConfigError, LedgerError
 from orchestrator.ledger import TERMINAL_RUN_STATES, Ledger, RunState
+from risk import RiskReport, bucket_labels
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Seconds: a policy tick takes milliseconds, a lane waits for receipts for minutes.
@@ -74,6 +75,17 @@ BAND_DISTANCE = Gauge("crosshedge_band_distance", "How far net delta lies outsid
 TASK_SECONDS = Histogram("crosshedge_task_duration_seconds", "Celery task wall time by task and final state "
                          "(SUCCESS, RETRY, FAILURE)", ["task", "state"], buckets=TASK_BUCKETS)
 TASKS_RUNNING = Gauge("crosshedge_tasks_running", "Tasks running now", ["task"], multiprocess_mode="livesum")
+_BUCKET_LABELS = ("underlying", "greek", "bucket")
+_LINE_LABELS = ("underlying", "greek", "source", "chain")
+BOOK_GREEK = Gauge("crosshedge_book_greek", "The book's Greeks per underlying, Greek and expiry bucket (bucket 'all' "
+                   "is the net, 'none' LP and spot), in the units of `crosshedge risk`", _BUCKET_LABELS,
+                   multiprocess_mode="mostrecent")
+BOOK_LINE_GREEK = Gauge("crosshedge_book_line_greek", "The book's Greeks per underlying, Greek, source (option book, "
+                        "LP, spot adapters) and chain or venue", _LINE_LABELS, multiprocess_mode="mostrecent")
+BOOK_VEGA_TOP_SHARE = Gauge("crosshedge_book_vega_top_line_share", "Share of the net vega in the one option line with "
+                            "the largest |vega| (concentration)", ["underlying"], multiprocess_mode="mostrecent")
+#: The Greeks exported per bucket and per line (a fixed list: label cardinality stays bounded).
+BOOK_GREEKS = ("delta", "delta_usd", "gamma_usd", "vega", "theta_day", "vanna", "volga")
 HEARTBEAT = Gauge("crosshedge_heartbeat_timestamp_seconds", "Unix time of the last heartbeat of the process tree "
                   "(a worker's event heartbeat, a beat tick)", multiprocess_mode="max")
 
@@ -139,6 +151,44 @@ def set_band(underlying: str, delta: float, lower: float, upper: float) -> None:
     BAND_LOWER.labels(underlying).set(lower)
     BAND_UPPER.labels(underlying).set(upper)
     BAND_DISTANCE.labels(underlying).set(max(lower - delta, delta - upper))
+
+
+def _zero_missing(gauge: Gauge, names: tuple[str, ...], underlying: str, keep: set[tuple[str, ...]]) -> None:
+    """Set to 0 this process's series of ``underlying`` that the new report no longer has (no stale risk)."""
+    for family in gauge.collect():
+        for sample in family.samples:
+            labels = tuple(sample.labels.get(n, "") for n in names)
+            if labels[0] == underlying and labels not in keep:
+                gauge.labels(*labels).set(0.0)
+
+
+def set_book_greeks(report: RiskReport) -> None:
+    """The book's Greeks per (underlying, Greek, expiry bucket) and per (source, chain), and its vega concentration.
+
+    Every default bucket is set (0 when empty), and series the previous report had but this one lacks go to 0.
+    """
+    for u in report.underlyings:
+        rows: dict[str, Any] = {b.bucket: b for b in u.buckets} | {"all": u}
+        keep: set[tuple[str, ...]] = set()
+        for bucket in dict.fromkeys((*bucket_labels(), *rows)):
+            row = rows.get(bucket)
+            for greek in BOOK_GREEKS:
+                value = float(getattr(row, greek)) if row is not None else 0.0
+                if _finite("book_greek", value):
+                    BOOK_GREEK.labels(u.underlying, greek, bucket).set(value)
+                    keep.add((u.underlying, greek, bucket))
+        _zero_missing(BOOK_GREEK, _BUCKET_LABELS, u.underlying, keep)
+        keep = set()
+        for ln in u.lines:
+            for greek in BOOK_GREEKS:
+                value = float(getattr(ln, greek))
+                if _finite("book_line_greek", value):
+                    BOOK_LINE_GREEK.labels(u.underlying, greek, ln.source, ln.chain).set(value)
+                    keep.add((u.underlying, greek, ln.source, ln.chain))
+        _zero_missing(BOOK_LINE_GREEK, _LINE_LABELS, u.underlying, keep)
+        share = u.top_vega[0].vega_share if u.top_vega else 0.0
+        if _finite("book_vega_share", share):
+            BOOK_VEGA_TOP_SHARE.labels(u.underlying).set(share)
 
 
 class MetricsObserver:
@@ -362,6 +412,7 @@ __all__ = [
     "record_run_failure",
     "record_run_state",
     "set_band",
+    "set_book_greeks",
     "set_head_lag",
     "set_inventory",
     "start_metrics_server",

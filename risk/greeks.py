@@ -6,7 +6,8 @@ input broadcasts as a numpy array, so a whole book prices in one call (100,000 o
 
 Units: ``delta`` per unit of underlying, ``gamma`` per unit per USD, ``vega`` per 1.00 of volatility (divide by
 100 for a vol point), ``theta`` per year of calendar time passing (``theta_day`` = theta / 365), ``rho`` per 1.00
-of rate, ``vanna`` = d(delta)/d(sigma) (used by the Zakamouline band's modified-vol delta).
+of rate, ``vanna`` = d(delta)/d(sigma) (used by the Zakamouline band's modified-vol delta), ``volga`` =
+d(vega)/d(sigma) per 1.00 of volatility squared.
 
 Usage::
 
@@ -41,6 +42,7 @@ class Greeks:
     theta: FloatArray  # per year
     rho: FloatArray
     vanna: FloatArray
+    volga: FloatArray
 
     @property
     def theta_day(self) -> FloatArray:
@@ -92,6 +94,7 @@ def bsm(  # the textbook argument order, positional on purpose
     theta = -s * dq * pdf1 * v / (2.0 * sqrt_t) + sign * (q * s * dq * nd1 - r * k * dr * nd2)
     rho = sign * k * tl * dr * nd2
     vanna = -dq * pdf1 * d2 / v
+    volga = vega * d1 * d2 / v
     intrinsic = np.maximum(sign * (s - k), 0.0)
     step = np.where(sign * (s - k) > 0, sign, 0.0)
     zero = np.zeros_like(s)
@@ -103,6 +106,7 @@ def bsm(  # the textbook argument order, positional on purpose
         theta=np.where(live, theta, zero),
         rho=np.where(live, rho, zero),
         vanna=np.where(live, vanna, zero),
+        volga=np.where(live, volga, zero),
     )
 
 
@@ -111,8 +115,10 @@ def black76(
 ) -> Greeks:
     """Black-76 on a forward/future ``forward``: BSM with spot = F and carry = rate (as QuantLib encodes it).
 
-    Delta and gamma are with respect to the forward; rho is BSM's rho at q = r (the forward held fixed moves
-    both discounting terms), which is what QuantLib reports for this parametrisation.
+    Delta and gamma are with respect to the forward. ``rho`` is dV/dr with the carry held at its input (= the
+    input rate), so the forward moves with the rate: sign·K·τ·e^{−rτ}·N(sign·d2), the value QuantLib's
+    ``BlackCalculator::rho`` returns. It is *not* the fixed-forward rho of a futures option, which is −τ·V (only
+    discounting moves); use ``-tau * price`` for that.
 
     Usage: ``black76(True, 19.0, 19.0, 0.75, 0.10, 0.28).price``  # 1.7011
     """

@@ -1,5 +1,7 @@
-"""`crosshedge risk [--json] [--stress]`: the book's Greeks per underlying (net, and per source and chain), the
-current band of the configured policy, whether it fires and why; ``--stress`` adds the price x vol shock grid.
+"""`crosshedge risk [--json] [--stress]`: the book's Greeks per underlying (net, per source and chain, per expiry
+bucket, and the option lines that carry the most vega with their share of it), computed under the book's smile
+dynamics; the current band of the configured policy, whether it fires and why; ``--stress`` adds the price x vol
+shock grid. ``--json`` carries the same report (``report.underlyings[].lines``, ``.buckets``, ``.top_vega``).
 
 Positions come through the registry from chains.yaml's ``positions`` sources (option_book: the book file, relative
 to chains.yaml; uniswap_v3_lp: every chain; erc20: the snapshot's inventory, read at the same pinned blocks). Marks
@@ -28,29 +30,62 @@ from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, emit, working
 from crosshedge.errors import RpcError
 from orchestrator import connect_all, read_positions, take_snapshot, venue_costs
-from risk import Decision, RiskReport, StressGrid, aggregate, decide_all, marks_from_venues, stress_grid
+from risk import (
+    Decision,
+    RiskReport,
+    StressGrid,
+    UnderlyingRisk,
+    aggregate,
+    decide_all,
+    marks_from_venues,
+    stress_grid,
+)
 
 
 def _fmt(x: float) -> str:
     return f"{x:,.2f}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
 def _risk_table(report: RiskReport, decs: list[Decision]) -> Table:
     table = Table(title=f"risk as of {report.as_of:%Y-%m-%d %H:%M} UTC (cash ${report.cash_usd:,.0f}, "
                         f"book value ${report.value_usd:,.0f})")
-    for col in ("und.", "source", "chain/venue", "n", "Δ units", "Δ $", "Γ $/1%", "vega $/pt", "θ $/day"):
+    for col in ("und.", "source", "chain/venue", "n", "Δ units", "Δ $", "Γ $/1%", "vega $/pt", "vega %", "θ $/day"):
         table.add_column(col, justify="left" if col in {"und.", "source", "chain/venue"} else "right")
     for u in report.underlyings:
         for ln in u.lines:
             table.add_row(u.underlying, ln.source, ln.chain, str(ln.positions), _fmt(ln.delta), _fmt(ln.delta_usd),
-                          _fmt(ln.gamma_usd), _fmt(ln.vega), _fmt(ln.theta_day))
+                          _fmt(ln.gamma_usd), _fmt(ln.vega), _pct(ln.vega_share), _fmt(ln.theta_day))
         table.add_row(f"[bold]{u.underlying}", "[bold]net", f"@ {u.price:,.2f}", "", f"[bold]{_fmt(u.delta)}",
-                      f"[bold]{_fmt(u.delta_usd)}", _fmt(u.gamma_usd), _fmt(u.vega), _fmt(u.theta_day),
+                      f"[bold]{_fmt(u.delta_usd)}", _fmt(u.gamma_usd), _fmt(u.vega), "", _fmt(u.theta_day),
                       end_section=True)
+    notes = [_concentration(u) for u in report.underlyings if u.top_vega]
     for d in decs:
         verdict = "[bold red]TRADE[/]" if d.trade else "[green]hold[/]"
-        table.caption = (table.caption or "") + (
-            f"\n{d.underlying} {d.policy}: band [{_fmt(d.lower)}, {_fmt(d.upper)}] → {verdict}: {d.reason}")
+        notes.append(f"{d.underlying} {d.policy}: band [{_fmt(d.lower)}, {_fmt(d.upper)}] → {verdict}: {d.reason}")
+    table.caption = "\n".join(notes) or None
+    return table
+
+
+def _concentration(u: UnderlyingRisk) -> str:
+    top = u.top_vega[0]
+    dynamics = f"Greeks {u.smile_dynamics}" if u.smile_dynamics else "flat vols"
+    return (f"{u.underlying} ({dynamics}): {_pct(top.vega_share)} of net vega ({_pct(top.vega_gross_share)} of gross) "
+            f"in one line, {top.id} ({top.bucket}, {_fmt(top.vega)} $/pt)")
+
+
+def _bucket_table(report: RiskReport) -> Table:
+    table = Table(title="risk by expiry bucket (none: LP and spot)")
+    for col in ("und.", "bucket", "n", "Δ units", "Δ $", "Γ $/1%", "vega $/pt", "vega %", "vanna", "volga", "θ $/day"):
+        table.add_column(col, justify="left" if col in {"und.", "bucket"} else "right")
+    for u in report.underlyings:
+        for b in u.buckets:
+            table.add_row(u.underlying, b.bucket, str(b.positions), _fmt(b.delta), _fmt(b.delta_usd),
+                          _fmt(b.gamma_usd), _fmt(b.vega), _pct(b.vega_share), _fmt(b.vanna), _fmt(b.volga),
+                          _fmt(b.theta_day), end_section=b is u.buckets[-1])
     return table
 
 
@@ -94,7 +129,8 @@ def risk(
         decs = decide_all(report, venue_costs(snap), cfg.raw.policy)
         grid = stress_grid(positions, marks, now) if stress else None
         payload: dict[str, Any] = {"report": report, "decisions": decs, "stress": grid}
-        tables = [_risk_table(report, decs)] + ([_stress_table(grid)] if grid is not None else [])
+        tables = [_risk_table(report, decs), _bucket_table(report)] + (
+            [_stress_table(grid)] if grid is not None else [])
         emit(payload, json_output, *tables)
 
 

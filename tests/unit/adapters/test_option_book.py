@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_yaml_rows_report_index_and_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "b.yaml", text)
     with pytest.raises(InputError) as err:
         load_book(path, NOW)
-    assert "positions[1] (line 3)" in str(err.value) and "no smile" in str(err.value)
+    assert "positions[1] (line 3)" in str(err.value) and "no surface" in str(err.value)
 
 
 def test_smile_interpolation(tmp_path: Path) -> None:
@@ -108,8 +109,15 @@ def test_smile_interpolation(tmp_path: Path) -> None:
         "  - {id: a, underlying: ETH, type: call, strike: 3300, expiry: 30d, size: -1}\n"
     )
     (pos,) = load_book(_write(tmp_path, "s.yaml", text), NOW)
-    assert pos.implied_vol(3000.0) == pytest.approx(0.6 + 0.1 * 0.5)
-    assert pos.implied_vol(10_000.0) == pytest.approx(0.8)  # flat beyond the ends
+    # The old smiles section loads as vol points: exact at the points, monotone cubic in total variance between.
+    assert pos.implied_vol(3300 / 1.2) == pytest.approx(0.7) and pos.implied_vol(3300.0) == pytest.approx(0.6)
+    between = [pos.implied_vol(3300 / m) for m in (1.05, 1.1, 1.15)]
+    assert 0.6 < between[0] < between[1] < between[2] < 0.7
+    # Beyond the ends total variance is linear in k (the end slope carried on where the wing rises).
+    t = 30 / 365
+    w = [pos.implied_vol(3300 / m) ** 2 * t for m in (0.8, 0.6, 0.4)]
+    assert w[0] == pytest.approx(0.8**2 * t) and w[2] - w[1] == pytest.approx((w[1] - w[0]) * math.log(1.5)
+                                                                             / math.log(4 / 3))
 
 
 def test_unreadable_file() -> None:
@@ -215,7 +223,7 @@ def test_the_bounds_are_inclusive_where_documented(tmp_path: Path) -> None:
     )
     a, b = load_book(_write(tmp_path, "edge.yaml", text), NOW)
     assert (a.size, a.vol, a.strike, a.tenor_days) == (-1e7, 10, 60_000, 3650)
-    assert b.strike == 150 and b.smile is not None and b.implied_vol(3000.0) == pytest.approx(10.0)
+    assert b.strike == 150 and b.surface is not None and b.implied_vol(3000.0) == pytest.approx(10.0)
 
 
 def test_the_position_models_enforce_the_bounds_themselves() -> None:
@@ -231,3 +239,10 @@ def test_the_position_models_enforce_the_bounds_themselves() -> None:
         Smile(moneyness=(1.0,), vols=(11.0,))
     with pytest.raises(ValidationError, match=r"moneyness must be within \[0.05, 20\], got 50"):
         Smile(moneyness=(50.0,), vols=(0.5,))
+
+
+def test_the_readme_book_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("## The option book and its vol surface", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    (pos,) = load_book(_write(tmp_path, "readme.yaml", block), NOW)
+    assert pos.surface is not None and [s.label for s in pos.surface.slices] == ["30d", "90d", "1y"]

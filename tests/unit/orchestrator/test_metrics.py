@@ -14,12 +14,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from adapters.option_book import load_book
 from crosshedge import ConfigError
 from crosshedge.cli.worker import MULTIPROC_ENV, prepare_metrics_dir
 from orchestrator import (
@@ -31,10 +33,12 @@ from orchestrator import (
     record_run_state,
     redis_client,
     set_band,
+    set_book_greeks,
     set_inventory,
     start_metrics_server,
 )
 from orchestrator.metrics import multiprocess_dir
+from risk import aggregate
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -251,3 +255,27 @@ def test_worker_on_a_busy_metrics_port_exits_1_with_one_sentence(tmp_path: Path,
     assert len(lines) == 1, out.stderr
     assert f"metrics port {busy_port} on 127.0.0.1: already in use" in lines[0]
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_book_greeks_per_bucket_and_line_and_vanished_series_go_to_zero() -> None:
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    book = load_book(REPO / "examples" / "book.yaml", now)
+    marks = {"ETH": 3000.0, "BTC": 60000.0}
+    full = aggregate(book, marks, now)
+    set_book_greeks(full)
+    eth = full.underlying("ETH")
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    for b in eth.buckets:
+        assert sample("crosshedge_book_greek", underlying="ETH", greek="vega", bucket=b.bucket) == pytest.approx(b.vega)
+    assert sample("crosshedge_book_greek", underlying="ETH", greek="delta", bucket="all") == pytest.approx(eth.delta)
+    assert sample("crosshedge_book_greek", underlying="ETH", greek="vega", bucket=">180d") == 0.0
+    assert sample("crosshedge_book_vega_top_line_share", underlying="ETH") == pytest.approx(0.77, abs=0.01)
+    aevo = {"underlying": "ETH", "greek": "vega", "source": "option_book", "chain": "aevo"}
+    assert sample("crosshedge_book_line_greek", **aevo) == pytest.approx(
+        next(ln.vega for ln in eth.lines if ln.chain == "aevo"))
+    set_book_greeks(aggregate([p for p in book if p.venue != "aevo"], marks, now))  # the aevo lines are gone
+    assert sample("crosshedge_book_line_greek", **aevo) == 0.0
+    assert sample("crosshedge_book_greek", underlying="ETH", greek="vega", bucket="90-180d") != 0.0

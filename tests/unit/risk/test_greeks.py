@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import ndtr
 
 from risk import black76, bsm
 
@@ -107,6 +108,16 @@ def test_finite_differences_match_analytic_greeks() -> None:
     close(g.theta, fd_theta, 1e-4 * np.abs(g.theta[keep]) + 1e-4 * scale)
     close(g.rho, fd_rho, 1e-4 * scale)
     close(g.vanna, fd_vanna, 1e-4 * np.abs(g.vanna[keep]) + 1e-5)
+    fd_volga = (bsm(c, s, k, t, r, q, v + hv).vega - bsm(c, s, k, t, r, q, v - hv).vega) / (2 * hv)
+    close(g.volga, fd_volga, 1e-4 * np.abs(g.volga[keep]) + 1e-4 * scale)
+
+
+def test_black76_rho_is_the_rate_derivative_with_the_carry_held_not_the_fixed_forward_rho() -> None:
+    f, k, t, r, v = 19.0, 20.0, 0.75, 0.10, 0.28
+    g = black76(True, f, k, t, r, v)
+    d2 = (np.log(f / k) - 0.5 * v * v * t) / (v * np.sqrt(t))
+    assert float(g.rho) == pytest.approx(k * t * np.exp(-r * t) * float(ndtr(d2)), rel=1e-12)
+    assert float(g.rho) != pytest.approx(-t * float(g.price), rel=1e-3)  # the fixed-forward rho is -T·V
 
 
 def test_expired_options_are_intrinsic() -> None:
