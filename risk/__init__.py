@@ -24,7 +24,16 @@ from risk.backtest import (
 from risk.frontier_plot import plot_frontier
 from risk.greeks import black76, bsm, implied_forward
 from risk.lp import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
-from risk.montecarlo import Jumps, MonteCarloRow, derman_kamal_table, gbm_paths, hedged_pnl
+from risk.montecarlo import (
+    HedgeCostRow,
+    Jumps,
+    MonteCarloRow,
+    TextbookCase,
+    derman_kamal_table,
+    gbm_paths,
+    hedge_cost_table,
+    hedged_pnl,
+)
 from risk.policy import (
     POLICIES,
     ChainBand,
@@ -49,6 +58,7 @@ __all__ = [
     "CostModel",
     "Decision",
     "Greeks",
+    "HedgeCostRow",
     "Jumps",
     "MonteCarloRow",
     "PolicyInput",
@@ -59,6 +69,7 @@ __all__ = [
     "RiskReport",
     "StressCell",
     "StressGrid",
+    "TextbookCase",
     "UnderlyingRisk",
     "VenueCost",
     "VenueSpec",
@@ -73,6 +84,7 @@ __all__ = [
     "ewma_vol",
     "gbm_paths",
     "guess_underlying",
+    "hedge_cost_table",
     "hedged_pnl",
     "human_price",
     "human_range",

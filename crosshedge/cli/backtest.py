@@ -4,7 +4,10 @@ Usage::
 
     crosshedge backtest --prices ../shared/data/ethusdt_1h.csv --book examples/book.yaml \
         --start 2022-01-01 --end 2024-01-01 --sweep --plot frontier.png
-    crosshedge backtest --monte-carlo --json         # Derman–Kamal check: MC hedging-error std vs formula
+    crosshedge backtest --monte-carlo                # Hull's delta-hedging table (S=49, K=50, r=5%, σ=20%, μ=13%)
+    crosshedge backtest --monte-carlo --s0 100 --strike 100 --rate 0 --vol 0.8 --drift 0 --maturity-weeks 4 \
+        --rebalance-weeks 1 --rebalance-weeks 0.5 --paths 200000 --seed 3 --json
+    crosshedge backtest --monte-carlo --derman-kamal # adds the Derman–Kamal check (S=K=100, σ=20%, T=1)
 
 Without ``--prices`` (or ``--monte-carlo``), with an unknown ``--policy`` or a malformed date it is bad usage
 (exit 2); an unreadable price or book file is an error (exit 1). Several ``--prices`` give one table each and,
@@ -23,6 +26,7 @@ from rich.table import Table
 
 from adapters import load_book
 from crosshedge.cli.common import JsonOption, config_path
+from crosshedge.cli.montecarlo import monte_carlo as monte_carlo_table
 from crosshedge.cli.output import UsageError, command_errors, emit, err_console
 from crosshedge.config import PolicySettings, load_config
 from risk import (
@@ -30,7 +34,6 @@ from risk import (
     CostModel,
     PolicySpec,
     best_band_vs_daily,
-    derman_kamal_table,
     load_prices,
     plot_frontier,
     run_backtest,
@@ -75,16 +78,6 @@ def _table(result_rows: list[dict[str, object]], title: str) -> Table:
     return table
 
 
-def _monte_carlo(json_output: bool, paths: int) -> None:
-    rows = derman_kamal_table((52, 252), paths=paths)
-    table = Table(title=f"Monte Carlo (GBM, {paths:,} paths): S=K=100, σ=20%, T=1: hedging-error std vs Derman–Kamal")
-    for col in ("rebalances", "MC std", "√(π/4)σ·vega/√N", "ratio"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(str(r.rebalances), f"{r.pnl_std:.4f}", f"{r.derman_kamal:.4f}", f"{r.ratio:.3f}")
-    emit({"monte_carlo": list(rows)}, json_output, table)
-
-
 def backtest(  # typer maps options to parameters
     prices: Annotated[list[str] | None, typer.Option("--prices", help="OHLC CSV, or UNDERLYING=CSV.")] = None,
     book: Annotated[Path, typer.Option("--book", help="Option book (YAML/CSV).")] = Path("examples/book.yaml"),
@@ -93,15 +86,28 @@ def backtest(  # typer maps options to parameters
     start: Annotated[str | None, typer.Option("--start", help="First bar (ISO date, inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last bar (ISO date, exclusive).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the cost-vs-risk frontier PNG here.")] = None,
-    monte_carlo: Annotated[bool, typer.Option("--monte-carlo", help="Run the GBM Derman–Kamal check.")] = False,
+    monte_carlo: Annotated[bool, typer.Option("--monte-carlo", help="Textbook GBM delta-hedging table.")] = False,
+    s0: Annotated[float, typer.Option("--s0", help="MC: spot at start.")] = 49.0,
+    strike: Annotated[float, typer.Option("--strike", help="MC: strike.")] = 50.0,
+    rate: Annotated[float, typer.Option("--rate", help="MC: risk-free rate (0.05 = 5%).")] = 0.05,
+    vol: Annotated[float, typer.Option("--vol", help="MC: volatility σ (0.2 = 20%).")] = 0.20,
+    drift: Annotated[float, typer.Option("--drift", help="MC: real-world drift μ of the paths.")] = 0.13,
+    maturity_weeks: Annotated[float, typer.Option("--maturity-weeks", help="MC: option life in weeks.")] = 20.0,
+    put: Annotated[bool, typer.Option("--put", help="MC: hedge a short put instead of a call.")] = False,
+    rebalance_weeks: Annotated[list[float] | None, typer.Option(
+        "--rebalance-weeks", help="MC: weeks between rebalances (repeat); default 5 4 2 1 0.5 0.25.")] = None,
     paths: Annotated[int, typer.Option("--paths", help="Monte Carlo paths.")] = 40_000,
+    seed: Annotated[int, typer.Option("--seed", help="MC: random seed.")] = 7,
+    derman_kamal: Annotated[bool, typer.Option("--derman-kamal", help="MC: add the Derman–Kamal check.")] = False,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="chains.yaml (policy section).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Replay prices through the book with each trigger policy; report cost, P&L std, CVaR and delta breaches."""
     with command_errors():
         if monte_carlo:
-            _monte_carlo(json_output, paths)
+            case = {"s0": s0, "strike": strike, "rate": rate, "vol": vol, "drift": drift,
+                    "years": maturity_weeks / 52.0, "is_call": not put}
+            monte_carlo_table(case, rebalance_weeks, paths, seed, derman_kamal, json_output)
             return
         if not prices:
             raise UsageError("backtest: give --prices CSV (an OHLC file, or UNDERLYING=CSV), or --monte-carlo")
