@@ -1,4 +1,4 @@
-"""Risk: Greeks, LP risk, book aggregation, stress, trigger policies, backtest, Monte Carlo and price data.
+"""Risk: Greeks, LP risk, book aggregation, stress, VaR/ES, trigger policies, backtest, Monte Carlo and price data.
 
 Pure functions of plain inputs (positions, marks, times, costs): nothing here reads a chain or a ledger.
 
@@ -47,9 +47,23 @@ from risk.policy import (
 )
 from risk.prices import PriceSeries, guess_underlying, load_prices
 from risk.stress import PRICE_SHOCKS, VOL_SHOCKS, StressCell, StressGrid, stress_grid
+from risk.var import (
+    CONFIDENCES,
+    JointReturns,
+    Scenario,
+    VarLevel,
+    VarReport,
+    correlated_normals,
+    historical_var,
+    joint_returns,
+    monte_carlo_var,
+    revalue,
+    var_es,
+)
 
 __all__ = [
     "CASH_UNDERLYINGS",
+    "CONFIDENCES",
     "POLICIES",
     "PRICE_SHOCKS",
     "VOL_SHOCKS",
@@ -59,6 +73,7 @@ __all__ = [
     "Decision",
     "Greeks",
     "HedgeCostRow",
+    "JointReturns",
     "Jumps",
     "MonteCarloRow",
     "PolicyInput",
@@ -67,10 +82,13 @@ __all__ = [
     "PriceSeries",
     "RiskLine",
     "RiskReport",
+    "Scenario",
     "StressCell",
     "StressGrid",
     "TextbookCase",
     "UnderlyingRisk",
+    "VarLevel",
+    "VarReport",
     "VenueCost",
     "VenueSpec",
     "aggregate",
@@ -78,6 +96,7 @@ __all__ = [
     "black76",
     "book_path",
     "bsm",
+    "correlated_normals",
     "decide",
     "decide_all",
     "derman_kamal_table",
@@ -86,9 +105,11 @@ __all__ = [
     "guess_underlying",
     "hedge_cost_table",
     "hedged_pnl",
+    "historical_var",
     "human_price",
     "human_range",
     "implied_forward",
+    "joint_returns",
     "load_prices",
     "lp_amounts",
     "lp_delta",
@@ -96,9 +117,12 @@ __all__ = [
     "lp_value",
     "lvr_rate",
     "marks_from_venues",
+    "monte_carlo_var",
     "plot_frontier",
+    "revalue",
     "run_backtest",
     "stress_grid",
     "sweep_specs",
+    "var_es",
     "venue_cost_from_state",
 ]
