@@ -11,16 +11,23 @@ Usage::
 
 from risk.aggregate import CASH_UNDERLYINGS, Greeks, RiskLine, RiskReport, UnderlyingRisk, aggregate, marks_from_venues
 from risk.backtest import (
+    SWEEPS,
     BacktestResult,
+    BootstrapSpec,
     CostModel,
+    DailyExplain,
+    PathRun,
     PolicyResult,
     PolicySpec,
     VenueSpec,
     best_band_vs_daily,
-    book_path,
     run_backtest,
+    run_on_path,
     sweep_specs,
 )
+from risk.bookpath import BookPath, IvModel, book_path
+from risk.bootstrap import stationary_indices, std_ratio_ci, sum_ratio_ci
+from risk.explain import PnlExplain, explain_step
 from risk.frontier_plot import plot_frontier
 from risk.greeks import black76, bsm, implied_forward
 from risk.lp import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
@@ -34,6 +41,7 @@ from risk.montecarlo import (
     hedge_cost_table,
     hedged_pnl,
 )
+from risk.oos import BAND_FAMILIES, FrozenChoice, OutOfSample, PairComparison, out_of_sample
 from risk.policy import (
     POLICIES,
     ChainBand,
@@ -62,20 +70,31 @@ from risk.var import (
 )
 
 __all__ = [
+    "BAND_FAMILIES",
     "CASH_UNDERLYINGS",
     "CONFIDENCES",
     "POLICIES",
     "PRICE_SHOCKS",
+    "SWEEPS",
     "VOL_SHOCKS",
     "BacktestResult",
+    "BookPath",
+    "BootstrapSpec",
     "ChainBand",
     "CostModel",
+    "DailyExplain",
     "Decision",
+    "FrozenChoice",
     "Greeks",
     "HedgeCostRow",
+    "IvModel",
     "JointReturns",
     "Jumps",
     "MonteCarloRow",
+    "OutOfSample",
+    "PairComparison",
+    "PathRun",
+    "PnlExplain",
     "PolicyInput",
     "PolicyResult",
     "PolicySpec",
@@ -101,6 +120,7 @@ __all__ = [
     "decide_all",
     "derman_kamal_table",
     "ewma_vol",
+    "explain_step",
     "gbm_paths",
     "guess_underlying",
     "hedge_cost_table",
@@ -118,10 +138,15 @@ __all__ = [
     "lvr_rate",
     "marks_from_venues",
     "monte_carlo_var",
+    "out_of_sample",
     "plot_frontier",
     "revalue",
     "run_backtest",
+    "run_on_path",
+    "stationary_indices",
+    "std_ratio_ci",
     "stress_grid",
+    "sum_ratio_ci",
     "sweep_specs",
     "var_es",
     "venue_cost_from_state",

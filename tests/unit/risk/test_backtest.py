@@ -18,11 +18,12 @@ from risk.backtest import (
     CostModel,
     PolicySpec,
     best_band_vs_daily,
-    book_path,
+    replay,
     run_backtest,
     run_policy,
     sweep_specs,
 )
+from risk.bookpath import book_path
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO.parent / "shared" / "data"
@@ -136,3 +137,16 @@ def test_sweep_specs_cover_the_grid() -> None:
     assert len({s.label for s in specs}) == len(specs) == 15
     with pytest.raises(InputError, match="unknown policy"):
         PolicySpec.of("yolo")
+
+
+def test_fixed_interval_schedule_is_anchored_at_the_first_bar(tmp_path: Path) -> None:
+    """Hour 24's check is lost to a gap: the hedge happens at hour 25, and the next one is still at hour 48."""
+    rows = [f"2022-01-{1 + h // 24:02d} {h % 24:02d}:00:00,1,1,1,{3000 + 10 * (h % 7)},1" for h in range(73) if h != 24]
+    series = load_prices(_csv(tmp_path, "\n".join(rows) + "\n"))
+    book = [OptionPosition(id="a", underlying="ETH", kind="call", strike=3000, expiry=NOW, size=-10, vol=0.6,
+                           venue="x", tenor_days=7)]
+    path = book_path(series, book)
+    spec = PolicySpec.of("fixed_interval", PolicySettings(min_band_usd=0.0), interval_hours=24.0)
+    rep = replay(path, spec, CostModel.default())
+    hours = ((series.times[rep.cost > 0] - series.times[0]) / 3600).tolist()
+    assert hours == [0.0, 25.0, 48.0, 72.0]
