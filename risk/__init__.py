@@ -27,7 +27,7 @@ from risk.backtest import (
 )
 from risk.bookpath import BookPath, IvModel, book_path
 from risk.bootstrap import stationary_indices, std_ratio_ci, sum_ratio_ci
-from risk.explain import PnlExplain, explain_step
+from risk.explain import PnlExplain, explain_between, explain_step
 from risk.frontier_plot import plot_frontier
 from risk.greeks import black76, bsm, implied_forward
 from risk.lp import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
@@ -120,6 +120,7 @@ __all__ = [
     "decide_all",
     "derman_kamal_table",
     "ewma_vol",
+    "explain_between",
     "explain_step",
     "gbm_paths",
     "guess_underlying",

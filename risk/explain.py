@@ -12,6 +12,8 @@ For a step from (S0, σ0, t0) to (S1, σ1, t1), with the Greeks taken at the sta
     unexplained = actual − (all of the above): cross terms (vanna, volga, charm), higher orders, expiries and rolls
 
 Every figure is USD; a negative number is a loss. Summing steps gives the explain over a day or a whole run.
+:func:`explain_between` does the same for the whole live book between two :class:`risk.RiskReport` s (a hedge
+run's snapshot and the next one's).
 
 Usage::
 
@@ -22,11 +24,12 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from crosshedge import Frozen
+from risk.aggregate import RiskReport
 from risk.greeks import FloatArray
 
 EXPLAIN_FIELDS = ("delta", "gamma", "vega", "theta", "funding", "fees", "gas", "unexplained")
@@ -82,3 +85,31 @@ def explain_arrays(  # vectorised: one entry per step
              "funding": np.zeros_like(actual), "fees": -fees, "gas": -gas}
     rest = actual - sum(parts.values())
     return {"actual": actual, **parts, "unexplained": rest}
+
+
+def explain_between(before: RiskReport, after: RiskReport, traded: Mapping[str, float] | None = None,
+                    fees: float = 0.0, gas: float = 0.0, funding: float = 0.0) -> PnlExplain:
+    """Explain the book's value change between two risk reports (e.g. one hedge run's snapshot and the next's).
+
+    ``traded``: units bought (> 0) or sold per underlying right after ``before`` (the run's hedge), so the delta
+    term uses the post-hedge delta; ``fees``/``gas``: what those trades paid (the ledger's realised costs), already
+    inside ``after``'s value through the wallet's balances. Vega uses each underlying's gamma-weighted vol change;
+    whatever the Greeks miss (LP fees and LVR, positions added or removed between the two) is unexplained.
+
+    Usage: ``explain_between(report_at_run, report_at_next_run, {"ETH": 12.0}, fees=4.1, gas=0.6)``
+    """
+    days = (after.as_of - before.as_of).total_seconds() / 86400.0
+    parts = {"delta": 0.0, "gamma": 0.0, "vega": 0.0, "theta": 0.0}
+    later = {u.underlying: u for u in after.underlyings}
+    for u in before.underlyings:
+        nxt = later.get(u.underlying)
+        if nxt is None:
+            continue
+        ds = nxt.price - u.price
+        parts["delta"] += (u.delta + (traded or {}).get(u.underlying, 0.0)) * ds
+        parts["gamma"] += 0.5 * u.gamma * ds * ds
+        parts["vega"] += u.vega * (nxt.vol - u.vol) * 100.0  # vega is per vol point
+        parts["theta"] += u.theta_day * days
+    costs = {"funding": funding, "fees": -fees, "gas": -gas}
+    actual = after.value_usd - before.value_usd
+    return PnlExplain(actual=actual, unexplained=actual - sum(parts.values()) - sum(costs.values()), **parts, **costs)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from adapters import load_book
-from risk import CostModel, PnlExplain, PolicySpec, bsm, explain_step, load_prices, run_backtest
+from adapters import OptionPosition, SpotPosition, load_book
+from risk import (
+    CostModel,
+    PnlExplain,
+    PolicySpec,
+    aggregate,
+    bsm,
+    explain_between,
+    explain_step,
+    load_prices,
+    run_backtest,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO.parent / "shared" / "data"
@@ -50,3 +60,28 @@ def test_backtest_explain_adds_up(iv: str) -> None:
     assert res.explain_label == "whalley_wilmott" and len(res.daily_explain) == 14
     assert sum(d.actual for d in res.daily_explain) == pytest.approx(res.results[1].total_pnl_usd)
     assert res.daily_explain[0].day == "2022-03-01"
+
+
+def test_explain_between_two_risk_reports_of_the_live_book() -> None:
+    """A short call hedged with spot: one day later ETH is up 2% and vols up a point (by hand through aggregate)."""
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    call = OptionPosition(id="c", underlying="ETH", kind="call", strike=3000, expiry=t0 + timedelta(days=30),
+                          size=-10, vol=0.6, venue="deribit", tenor_days=30)
+    def usdc(amount: float) -> SpotPosition:
+        return SpotPosition(chain="base", symbol="USDC", address="0x2", underlying="USDC", amount=amount, raw=0,
+                            wallet="w", block_number=1)
+
+    before = aggregate([call, usdc(1e5)], {"ETH": 3000.0}, t0)
+    hedge = -before.underlying("ETH").delta  # bought right after the snapshot, paying $3 fees and $0.5 gas
+    wallet = SpotPosition(chain="base", symbol="WETH", address="0x1", underlying="ETH", amount=hedge, raw=0,
+                          wallet="w", block_number=1)
+    cash = usdc(1e5 - hedge * 3000 - 3.5)
+    bumped = call.model_copy(update={"vol": 0.61})
+    after = aggregate([bumped, wallet, cash], {"ETH": 3060.0}, t0 + timedelta(days=1))
+    e = explain_between(before, after, {"ETH": hedge}, fees=3.0, gas=0.5)
+    assert e.delta == pytest.approx(0.0, abs=1e-9)  # hedged: the post-trade delta is zero
+    u = before.underlying("ETH")
+    assert e.gamma == pytest.approx(0.5 * u.gamma * 60.0**2) and e.theta == pytest.approx(u.theta_day)
+    assert e.vega == pytest.approx(u.vega * 1.0) and (e.fees, e.gas) == (-3.0, -0.5)
+    assert e.actual == pytest.approx(after.value_usd - before.value_usd)
+    assert abs(e.unexplained) < 0.1 * abs(e.gamma)  # cross and higher-order terms only
