@@ -117,7 +117,10 @@ def test_short_backtest_orders_policies_sensibly() -> None:
 
 @pytest.mark.slow
 def test_best_band_policy_beats_daily_hedging_on_real_eth_2022_2023() -> None:
-    """Acceptance: >= 30% cheaper than fixed daily hedging at equal or lower daily P&L std (ETH hourly 2022-23)."""
+    """In sample: a band >= 30% cheaper than fixed daily hedging at a point std <= daily's (ETH hourly 2022-23).
+
+    The std condition is within noise (the chosen band's 90% block-bootstrap interval contains 1, asserted below);
+    out-of-sample figures are in test_oos.py and the README."""
     series = load_prices(DATA / "ethusdt_1h.csv").window(datetime(2022, 1, 1, tzinfo=UTC),
                                                           datetime(2024, 1, 1, tzinfo=UTC))
     eth_book = [p for p in load_book(BOOK, NOW) if p.underlying == "ETH"]
@@ -129,6 +132,9 @@ def test_best_band_policy_beats_daily_hedging_on_real_eth_2022_2023() -> None:
     assert verdict["best"] is not None, [(r.label, r.pnl_std_usd, r.total_cost_usd) for r in res.results]
     saving = verdict["saving"]
     assert isinstance(saving, float) and saving >= 0.30, verdict
+    best = next(r for r in res.results if r.label == verdict["best"])
+    assert best.std_ratio_lo is not None and best.std_ratio_hi is not None
+    assert best.std_ratio_lo < 1.0 < best.std_ratio_hi
     assert math.isfinite(res.unhedged_pnl_usd)
 
 
