@@ -87,7 +87,7 @@ from orchestrator.tasks import preload_signers
 from orchestrator.terms import hooks_for, run_plan, run_snapshot, swap_terms, venue_state
 from orchestrator.transactions import approve_tx, bump_fees, validate_tx
 from orchestrator.verification import ContractVerifier
-from orchestrator.views import IntentLine, RunSummary, run_summary, wait_for_run
+from orchestrator.views import IntentLine, RunSummary, run_explain, run_risk, run_summary, wait_for_run, with_explains
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -191,7 +191,9 @@ __all__ = [
     "redis_client",
     "resolve_redis_url",
     "resume_run",
+    "run_explain",
     "run_plan",
+    "run_risk",
     "run_snapshot",
     "run_summary",
     "set_band",
@@ -209,4 +211,5 @@ __all__ = [
     "venue_costs",
     "venue_state",
     "wait_for_run",
+    "with_explains",
 ]

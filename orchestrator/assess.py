@@ -29,6 +29,7 @@ from orchestrator.verification import ContractVerifier
 from risk import (
     CASH_UNDERLYINGS,
     Decision,
+    RiskReport,
     VenueCost,
     aggregate,
     decide_all,
@@ -112,6 +113,7 @@ class Assessment(Frozen):
 
     decisions: tuple[Decision, ...]
     book: Book
+    report: RiskReport | None = None  # the book's Greeks the decisions were made from (the run's P&L explain)
 
 
 def assess(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
@@ -135,7 +137,8 @@ def assess(config: Config, registry: AdapterRegistry, snap: Snapshot, connection
     set_book_greeks(report)  # the book's Greeks by bucket and line, where the risk is computed (beat and worker)
     decisions = decide_all(report, venue_costs(snap), config.raw.policy)
     widen = widen_for_staleness(book, report)
-    return Assessment(decisions=tuple(apply_coverage(decisions, book, widen, config.raw.policy.trigger)), book=book)
+    return Assessment(decisions=tuple(apply_coverage(decisions, book, widen, config.raw.policy.trigger)), book=book,
+                      report=report)
 
 
 def decisions_for(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
@@ -169,12 +172,21 @@ def decide_and_plan(config: Config, registry: AdapterRegistry, snap: Snapshot, c
                     bad_venues: set[str], bad_chains: set[str], memory: PositionMemory | None = None
                     ) -> tuple[list[Decision], HedgeProblem | None, Plan | None]:
     """Decisions for every underlying, and (when any fires) the problem and the optimizer's plan."""
-    decisions = decisions_for(config, registry, snap, connections, memory)
+    decisions, problem, plan, _ = plan_with_risk(config, registry, snap, connections, bad_venues, bad_chains, memory)
+    return decisions, problem, plan
+
+
+def plan_with_risk(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
+                   bad_venues: set[str], bad_chains: set[str], memory: PositionMemory | None = None
+                   ) -> tuple[list[Decision], HedgeProblem | None, Plan | None, RiskReport | None]:
+    """:func:`decide_and_plan`, and the risk report the decisions were made from."""
+    assessment = assess(config, registry, snap, connections, memory)
+    decisions = list(assessment.decisions)
     trading = [d for d in decisions if d.trade]
     if not trading:
-        return decisions, None, None
+        return decisions, None, None, assessment.report
     problem = build_problem(config, snap, trading, bad_venues, bad_chains)
-    return decisions, problem, optimize(problem)
+    return decisions, problem, optimize(problem), assessment.report
 
 
 def assess_now(config: Config, registry: AdapterRegistry, connections: Mapping[str, Web3],

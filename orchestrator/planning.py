@@ -20,7 +20,7 @@ from web3 import Web3
 
 from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
 from optimizer import Plan, PlannedTrade
-from orchestrator.assess import decide_and_plan
+from orchestrator.assess import plan_with_risk
 from orchestrator.context import RunContext
 from orchestrator.coverage import PositionMemory
 from orchestrator.lane import crash_point
@@ -29,7 +29,7 @@ from orchestrator.metrics import record_rpc_error, set_band, set_head_lag, set_i
 from orchestrator.runs import fail_run, finish_run, skip_planned
 from orchestrator.safety import check_gas_price, check_notional, deviating_venues
 from orchestrator.snapshot import Snapshot, take_snapshot
-from risk import Decision
+from risk import Decision, RiskReport
 
 #: Decides and plans one run from its snapshot: (ctx, run_id, snapshot, tripped venues, capped chains) -> Plan,
 #: or None when the policy says no trade is needed.
@@ -40,9 +40,11 @@ DAY_S = 86_400.0
 
 
 class PolicyVerdicts(Frozen):
-    """The policy's decisions for a run (stored beside its snapshot and plan)."""
+    """The policy's decisions for a run (stored beside its snapshot and plan), and the book's risk they were made
+    from (the start of the run's P&L explain; None in runs stored before it was kept)."""
 
     decisions: tuple[Decision, ...]
+    risk: RiskReport | None = None
 
 
 def snapshot_run(ctx: RunContext, run_id: str) -> Snapshot:
@@ -260,9 +262,9 @@ def default_planner(ctx: RunContext, run_id: str, snap: Snapshot, bad_venues: se
     """Risk -> policy -> optimizer (orchestrator.assess); stores the decisions and the problem in the ledger."""
     connections = {c: ctx.w3(c) for c in snap.chains}
     memory = PositionMemory(ctx.ledger)
-    decisions, problem, plan = decide_and_plan(ctx.config, ctx.registry, snap, connections, bad_venues, bad_chains,
-                                               memory)
-    ctx.ledger.put_blob(run_id, "decisions", PolicyVerdicts(decisions=tuple(decisions)))
+    decisions, problem, plan, risk = plan_with_risk(ctx.config, ctx.registry, snap, connections, bad_venues,
+                                                    bad_chains, memory)
+    ctx.ledger.put_blob(run_id, "decisions", PolicyVerdicts(decisions=tuple(decisions), risk=risk))
     observe_decisions(decisions)
     for d in decisions:
         if d.reason.startswith("blocked:") or "last-known" in d.reason or "band widened" in d.reason:

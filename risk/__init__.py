@@ -1,5 +1,5 @@
 """Risk: Greeks (smile-consistent under the book's vol surface and smile dynamics), expiry buckets, LP risk, book
-aggregation, stress, trigger policies, backtest, Monte Carlo and price data.
+aggregation, stress, VaR/ES, P&L explain, trigger policies, backtest, Monte Carlo and price data.
 
 Pure functions of plain inputs (positions, marks, times, costs): nothing here reads a chain or a ledger.
 
@@ -22,21 +22,38 @@ from risk.aggregate import (
     marks_from_venues,
 )
 from risk.backtest import (
+    SWEEPS,
     BacktestResult,
+    BootstrapSpec,
     CostModel,
+    DailyExplain,
+    PathRun,
     PolicyResult,
     PolicySpec,
     VenueSpec,
     best_band_vs_daily,
-    book_path,
     run_backtest,
+    run_on_path,
     sweep_specs,
 )
+from risk.bookpath import BookPath, IvModel, book_path
+from risk.bootstrap import stationary_indices, std_ratio_ci, sum_ratio_ci
 from risk.buckets import EXPIRY_BUCKET_DAYS, NO_EXPIRY, bucket_labels, expiry_bucket
+from risk.explain import PnlExplain, explain_between, explain_step
 from risk.frontier_plot import plot_frontier
 from risk.greeks import black76, bsm, implied_forward
 from risk.lp import human_price, human_range, lp_amounts, lp_delta, lp_gamma, lp_value, lvr_rate
-from risk.montecarlo import Jumps, MonteCarloRow, derman_kamal_table, gbm_paths, hedged_pnl
+from risk.montecarlo import (
+    HedgeCostRow,
+    Jumps,
+    MonteCarloRow,
+    TextbookCase,
+    derman_kamal_table,
+    gbm_paths,
+    hedge_cost_table,
+    hedged_pnl,
+)
+from risk.oos import BAND_FAMILIES, FrozenChoice, OutOfSample, PairComparison, out_of_sample
 from risk.policy import (
     POLICIES,
     ChainBand,
@@ -51,32 +68,63 @@ from risk.policy import (
 from risk.prices import PriceSeries, guess_underlying, load_prices
 from risk.smile import SmileGreeks, option_vols, smile_greeks
 from risk.stress import PRICE_SHOCKS, VOL_SHOCKS, StressCell, StressGrid, stress_grid
+from risk.var import (
+    CONFIDENCES,
+    JointReturns,
+    Scenario,
+    VarLevel,
+    VarReport,
+    correlated_normals,
+    historical_var,
+    joint_returns,
+    monte_carlo_var,
+    revalue,
+    var_es,
+)
 
 __all__ = [
+    "BAND_FAMILIES",
     "CASH_UNDERLYINGS",
+    "CONFIDENCES",
     "EXPIRY_BUCKET_DAYS",
     "NO_EXPIRY",
     "POLICIES",
     "PRICE_SHOCKS",
+    "SWEEPS",
     "VOL_SHOCKS",
     "BacktestResult",
+    "BookPath",
+    "BootstrapSpec",
     "ChainBand",
     "CostModel",
+    "DailyExplain",
     "Decision",
     "ExpiryBucket",
+    "FrozenChoice",
     "Greeks",
+    "HedgeCostRow",
+    "IvModel",
+    "JointReturns",
     "Jumps",
     "MonteCarloRow",
+    "OutOfSample",
+    "PairComparison",
+    "PathRun",
+    "PnlExplain",
     "PolicyInput",
     "PolicyResult",
     "PolicySpec",
     "PriceSeries",
     "RiskLine",
     "RiskReport",
+    "Scenario",
     "SmileGreeks",
     "StressCell",
     "StressGrid",
+    "TextbookCase",
     "UnderlyingRisk",
+    "VarLevel",
+    "VarReport",
     "VegaLine",
     "VenueCost",
     "VenueSpec",
@@ -86,17 +134,23 @@ __all__ = [
     "book_path",
     "bsm",
     "bucket_labels",
+    "correlated_normals",
     "decide",
     "decide_all",
     "derman_kamal_table",
     "ewma_vol",
     "expiry_bucket",
+    "explain_between",
+    "explain_step",
     "gbm_paths",
     "guess_underlying",
+    "hedge_cost_table",
     "hedged_pnl",
+    "historical_var",
     "human_price",
     "human_range",
     "implied_forward",
+    "joint_returns",
     "load_prices",
     "lp_amounts",
     "lp_delta",
@@ -104,11 +158,19 @@ __all__ = [
     "lp_value",
     "lvr_rate",
     "marks_from_venues",
+    "monte_carlo_var",
     "option_vols",
+    "out_of_sample",
     "plot_frontier",
+    "revalue",
     "run_backtest",
+    "run_on_path",
     "smile_greeks",
+    "stationary_indices",
+    "std_ratio_ci",
     "stress_grid",
+    "sum_ratio_ci",
     "sweep_specs",
+    "var_es",
     "venue_cost_from_state",
 ]

@@ -5,15 +5,24 @@ How a run works:
    (the book file's ``reference_prices``; else the first close) and tenor. When a line expires it settles at
    intrinsic and is re-opened at the same tenor and moneyness against the then spot: an options vault selling
    weeklies and monthlies does exactly this, so a two-year replay keeps a stationary book instead of an
-   expiring one. Each line keeps its book implied vol (flat, or the smile at its moneyness).
-2. :func:`book_path` prices the book once per bar (vectorised BSM): option P&L, delta, gamma, vanna, and the
-   gamma-weighted vol and time to expiry. This is shared by every policy.
-3. :func:`run_policy` walks the bars with one policy: hedge P&L = hedge units x price move, the policy decides,
+   expiring one. Each line starts at its book implied vol (flat, or the smile at its moneyness).
+2. Implied vol moves (``iv="realised"``, the default): each line's vol on bar i is its book vol plus the change of
+   the trailing 30-day realised vol since the first bar (:mod:`risk.bookpath`), which gives the book a vega P&L;
+   ``iv="flat"`` keeps every line at its book vol.
+3. :func:`book_path` prices the book once per bar (vectorised BSM): option P&L, delta, gamma, vega, theta,
+   vanna, and the gamma-weighted vol and time to expiry. This is shared by every policy.
+4. :func:`run_policy` walks the bars with one policy: hedge P&L = hedge units x price move, the policy decides,
    trades go to the venue that is cheapest for their size (gas + fee + impact, :class:`CostModel`). Every policy
    starts with the same full hedge at the first bar. Gaps in the series are crossed as one longer step with no
-   trading inside (the move and the time decay of the whole gap land on the next bar).
-4. P&L is bucketed by UTC day: mean, std and CVaR 95% (mean of the worst 5% of days, a negative number is a
-   loss) of the hedged daily P&L, total cost, trades and the worst |net delta| carried (USD).
+   trading inside (the move and the time decay of the whole gap land on the next bar). ``fixed_interval`` is
+   due on a schedule anchored at the first bar (every ``interval_hours`` from it), so a check skipped by a gap
+   or by a small delta does not shift every later hedge.
+5. P&L is explained per bar (:mod:`risk.explain`: delta of book + hedge, gamma, vega, theta with the Greeks at
+   the start of the bar; fees and impact; gas; unexplained) and summed per run and per day.
+6. P&L is bucketed by day from the first bar: mean, std and CVaR 95% (mean of the worst 5% of days, a negative
+   number is a loss) of the hedged daily P&L, total cost, trades and the worst |net delta| carried (USD). Each policy's
+   daily P&L std is compared with fixed daily hedging's (the reference) as a ratio with a 90% paired stationary
+   block-bootstrap interval (:mod:`risk.bootstrap`, mean block 10 days, 2,000 resamples, seeded).
 
 Usage::
 
@@ -29,16 +38,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import Field
 
 from adapters import OptionPosition
 from crosshedge import Frozen, InputError
 from crosshedge.config import PolicySettings
-from risk.greeks import FloatArray, bsm
+from risk.bookpath import YEAR_S, BookPath, IvModel, book_path
+from risk.bootstrap import LEVEL, MEAN_BLOCK_DAYS, RESAMPLES, stationary_indices
+from risk.explain import PnlExplain, explain_arrays
+from risk.greeks import FloatArray
 from risk.policy import POLICIES, PolicyInput, VenueCost
 from risk.prices import PriceSeries
-
-YEAR_S = 365.0 * 86400.0
 
 
 class VenueSpec(Frozen):
@@ -124,82 +135,14 @@ def sweep_specs(names: Sequence[str], base: PolicySettings | None = None) -> lis
     return specs
 
 
-@dataclass(frozen=True)
-class RollingBook:
-    """The book's lines for one underlying as arrays; strikes and expiries move when lines roll."""
+class DailyExplain(PnlExplain):
+    """One day's P&L explain (UTC date of the day's first bar)."""
 
-    is_call: np.ndarray
-    size: FloatArray
-    moneyness: FloatArray
-    tenor_s: FloatArray
-    vol: FloatArray
-
-    @classmethod
-    def from_positions(cls, positions: Sequence[OptionPosition], underlying: str, first_price: float) -> RollingBook:
-        lines = [p for p in positions if p.underlying == underlying]
-        if not lines:
-            raise InputError(f"the book has no {underlying} options to backtest")
-        ref = [p.reference_price or first_price for p in lines]
-        mny = np.array([p.strike / r for p, r in zip(lines, ref, strict=True)])
-        return cls(
-            is_call=np.array([p.kind == "call" for p in lines]),
-            size=np.array([p.size for p in lines]),
-            moneyness=mny,
-            tenor_s=np.array([p.tenor_days * 86400.0 for p in lines]),
-            vol=np.array([p.implied_vol(r) for p, r in zip(lines, ref, strict=True)]),  # sticky moneyness
-        )
-
-
-@dataclass(frozen=True)
-class BookPath:
-    """Per-bar book quantities shared by every policy (index 0 = the first bar, where the book opens)."""
-
-    series: PriceSeries
-    option_pnl: FloatArray  # option P&L over the bar ending at i (0 at i = 0)
-    delta: FloatArray
-    gamma: FloatArray
-    vanna: FloatArray
-    vol: FloatArray  # gamma-weighted implied vol
-    tau: FloatArray  # gamma-weighted years to expiry
-    rolls: int
-    lines: int
-
-
-def book_path(series: PriceSeries, positions: Sequence[OptionPosition], rate: float = 0.0) -> BookPath:
-    """Price the rolling book on every bar of ``series`` (see the module docstring for the roll rule)."""
-    book = RollingBook.from_positions(positions, series.underlying, float(series.close[0]))
-    n = len(series.close)
-    out = {k: np.zeros(n) for k in ("pnl", "delta", "gamma", "vanna", "vol", "tau")}
-    strike = book.moneyness * series.close[0]
-    expiry = series.times[0] + book.tenor_s
-    prev_value = 0.0
-    rolls = 0
-    for i in range(n):
-        s, t = float(series.close[i]), float(series.times[i])
-        g = bsm(book.is_call, s, strike, (expiry - t) / YEAR_S, rate, 0.0, book.vol)
-        value = float(book.size @ g.price)
-        out["pnl"][i] = value - prev_value if i else 0.0
-        expired = expiry <= t
-        if expired.any():  # settle at intrinsic (already in value), re-open at the same tenor and moneyness
-            rolls += int(expired.sum())
-            strike = np.where(expired, book.moneyness * s, strike)
-            expiry = np.where(expired, t + book.tenor_s, expiry)
-            g = bsm(book.is_call, s, strike, (expiry - t) / YEAR_S, rate, 0.0, book.vol)
-            value = float(book.size @ g.price)
-        prev_value = value
-        weights = np.abs(book.size * g.gamma)
-        wsum = float(weights.sum()) or 1.0
-        out["delta"][i] = book.size @ g.delta
-        out["gamma"][i] = book.size @ g.gamma
-        out["vanna"][i] = book.size @ g.vanna
-        out["vol"][i] = float(weights @ book.vol) / wsum
-        out["tau"][i] = max(float(weights @ ((expiry - t) / YEAR_S)) / wsum, 1e-6)
-    return BookPath(series, out["pnl"], out["delta"], out["gamma"], out["vanna"], out["vol"], out["tau"], rolls,
-                    len(book.size))
+    day: str
 
 
 class PolicyResult(Frozen):
-    """One policy's backtest figures (P&L statistics are per UTC day, in USD)."""
+    """One policy's backtest figures (P&L statistics are per day, in USD)."""
 
     label: str
     policy: str
@@ -214,6 +157,17 @@ class PolicyResult(Frozen):
     cvar95_usd: float
     worst_delta_usd: float
     days: int
+    explain: PnlExplain  # the whole run's P&L explain
+    std_ratio: float | None = None  # daily P&L std / fixed daily hedging's (None for the reference itself)
+    std_ratio_lo: float | None = None  # its bootstrap interval
+    std_ratio_hi: float | None = None
+
+
+class BootstrapSpec(Frozen):
+    mean_block_days: float = MEAN_BLOCK_DAYS
+    resamples: int = RESAMPLES
+    level: float = LEVEL
+    seed: int = 0
 
 
 class BacktestResult(Frozen):
@@ -229,6 +183,23 @@ class BacktestResult(Frozen):
     rolls: int
     unhedged_pnl_usd: float
     results: tuple[PolicyResult, ...]
+    iv_model: str = "realised"
+    reference: str | None = None  # the label std ratios are against (fixed daily hedging)
+    bootstrap: BootstrapSpec = BootstrapSpec()
+    explain_label: str | None = None  # the policy whose per-day explain is in ``daily_explain``
+    daily_explain: tuple[DailyExplain, ...] = ()
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One policy's bar-by-bar replay: P&L, costs and the hedge held over each bar (before that bar's decision)."""
+
+    pnl: FloatArray
+    cost: FloatArray
+    gas: FloatArray
+    hedge: FloatArray
+    trades: int
+    worst_delta_usd: float
 
 
 def _ewma_vols(series: PriceSeries, lam: float) -> FloatArray:
@@ -243,25 +214,42 @@ def _ewma_vols(series: PriceSeries, lam: float) -> FloatArray:
     return out
 
 
-def _daily_stats(times: FloatArray, pnl: FloatArray) -> tuple[float, float, float, int]:
-    day = ((times - times[0]) // 86400.0).astype(np.int64)
-    daily = np.bincount(day, weights=pnl)
+def _day_index(times: FloatArray) -> NDArray[np.int64]:
+    out: NDArray[np.int64] = ((times - times[0]) // 86400.0).astype(np.int64)
+    return out
+
+
+def daily_sums(times: FloatArray, per_bar: FloatArray) -> FloatArray:
+    """Per-bar amounts summed per day counted from the first bar."""
+    out: FloatArray = np.asarray(np.bincount(_day_index(times), weights=per_bar), dtype=np.float64)
+    return out
+
+
+def _daily_stats(daily: FloatArray) -> tuple[float, float, float, int]:
     worst = np.sort(daily)[: max(1, math.ceil(0.05 * len(daily)))]
     return float(daily.mean()), float(daily.std(ddof=1)) if len(daily) > 1 else 0.0, float(worst.mean()), len(daily)
 
 
-def run_policy(path: BookPath, spec: PolicySpec, costs: CostModel) -> PolicyResult:
-    """Replay one policy over a priced book path; see the module docstring."""
+def _slot(t: float, t0: float, interval_h: float) -> float:
+    """Start of the fixed-interval slot holding ``t``: the schedule is anchored at the first bar, never drifts."""
+    step = interval_h * 3600.0
+    return t0 + math.floor((t - t0) / step + 1e-9) * step
+
+
+def replay(path: BookPath, spec: PolicySpec, costs: CostModel) -> Replay:
+    """Walk the bars with one policy (see the module docstring); the raw arrays behind :func:`run_policy`."""
     series, fn, st = path.series, POLICIES[spec.name], spec.settings
     close, times = series.close, series.times
     realised = _ewma_vols(series, st.ewma_lambda)
-    pnl = path.option_pnl.copy()
+    n = len(close)
+    pnl, cost_bar, gas_bar, held = path.option_pnl.copy(), np.zeros(n), np.zeros(n), np.zeros(n)
     hedge = -path.delta[0]
-    cost, gas, _ = costs.cheapest(hedge, float(close[0]))
-    total_cost, total_gas, trades, last_trade, worst = cost, gas, 1, float(times[0]), 0.0
-    pnl[0] -= cost
-    for i in range(1, len(close)):
+    cost_bar[0], gas_bar[0], _ = costs.cheapest(hedge, float(close[0]))
+    trades, last_trade, worst = 1, float(times[0]), 0.0
+    anchored = spec.name == "fixed_interval"
+    for i in range(1, n):
         s = float(close[i])
+        held[i] = hedge
         pnl[i] += hedge * (s - float(close[i - 1]))
         net = float(path.delta[i]) + hedge
         worst = max(worst, abs(net) * s)
@@ -272,48 +260,139 @@ def run_policy(path: BookPath, spec: PolicySpec, costs: CostModel) -> PolicyResu
         )
         decision = fn(inp, st)
         if decision.trade:
-            cost, gas, _ = costs.cheapest(decision.trade_units, s)
+            cost_bar[i], gas_bar[i], _ = costs.cheapest(decision.trade_units, s)
             hedge += decision.trade_units
-            pnl[i] -= cost
-            total_cost += cost
-            total_gas += gas
             trades += 1
-            last_trade = float(times[i])
-    mean, std, cvar, days = _daily_stats(times, pnl)
-    return PolicyResult(
-        label=spec.label, policy=spec.name, param=spec.param, value=spec.value, trades=trades,
-        total_cost_usd=total_cost, gas_usd=total_gas, total_pnl_usd=float(pnl.sum()), pnl_mean_usd=mean,
-        pnl_std_usd=std, cvar95_usd=cvar, worst_delta_usd=worst, days=days,
+            t = float(times[i])
+            last_trade = _slot(t, float(times[0]), st.interval_hours) if anchored else t
+    pnl -= cost_bar
+    return Replay(pnl=pnl, cost=cost_bar, gas=gas_bar, hedge=held, trades=trades, worst_delta_usd=worst)
+
+
+def explain_bars(path: BookPath, rep: Replay) -> dict[str, FloatArray]:
+    """Per-bar P&L explain of a replay, Greeks at the start of each bar (bar 0: the first hedge's costs only)."""
+    close, times = path.series.close, path.series.times
+    lag = np.maximum(np.arange(len(close)) - 1, 0)
+    ds = close - close[lag]
+    return explain_arrays(
+        delta=path.delta[lag] + rep.hedge, gamma=path.gamma[lag], vega=path.vega[lag], theta=path.theta[lag], ds=ds,
+        dvol=path.vol_shift - path.vol_shift[lag], dt_years=(times - times[lag]) / YEAR_S, actual=rep.pnl,
+        fees=rep.cost - rep.gas, gas=rep.gas,
     )
 
 
-def run_backtest(
+def _summary(path: BookPath, spec: PolicySpec, rep: Replay) -> PolicyResult:
+    bars = explain_bars(path, rep)
+    mean, std, cvar, days = _daily_stats(daily_sums(path.series.times, rep.pnl))
+    return PolicyResult(
+        label=spec.label, policy=spec.name, param=spec.param, value=spec.value, trades=rep.trades,
+        total_cost_usd=float(rep.cost.sum()), gas_usd=float(rep.gas.sum()), total_pnl_usd=float(rep.pnl.sum()),
+        pnl_mean_usd=mean, pnl_std_usd=std, cvar95_usd=cvar, worst_delta_usd=rep.worst_delta_usd, days=days,
+        explain=PnlExplain(**{k: float(v.sum()) for k, v in bars.items()}),
+    )
+
+
+def run_policy(path: BookPath, spec: PolicySpec, costs: CostModel) -> PolicyResult:
+    """Replay one policy over a priced book path; see the module docstring."""
+    return _summary(path, spec, replay(path, spec, costs))
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _daily_explain(path: BookPath, rep: Replay) -> tuple[DailyExplain, ...]:
+    times = path.series.times
+    sums = {k: daily_sums(times, v) for k, v in explain_bars(path, rep).items()}
+    firsts = np.unique(_day_index(times), return_index=True)[1]
+    return tuple(DailyExplain(day=_iso(float(times[j]))[:10], **{k: float(v[d]) for k, v in sums.items()})
+                 for d, j in enumerate(firsts))
+
+
+def _with_ratios(results: list[PolicyResult], daily: list[FloatArray], ref: int, boot: BootstrapSpec
+                 ) -> list[PolicyResult]:
+    """Each result with its daily-std ratio to ``results[ref]`` and the paired block-bootstrap interval."""
+    if len(daily[ref]) < 2 or results[ref].pnl_std_usd == 0:
+        return results
+    idx = stationary_indices(len(daily[ref]), boot.mean_block_days, boot.resamples, boot.seed)
+    ref_std = daily[ref][idx].std(axis=1, ddof=1)
+    keep = ref_std > 0  # a resample of one repeated day has no spread: it says nothing about the ratio
+    q = ((1 - boot.level) / 2, (1 + boot.level) / 2)
+    out = []
+    for k, (r, d) in enumerate(zip(results, daily, strict=True)):
+        if k == ref:
+            out.append(r)
+            continue
+        lo, hi = np.quantile(d[idx][keep].std(axis=1, ddof=1) / ref_std[keep], q) if keep.any() else (None, None)
+        out.append(r.model_copy(update={"std_ratio": r.pnl_std_usd / results[ref].pnl_std_usd,
+                                        "std_ratio_lo": None if lo is None else float(lo),
+                                        "std_ratio_hi": None if hi is None else float(hi)}))
+    return out
+
+
+@dataclass(frozen=True)
+class PathRun:
+    """A backtest over a priced path, with every policy's daily P&L and cost (for bootstrap comparisons)."""
+
+    result: BacktestResult
+    daily_pnl: tuple[FloatArray, ...]
+    daily_cost: tuple[FloatArray, ...]
+
+
+def run_on_path(  # the run's inputs, then its options
+    path: BookPath, specs: Sequence[PolicySpec], costs: CostModel, progress: Callable[[str], None] | None = None, *,
+    iv: IvModel = "realised", explain: str | None = None, bootstrap: BootstrapSpec | None = None,
+) -> PathRun:
+    """:func:`run_backtest` on an already priced path, keeping the daily series."""
+    series, boot = path.series, bootstrap or BootstrapSpec()
+    results, daily, costs_d, reps = [], [], [], []
+    for spec in specs:
+        rep = replay(path, spec, costs)
+        results.append(_summary(path, spec, rep))
+        daily.append(daily_sums(series.times, rep.pnl))
+        costs_d.append(daily_sums(series.times, rep.cost))
+        reps.append(rep)
+        if progress is not None:
+            progress(spec.label)
+    ref = next((k for k, r in enumerate(results) if r.policy == "fixed_interval" and r.value in (None, 24.0)), None)
+    if ref is not None:
+        results = _with_ratios(results, daily, ref, boot)
+    label = explain or (results[ref].label if ref is not None else None)
+    pick = next((k for k, r in enumerate(results) if label in (r.label, r.policy)), None)
+    if label is not None and pick is None:
+        raise InputError(f"no policy {label!r} to explain; the run has {', '.join(r.label for r in results)}")
+    result = BacktestResult(
+        source=series.source, underlying=series.underlying, start=_iso(float(series.times[0])),
+        end=_iso(float(series.times[-1])),
+        bars=len(series.close), gaps=len(series.gaps), book_lines=path.lines, rolls=path.rolls,
+        unhedged_pnl_usd=float(path.option_pnl.sum()), results=tuple(results), iv_model=iv,
+        reference=results[ref].label if ref is not None else None, bootstrap=boot,
+        explain_label=results[pick].label if pick is not None else None,
+        daily_explain=_daily_explain(path, reps[pick]) if pick is not None else (),
+    )
+    return PathRun(result, tuple(daily), tuple(costs_d))
+
+
+def run_backtest(  # the run's inputs, then its options
     series: PriceSeries,
     positions: Sequence[OptionPosition],
     specs: Sequence[PolicySpec],
     costs: CostModel,
     progress: Callable[[str], None] | None = None,
+    *,
+    iv: IvModel = "realised",
+    explain: str | None = None,
+    bootstrap: BootstrapSpec | None = None,
 ) -> BacktestResult:
     """Price the book once, replay every policy spec; ``progress(label)`` is called after each policy.
 
+    ``explain``: the label (or policy name) whose per-day P&L explain to keep (default: the reference, fixed daily
+    hedging, when it is among the specs). Std ratios are against that reference.
+
     Usage: ``run_backtest(series, load_book(path, now), sweep_specs(["whalley_wilmott"]), CostModel.default())``
     """
-    path = book_path(series, positions)
-    results = []
-    for spec in specs:
-        results.append(run_policy(path, spec, costs))
-        if progress is not None:
-            progress(spec.label)
-
-    def iso(t: float) -> str:
-        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    return BacktestResult(
-        source=series.source, underlying=series.underlying, start=iso(float(series.times[0])),
-        end=iso(float(series.times[-1])),
-        bars=len(series.close), gaps=len(series.gaps), book_lines=path.lines, rolls=path.rolls,
-        unhedged_pnl_usd=float(path.option_pnl.sum()), results=tuple(results),
-    )
+    path = book_path(series, positions, iv=iv)
+    return run_on_path(path, specs, costs, progress, iv=iv, explain=explain, bootstrap=bootstrap).result
 
 
 def best_band_vs_daily(result: BacktestResult, bands: Sequence[str] = ("whalley_wilmott", "zakamouline",

@@ -4,11 +4,17 @@ Reproduces textbook results: Derman & Kamal (1999), the std of the P&L of delta 
 life ≈ √(π/4)·σ·vega/√N (Derman & Kamal, "When You Cannot Hedge Continuously", Goldman Sachs 1999), and
 Hull's hedge-performance table ("Options, Futures and Other Derivatives", table 19.2) (std of hedge cost / BS price).
 
+Hull's "performance measure" is std(PV of the cost of writing and hedging the option) / BS price. The PV of the
+cost is premium − PV(hedged P&L at expiry), so its std is std(P&L)·e^{−rT}. :func:`hedge_cost_table` computes it for
+any S0, K, r, σ, μ, T and rebalance intervals, with its Monte Carlo standard error: the asymptotic SE of a sample std,
+std·√((κ − 1)/(4n)) with κ the sample kurtosis (exact for any distribution with a finite fourth moment).
+
 Usage::
 
     paths = gbm_paths(100.0, 0.0, 0.2, 1.0, 252, 20_000, seed=1)
     pnl = hedged_pnl(paths, strike=100.0, years=1.0, vol=0.2)
     pnl.std(), derman_kamal_std(0.2, vega, 252)
+    hedge_cost_table(TextbookCase(), paths=100_000)  # Hull's table: S=49, K=50, r=5%, σ=20%, μ=13%, T=20 weeks
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import Field
 
-from crosshedge import Frozen
+from crosshedge import Frozen, InputError
 from risk.greeks import FloatArray, bsm
 
 
@@ -111,4 +118,65 @@ def derman_kamal_table(
         dk = derman_kamal_std(vol, vega, n)
         rows.append(MonteCarloRow(rebalances=n, pnl_std=float(pnl.std()), derman_kamal=dk,
                                   ratio=float(pnl.std()) / dk, pnl_mean=float(pnl.mean())))
+    return tuple(rows)
+
+
+WEEK_YEARS = 1.0 / 52.0
+
+
+class TextbookCase(Frozen):
+    """A hedging experiment's parameters; the defaults are Hull's example (table 19.2)."""
+
+    s0: float = Field(default=49.0, gt=0)
+    strike: float = Field(default=50.0, gt=0)
+    rate: float = 0.05
+    vol: float = Field(default=0.20, gt=0)
+    drift: float = 0.13  # the real-world drift μ the paths are simulated with
+    years: float = Field(default=20 * WEEK_YEARS, gt=0)
+    is_call: bool = True
+
+
+class HedgeCostRow(Frozen):
+    interval_weeks: float
+    rebalances: int
+    performance: float  # std(PV of hedge cost) / BS price
+    performance_se: float  # its Monte Carlo standard error
+    mean_cost: float  # mean PV of hedge cost / BS price (≈ 1: the BS price pays for the hedge)
+    paths: int
+
+
+def _std_se(x: FloatArray) -> tuple[float, float]:
+    """Sample std and its asymptotic standard error std·√((κ − 1)/(4n))."""
+    sd = float(x.std(ddof=1))
+    kurt = float(np.mean((x - x.mean()) ** 4)) / float(x.var()) ** 2 if sd > 0 else 1.0
+    return sd, sd * math.sqrt(max(kurt - 1.0, 0.0) / (4.0 * len(x)))
+
+
+def hedge_cost_table(
+    case: TextbookCase, intervals_weeks: tuple[float, ...] = (5.0, 4.0, 2.0, 1.0, 0.5, 0.25), paths: int = 100_000,
+    seed: int = 7,
+) -> tuple[HedgeCostRow, ...]:
+    """Hull's performance measure for each rebalance interval (weeks); each interval must divide the maturity.
+
+    Usage: ``hedge_cost_table(TextbookCase(), (5, 1, 0.25), paths=50_000)[0].performance``  # ≈ 0.42
+    """
+    if paths < 2:
+        raise InputError(f"Monte Carlo needs at least 2 paths, got {paths}")
+    price = float(bsm(case.is_call, case.s0, case.strike, case.years, case.rate, 0.0, case.vol).price)
+    if price <= 0:
+        raise InputError(f"the option is worth nothing at these parameters (price {price:g}); nothing to hedge")
+    rows = []
+    for weeks in intervals_weeks:
+        exact = case.years / (weeks * WEEK_YEARS)
+        n = round(exact)
+        if weeks <= 0 or n < 1 or abs(exact - n) > 1e-6:
+            raise InputError(f"a rebalance interval of {weeks:g} weeks does not divide the maturity of "
+                             f"{case.years / WEEK_YEARS:g} weeks")
+        # Exact GBM steps on the hedge dates only: the hedge P&L depends on the path at those dates alone.
+        sim = gbm_paths(case.s0, case.drift, case.vol, case.years, n, paths, seed + n)
+        pnl = hedged_pnl(sim, case.strike, case.years, case.vol, rate=case.rate, is_call=case.is_call)
+        pv_cost = price - pnl * math.exp(-case.rate * case.years)
+        sd, se = _std_se(pv_cost)
+        rows.append(HedgeCostRow(interval_weeks=weeks, rebalances=n, performance=sd / price,
+                                 performance_se=se / price, mean_cost=float(pv_cost.mean()) / price, paths=paths))
     return tuple(rows)

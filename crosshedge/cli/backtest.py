@@ -4,38 +4,70 @@ Usage::
 
     crosshedge backtest --prices ../shared/data/ethusdt_1h.csv --book examples/book.yaml \
         --start 2022-01-01 --end 2024-01-01 --sweep --plot frontier.png
-    crosshedge backtest --monte-carlo --json         # Derman–Kamal check: MC hedging-error std vs formula
+    crosshedge backtest --monte-carlo                # Hull's delta-hedging table (S=49, K=50, r=5%, σ=20%, μ=13%)
+    crosshedge backtest --monte-carlo --s0 100 --strike 100 --rate 0 --vol 0.8 --drift 0 --maturity-weeks 4 \
+        --rebalance-weeks 1 --rebalance-weeks 0.5 --paths 200000 --seed 3 --json
+    crosshedge backtest --monte-carlo --derman-kamal # adds the Derman–Kamal check (S=K=100, σ=20%, T=1)
+    crosshedge backtest --prices ETH=../shared/data/ethusdt_1h.csv --out-of-sample 2024-01-01  # calibrate, freeze, test
+    crosshedge backtest --prices ETH=../shared/data/ethusdt_1h.csv --explain whalley_wilmott --iv flat
 
-Without ``--prices`` (or ``--monte-carlo``), with an unknown ``--policy`` or a malformed date it is bad usage
-(exit 2); an unreadable price or book file is an error (exit 1). Several ``--prices`` give one table each and,
-with ``--json``, one document ``{"backtests": [...]}``.
+Every run reports each policy's daily P&L std against fixed daily hedging's as a ratio with a 90% block-bootstrap
+interval, the saving against daily hedging ("30% cheaper" / "30% more expensive") and the whole run's P&L explain
+per policy (delta, gamma, vega, theta, funding, fees, gas, unexplained); ``--explain POLICY`` adds that policy's
+explain per day (the JSON always has the per-day explain of ``explain_label``). ``--out-of-sample DATE`` calibrates
+each band family's parameter on the bars before DATE, freezes it and reports both periods, and the cost-aware band
+against Whalley–Wilmott out of sample.
+
+Without ``--prices`` (or ``--monte-carlo``), with an unknown ``--policy``, a malformed date or an out-of-sample
+date outside the series it is bad usage (exit 2); an unreadable price or book file is an error (exit 1). Several
+``--prices`` give one table each and, with ``--json``, one document ``{"backtests": [...]}``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters import load_book
+from adapters import OptionPosition, load_book
+from crosshedge.cli.backtest_report import daily_explain_table, explain_table, oos_tables, results_table, saving_words
 from crosshedge.cli.common import JsonOption, config_path
+from crosshedge.cli.montecarlo import monte_carlo as monte_carlo_table
 from crosshedge.cli.output import UsageError, command_errors, emit, err_console
 from crosshedge.config import PolicySettings, load_config
 from risk import (
+    BAND_FAMILIES,
     POLICIES,
+    BacktestResult,
     CostModel,
+    IvModel,
     PolicySpec,
+    PriceSeries,
     best_band_vs_daily,
-    derman_kamal_table,
+    book_path,
     load_prices,
+    out_of_sample,
     plot_frontier,
-    run_backtest,
+    run_on_path,
     sweep_specs,
 )
+
+
+@dataclass(frozen=True)
+class _Opts:
+    """The command's options that shape every run."""
+
+    iv: IvModel
+    explain: str | None
+    plot: Path | None
+    single: bool  # one --prices file: the plot keeps its name
+    base: PolicySettings
+    json_output: bool
 
 
 def _date(text: str | None, flag: str) -> datetime | None:
@@ -64,25 +96,52 @@ def _base_settings(config: Path | None) -> PolicySettings:
     return load_config(path).raw.policy if path.exists() else PolicySettings()
 
 
-def _table(result_rows: list[dict[str, object]], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("policy", "trades", "cost $", "gas $", "P&L mean $/d", "P&L std $/d", "CVaR95 $/d", "worst |Δ| $"):
-        table.add_column(col, justify="left" if col == "policy" else "right", overflow="fold")  # never "fixed_i…"
-    for r in result_rows:
-        table.add_row(str(r["label"]), f"{r['trades']:,}", f"{r['total_cost_usd']:,.0f}", f"{r['gas_usd']:,.0f}",
-                      f"{r['pnl_mean_usd']:,.0f}", f"{r['pnl_std_usd']:,.0f}", f"{r['cvar95_usd']:,.0f}",
-                      f"{r['worst_delta_usd']:,.0f}")
-    return table
+def _bar(quiet: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True, disable=quiet)
 
 
-def _monte_carlo(json_output: bool, paths: int) -> None:
-    rows = derman_kamal_table((52, 252), paths=paths)
-    table = Table(title=f"Monte Carlo (GBM, {paths:,} paths): S=K=100, σ=20%, T=1: hedging-error std vs Derman–Kamal")
-    for col in ("rebalances", "MC std", "√(π/4)σ·vega/√N", "ratio"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(str(r.rebalances), f"{r.pnl_std:.4f}", f"{r.derman_kamal:.4f}", f"{r.ratio:.3f}")
-    emit({"monte_carlo": list(rows)}, json_output, table)
+def _title(result: BacktestResult) -> str:
+    title = (f"{result.underlying} {result.start[:10]}→{result.end[:10]}: {result.bars:,} bars, "
+             f"{result.gaps} gap(s), {result.rolls} rolls")
+    verdict = best_band_vs_daily(result)
+    if isinstance(verdict["saving"], float):
+        title += f"; best band at <= daily std: {verdict['best']}, {saving_words(verdict['saving'])}"
+    return title
+
+
+def _one_run(series: PriceSeries, positions: list[OptionPosition], specs: list[PolicySpec], opts: _Opts,
+             full: PriceSeries) -> tuple[dict[str, Any], list[Table]]:
+    with _bar(opts.json_output) as bar:
+        task = bar.add_task(f"pricing the {series.underlying} book on {len(series.close):,} bars",
+                            total=len(specs) + 1)
+        path = book_path(series, positions, iv=opts.iv, history=full)
+        bar.update(task, advance=1)
+        run = run_on_path(path, specs, CostModel.default(), lambda label: bar.update(task, advance=1,
+                          description=label), iv=opts.iv, explain=opts.explain)
+    result = run.result
+    plot_file = None
+    if opts.plot is not None:
+        target = opts.plot if opts.single else opts.plot.with_stem(f"{opts.plot.stem}_{series.underlying}")
+        plot_file = str(plot_frontier(result, target))
+    tables = [results_table(result, _title(result)), explain_table(result)]
+    if opts.explain:
+        tables.append(daily_explain_table(result))
+    return {"result": result, "best_band_vs_daily": best_band_vs_daily(result), "plot": plot_file}, tables
+
+
+def _one_oos(series: PriceSeries, positions: list[OptionPosition], split: datetime, opts: _Opts,
+             full: PriceSeries) -> tuple[dict[str, Any], list[Table]]:
+    cal, test = series.window(None, split), series.window(split, None)
+    if len(cal.close) < 48 or len(test.close) < 48:
+        raise UsageError(f"backtest: --out-of-sample {split:%Y-%m-%d} leaves under two days of {series.underlying} "
+                         f"bars on one side ({series.source})")
+    with _bar(opts.json_output) as bar:
+        total = 2 + len(sweep_specs(list(BAND_FAMILIES))) + 1 + len(BAND_FAMILIES)
+        task = bar.add_task(f"out of sample {series.underlying}", total=total)
+        oos = out_of_sample(cal, test, positions, CostModel.default(), base=opts.base, iv=opts.iv, history=full,
+                            progress=lambda label: bar.update(task, advance=1, description=label))
+    return {"out_of_sample": oos}, [*oos_tables(oos), results_table(oos.test, f"{_title(oos.test)} (frozen)")]
 
 
 def backtest(  # typer maps options to parameters
@@ -93,46 +152,55 @@ def backtest(  # typer maps options to parameters
     start: Annotated[str | None, typer.Option("--start", help="First bar (ISO date, inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last bar (ISO date, exclusive).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the cost-vs-risk frontier PNG here.")] = None,
-    monte_carlo: Annotated[bool, typer.Option("--monte-carlo", help="Run the GBM Derman–Kamal check.")] = False,
+    monte_carlo: Annotated[bool, typer.Option("--monte-carlo", help="Textbook GBM delta-hedging table.")] = False,
+    s0: Annotated[float, typer.Option("--s0", help="MC: spot at start.")] = 49.0,
+    strike: Annotated[float, typer.Option("--strike", help="MC: strike.")] = 50.0,
+    rate: Annotated[float, typer.Option("--rate", help="MC: risk-free rate (0.05 = 5%).")] = 0.05,
+    vol: Annotated[float, typer.Option("--vol", help="MC: volatility σ (0.2 = 20%).")] = 0.20,
+    drift: Annotated[float, typer.Option("--drift", help="MC: real-world drift μ of the paths.")] = 0.13,
+    maturity_weeks: Annotated[float, typer.Option("--maturity-weeks", help="MC: option life in weeks.")] = 20.0,
+    put: Annotated[bool, typer.Option("--put", help="MC: hedge a short put instead of a call.")] = False,
+    rebalance_weeks: Annotated[list[float] | None, typer.Option(
+        "--rebalance-weeks", help="MC: weeks between rebalances (repeat); default 5 4 2 1 0.5 0.25.")] = None,
     paths: Annotated[int, typer.Option("--paths", help="Monte Carlo paths.")] = 40_000,
+    seed: Annotated[int, typer.Option("--seed", help="MC: random seed.")] = 7,
+    derman_kamal: Annotated[bool, typer.Option("--derman-kamal", help="MC: add the Derman–Kamal check.")] = False,
+    iv: Annotated[str, typer.Option("--iv", help="Implied vol path: realised (moves with 30-day RV) or flat.")
+                  ] = "realised",
+    explain: Annotated[str | None, typer.Option("--explain", help="Per-day P&L explain of this policy.")] = None,
+    out_of_sample: Annotated[str | None, typer.Option(
+        "--out-of-sample", help="Calibrate band parameters before this ISO date, freeze, test after it.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="chains.yaml (policy section).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Replay prices through the book with each trigger policy; report cost, P&L std, CVaR and delta breaches."""
     with command_errors():
         if monte_carlo:
-            _monte_carlo(json_output, paths)
+            case = {"s0": s0, "strike": strike, "rate": rate, "vol": vol, "drift": drift,
+                    "years": maturity_weeks / 52.0, "is_call": not put}
+            monte_carlo_table(case, rebalance_weeks, paths, seed, derman_kamal, json_output)
             return
         if not prices:
             raise UsageError("backtest: give --prices CSV (an OHLC file, or UNDERLYING=CSV), or --monte-carlo")
-        specs = _specs(policy or [], sweep, _base_settings(config))
+        if iv not in ("realised", "flat"):
+            raise UsageError(f"backtest: --iv {iv!r} is not an implied-vol model; choose realised or flat")
+        base = _base_settings(config)
+        specs = _specs(policy or [], sweep, base)
         window = _date(start, "--start"), _date(end, "--end")  # bad dates are bad usage: checked before any work
+        split = _date(out_of_sample, "--out-of-sample")
+        opts = _Opts(iv=cast(IvModel, iv), explain=explain, plot=plot, single=len(prices) == 1, base=base,
+                     json_output=json_output)
         outputs: list[dict[str, Any]] = []
         tables: list[Table] = []
         for item in prices:
             name, _, file = item.rpartition("=")
-            series = load_prices(Path(file), name.upper() or None).window(*window)
+            full = load_prices(Path(file), name.upper() or None)
+            series = full.window(*window)
             positions = load_book(book, datetime.fromtimestamp(float(series.times[0]), UTC))
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=err_console, transient=True, disable=json_output) as bar:
-                task = bar.add_task(f"backtesting {series.underlying}", total=len(specs))
-
-                def advance(label: str, bar: Progress = bar, task: TaskID = task) -> None:
-                    bar.update(task, advance=1, description=label)
-
-                result = run_backtest(series, positions, specs, CostModel.default(), progress=advance)
-            verdict = best_band_vs_daily(result)
-            plot_file = None
-            if plot is not None:
-                target = plot if len(prices) == 1 else plot.with_stem(f"{plot.stem}_{series.underlying}")
-                plot_file = str(plot_frontier(result, target))
-            rows = [r.model_dump() for r in result.results]
-            title = (f"{series.underlying} {result.start[:10]}→{result.end[:10]}: {result.bars:,} bars, "
-                     f"{result.gaps} gap(s), {result.rolls} rolls")
-            if verdict["saving"] is not None:
-                title += f"; best band at <= daily std: {verdict['best']}, {verdict['saving']:.0%} cheaper"
-            outputs.append({"result": result, "best_band_vs_daily": verdict, "plot": plot_file})
-            tables.append(_table(rows, title))
+            out, more = (_one_oos(series, positions, split, opts, full) if split
+                         else _one_run(series, positions, specs, opts, full))
+            outputs.append(out)
+            tables += more
         # One JSON document on stdout: the backtest's object, or {"backtests": [...]} for several --prices files.
         emit(outputs[0] if len(outputs) == 1 else {"backtests": outputs}, json_output, *tables)
 

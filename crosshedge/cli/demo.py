@@ -18,10 +18,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from crosshedge.cli.common import ConfigOption, JsonOption, config_path
 from crosshedge.cli.output import EXIT_HALTED, CommandFailedError, UsageError, command_errors, console, emit
 from crosshedge.demo import DemoOptionError, DemoOptions, DemoResult, DemoStep, run_demo, summary_rows, summary_table
+from risk import PnlExplain
 
 
 def _line(step: DemoStep) -> str:
@@ -43,13 +45,25 @@ def _line(step: DemoStep) -> str:
     return f"[dim]{step.timestamp}[/] {prices} | {deltas} | {action}"
 
 
+def _explain_table(explain: PnlExplain) -> Table:
+    table = Table(title="P&L explain over the demo's runs (USD): each run's snapshot to the next run's",
+                  caption="delta uses the post-hedge delta; fees and gas are the runs' realised costs")
+    table.add_column("part")
+    table.add_column("USD", justify="right")
+    for key in ("actual", "delta", "gamma", "vega", "theta", "funding", "fees", "gas", "unexplained"):
+        table.add_row(key, f"{getattr(explain, key):,.2f}")
+    return table
+
+
 def _finish(result: DemoResult, json_output: bool) -> None:
     summary = {**summary_rows(result.steps), "plot": str(result.plot), "steps_file": str(result.steps_file),
-               "halted": result.halted}
+               "halted": result.halted, "pnl_explain": result.explain}
     if json_output:
         emit({"summary": summary, "steps": result.steps}, True)
     else:
         console.print(summary_table(result.steps))
+        if result.explain is not None:
+            console.print(_explain_table(result.explain))
         console.print(f"plot: {result.plot}")
     if result.halted:
         raise CommandFailedError(f"demo halted after hour {len(result.steps)}: {result.halted}", EXIT_HALTED)

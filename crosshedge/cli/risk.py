@@ -1,7 +1,9 @@
-"""`crosshedge risk [--json] [--stress]`: the book's Greeks per underlying (net, per source and chain, per expiry
-bucket, and the option lines that carry the most vega with their share of it), computed under the book's smile
-dynamics; the current band of the configured policy, whether it fires and why; ``--stress`` adds the price x vol
-shock grid. ``--json`` carries the same report (``report.underlyings[].lines``, ``.buckets``, ``.top_vega``).
+"""`crosshedge risk [--json] [--stress] [--var]`: the book's Greeks per underlying (net, per source and chain, per
+expiry bucket, and the option lines that carry the most vega with their share of it), computed under the book's
+smile dynamics; the current band of the configured policy, whether it fires and why; ``--stress`` adds the price x
+vol shock grid (correlated: other underlyings move by their beta to the first ``--history`` one); ``--var`` adds
+1-day VaR/ES at 95/99% by historical simulation and correlated Monte Carlo (crosshedge/cli/var.py). ``--json``
+carries the same report (``report.underlyings[].lines``, ``.buckets``, ``.top_vega``, ``var``).
 
 Positions come through the registry from chains.yaml's ``positions`` sources (option_book: the book file, relative
 to chains.yaml; uniswap_v3_lp: every chain; erc20: the snapshot's inventory, read at the same pinned blocks). Marks
@@ -15,6 +17,7 @@ Usage::
 
     crosshedge risk
     crosshedge risk --stress --json
+    crosshedge risk --var --history ETH=../shared/data/ethusdt_1h.csv --history BTC=../shared/data/btcusdt_1h.csv
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rich.table import Table
 from adapters import default_registry
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import command_errors, emit, working
+from crosshedge.cli.var import beta_caption, load_history, var_reports, var_table
 from crosshedge.errors import RpcError
 from orchestrator import connect_all, read_positions, take_snapshot, venue_costs
 from risk import (
@@ -108,9 +112,14 @@ def risk(
     config: ConfigOption = None,
     json_output: JsonOption = False,
     stress: Annotated[bool, typer.Option("--stress", help="Add the price x implied-vol shock grid.")] = False,
+    var: Annotated[bool, typer.Option("--var", help="Add 1-day VaR/ES (historical and Monte Carlo).")] = False,
+    history: Annotated[list[str] | None, typer.Option(
+        "--history", help="UNDERLYING=CSV hourly history (repeat); default ../shared/data ETH and BTC.")] = None,
+    var_paths: Annotated[int, typer.Option("--var-paths", help="Monte Carlo VaR scenarios.")] = 10_000,
 ) -> None:
     """Greeks per underlying (net, per source and chain), the policy's band and whether it fires."""
     with command_errors():
+        hist = load_history(history, required=var) if (var or stress) else None  # a bad file fails before any read
         cfg = resolve_config(config)
         registry = default_registry()
         now = datetime.now(UTC)
@@ -127,10 +136,14 @@ def risk(
         marks = marks_from_venues(snap.venue_states())
         report = aggregate(positions, marks, now)
         decs = decide_all(report, venue_costs(snap), cfg.raw.policy)
-        grid = stress_grid(positions, marks, now) if stress else None
-        payload: dict[str, Any] = {"report": report, "decisions": decs, "stress": grid}
+        grid = stress_grid(positions, marks, now, betas=hist.betas(hist.underlyings[0])) if stress and hist else None
+        vars_ = var_reports(positions, marks, now, hist, var_paths, 11, json_output) if var and hist else None
+        payload: dict[str, Any] = {"report": report, "decisions": decs, "stress": grid, "var": vars_}
         tables = [_risk_table(report, decs), _bucket_table(report)] + (
             [_stress_table(grid)] if grid is not None else [])
+        if grid is not None:
+            tables[-1].caption = beta_caption(grid)
+        tables += [var_table(vars_, hist)] if vars_ and hist else []
         emit(payload, json_output, *tables)
 
 

@@ -1,6 +1,9 @@
 """`crosshedge runs`: run history from the ledger, one run in full, and ending a run by hand with a reason.
 
-``runs`` lists recent runs (trades, tx hashes, predicted vs realised cost, residual delta, why a run ended early);
+``runs`` lists recent runs (trades, tx hashes, predicted vs realised cost, residual delta, why a run ended early)
+and each run's P&L explain: the book's value change from the run's snapshot to the next run's, split into delta
+(post-hedge), gamma, vega, theta, funding (0 until perps), fees and gas (the ledger's realised costs) and
+unexplained (orchestrator.with_explains; runs stored before the risk report was kept have none);
 ``runs --run ID`` shows one run in full (its record, intents, events and reconciled trades). ``runs cancel RUN``
 ends a run that has signed nothing (orchestrator.cancel_run): it never executes, even when a worker picks up its
 queued stage later. ``runs fail RUN`` ends a run that cannot proceed (orchestrator.fail_run): its unsigned intents
@@ -40,7 +43,10 @@ from orchestrator import (
     fail_run,
     open_context,
     open_ledger,
+    run_explain,
+    run_risk,
     run_summary,
+    with_explains,
 )
 
 #: The prefix orchestrator.cancel_run gives a cancelled run's error (how `runs cancel` knows it already did it).
@@ -132,6 +138,36 @@ def trades_table(row: RunSummary) -> Table:
     return table
 
 
+EXPLAIN_COLUMNS = ("actual", "delta", "gamma", "vega", "theta", "funding", "fees", "gas", "unexplained")
+
+
+def explain_table(rows: list[RunSummary]) -> Table:
+    """Each explained run's P&L explain (USD) up to the next run's snapshot."""
+    table = Table(title="P&L explain per run (USD): the book from this run's snapshot to the next run's",
+                  caption="delta uses the post-hedge delta; fees and gas are the run's realised costs; funding is 0 "
+                          "until perps")
+    for col in ("run", "to run", *EXPLAIN_COLUMNS):
+        table.add_column(col, overflow="fold", justify="left" if col in {"run", "to run"} else "right")
+    for row in rows:
+        if row.explain is not None:
+            table.add_row(row.run.id, row.explain_to or "",
+                          *(f"{getattr(row.explain, k):,.2f}" for k in EXPLAIN_COLUMNS))
+    return table
+
+
+def explained(ledger: Ledger, row: RunSummary) -> RunSummary:
+    """One run with its P&L explain up to the nearest newer run that stored a risk report (if any)."""
+    risk = run_risk(ledger, row.run.id)
+    ids = [r.id for r in ledger.runs(1000)]
+    if risk is None or row.run.id not in ids:
+        return row
+    for newer in reversed(ids[: ids.index(row.run.id)]):
+        nxt = run_risk(ledger, newer)
+        if nxt is not None:
+            return row.model_copy(update={"explain": run_explain(risk, nxt, row.report), "explain_to": newer})
+    return row
+
+
 def run_detail(row: RunSummary) -> list[Table]:
     """Everything about one run, as tables: record, intents, events, reconciled trades (those that exist)."""
     tables = [run_record_table(row)]
@@ -141,6 +177,8 @@ def run_detail(row: RunSummary) -> list[Table]:
         tables.append(events_table(row))
     if row.report is not None and row.report.trades:
         tables.append(trades_table(row))
+    if row.explain is not None:
+        tables.append(explain_table([row]))
     return tables
 
 
@@ -176,11 +214,14 @@ def runs(
     with command_errors():
         ledger = open_ledger(resolve_config(config))
         if run is not None:
-            row = summary_of(ledger, run)
+            row = explained(ledger, summary_of(ledger, run))
             emit(row, json_output, *run_detail(row))
             return
-        rows = [run_summary(ledger, r.id) for r in ledger.runs(limit)]
-        emit(rows, json_output, runs_table(rows) if rows else "no runs in the ledger yet")
+        rows = with_explains(ledger, [run_summary(ledger, r.id) for r in ledger.runs(limit)])
+        if not rows:
+            emit(rows, json_output, "no runs in the ledger yet")
+            return
+        emit(rows, json_output, runs_table(rows), *([explain_table(rows)] if any(r.explain for r in rows) else []))
 
 
 @runs_app.command("cancel")

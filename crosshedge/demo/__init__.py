@@ -9,6 +9,7 @@ Usage::
 from crosshedge.demo.blocks import BlockClock
 from crosshedge.demo.driver import (
     DemoResult,
+    demo_explain,
     follow_run,
     halt_reason,
     one_step,
@@ -36,6 +37,7 @@ __all__ = [
     "DemoStep",
     "PathStep",
     "check_steps",
+    "demo_explain",
     "follow_run",
     "halt_reason",
     "headline",

@@ -58,10 +58,12 @@ from orchestrator import (
     open_ledger,
     owned_server,
     policy_tick,
+    run_summary,
     take_snapshot,
     wait_for_run,
+    with_explains,
 )
-from risk import Decision
+from risk import Decision, PnlExplain
 
 PLOT_FILE, STEPS_FILE = "demo.png", "steps.json"
 
@@ -74,6 +76,7 @@ class DemoResult:
     plot: Path
     steps_file: Path
     halted: str | None = None
+    explain: PnlExplain | None = None  # the book's P&L explain over the demo's runs (demo_explain)
 
 
 @contextmanager
@@ -211,9 +214,20 @@ def clear_outputs(out_dir: Path) -> tuple[Path, Path]:
     return plot, steps
 
 
+def demo_explain(ledger: Ledger, steps: list[DemoStep]) -> PnlExplain | None:
+    """The P&L explain summed over the demo's runs, each from its snapshot to the next run's (the last run has no
+    next one, so the hours after it are not in it); None when fewer than two runs stored a risk report."""
+    ids = [rid for s in steps for rid in s.run_ids]
+    rows = with_explains(ledger, [run_summary(ledger, rid) for rid in reversed(ids) if ledger.has_run(rid)])
+    parts = [r.explain for r in rows if r.explain is not None]
+    return PnlExplain.total(parts) if parts else None
+
+
 def _replay(opts: DemoOptions, base: Config, state: dict[str, Any], path: list[PathStep], steps_file: Path,
-            on_step: Callable[[DemoStep], None], status: Callable[[str], None]) -> tuple[list[DemoStep], str | None]:
-    """Workers up, then each hour: move the market, tick the policy, follow the run. Returns (steps, halted)."""
+            on_step: Callable[[DemoStep], None], status: Callable[[str], None]
+            ) -> tuple[list[DemoStep], str | None, PnlExplain | None]:
+    """Workers up, then each hour: move the market, tick the policy, follow the run. Returns (steps, halted, the
+    runs' P&L explain)."""
     assert base.raw.devnet is not None  # run_demo checked
     config = resolve_generated(base)
     status("starting embedded Redis and Celery workers")
@@ -239,8 +253,8 @@ def _replay(opts: DemoOptions, base: Config, state: dict[str, Any], path: list[P
             on_step(step)
             halted = halt_reason(ctx.ledger)
             if halted is not None:
-                return steps, halted
-    return steps, None
+                return steps, halted, demo_explain(ctx.ledger, steps)
+    return steps, None, demo_explain(ctx.ledger, steps)
 
 
 def _stop_redis(base: Config) -> None:
@@ -274,15 +288,16 @@ def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = Non
         status("starting three anvil chains and deploying Uniswap V3/V2, WETH9 and tokens")
         started = True
         state = manager.up()
-        steps, halted = _replay(opts, base, state, path, steps_file, on_step or (lambda _s: None), status)
+        steps, halted, explain = _replay(opts, base, state, path, steps_file, on_step or (lambda _s: None), status)
     finally:
         if started and opts.keep_devnet:
             DevnetManager(base.raw.devnet, root=root).start_block_producer()  # as `devnet up` leaves it
         elif started:
             manager.down()
         _stop_redis(base)
-    return DemoResult(steps=steps, plot=plot_steps(steps, plot_file, halted), steps_file=steps_file, halted=halted)
+    return DemoResult(steps=steps, plot=plot_steps(steps, plot_file, halted), steps_file=steps_file, halted=halted,
+                      explain=explain)
 
 
-__all__ = ["DemoResult", "clear_outputs", "follow_run", "halt_reason", "one_step", "run_chain", "run_demo",
-           "step_key", "worker_processes", "write_steps"]
+__all__ = ["DemoResult", "clear_outputs", "demo_explain", "follow_run", "halt_reason", "one_step", "run_chain",
+           "run_demo", "step_key", "worker_processes", "write_steps"]
