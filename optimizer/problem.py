@@ -148,14 +148,16 @@ class SolveStats(_Value):
     n_binaries: int = 0
     venues_considered: int = 0
     lower_bound_usd: float | None = None  # the relaxation's objective: no plan can cost less (model terms)
-    engine: str = ""  # "highs" (pruned arrays to HiGHS) or "cvxpy" (the DPP reference model); "" for baselines
-    pieces_pruned: int = 0  # curve pieces dropped before building because no optimal plan can use them
+    engine: str = ""  # "cvxpy+highs" (the cvxpy model's compiled data handed to HiGHS); "" for baselines
+    pieces_pruned: int = 0  # curve pieces bounded to 0 by the exact presolve (no optimal plan can use them)
+    mip_gap: float | None = None  # relative gap to the proven bound when branch and bound ran (None: LP optimal)
     polish_ms: float = 0.0
     polish_gain_usd: float = 0.0  # exact objective saved by re-splitting sizes on the exact venue models
     guard_ms: float = 0.0
     # Set when a baseline's plan beat the optimizer's on the exact models and was returned instead (a safeguard:
     # the model's curves are samples of the exact venues), e.g. "router_split@target".
     safeguard: str = ""
+    repaired: bool = False  # a limit broken by raw-unit rounding was repaired before the plan was returned
 
 
 class VenueExplanation(_Value):

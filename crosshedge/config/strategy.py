@@ -62,10 +62,11 @@ class OptimizerSettings(_Section):
     # HiGHS relative MIP gap; tiny so plans are optimal, not merely good (the models are small).
     mip_rel_gap: float = Field(default=1e-9, ge=0, le=0.1)
     time_limit_s: float = Field(default=30.0, gt=0)
-    # "highs": pruned sparse arrays straight to HiGHS (fast); "cvxpy": the DPP reference model (optimizer.model).
+    # Accepted so saved problems and configs still load; there is one model now (the cvxpy model of optimizer.model,
+    # solved by HiGHS), whichever value is given.
     engine: Literal["highs", "cvxpy"] = "highs"
     # Above this many venues a fractional relaxation is finished by branching only on its fractional switches (the
-    # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported (engine "highs" only).
+    # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported in stats.mip_gap.
     exact_milp_max_venues: int = Field(default=200, ge=0)
     # Re-split each plan's sizes among its venues on the exact venue models (at most this many Newton rounds; 0: off).
     polish_rounds: int = Field(default=8, ge=0, le=50)
