@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters import Side, VenueState
+from crosshedge import InputError
 from optimizer.problem import HedgeProblem, HedgeTarget, risk_breakpoints, venue_key
 
 SIDES = (Side.SELL, Side.BUY)
@@ -132,6 +133,10 @@ def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> 
     targets = {t.underlying: t for t in problem.targets}
     s = problem.settings
     width, cost, fee, price, slack, notional = _piece_arrays(problem, states, k)
+    bad = ~(np.isfinite(cost) & np.isfinite(width) & np.isfinite(slack))
+    if bad.any():
+        st = states[int(np.flatnonzero(bad)[0]) // (2 * k)]
+        raise InputError(f"venues.{venue_key(st)}: a curve piece has a non-finite size or price")
     disabled_chains, disabled_venues = set(problem.disabled_chains), set(problem.disabled_venues)
     on = [st.chain not in disabled_chains and venue_key(st) not in disabled_venues for st in states]
     enabled = np.repeat(np.array(on, dtype=float), 2)

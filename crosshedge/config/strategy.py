@@ -57,6 +57,11 @@ class OptimizerSettings(_Section):
     max_price_impact_bps: float = Field(default=200.0, gt=0)
     max_trades: int | None = Field(default=None, gt=0)  # optional cap on trades per run
     max_curve_age_s: float = Field(default=120.0, gt=0)  # older curves raise StaleDataError
+    # A curve stamped further than this after the problem's as_of is refused (a wrong clock, not a fresh read);
+    # chains' clocks differ, and the planner measures age against the slowest chain's head.
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+    # A target whose mark differs from its venues' median mid by more than this warns (MarkFarFromMidsWarning).
+    mark_warn_bps: float = Field(default=500.0, gt=0)
     # Pieces of the piecewise-linear interpolant of the quadratic risk price across each band (see problem.py).
     risk_pieces: int = Field(default=16, ge=2, le=256)
     # HiGHS relative MIP gap; tiny so plans are optimal, not merely good (the models are small).
