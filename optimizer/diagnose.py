@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from adapters import Side, VenueState, ordered_curve_ok
+from adapters import Side, VenueState
 from crosshedge import InfeasiblePlanError, InputError, StaleDataError
 from optimizer.packing import PackedData
 from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, check_problem, venue_key
@@ -36,8 +36,6 @@ def _check_venue(problem: HedgeProblem, st: VenueState) -> None:
     for curve, side in ((st.sell, Side.SELL), (st.buy, Side.BUY)):
         if curve.side is not side:
             raise InputError(f"venues.{key}.{side}: the curve is labelled {curve.side}")
-        if not ordered_curve_ok(curve):
-            raise InputError(f"venues.{key}.{side}: piece prices are not monotone (the curve must be convex in cost)")
     age = problem.as_of - st.block_timestamp
     if age > problem.settings.max_curve_age_s:
         raise StaleDataError(

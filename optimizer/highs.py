@@ -57,40 +57,46 @@ def reduce_rows(a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lo: np
                 passes: int = 3) -> Reduced:
     """Turn single-column rows into column bounds and drop the columns that end fixed (HiGHS's own presolve does
     this too, but on every solve and after copying the full model; here it is three vectorised passes). Typical
-    rows it removes: a presolved piece's ``δ ≤ 0·z`` and a switched-off trade's ``z ≤ 0``."""
+    rows it removes: a presolved piece's ``δ ≤ 0·z``, a piece's ``δ ≤ w`` and a switched-off trade's ``z ≤ 0``."""
     lo, hi = lo.copy(), hi.copy()
     coo = a.tocoo()
-    r, j, v = coo.row, coo.col, coo.data
-    live = v != 0
-    r, j, v = r[live], j[live], v[live]
-    active = np.ones(a.shape[0], dtype=bool)
+    live = coo.data != 0
+    r, j, v = coo.row[live], coo.col[live], coo.data[live]
+    m = a.shape[0]
+    active = np.ones(m, dtype=bool)
     for _ in range(passes):
         free = hi[j] > lo[j]
-        count = np.bincount(r[free & active[r]], minlength=a.shape[0])
-        fixed_part = np.bincount(r[~free], weights=v[~free] * lo[j[~free]], minlength=a.shape[0])
+        count = np.bincount(r[free & active[r]], minlength=m)
+        fixed_part = np.bincount(r[~free], weights=v[~free] * lo[j[~free]], minlength=m)
         single = np.flatnonzero(free & active[r] & (count[r] == 1))
         if single.size == 0:
             break
         rows, cols, vals = r[single], j[single], v[single]
         top, bottom = (row_hi[rows] - fixed_part[rows]) / vals, (row_lo[rows] - fixed_part[rows]) / vals
-        new_hi = np.where(vals > 0, top, bottom)
-        new_lo = np.where(vals > 0, bottom, top)
-        np.minimum.at(hi, cols, new_hi)
-        np.maximum.at(lo, cols, new_lo)
-        tol = 1e-12 * np.maximum(1.0, np.abs(lo))
-        crossed = hi < lo
-        hi[crossed & (lo - hi <= tol)] = lo[crossed & (lo - hi <= tol)]
+        _tighten(lo, hi, cols, np.where(vals > 0, bottom, top), np.where(vals > 0, top, bottom))
         active[rows] = False
-    fixed_cols = hi <= lo
     if np.any(hi < lo):  # contradictory bounds: let HiGHS see the original rows and say infeasible
         return Reduced(sp.csc_matrix(a), row_lo, row_hi, lo, np.maximum(hi, lo), np.arange(a.shape[1]),
                        np.zeros(0, dtype=int))
-    cols = np.flatnonzero(~fixed_cols)
-    shift = a[:, np.flatnonzero(fixed_cols)] @ lo[fixed_cols]
-    keep = np.flatnonzero(active)
-    sub = sp.csc_matrix(a[keep][:, cols])
-    return Reduced(sub, row_lo[keep] - shift[keep], row_hi[keep] - shift[keep], lo, hi, cols,
-                   np.flatnonzero(fixed_cols))
+    fixed = hi <= lo
+    shift = np.bincount(r[fixed[j]], weights=v[fixed[j]] * lo[j[fixed[j]]], minlength=m)
+    keep, cols = np.flatnonzero(active), np.flatnonzero(~fixed)
+    row_map, col_map = np.cumsum(active) - 1, np.cumsum(~fixed) - 1
+    inside = active[r] & ~fixed[j]
+    sub = sp.csc_matrix((v[inside], (row_map[r[inside]], col_map[j[inside]])), shape=(keep.size, cols.size))
+    return Reduced(sub, row_lo[keep] - shift[keep], row_hi[keep] - shift[keep], lo, hi, cols, np.flatnonzero(fixed))
+
+
+def _tighten(lo: np.ndarray, hi: np.ndarray, cols: np.ndarray, new_lo: np.ndarray, new_hi: np.ndarray) -> None:
+    """Intersect column bounds with several candidate bounds per column (a sorted group-by, not ufunc.at)."""
+    order = np.argsort(cols, kind="stable")
+    c = cols[order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    uniq = c[starts]
+    hi[uniq] = np.minimum(hi[uniq], np.minimum.reduceat(new_hi[order], starts))
+    lo[uniq] = np.maximum(lo[uniq], np.maximum.reduceat(new_lo[order], starts))
+    crossed = (hi < lo) & (lo - hi <= 1e-12 * np.maximum(1.0, np.abs(lo)))
+    hi[crossed] = lo[crossed]
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,7 @@ class CompiledProblem:
             hi[self.binaries] = np.minimum(hi[self.binaries], 1.0)
         return np.asarray(c, dtype=float), float(d), a, row_lo, np.asarray(b, dtype=float), lo, hi
 
-    def solve(self, *, integer: bool, options: dict[str, float | bool], fixed: dict[int, float] | None = None,
+    def solve(self, *, integer: bool, options: dict[str, float | bool | str], fixed: dict[int, float] | None = None,
               arrays: tuple[Any, ...] | None = None) -> Solution:
         """Solve at the current parameter values: the MILP (``integer``) or its LP relaxation; ``fixed`` pins
         columns (index → value) for a restricted MILP."""

@@ -88,12 +88,14 @@ def fee_rate(state: VenueState) -> float:
 
 def _curve_arrays(states: list[VenueState], k: int) -> tuple[np.ndarray, np.ndarray]:
     """(2V, k) piece sizes and prices, rows ``2v`` (sell) and ``2v+1`` (buy), padded with zero-width pieces."""
-    sizes, prices = np.zeros((2 * len(states), k)), np.zeros((2 * len(states), k))
-    for v, st in enumerate(states):
-        for row, curve in ((2 * v, st.sell), (2 * v + 1, st.buy)):
-            n = len(curve.segments)
-            sizes[row, :n] = [seg.size for seg in curve.segments]
-            prices[row, :n] = [seg.price for seg in curve.segments]
+    curves = [c for st in states for c in (st.sell.segments, st.buy.segments)]
+    lengths = np.fromiter((len(c) for c in curves), dtype=int, count=len(curves))
+    flat_size = np.fromiter((seg.size for c in curves for seg in c), dtype=float, count=int(lengths.sum()))
+    flat_price = np.fromiter((seg.price for c in curves for seg in c), dtype=float, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(len(curves)), lengths)
+    cols = np.arange(rows.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    sizes, prices = np.zeros((len(curves), k)), np.zeros((len(curves), k))
+    sizes[rows, cols], prices[rows, cols] = flat_size, flat_price
     return sizes, prices
 
 
@@ -127,16 +129,31 @@ def risk_lines(target: HedgeTarget, pieces: int) -> tuple[np.ndarray, np.ndarray
     return slope, q[:-1] - slope * lo
 
 
+def _check_pieces(states: list[VenueState], width: np.ndarray, cost: np.ndarray, slack: np.ndarray,
+                  price: np.ndarray, k: int) -> None:
+    """Finite pieces, and prices monotone in the convex direction (cost per unit never falls piece to piece)."""
+    bad = ~(np.isfinite(cost) & np.isfinite(width) & np.isfinite(slack))
+    if bad.any():
+        st = states[int(np.flatnonzero(bad)[0]) // (2 * k)]
+        raise InputError(f"venues.{venue_key(st)}: a curve piece has a non-finite size or price")
+    w, c = width.reshape(-1, k), cost.reshape(-1, k)
+    both = (w[:, 1:] > 0) & (w[:, :-1] > 0)
+    falls = both & (c[:, 1:] < c[:, :-1] - 1e-12 * np.maximum(1.0, np.abs(price.reshape(-1, k)[:, :-1])
+                                                                 + np.abs(c[:, :-1])))
+    rows = np.flatnonzero(falls.any(axis=1))
+    if rows.size:
+        st, side = states[int(rows[0]) // 2], "sell" if rows[0] % 2 == 0 else "buy"
+        raise InputError(f"venues.{venue_key(st)}.{side}: piece prices are not monotone (the curve must be convex "
+                         "in cost)")
+
+
 def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> PackedData:
     """Parameter values for ``states`` (in model order) under ``problem``'s targets, limits and switches."""
     k, nv = shape.segments, len(states)
     targets = {t.underlying: t for t in problem.targets}
     s = problem.settings
     width, cost, fee, price, slack, notional = _piece_arrays(problem, states, k)
-    bad = ~(np.isfinite(cost) & np.isfinite(width) & np.isfinite(slack))
-    if bad.any():
-        st = states[int(np.flatnonzero(bad)[0]) // (2 * k)]
-        raise InputError(f"venues.{venue_key(st)}: a curve piece has a non-finite size or price")
+    _check_pieces(states, width, cost, slack, price, k)
     disabled_chains, disabled_venues = set(problem.disabled_chains), set(problem.disabled_venues)
     on = [st.chain not in disabled_chains and venue_key(st) not in disabled_venues for st in states]
     enabled = np.repeat(np.array(on, dtype=float), 2)

@@ -116,12 +116,15 @@ class Planner:
         """Polish the solver's plan on the exact models, then let any cheaper baseline plan replace it."""
         s = problem.settings
         started = time.perf_counter()
-        polished = polish(problem, draft, self.quoter, s.polish_rounds)
+        # Polish and the baseline safeguard score plans on the built-in terms only, so they would undo a user term
+        # (a cap, a custom cost): with user terms the solver's plan goes straight to the raw-unit check.
+        rounds = 0 if self.terms else s.polish_rounds
+        polished = polish(problem, draft, self.quoter, rounds)
         polish_ms = (time.perf_counter() - started) * 1e3
         gain = draft.objective_usd - polished.objective_usd
         started = time.perf_counter()
         best, winner = polished, ""
-        if n_venues <= s.baseline_guard_max_venues:
+        if n_venues <= s.baseline_guard_max_venues and not self.terms:
             best, winner = guard(problem, polished, self.quoter)
         checked = repair(problem, best, self.quoter)  # raw-unit check of every limit: repaired or refused
         stats = draft.stats.model_copy(update={

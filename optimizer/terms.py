@@ -12,10 +12,11 @@ of the model cache key, so it must name the term's structure (not its per-run va
 Example: cap one venue and add a custom cost (a USD penalty per unit bought or sold on one chain)::
 
     import cvxpy as cp
+    from adapters import Side
     from optimizer import ModelContext, RunView, TermParts, VenueCap, plan
 
-    class ChainPenalty:
-        key = "chain_penalty:base"
+    class ChainPenalty:                      # a custom cost: $2 per base unit traded on chain "base"
+        key = "chain_penalty"                # names the structure (part of the model cache key)
 
         def build(self, m: ModelContext) -> TermParts:
             usd_per_unit = cp.Parameter(m.n_trades, nonneg=True)
@@ -24,12 +25,16 @@ Example: cap one venue and add a custom cost (a USD penalty per unit bought or s
         def values(self, run: RunView) -> dict[str, object]:
             return {"usd_per_unit": run.trade_vector(lambda st, side: 2.0 if st.chain == "base" else 0.0)}
 
+    # cap one venue's sells at 5 base units, and add the custom cost
     result = plan(problem, terms=[VenueCap("arbitrum/v3", Side.SELL, max_units=5.0), ChainPenalty()])
+
+(tests/unit/optimizer/test_terms.py runs this example.)
 
 Every expression a term builds must be DPP: a parameter may multiply a parameter-free expression (``m.amounts``,
 ``m.used``, ``m.move``, ``m.fills``), never another parameter-dependent one. The planner asserts
-``is_dcp(dpp=True)`` when it builds. The exact finishing (polish, baseline safeguard) scores plans on the built-in
-objective; a plan that a user term changes is still checked against every built-in limit in raw units.
+``is_dcp(dpp=True)`` when it builds. Polish and the baseline safeguard score plans on the built-in terms only, so
+with user terms they are skipped: the solver's plan goes straight to the raw-unit check of every built-in limit
+(whose repair moves a trade by rounding steps only).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from adapters import Side, VenueState
+from crosshedge import InputError
 from optimizer.packing import ModelShape, PackedData
 from optimizer.problem import HedgeProblem, venue_key
 
@@ -318,7 +324,8 @@ class VenueCap:
         k = run.data.width.size // max(1, len(run.states) * 2)
         cap = run.data.width.reshape(-1, k).sum(axis=1) if k else np.zeros(2 * len(run.states))
         j = run.trade_index(self.venue, self.side)
-        if j is not None:
-            cap = cap.copy()
-            cap[j] = min(cap[j], max(0.0, self.max_units))
+        if j is None:
+            raise InputError(f"VenueCap: venue {self.venue!r} is not among the problem's venues")
+        cap = cap.copy()
+        cap[j] = min(cap[j], max(0.0, self.max_units))
         return {"cap": cap}
