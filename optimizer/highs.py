@@ -54,9 +54,9 @@ class Reduced:
 
 
 def reduce_rows(a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                passes: int = 3) -> Reduced:
+                passes: int = 2) -> Reduced:
     """Turn single-column rows into column bounds and drop the columns that end fixed (HiGHS's own presolve does
-    this too, but on every solve and after copying the full model; here it is three vectorised passes). Typical
+    this too, but on every solve and after copying the full model; here it is two vectorised passes). Typical
     rows it removes: a presolved piece's ``δ ≤ 0·z``, a piece's ``δ ≤ w`` and a switched-off trade's ``z ≤ 0``."""
     lo, hi = lo.copy(), hi.copy()
     coo = a.tocoo()

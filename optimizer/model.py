@@ -43,7 +43,9 @@ class SolveResult:
     method: str  # "relaxation-integral", "milp" or "milp-fixed"
     solve_ms: float
     lower_bound: float | None
-    gap: float | None = None  # relative gap to the best bound HiGHS proved (None: proven optimal LP)
+    # (objective − best proven lower bound) / max(1, |objective|): the most the plan can be off optimal in model
+    # terms (0 for an integral relaxation; for "milp-fixed" measured against the relaxation's bound).
+    gap: float | None = None
 
 
 class HedgeModel:
@@ -107,7 +109,9 @@ class HedgeModel:
             if sol.has_solution:
                 return self._result(sol, "milp-fixed", started, bound)
         sol = self.compiled.solve(integer=True, options=opts, arrays=arrays)
-        return self._result(sol, "milp", started, bound if bound is not None else sol.bound)
+        # the best bound proven on the whole problem: branch and bound's own, or the relaxation's if higher
+        proven = max((b for b in (bound, sol.bound) if b is not None), default=None)
+        return self._result(sol, "milp", started, proven)
 
     def _result(self, sol: Solution, method: str, started: float, bound: float | None) -> SolveResult:
         n, t = self.shape.n_fills, 2 * len(self.shape.venues)
@@ -117,7 +121,7 @@ class HedgeModel:
         status = "optimal" if sol.status == "optimal" else "optimal_inaccurate"
         fills = np.clip(sol.value("fills"), 0.0, None)
         used = np.round(sol.value("used"))
-        gap = None
+        gap = 0.0 if method == "relaxation-integral" else None
         if bound is not None and method != "relaxation-integral":
             gap = max(0.0, sol.objective - bound) / max(1.0, abs(sol.objective))
         return SolveResult(status, fills, used, sol.objective, method, _ms(started), bound, gap)

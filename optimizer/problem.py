@@ -229,7 +229,7 @@ class SolveStats(_Value):
     lower_bound_usd: float | None = None  # the relaxation's objective: no plan can cost less (model terms)
     engine: str = ""  # "cvxpy+highs" (the cvxpy model's compiled data handed to HiGHS); "" for baselines
     pieces_pruned: int = 0  # curve pieces bounded to 0 by the exact presolve (no optimal plan can use them)
-    mip_gap: float | None = None  # relative gap to the proven bound when branch and bound ran (None: LP optimal)
+    mip_gap: float | None = None  # (objective − proven lower bound) / max(1, |objective|), model terms; 0: LP integral
     polish_ms: float = 0.0
     polish_gain_usd: float = 0.0  # exact objective saved by re-splitting sizes on the exact venue models
     guard_ms: float = 0.0
