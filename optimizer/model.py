@@ -79,7 +79,10 @@ class HedgeModel:
             for name, param in parts.params.items():
                 if name not in values:
                     raise InputError(f"term {term.key!r}: values() gave no value for its parameter {name!r}")
-                param.value = values[name]
+                try:
+                    param.value = values[name]
+                except ValueError as exc:  # wrong shape, sign or a non-finite value: say which term and parameter
+                    raise InputError(f"term {term.key!r}: parameter {name!r}: {exc}") from None
 
     def solve(self, settings: OptimizerSettings, relaxation_first: bool = True) -> SolveResult:
         """Solve the loaded data: the LP relaxation first (accepted when integral), else HiGHS branch and bound."""

@@ -107,17 +107,26 @@ def _fix(problem: HedgeProblem, plan: Plan, b: Breach, quoter: Quoter) -> Plan |
 
 
 def _fix_band(problem: HedgeProblem, plan: Plan, b: Breach, quoter: Quoter) -> Plan | None:
-    """Above the band: sell more, else buy less; below it: buy more, else sell less."""
+    """Above the band: sell more, else buy less; below it: buy more, else sell less. Trades are tried largest
+    first, and the first step that clears the breach without breaking another limit wins (else the first that at
+    least narrows it): a trade whose wallet is already empty is passed over."""
     grow, shrink = (Side.SELL, Side.BUY) if b.kind == "band_above" else (Side.BUY, Side.SELL)
-    i = _largest(plan, b.trades, grow)
-    sign = 1
-    if i is None:
-        i, sign = _largest(plan, b.trades, shrink), -1
-    if i is None:
-        return None
-    tr = plan.trades[i]
-    step = _input_for_base(_state(problem, tr), tr, b.excess)
-    return retrade(problem, plan, i, tr.amount_in_raw + sign * max(1, step), quoter)
+    order = sorted(b.trades, key=lambda i: -plan.trades[i].base_amount)
+    candidates = [(i, 1) for i in order if plan.trades[i].side is grow]
+    candidates += [(i, -1) for i in order if plan.trades[i].side is shrink]
+    fallback: Plan | None = None
+    for i, sign in candidates:
+        tr = plan.trades[i]
+        step = _input_for_base(_state(problem, tr), tr, b.excess)
+        cand = retrade(problem, plan, i, tr.amount_in_raw + sign * max(1, step), quoter)
+        if cand is None:
+            continue
+        after = first_breach(problem, cand)
+        if after is None:
+            return cand
+        if fallback is None and after.kind == b.kind and after.excess < b.excess:
+            fallback = cand
+    return fallback
 
 
 def repair(problem: HedgeProblem, plan: Plan, quoter: Quoter) -> Plan:

@@ -61,3 +61,13 @@ def test_user_terms_share_the_built_model_per_shape(problem: HedgeProblem) -> No
 def test_a_cap_naming_an_unknown_venue_is_refused(problem: HedgeProblem) -> None:
     with pytest.raises(InputError, match="arbitrum/v9"):
         plan(problem, quoter=cp_quote, terms=[VenueCap("arbitrum/v9", Side.SELL, max_units=5.0)])
+
+
+class _BadTerm(ChainPenalty):
+    def values(self, run: RunView) -> Mapping[str, Any]:
+        return {"usd_per_unit": -run.trade_vector(lambda st, side: 1.0)}  # negative into a nonneg parameter
+
+
+def test_a_term_giving_a_bad_value_is_named(problem: HedgeProblem) -> None:
+    with pytest.raises(InputError, match=r"term 'chain_penalty': parameter 'usd_per_unit'"):
+        plan(problem, quoter=cp_quote, terms=[_BadTerm("base", 1.0)])
