@@ -17,7 +17,7 @@ import numpy as np
 from adapters import Side, VenueState
 from crosshedge import InfeasiblePlanError, InputError, StaleDataError
 from optimizer.packing import PackedData
-from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, check_problem, venue_key
+from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, check_problem, venue_key, was_checked
 
 
 def _finite(value: float) -> bool:
@@ -67,8 +67,9 @@ def usable_venues(problem: HedgeProblem) -> list[VenueState]:
         raise InputError(f"targets: an underlying appears twice in {names}")
     if not problem.venues:
         raise InputError("venues: the problem lists no venues, so nothing can trade")
-    try:  # the problem's own validation again: a model_copy(update=...) skips it (pieces are checked in packing)
-        check_problem(problem, segments=False)
+    try:  # the problem's own validation again if a model_copy(update=...) skipped it (pieces: checked in packing)
+        if not was_checked(problem):
+            check_problem(problem, segments=False)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     keys = [venue_key(s) for s in problem.venues]
