@@ -238,7 +238,9 @@ class CostBreakdown(_Value):
 
 class SolveStats(_Value):
     """How the plan was found. ``method``: ``milp`` (HiGHS branch and bound), ``relaxation-integral`` (the LP
-    relaxation came out integral, hence optimal), ``trivial`` (nothing could trade), or ``baseline:<name>``."""
+    relaxation came out integral, hence optimal), ``milp-fixed`` (above ``optimizer.exact_milp_max_venues``: branch
+    and bound on the switches the relaxation left fractional only; ``mip_gap`` says how far from proven optimal),
+    ``trivial`` (nothing could trade), or ``baseline:<name>``."""
 
     method: str
     status: str
