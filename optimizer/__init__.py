@@ -1,20 +1,23 @@
-"""The hedge optimizer: the problem, the MILP over every venue's exact curve, solve, baselines, polish and replay.
+"""The hedge optimizer: the problem, one cvxpy MILP over every venue's curve composed from small terms (users add
+their own), solved by HiGHS, checked in raw units, baselines, polish and replay.
 
 Usage::
 
     from optimizer import HedgeProblem, plan
     result = plan(HedgeProblem.model_validate_json(text))     # -> Plan (trades, costs, residual risk)
+    capped = plan(problem, terms=[VenueCap("base/v2", Side.SELL, max_units=5.0)])   # a user term
 """
 
 from optimizer.baselines import BASELINES, best_single, greedy, router_split
 from optimizer.diagnose import explain, infeasibility, usable_venues
 from optimizer.finalize import Quoter, registry_quoter
+from optimizer.limits import violation
 from optimizer.plan import Planner, plan
-from optimizer.polish import violation
 from optimizer.problem import (
     CostBreakdown,
     HedgeProblem,
     HedgeTarget,
+    MarkFarFromMidsWarning,
     Plan,
     PlannedTrade,
     SolveStats,
@@ -24,20 +27,28 @@ from optimizer.problem import (
 )
 from optimizer.replay import ReplayedTrade, ReplayResult, SwapOrder, replay, swap_orders
 from optimizer.synthetic import bench_scenario, cp_quote, cp_state, random_problem
+from optimizer.terms import CORE_TERMS, ModelContext, RunView, Term, TermParts, VenueCap
 
 __all__ = [
     "BASELINES",
+    "CORE_TERMS",
     "CostBreakdown",
     "HedgeProblem",
     "HedgeTarget",
+    "MarkFarFromMidsWarning",
+    "ModelContext",
     "Plan",
     "PlannedTrade",
     "Planner",
     "Quoter",
     "ReplayResult",
     "ReplayedTrade",
+    "RunView",
     "SolveStats",
     "SwapOrder",
+    "Term",
+    "TermParts",
+    "VenueCap",
     "VenueExplanation",
     "bench_scenario",
     "best_single",

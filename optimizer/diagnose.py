@@ -14,10 +14,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from adapters import Side, VenueState, ordered_curve_ok
+from adapters import Side, VenueState
 from crosshedge import InfeasiblePlanError, InputError, StaleDataError
 from optimizer.packing import PackedData
-from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, venue_key
+from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, check_problem, venue_key, was_checked
 
 
 def _finite(value: float) -> bool:
@@ -36,8 +36,6 @@ def _check_venue(problem: HedgeProblem, st: VenueState) -> None:
     for curve, side in ((st.sell, Side.SELL), (st.buy, Side.BUY)):
         if curve.side is not side:
             raise InputError(f"venues.{key}.{side}: the curve is labelled {curve.side}")
-        if not ordered_curve_ok(curve):
-            raise InputError(f"venues.{key}.{side}: piece prices are not monotone (the curve must be convex in cost)")
     age = problem.as_of - st.block_timestamp
     if age > problem.settings.max_curve_age_s:
         raise StaleDataError(
@@ -69,10 +67,11 @@ def usable_venues(problem: HedgeProblem) -> list[VenueState]:
         raise InputError(f"targets: an underlying appears twice in {names}")
     if not problem.venues:
         raise InputError("venues: the problem lists no venues, so nothing can trade")
-    for chain, held in problem.inventory.items():
-        for symbol, amount in held.items():
-            if not _finite(amount) or amount < 0:
-                raise InputError(f"inventory.{chain}.{symbol}: expected a finite non-negative amount, got {amount!r}")
+    try:  # the problem's own validation again if a model_copy(update=...) skipped it (pieces: checked in packing)
+        if not was_checked(problem):
+            check_problem(problem, segments=False)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     keys = [venue_key(s) for s in problem.venues]
     if len(set(keys)) != len(keys):
         raise InputError("venues: a chain/venue pair appears twice")
@@ -146,6 +145,9 @@ def infeasibility(problem: HedgeProblem, states: list[VenueState], data: PackedD
                 f"cannot {side} {need:g} {t.underlying} of delta: the open venues' curves hold only {room:g} "
                 f"{t.underlying} within optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}"
             )
+        per_chain = _per_chain_inventory(problem, t, side, need, open_venues, data, states)
+        if per_chain:
+            return InfeasiblePlanError(per_chain)
         if s.max_trades is not None:
             best = sorted((_venue_room(v, side, data, states) for v in open_venues), reverse=True)[: s.max_trades]
             if sum(best) < need:
@@ -162,6 +164,53 @@ def infeasibility(problem: HedgeProblem, states: list[VenueState], data: PackedD
         "no plan meets every limit at once: each band is reachable alone, but together the inventory per chain, the "
         "impact cap, max_trades and max_notional_usd_per_run cannot all hold (loosen one of them)"
     )
+
+
+def _chain_capacity(problem: HedgeProblem, side: Side, venues: list[VenueState], data: PackedData,
+                    states: list[VenueState]) -> tuple[float, float, str]:
+    """On one chain: base its venues can move within the impact cap, how much of it the chain's wallet can pay
+    for (cheapest pieces first), and the inventory token."""
+    k = data.width.size // (2 * len(states))
+    st0 = venues[0]
+    token = st0.base.symbol if side is Side.SELL else st0.quote.symbol
+    held = problem.inventory.get(st0.chain, {}).get(token, 0.0)
+    pieces: list[tuple[float, float]] = []  # (quote per base, width) inside each venue's impact room
+    for st in venues:
+        room = _venue_room(st, side, data, states)
+        j = (2 * states.index(st) + (0 if side is Side.SELL else 1)) * k
+        for w, p in zip(data.width[j : j + k], data.price[j : j + k], strict=True):
+            take = min(float(w), room)
+            if take > 0:
+                pieces.append((float(p), take))
+            room -= take
+    room_total = sum(w for _, w in pieces)
+    if side is Side.SELL:
+        return room_total, min(room_total, held), token
+    paid, left = 0.0, held
+    for price, width in sorted(pieces):
+        take = width if price <= 0 else min(width, left / price)
+        paid, left = paid + take, left - take * price
+        if left <= 0:
+            break
+    return room_total, paid, token
+
+
+def _per_chain_inventory(problem: HedgeProblem, t: HedgeTarget, side: Side, need: float, venues: list[VenueState],
+                         data: PackedData, states: list[VenueState]) -> str | None:
+    """The message when each chain's wallet can only pay for part of its own venues' room and together too little."""
+    by_chain: defaultdict[str, list[VenueState]] = defaultdict(list)
+    for st in venues:
+        by_chain[st.chain].append(st)
+    total, binding = 0.0, []
+    for chain, group in sorted(by_chain.items()):
+        room, usable, token = _chain_capacity(problem, side, group, data, states)
+        total += usable
+        if usable < room * (1 - 1e-9):
+            binding.append(f"({chain}, {token}) inventory allows {usable:g} of {room:g} {t.underlying}")
+    if total >= need * (1 - 1e-9) or not binding:
+        return None
+    return (f"cannot {side} {need:g} {t.underlying} of delta: each chain's wallet pays only for its own venues, "
+            f"and together they reach {total:g} {t.underlying}: " + "; ".join(binding))
 
 
 def _venue_room(st: VenueState, side: Side, data: PackedData, states: list[VenueState]) -> float:

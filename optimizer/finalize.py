@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from adapters import Curve, Side, VenueState, default_registry
-from crosshedge import PlanError
+from crosshedge import PlanError, QuoteOutOfRangeError
 from optimizer import synthetic
 from optimizer.packing import fee_rate
 from optimizer.problem import (
@@ -66,23 +66,41 @@ def curve_capacity(curve: Curve) -> float:
     return sum(seg.size for seg in curve.segments)
 
 
+def input_window(curve: Curve, side: Side, state: VenueState) -> int:
+    """The most raw input the venue's state covers: its curve's whole input (base for sells, quote for buys)."""
+    scale: int = 10 ** (state.base.decimals if side is Side.SELL else state.quote.decimals)
+    amount = curve_capacity(curve) if side is Side.SELL else curve_quote(curve, curve_capacity(curve))
+    return math.floor(amount * scale)
+
+
 def input_for_output(quoter: Quoter, st: VenueState, side: Side, want: int, guess: int) -> int:
-    """The least raw input whose exact quote gives at least ``want`` raw out (bisection bracketed around ``guess``,
-    the sampled curve's estimate), so a buy lands on the base amount the plan sized, not the curve's estimate."""
+    """The least raw input whose exact quote gives at least ``want`` raw out, searched only inside the input the
+    venue's state covers (:func:`input_window`; past it a V3 read window raises). When even the whole window gives
+    less, the whole window is returned (the trade is trimmed; the raw-unit check then sees the shortfall)."""
+    curve = st.sell if side is Side.SELL else st.buy
+    window = max(1, input_window(curve, side, st))
+
+    def enough(x: int) -> bool | None:
+        try:
+            return quoter(st, side, x) >= want
+        except QuoteOutOfRangeError:
+            return None  # past what the state covers
+
     if want <= 0 or guess <= 0:
-        return max(guess, 0)
-    lo, hi = max(0, guess - guess // 256 - 1), guess + 1
-    while lo > 0 and quoter(st, side, lo) >= want:
-        lo, hi = lo // 2, lo
-    for _ in range(64):
-        if quoter(st, side, hi) >= want:
-            break
-        lo, hi = hi, hi * 2
-    else:
-        raise PlanError(f"{venue_key(st)}: no input buys {want} raw {st.base.symbol}")
+        return max(min(guess, window), 0)
+    lo, hi = 0, min(max(1, guess + 1), window)
+    while (ok := enough(hi)) is False and hi < window:
+        lo, hi = hi, min(2 * hi, window)
+    if ok is None:  # the window ends before ``hi``: the largest input still covered, trimmed
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if enough(mid) is None else (mid, hi)
+        return max(lo, 1)
+    if not ok:
+        return hi  # trimmed to the window
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if quoter(st, side, mid) >= want else (mid, hi)
+        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
     return hi
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adapters import Curve, Side, VenueState
+from adapters import Side, VenueState
+from crosshedge import InputError
 from optimizer.problem import HedgeProblem, HedgeTarget, risk_breakpoints, venue_key
 
 SIDES = (Side.SELL, Side.BUY)
@@ -50,6 +51,7 @@ class PackedData:
     """Parameter values for one run (see :mod:`optimizer.model` for where each enters)."""
 
     width: np.ndarray  # (n,) piece sizes, base units
+    upper: np.ndarray  # (n,) piece upper bounds: the widths, cut by optimizer.presolve to what each trade can carry
     cost: np.ndarray  # (n,) USD per unit against mark (fee + impact)
     fee: np.ndarray  # (n,) USD per unit of pool fee (part of cost)
     price: np.ndarray  # (n,) quote per base (BUY pieces only, else 0): quote spent
@@ -84,26 +86,36 @@ def fee_rate(state: VenueState) -> float:
     return state.fee_pips / 1_000_000
 
 
-def _piece_arrays(state: VenueState, curve: Curve, mark: float, k: int) -> tuple[np.ndarray, ...]:
-    """Width, cost, fee, spend price and impact per piece of one curve, padded to ``k``."""
-    sizes = np.zeros(k)
-    prices = np.zeros(k)
-    n = len(curve.segments)
-    sizes[:n] = [seg.size for seg in curve.segments]
-    prices[:n] = [seg.price for seg in curve.segments]
-    f = fee_rate(state)
-    if curve.side is Side.SELL:
-        cost = mark - prices
-        fee = prices * f / (1 - f)  # fee comes off the base paid in: worth p·f/(1−f) per unit at the fee-free price
-        impact = state.mid_price - prices / (1 - f)
-        spend = np.zeros(k)
-    else:
-        cost = prices - mark
-        fee = prices * f  # fee comes off the quote paid in
-        impact = prices * (1 - f) - state.mid_price
-        spend = prices
+def _curve_arrays(states: list[VenueState], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(2V, k) piece sizes and prices, rows ``2v`` (sell) and ``2v+1`` (buy), padded with zero-width pieces."""
+    curves = [c for st in states for c in (st.sell.segments, st.buy.segments)]
+    lengths = np.fromiter((len(c) for c in curves), dtype=int, count=len(curves))
+    flat_size = np.fromiter((seg.size for c in curves for seg in c), dtype=float, count=int(lengths.sum()))
+    flat_price = np.fromiter((seg.price for c in curves for seg in c), dtype=float, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(len(curves)), lengths)
+    cols = np.arange(rows.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    sizes, prices = np.zeros((len(curves), k)), np.zeros((len(curves), k))
+    sizes[rows, cols], prices[rows, cols] = flat_size, flat_price
+    return sizes, prices
+
+
+def _piece_arrays(problem: HedgeProblem, states: list[VenueState], k: int) -> tuple[np.ndarray, ...]:
+    """Flat width, cost vs mark, fee, spend price, impact minus cap and mark per piece (see :class:`PackedData`)."""
+    sizes, prices = _curve_arrays(states, k)
+    targets = {t.underlying: t for t in problem.targets}
+    mark = np.repeat([targets[st.underlying].mark_price_usd for st in states], 2)[:, None]
+    mid = np.repeat([st.mid_price for st in states], 2)[:, None]
+    f = np.repeat([fee_rate(st) for st in states], 2)[:, None]
+    sell = (np.arange(2 * len(states)) % 2 == 0)[:, None]
+    cost = np.where(sell, mark - prices, prices - mark)
+    # a sell's fee comes off the base paid in: worth p·f/(1−f) per unit at the fee-free price; a buy's off the quote
+    fee = np.where(sell, prices * f / (1 - f), prices * f)
+    impact = np.where(sell, mid - prices / (1 - f), prices * (1 - f) - mid)
+    cap = problem.settings.max_price_impact_bps / 1e4 * mid
     live = sizes > 0
-    return sizes, np.where(live, cost, 0.0), np.where(live, fee, 0.0), spend, np.where(live, impact, 0.0)
+    out = (sizes, np.where(live, cost, 0.0), np.where(live, fee, 0.0), np.where(sell, 0.0, prices),
+           np.where(live, impact - cap, 0.0), np.broadcast_to(mark, sizes.shape))
+    return tuple(np.ascontiguousarray(a, dtype=float).ravel() for a in out)
 
 
 def risk_lines(target: HedgeTarget, pieces: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,37 +129,44 @@ def risk_lines(target: HedgeTarget, pieces: int) -> tuple[np.ndarray, np.ndarray
     return slope, q[:-1] - slope * lo
 
 
+def _check_pieces(states: list[VenueState], width: np.ndarray, cost: np.ndarray, slack: np.ndarray,
+                  price: np.ndarray, k: int) -> None:
+    """Finite pieces, and prices monotone in the convex direction (cost per unit never falls piece to piece)."""
+    bad = ~(np.isfinite(cost) & np.isfinite(width) & np.isfinite(slack))
+    if bad.any():
+        st = states[int(np.flatnonzero(bad)[0]) // (2 * k)]
+        raise InputError(f"venues.{venue_key(st)}: a curve piece has a non-finite size or price")
+    w, c = width.reshape(-1, k), cost.reshape(-1, k)
+    both = (w[:, 1:] > 0) & (w[:, :-1] > 0)
+    falls = both & (c[:, 1:] < c[:, :-1] - 1e-12 * np.maximum(1.0, np.abs(price.reshape(-1, k)[:, :-1])
+                                                                 + np.abs(c[:, :-1])))
+    rows = np.flatnonzero(falls.any(axis=1))
+    if rows.size:
+        st, side = states[int(rows[0]) // 2], "sell" if rows[0] % 2 == 0 else "buy"
+        raise InputError(f"venues.{venue_key(st)}.{side}: piece prices are not monotone (the curve must be convex "
+                         "in cost)")
+
+
 def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> PackedData:
     """Parameter values for ``states`` (in model order) under ``problem``'s targets, limits and switches."""
     k, nv = shape.segments, len(states)
     targets = {t.underlying: t for t in problem.targets}
     s = problem.settings
-    cols: list[list[np.ndarray]] = [[], [], [], [], []]
-    gas, enabled, min_units, notional = np.zeros(2 * nv), np.zeros(2 * nv), np.zeros(2 * nv), []
+    width, cost, fee, price, slack, notional = _piece_arrays(problem, states, k)
+    _check_pieces(states, width, cost, slack, price, k)
     disabled_chains, disabled_venues = set(problem.disabled_chains), set(problem.disabled_venues)
-    for v, st in enumerate(states):
-        mark = targets[st.underlying].mark_price_usd
-        on = st.chain not in disabled_chains and venue_key(st) not in disabled_venues
-        for si, curve in enumerate((st.sell, st.buy)):
-            cap = s.max_price_impact_bps / 1e4 * st.mid_price
-            arrays = _piece_arrays(st, curve, mark, k)
-            for col, arr in zip(cols, arrays, strict=True):
-                col.append(arr)
-            cols[4][-1] = np.where(arrays[0] > 0, arrays[4] - cap, 0.0)
-            notional.append(np.full(k, mark))
-            j = 2 * v + si
-            gas[j] = problem.gas_usd[venue_key(st)]
-            enabled[j] = 1.0 if on else 0.0
-            min_units[j] = s.min_trade_usd / mark
-    width, cost, fee, price, slack = (np.concatenate(c) for c in cols)
+    on = [st.chain not in disabled_chains and venue_key(st) not in disabled_venues for st in states]
+    enabled = np.repeat(np.array(on, dtype=float), 2)
+    gas = np.repeat([problem.gas_usd[venue_key(st)] for st in states], 2).astype(float)
+    min_units = np.repeat([s.min_trade_usd / targets[st.underlying].mark_price_usd for st in states], 2)
     lines = [risk_lines(targets[u], s.risk_pieces) for u in shape.underlyings]
     delta0 = np.array([targets[u].current_delta for u in shape.underlyings])
     slopes = np.array([ln[0] for ln in lines])
     intercepts = np.array([ln[1] for ln in lines]) + slopes * delta0[:, None]  # r = delta0 + m
     inv = problem.inventory
     return PackedData(
-        width=width, cost=cost, fee=fee, price=price, impact_slack=slack, notional=np.concatenate(notional),
-        gas=gas, enabled=enabled, min_units=min_units,
+        width=width, upper=width, cost=cost, fee=fee, price=price, impact_slack=slack, notional=notional,
+        gas=gas, enabled=enabled, min_units=min_units.astype(float),
         move_lower=np.array([targets[u].lower for u in shape.underlyings]) - delta0,
         move_upper=np.array([targets[u].upper for u in shape.underlyings]) - delta0,
         slopes=slopes, intercepts=intercepts,

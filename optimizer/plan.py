@@ -1,12 +1,13 @@
 """``plan(problem) -> Plan``: the public entry point of the optimizer.
 
-Validates the problem, fetches (or builds) the model for its venue set's shape (``settings.engine``: ``highs``, the
-pruned arrays of :mod:`optimizer.direct`, or ``cvxpy``, the DPP model of :mod:`optimizer.model`), loads the run's
-parameters, solves (LP relaxation first, accepted when integral; else HiGHS branch and bound), and turns the fills
-into exact trades through the venues' own exact quotes. Then two exact finishing steps, both scored on the exact venue
-models: :func:`optimizer.polish.polish` re-splits each underlying's size among the chosen venues, and (up to
-``settings.baseline_guard_max_venues`` venues) every baseline is planned too, and if one's exact objective is lower
+Validates the problem, fetches (or builds) the one cvxpy model for its venue set's shape and term set
+(:mod:`optimizer.model`, composed from :mod:`optimizer.terms`), loads the run's parameters (after the exact presolve
+of :mod:`optimizer.presolve`), solves with HiGHS (LP relaxation first, accepted when integral; else branch and bound),
+and turns the fills into exact trades through the venues' own exact quotes. Then the exact finishing, scored on the
+exact venue models: :func:`optimizer.polish.polish` re-splits each underlying's size among the chosen venues, and (up
+to ``settings.baseline_guard_max_venues`` venues) every baseline is planned too, and if one's exact objective is lower
 its plan is returned instead, named in ``stats.safeguard`` (the model's curves are samples, so this can happen).
+Last, :func:`optimizer.repair.repair` checks every limit in raw units and repairs a rounding breach or refuses.
 Infeasible problems raise :class:`InfeasiblePlanError` naming the limit that binds; an empty plan comes back only when
 it is the optimum, and says so in ``Plan.note``.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,39 +31,45 @@ from adapters import Side, VenueState
 from crosshedge import AdapterError, PlanError
 from optimizer.baselines import BASELINES
 from optimizer.diagnose import explain, infeasibility, usable_venues
-from optimizer.direct import DirectModel
 from optimizer.finalize import Allocation, Quoter, build_plan, registry_quoter
-from optimizer.model import HedgeModel, SolveResult
+from optimizer.limits import violation
+from optimizer.model import HedgeModel, SolveResult, model_key
 from optimizer.packing import ModelShape, PackedData, pack, shape_of
-from optimizer.polish import polish, violation
+from optimizer.polish import polish
+from optimizer.presolve import presolve
 from optimizer.problem import HedgeProblem, Plan, SolveStats
+from optimizer.repair import repair
+from optimizer.terms import RunView, Term
 
 # Fills below this many base units are solver noise, not trades.
 DUST = 1e-9
 
 
 class Planner:
-    """Plans problems, keeping the last few built models keyed by venue-set shape for fast re-planning.
+    """Plans problems, keeping the last few built models keyed by venue-set shape (and user terms) for fast
+    re-planning. ``terms`` are user terms (see :mod:`optimizer.terms`) added to every model this planner builds.
 
     Usage::
 
-        planner = Planner(quoter=my_exact_quote)
+        planner = Planner(quoter=my_exact_quote, terms=[VenueCap("base/v2", Side.SELL, 5.0)])
         plan = planner.plan(problem)
     """
 
-    def __init__(self, quoter: Quoter | None = None, max_models: int = 8, relaxation_first: bool = True) -> None:
+    def __init__(self, quoter: Quoter | None = None, max_models: int = 8, relaxation_first: bool = True,
+                 terms: Sequence[Term] = ()) -> None:
         self.quoter: Quoter = quoter or registry_quoter
         self.relaxation_first = relaxation_first
+        self.terms = tuple(terms)
         self._max = max_models
-        self._models: OrderedDict[tuple[str, ModelShape], HedgeModel | DirectModel] = OrderedDict()
+        self._models: OrderedDict[tuple[ModelShape, tuple[str, ...]], HedgeModel] = OrderedDict()
 
-    def model(self, shape: ModelShape, engine: str = "cvxpy") -> tuple[HedgeModel | DirectModel, bool]:
-        """The built model for ``shape`` on ``engine`` and whether it came from the cache."""
-        key = (engine, shape)
+    def model(self, shape: ModelShape) -> tuple[HedgeModel, bool]:
+        """The built model for ``shape`` (with this planner's terms) and whether it came from the cache."""
+        key = (shape, model_key(self.terms))
         if key in self._models:
             self._models.move_to_end(key)
             return self._models[key], True
-        model: HedgeModel | DirectModel = DirectModel(shape) if engine == "highs" else HedgeModel(shape)
+        model = HedgeModel(shape, self.terms)
         self._models[key] = model
         while len(self._models) > self._max:
             self._models.popitem(last=False)
@@ -71,17 +79,13 @@ class Planner:
         """Validate, load and solve; raise :class:`InfeasiblePlanError`/:class:`PlanError` on failure."""
         states = usable_venues(problem)
         shape = shape_of(problem, states)
-        engine = problem.settings.engine
-        model, hit = self.model(shape, engine)
+        model, hit = self.model(shape)
         started = time.perf_counter()
-        data = pack(problem, states, shape)
-        if isinstance(model, DirectModel):
-            result = model.solve(data, problem.settings)
-        else:
-            model.load(data)
-            result = model.solve(problem.settings, relaxation_first=self.relaxation_first)
+        data = presolve(shape, pack(problem, states, shape))
+        model.load(RunView(problem, states, data))
+        result = model.solve(problem.settings, relaxation_first=self.relaxation_first)
         load_ms = (time.perf_counter() - started) * 1e3 - result.solve_ms
-        if result.status in ("infeasible", "infeasible_inaccurate"):
+        if result.status == "infeasible":
             raise infeasibility(problem, states, data)
         if result.status not in ("optimal", "optimal_inaccurate"):
             raise PlanError(
@@ -92,7 +96,8 @@ class Planner:
             method=result.method, status=result.status, build_ms=0.0 if hit else model.build_ms,
             solve_ms=result.solve_ms + load_ms, cache_hit=hit, n_variables=model.n_variables,
             n_binaries=model.n_binaries, venues_considered=len(states), lower_bound_usd=result.lower_bound,
-            engine=engine, pieces_pruned=model.pieces_pruned if isinstance(model, DirectModel) else 0,
+            engine="cvxpy+highs", pieces_pruned=int(np.count_nonzero(data.width) - np.count_nonzero(data.upper)),
+            mip_gap=result.gap,
         )
         return states, data, result, stats
 
@@ -111,17 +116,22 @@ class Planner:
         """Polish the solver's plan on the exact models, then let any cheaper baseline plan replace it."""
         s = problem.settings
         started = time.perf_counter()
-        polished = polish(problem, draft, self.quoter, s.polish_rounds)
+        # Polish and the baseline safeguard score plans on the built-in terms only, so they would undo a user term
+        # (a cap, a custom cost): with user terms the solver's plan goes straight to the raw-unit check.
+        rounds = 0 if self.terms else s.polish_rounds
+        polished = polish(problem, draft, self.quoter, rounds)
         polish_ms = (time.perf_counter() - started) * 1e3
         gain = draft.objective_usd - polished.objective_usd
         started = time.perf_counter()
         best, winner = polished, ""
-        if n_venues <= s.baseline_guard_max_venues:
+        if n_venues <= s.baseline_guard_max_venues and not self.terms:
             best, winner = guard(problem, polished, self.quoter)
+        checked = repair(problem, best, self.quoter)  # raw-unit check of every limit: repaired or refused
         stats = draft.stats.model_copy(update={
             "polish_ms": polish_ms, "polish_gain_usd": gain, "guard_ms": (time.perf_counter() - started) * 1e3,
-            "safeguard": winner,
+            "safeguard": winner, "repaired": checked is not best,
         })
+        best = checked
         update: dict[str, object] = {"stats": stats}
         if winner:
             update["note"] = (f"safeguard: baseline {winner} beat the optimizer's plan on the exact venue models by "
@@ -144,8 +154,8 @@ def guard(problem: HedgeProblem, plan: Plan, quoter: Quoter, rounds: int = 3) ->
         for amounts in pending:
             tried.append(amounts)
             for name, baseline in BASELINES.items():
-                try:
-                    cand = baseline(problem, amounts=amounts, quoter=quoter)
+                try:  # raw-unit rounding breaches are repaired as for the optimizer's own plan
+                    cand = repair(problem, baseline(problem, amounts=amounts, quoter=quoter), quoter)
                 except (PlanError, AdapterError):
                     continue  # this baseline cannot meet the limits: not a candidate
                 tol = 1e-9 * max(1.0, abs(best.objective_usd))
@@ -165,7 +175,8 @@ def allocations_from(states: list[VenueState], result: SolveResult, data: Packed
     out = []
     for j in np.flatnonzero((result.used > 0.5) & (per_trade > DUST)):
         st = states[j // 2]
-        out.append(Allocation(st, Side.SELL if j % 2 == 0 else Side.BUY, float(per_trade[j])))
+        if per_trade[j] * 10**st.base.decimals >= 1:  # under one raw unit is no trade (the raw check sees the rest)
+            out.append(Allocation(st, Side.SELL if j % 2 == 0 else Side.BUY, float(per_trade[j])))
     return out
 
 
@@ -175,12 +186,14 @@ def default_planner() -> Planner:
     return Planner()
 
 
-def plan(problem: HedgeProblem, quoter: Quoter | None = None, now: float | None = None) -> Plan:
+def plan(problem: HedgeProblem, quoter: Quoter | None = None, now: float | None = None,
+         terms: Sequence[Term] = ()) -> Plan:
     """The cheapest set of hedge trades for ``problem``, stamped with when it was made and from which blocks.
+    ``terms`` adds user cost or constraint terms (see :mod:`optimizer.terms`).
 
     Usage: ``result = plan(HedgeProblem.model_validate_json(text))``
     """
-    planner = default_planner() if quoter is None else Planner(quoter=quoter)
+    planner = default_planner() if quoter is None and not terms else Planner(quoter=quoter, terms=terms)
     result = planner.plan(problem)
     blocks: dict[str, int] = {}
     for v in problem.venues:

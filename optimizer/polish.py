@@ -21,58 +21,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from adapters import Side, VenueState
+from adapters import Side
 from crosshedge import AdapterError, PlanError
 from optimizer.finalize import Allocation, Quoter, exact_trade, plan_from_trades
-from optimizer.packing import fee_rate
-from optimizer.problem import HedgeProblem, Plan, PlannedTrade, venue_key
-
-_REL = 1e-9  # relative slack on limits: amounts are exact integers, limits are floats
-
-
-def violation(problem: HedgeProblem, plan: Plan) -> str | None:
-    """The first limit ``plan`` breaks on its exact amounts (None when it keeps them all)."""
-    s, states = problem.settings, {venue_key(v): v for v in problem.venues}
-    held: defaultdict[tuple[str, str], float] = defaultdict(float)
-    notional = 0.0
-    for tr in plan.trades:
-        st, target = states[tr.venue_key], problem.target(tr.underlying)
-        assert target is not None
-        if st.chain in problem.disabled_chains or tr.venue_key in problem.disabled_venues:
-            return f"{tr.venue_key} is switched off"
-        if tr.base_amount * target.mark_price_usd < s.min_trade_usd * (1 - _REL):
-            return f"{tr.venue_key}: below optimizer.min_trade_usd"
-        if _impact(st, tr) > s.max_price_impact_bps / 1e4 * (1 + _REL) + _REL:
-            return f"{tr.venue_key}: above optimizer.max_price_impact_bps"
-        if tr.side is Side.SELL:
-            held[(st.chain, st.base.symbol)] += tr.base_amount
-        else:
-            held[(st.chain, st.quote.symbol)] += tr.quote_amount
-        notional += tr.base_amount * target.mark_price_usd
-    for (chain, symbol), used in held.items():
-        if used > problem.inventory.get(chain, {}).get(symbol, 0.0) * (1 + _REL):
-            return f"needs {used:g} {symbol} on {chain}, more than the wallet holds"
-    if notional > s.max_notional_usd_per_run * (1 + _REL):
-        return "above optimizer.max_notional_usd_per_run"
-    if s.max_trades is not None and len(plan.trades) > s.max_trades:
-        return "above optimizer.max_trades"
-    dust: defaultdict[str, float] = defaultdict(float)  # raw rounding: a trade may land one raw unit off
-    for tr in plan.trades:
-        dust[tr.underlying] += 10.0 ** -states[tr.venue_key].base.decimals
-    for t in problem.targets:
-        r = plan.residual_delta[t.underlying]
-        slack = _REL * max(1.0, abs(t.lower), abs(t.upper)) + dust[t.underlying]
-        if not t.lower - slack <= r <= t.upper + slack:
-            return f"{t.underlying}: residual {r:g} outside the band [{t.lower:g}, {t.upper:g}]"
-    return None
-
-
-def _impact(st: VenueState, tr: PlannedTrade) -> float:
-    """Average impact against the venue's mid, fee excluded, as a fraction of mid (what the cap limits)."""
-    f = fee_rate(st)
-    if tr.side is Side.SELL:
-        return (st.mid_price - tr.expected_price / (1 - f)) / st.mid_price
-    return (tr.expected_price * (1 - f) - st.mid_price) / st.mid_price
+from optimizer.limits import violation
+from optimizer.problem import HedgeProblem, Plan, venue_key
 
 
 class _Group:

@@ -20,6 +20,9 @@ Usage::
 
 from __future__ import annotations
 
+import math
+import warnings
+import weakref
 from pathlib import Path
 from typing import Literal
 
@@ -84,6 +87,104 @@ class HedgeProblem(_Value):
     def target(self, underlying: str) -> HedgeTarget | None:
         return next((t for t in self.targets if t.underlying == underlying), None)
 
+    @model_validator(mode="after")
+    def _inputs_are_sane(self) -> HedgeProblem:
+        check_problem(self)
+        _remember_checked(self)
+        return self
+
+
+# Problems whose validation ran (by identity): ``model_copy(update=...)`` skips validators, so the planner re-checks
+# any problem not in here, and skips the re-check (a tenth of a 10,000-venue re-solve) for those that are.
+_CHECKED: dict[int, weakref.ref[HedgeProblem]] = {}
+
+
+def _remember_checked(problem: HedgeProblem) -> None:
+    key = id(problem)
+
+    def forget(_: weakref.ref[HedgeProblem]) -> None:
+        _CHECKED.pop(key, None)
+
+    _CHECKED[key] = weakref.ref(problem, forget)
+
+
+def was_checked(problem: HedgeProblem) -> bool:
+    """True when ``problem`` itself (not a copy) went through :func:`check_problem` at validation."""
+    ref = _CHECKED.get(id(problem))
+    return ref is not None and ref() is problem
+
+
+# Above this the risk term's coefficients (price · band²) leave double precision's useful range for the solver.
+MAX_RISK_PRICE = 1e12
+
+
+class MarkFarFromMidsWarning(UserWarning):
+    """A target's mark price is far from the mids of the venues that trade it (a stale or wrong mark)."""
+
+
+def check_problem(problem: HedgeProblem, segments: bool = True) -> None:
+    """Raise ``ValueError`` (one sentence naming the field) on non-finite, negative, empty or unknown input; warn
+    when a mark is far from its venues' mids. ``segments=False`` skips the per-piece scan (packing checks it)."""
+    for st in problem.venues:
+        _check_state(st, problem.as_of, problem.settings.max_clock_skew_s, segments)
+    for t in problem.targets:
+        if t.risk_price > MAX_RISK_PRICE:
+            raise ValueError(f"targets.{t.underlying}.risk_price: {t.risk_price:g} USD per unit² is above "
+                             f"{MAX_RISK_PRICE:g}; to pin the residual, narrow the band [lower, upper] instead")
+    for key, usd in problem.gas_usd.items():
+        if not math.isfinite(usd) or usd < 0:
+            raise ValueError(f"gas_usd.{key}: expected a finite non-negative USD amount, got {usd!r}")
+    for chain, held in problem.inventory.items():
+        for symbol, amount in held.items():
+            if not math.isfinite(amount) or amount < 0:
+                raise ValueError(f"inventory.{chain}.{symbol}: expected a finite non-negative amount, got {amount!r}")
+    _check_names(problem)
+    _warn_far_marks(problem)
+
+
+def _check_state(st: VenueState, as_of: int, skew_s: float, segments: bool) -> None:
+    key = venue_key(st)
+    if not math.isfinite(st.mid_price) or st.mid_price <= 0:
+        raise ValueError(f"venues.{key}.mid_price: expected a finite positive price, got {st.mid_price!r}")
+    if not 0 <= st.fee_pips < 1_000_000:
+        raise ValueError(f"venues.{key}.fee_pips: expected a fee in [0, 1000000) pips, got {st.fee_pips}")
+    if st.block_timestamp > as_of + skew_s:
+        raise ValueError(f"venues.{key}.block_timestamp: {st.block_timestamp} is {st.block_timestamp - as_of} s "
+                         f"after as_of {as_of} (more than optimizer.max_clock_skew_s = {skew_s:g}): a wrong clock")
+    for curve, name in ((st.sell, "sell"), (st.buy, "buy")):
+        if not curve.segments:
+            raise ValueError(f"venues.{key}.{name}: the curve has no segments")
+        for i, seg in enumerate(curve.segments if segments else ()):
+            if not (math.isfinite(seg.size) and math.isfinite(seg.price)):
+                raise ValueError(f"venues.{key}.{name}.segments.{i}: size and price must be finite, got "
+                                 f"{seg.size!r} at {seg.price!r}")
+
+
+def _check_names(problem: HedgeProblem) -> None:
+    """Switches must name venues and chains the problem knows (a misspelt switch would silently do nothing)."""
+    venues = {venue_key(v) for v in problem.venues} | set(problem.gas_usd)
+    chains = {v.chain for v in problem.venues} | set(problem.inventory) | {k.split("/")[0] for k in problem.gas_usd}
+    for key in problem.disabled_venues:
+        if key not in venues:
+            raise ValueError(f"disabled_venues: {key!r} is not a venue of the problem (expected 'chain/venue', one "
+                             f"of {sorted(venues)[:5]})")
+    for chain in problem.disabled_chains:
+        if chain not in chains:
+            raise ValueError(f"disabled_chains: {chain!r} is not a chain of the problem (one of {sorted(chains)})")
+
+
+def _warn_far_marks(problem: HedgeProblem) -> None:
+    for t in problem.targets:
+        mids = [v.mid_price for v in problem.venues if v.underlying == t.underlying]
+        if not mids:
+            continue
+        mid = float(np.median(mids))
+        off_bps = abs(t.mark_price_usd / mid - 1) * 1e4
+        if off_bps > problem.settings.mark_warn_bps:
+            warnings.warn(f"targets.{t.underlying}.mark_price_usd: {t.mark_price_usd:g} is {off_bps:,.0f} bp from "
+                          f"its venues' median mid {mid:g} (optimizer.mark_warn_bps = "
+                          f"{problem.settings.mark_warn_bps:g})", MarkFarFromMidsWarning, stacklevel=2)
+
 
 def risk_breakpoints(target: HedgeTarget, pieces: int) -> np.ndarray:
     """Sorted breakpoints of the risk interpolant: a ``pieces``-piece grid over the band, target, current delta."""
@@ -137,7 +238,9 @@ class CostBreakdown(_Value):
 
 class SolveStats(_Value):
     """How the plan was found. ``method``: ``milp`` (HiGHS branch and bound), ``relaxation-integral`` (the LP
-    relaxation came out integral, hence optimal), ``trivial`` (nothing could trade), or ``baseline:<name>``."""
+    relaxation came out integral, hence optimal), ``milp-fixed`` (above ``optimizer.exact_milp_max_venues``: branch
+    and bound on the switches the relaxation left fractional only; ``mip_gap`` says how far from proven optimal),
+    ``trivial`` (nothing could trade), or ``baseline:<name>``."""
 
     method: str
     status: str
@@ -148,14 +251,16 @@ class SolveStats(_Value):
     n_binaries: int = 0
     venues_considered: int = 0
     lower_bound_usd: float | None = None  # the relaxation's objective: no plan can cost less (model terms)
-    engine: str = ""  # "highs" (pruned arrays to HiGHS) or "cvxpy" (the DPP reference model); "" for baselines
-    pieces_pruned: int = 0  # curve pieces dropped before building because no optimal plan can use them
+    engine: str = ""  # "cvxpy+highs" (the cvxpy model's compiled data handed to HiGHS); "" for baselines
+    pieces_pruned: int = 0  # curve pieces bounded to 0 by the exact presolve (no optimal plan can use them)
+    mip_gap: float | None = None  # (objective − proven lower bound) / max(1, |objective|), model terms; 0: LP integral
     polish_ms: float = 0.0
     polish_gain_usd: float = 0.0  # exact objective saved by re-splitting sizes on the exact venue models
     guard_ms: float = 0.0
     # Set when a baseline's plan beat the optimizer's on the exact models and was returned instead (a safeguard:
     # the model's curves are samples of the exact venues), e.g. "router_split@target".
     safeguard: str = ""
+    repaired: bool = False  # a limit broken by raw-unit rounding was repaired before the plan was returned
 
 
 class VenueExplanation(_Value):

@@ -150,7 +150,9 @@ def bench_scenario(n: int, rng: np.random.Generator, layout_seed: int, *, as_of:
                     target=0.0, lower=-2e4 / m, upper=2e4 / m, mark_price_usd=m, risk_price=0.05 * (3000 / m) ** 2)
         for u, m in BENCH_MARKS.items()
     ]
-    inventory = {c: {"WETH": 5000.0, "WBTC": 200.0, "WSOL": 1e5, "USDC": 3e7} for c in BENCH_CHAINS}
-    settings = OptimizerSettings(max_notional_usd_per_run=1e8, min_trade_usd=50.0, max_price_impact_bps=500.0)
+    wallet = max(1.0, n / 1000)  # deltas grow with n: past 1,000 venues wallets and notional grow too (feasible)
+    inventory = {c: {"WETH": 5000.0 * wallet, "WBTC": 200.0 * wallet, "WSOL": 1e5 * wallet, "USDC": 3e7 * wallet}
+                 for c in BENCH_CHAINS}
+    settings = OptimizerSettings(max_notional_usd_per_run=1e8 * wallet, min_trade_usd=50.0, max_price_impact_bps=500.0)
     return HedgeProblem(targets=targets, venues=venues, gas_usd=gas, inventory=inventory, as_of=as_of,
                         settings=settings)

@@ -151,15 +151,21 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
                   bad_chains: set[str]) -> HedgeProblem:
     marks = marks_from_venues(snap.venue_states())
     targets = [target_window(d, marks[d.underlying]) for d in trading]
+    venues = snap.venue_states()
+    gas = {f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.swap_gas_usd.items()}
+    # A chain whose inventory is unknown cannot spend it: nothing is planned there.
+    off_chains = bad_chains | set(snap.failed) | {c for c, cs in snap.chains.items() if cs.inventory_error is not None}
+    # The problem refuses switches naming what it does not hold (a misspelt switch would do nothing); a chain or
+    # venue with no state in the snapshot cannot trade anyway, so its switch is left out.
+    known_chains = {v.chain for v in venues} | set(snap.chains)
+    known_venues = {f"{v.chain}/{v.venue}" for v in venues} | set(gas)
     return HedgeProblem(
         targets=targets,
-        venues=snap.venue_states(),
-        gas_usd={f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.swap_gas_usd.items()},
+        venues=venues,
+        gas_usd=gas,
         inventory={c: {p.symbol: p.amount for p in cs.inventory} for c, cs in snap.chains.items()},
-        disabled_venues=sorted(bad_venues),
-        # A chain whose inventory is unknown cannot spend it: nothing is planned there.
-        disabled_chains=sorted(bad_chains | set(snap.failed)
-                               | {c for c, cs in snap.chains.items() if cs.inventory_error is not None}),
+        disabled_venues=sorted(bad_venues & known_venues),
+        disabled_chains=sorted(off_chains & known_chains),
         # Every curve was read at its chain's head just now; an idle devnet chain's head can be old in wall-clock
         # terms, so age is measured against the chains' own clocks (the pre-sign price-move breaker covers drift).
         as_of=min(cs.block_timestamp for cs in snap.chains.values()),

@@ -57,15 +57,21 @@ class OptimizerSettings(_Section):
     max_price_impact_bps: float = Field(default=200.0, gt=0)
     max_trades: int | None = Field(default=None, gt=0)  # optional cap on trades per run
     max_curve_age_s: float = Field(default=120.0, gt=0)  # older curves raise StaleDataError
+    # A curve stamped further than this after the problem's as_of is refused (a wrong clock, not a fresh read);
+    # chains' clocks differ, and the planner measures age against the slowest chain's head.
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+    # A target whose mark differs from its venues' median mid by more than this warns (MarkFarFromMidsWarning).
+    mark_warn_bps: float = Field(default=500.0, gt=0)
     # Pieces of the piecewise-linear interpolant of the quadratic risk price across each band (see problem.py).
     risk_pieces: int = Field(default=16, ge=2, le=256)
     # HiGHS relative MIP gap; tiny so plans are optimal, not merely good (the models are small).
     mip_rel_gap: float = Field(default=1e-9, ge=0, le=0.1)
     time_limit_s: float = Field(default=30.0, gt=0)
-    # "highs": pruned sparse arrays straight to HiGHS (fast); "cvxpy": the DPP reference model (optimizer.model).
+    # Accepted so saved problems and configs still load; there is one model now (the cvxpy model of optimizer.model,
+    # solved by HiGHS), whichever value is given.
     engine: Literal["highs", "cvxpy"] = "highs"
     # Above this many venues a fractional relaxation is finished by branching only on its fractional switches (the
-    # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported (engine "highs" only).
+    # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported in stats.mip_gap.
     exact_milp_max_venues: int = Field(default=200, ge=0)
     # Re-split each plan's sizes among its venues on the exact venue models (at most this many Newton rounds; 0: off).
     polish_rounds: int = Field(default=8, ge=0, le=50)

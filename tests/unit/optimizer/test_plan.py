@@ -14,8 +14,9 @@ from crosshedge.cli.app import app
 from crosshedge.config import OptimizerSettings
 from optimizer import HedgeProblem, HedgeTarget, SolveStats, cp_quote
 from optimizer.finalize import Allocation, build_plan
+from optimizer.limits import violation
 from optimizer.plan import Planner, guard
-from optimizer.polish import polish, violation
+from optimizer.polish import polish
 from tests.unit.optimizer.helpers import make_problem
 
 

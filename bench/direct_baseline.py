@@ -1,8 +1,9 @@
-"""The hedge model assembled as sparse arrays after exact pruning and handed to HiGHS directly (through
-:func:`scipy.optimize.milp`): the fast engine behind :class:`optimizer.plan.Planner` (``settings.engine = "highs"``).
+"""BENCHMARK BASELINE ONLY, not product code: the hand-built sparse-array model that was the production path before
+the cvxpy model (:mod:`optimizer.model`) replaced it, kept here verbatim so ``bench_optimizer.py`` can time the two
+side by side in one run. Nothing in the product imports it.
 
-It is the same mixed-integer model as :class:`optimizer.model.HedgeModel` (the cvxpy/DPP reference, still selectable
-with ``engine = "cvxpy"``); tests check the two agree. What makes it fast:
+The hedge model assembled as sparse arrays after exact pruning and handed to HiGHS through
+:func:`scipy.optimize.milp`. What made it fast:
 
 * **Exact pruning before building.** Every constraint that limits one trade on its own is turned into a cap on that
   trade's size (the band's room in the trade's direction, the impact cap, the chain's inventory, the run's notional).
@@ -19,6 +20,7 @@ Usage::
 
     model = DirectModel(shape)
     result = model.solve(pack(problem, states, shape), problem.settings)
+    # or, timing pack + solve like the old planner: direct_solve(problem)
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from crosshedge.config import OptimizerSettings
+from optimizer.diagnose import usable_venues
 from optimizer.model import INTEGRALITY_TOL, SolveResult
-from optimizer.packing import ModelShape, PackedData
+from optimizer.packing import ModelShape, PackedData, pack, shape_of
+from optimizer.problem import HedgeProblem
 
 _STATUS = {0: "optimal", 1: "user_limit", 2: "infeasible", 3: "unbounded"}
 
@@ -237,3 +241,10 @@ class DirectModel:
         v = np.stack([np.ones(nu * lines), -data.slopes.ravel()], axis=1).ravel()
         a = sp.csr_array((v, (r, cidx)), shape=(nu * lines, ncol))
         return [LinearConstraint(a, data.intercepts.ravel(), np.inf)]
+
+
+def direct_solve(problem: HedgeProblem) -> SolveResult:
+    """Validate, pack and solve ``problem`` on the baseline (what the old planner timed as ``solve_ms``)."""
+    states = usable_venues(problem)
+    shape = shape_of(problem, states)
+    return DirectModel(shape).solve(pack(problem, states, shape), problem.settings)
