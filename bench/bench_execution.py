@@ -85,6 +85,7 @@ def floor_s(ctx: RunContext, key: bytes) -> float:
         settings = ctx.config.chains[chain]
         me = Account.from_key(key)
         nonce = w3.eth.get_transaction_count(me.address, "pending")
+        # Room over the latest base fee (a floor transaction refused as underpriced would time nothing)
         base = int(w3.eth.get_block("latest")["baseFeePerGas"])
         token = settings.tokens["USDC"].address
         router = next(v.config.model_dump()["router"] for v in ctx.config.venues_on(chain))
@@ -92,7 +93,7 @@ def floor_s(ctx: RunContext, key: bytes) -> float:
         for k in range(2):  # signing is local; pre-sign so only the round trips are timed
             call = approve_tx(settings.chain_id, token, router, 0)
             tx = {"chainId": settings.chain_id, "nonce": nonce + k, "to": call.to, "data": call.data, "value": 0,
-                  "gas": 60_000, "maxFeePerGas": base * 2 + 10**7, "maxPriorityFeePerGas": 10**7, "type": 2}
+                  "gas": 60_000, "maxFeePerGas": base * 3 + 10**7, "maxPriorityFeePerGas": 10**7, "type": 2}
             signed.append(me.sign_transaction(tx))
         for s in signed:
             h = w3.eth.send_raw_transaction(s.raw_transaction)
