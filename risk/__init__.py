@@ -68,6 +68,7 @@ from risk.policy import (
 from risk.prices import PriceSeries, guess_underlying, load_prices
 from risk.smile import SmileGreeks, option_vols, smile_greeks
 from risk.stress import PRICE_SHOCKS, VOL_SHOCKS, StressCell, StressGrid, stress_grid
+from risk.valuation import book_values
 from risk.var import (
     CONFIDENCES,
     JointReturns,
@@ -132,6 +133,7 @@ __all__ = [
     "best_band_vs_daily",
     "black76",
     "book_path",
+    "book_values",
     "bsm",
     "bucket_labels",
     "correlated_normals",

@@ -9,8 +9,9 @@ Scenarios are joint moves of every underlying over one horizon (default 1 day = 
 - **Monte Carlo**: zero-mean multivariate normal log returns with the empirical covariance of the same historical
   returns (Cholesky factor), seeded, so the correlation is the data's and only the tails are Gaussian.
 
-Each scenario re-prices the whole book with :func:`risk.aggregate` (the same full revaluation the stress grid
-uses: options, LP positions, spot) at shocked prices, instantly (no time decay, implied vols unchanged), and
+Each scenario re-prices the whole book with the pricing of :func:`risk.aggregate` (the same full revaluation the
+stress grid uses: options under their surfaces, LP positions, spot), vectorised over scenarios
+(:func:`risk.valuation.book_values`), at shocked prices, instantly (no time decay, implied vols unchanged), and
 the P&L is the shocked value minus today's value.
 
 Quantile convention (stated, because sample VaR has several): with losses L = −P&L sorted ascending
@@ -40,8 +41,10 @@ from crosshedge import Frozen, InputError
 from risk.aggregate import CASH_UNDERLYINGS, aggregate
 from risk.greeks import FloatArray
 from risk.prices import PriceSeries
+from risk.valuation import book_values
 
 CONFIDENCES = (0.95, 0.99)
+_CHUNK = 2_000  # scenarios priced per block by revalue
 
 
 @dataclass(frozen=True)
@@ -152,24 +155,26 @@ def revalue(
     positions: Sequence[BaseModel], prices: Mapping[str, float], now: datetime, underlyings: Sequence[str],
     log_returns: FloatArray, rate: float = 0.0, progress: Callable[[int], None] | None = None,
 ) -> FloatArray:
-    """Book P&L under each row of joint log returns (full revaluation by :func:`aggregate`, instantaneous).
+    """Book P&L under each row of joint log returns (full revaluation, instantaneous: :func:`book_values`, the
+    pricing of :func:`aggregate` vectorised over scenarios).
 
-    ``progress(done)`` is called every 500 scenarios.
+    ``progress(done)`` is called after every block of scenarios.
     """
     held = {str(u) for p in positions for u in (getattr(p, "underlying", None), getattr(p, "quote_underlying", None))
             if u is not None} - CASH_UNDERLYINGS
     missing = sorted(held - set(underlyings))
     if missing:
         raise InputError(f"no price history for {', '.join(missing)}: every underlying of the book needs one for VaR")
-    base = aggregate(positions, prices, now, rate).value_usd
     names = [u for u in underlyings if u in prices and u not in CASH_UNDERLYINGS]
     idx = [underlyings.index(u) for u in names]
+    base = float(book_values(positions, prices, now, rate)[0])
     pnl = np.empty(len(log_returns))
-    for i, row in enumerate(np.exp(log_returns[:, idx])):
-        shocked = dict(prices) | {u: prices[u] * float(m) for u, m in zip(names, row, strict=True)}
-        pnl[i] = aggregate(positions, shocked, now, rate).value_usd - base
-        if progress is not None and (i + 1) % 500 == 0:
-            progress(i + 1)
+    for start in range(0, len(log_returns), _CHUNK):  # bounded memory: options x chunk prices at a time
+        moves = np.exp(log_returns[start:start + _CHUNK, idx])
+        shocked = dict(prices) | {u: prices[u] * moves[:, j] for j, u in enumerate(names)}
+        pnl[start:start + len(moves)] = book_values(positions, shocked, now, rate) - base
+        if progress is not None:
+            progress(start + len(moves))
     return pnl
 
 
