@@ -67,14 +67,16 @@ def _flags(row: RunSummary) -> str:
 
 
 def runs_table(rows: list[RunSummary], title: str = "crosshedge runs") -> Table:
-    """One row per run: state, flags, trades, tx hashes, predicted/realised cost, residual delta, reason."""
+    """One row per run: state, flags, trades, swap transactions (count and the first hash; every hash is in
+    ``runs --run ID`` and ``--json``), predicted/realised cost, residual delta, reason."""
     table = Table(title=title)
-    for col in ("run", "state", "flags", "trades", "tx hashes", "predicted $", "realised $", "residual Δ", "reason"):
+    for col in ("run", "state", "flags", "trades", "swap txs", "predicted $", "realised $", "residual Δ", "reason"):
         # the id and state stay whole (people copy the id into `runs cancel`); the reason takes what is left
         table.add_column(col, overflow="fold", no_wrap=col in {"run", "state"}, ratio=3 if col == "reason" else None)
     for row in rows:
         rep = row.report
-        hashes = " ".join((i.tx_hash or "")[:10] for i in row.intents if i.kind is IntentKind.SWAP and i.tx_hash)
+        sent = [i.tx_hash for i in row.intents if i.kind is IntentKind.SWAP and i.tx_hash]
+        hashes = f"{len(sent)} ({sent[0][:10]}…)" if sent else ""  # a column of 80-char hash lists crushes the rest
         table.add_row(row.run.id, row.run.state.value, _flags(row), str(len(rep.trades) if rep else 0), hashes,
                       f"{rep.predicted_cost_usd:,.2f}" if rep else "", f"{rep.realised_cost_usd:,.2f}" if rep else "",
                       " ".join(f"{k}:{v:+.3f}" for k, v in rep.residual_delta.items()) if rep else "",
