@@ -27,7 +27,7 @@ from adapters.contract import PositionScope
 from adapters.positions import SpotPosition
 from adapters.rpc import Address, batch_call, decode, encode_call
 from adapters.types import ChainContext
-from crosshedge import AdapterError, RpcError
+from crosshedge import AdapterError, HeadMovedError
 
 NATIVE = "native"
 
@@ -73,7 +73,7 @@ class Erc20Inventory:
         at: BlockIdentifier = block if block is not None else "latest"
         ran_at, results = batch_call(chain.w3, calls, at, chain.multicall, chain.name)
         if block is not None and ran_at is not None and ran_at != block:
-            raise RpcError(f"chain {chain.name}: reads pinned to block {block} ran at block {ran_at}")
+            raise HeadMovedError(f"chain {chain.name}: reads pinned to block {block} ran at block {ran_at}")
         number = block if block is not None else int(ran_at or chain.w3.eth.block_number)
         out = []
         n = len(tokens)

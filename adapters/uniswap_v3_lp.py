@@ -31,7 +31,7 @@ from adapters.contract import PositionScope
 from adapters.positions import LpPosition
 from adapters.rpc import Address, Call, batch_call, decode, encode_call
 from adapters.types import ChainContext
-from crosshedge import AdapterError, RpcError
+from crosshedge import AdapterError, HeadMovedError
 
 POSITIONS_TYPES = (
     "uint96", "address", "address", "address", "uint24", "int24", "int24", "uint128", "uint256", "uint256",
@@ -54,7 +54,7 @@ def _run(chain: ChainContext, calls: Sequence[Call], block: int | None, what: st
     at: Any = block if block is not None else "latest"
     ran_at, results = batch_call(chain.w3, calls, at, chain.multicall, chain.name)
     if block is not None and ran_at is not None and ran_at != block:
-        raise RpcError(f"chain {chain.name}: LP reads pinned to block {block} ran at block {ran_at}")
+        raise HeadMovedError(f"chain {chain.name}: LP reads pinned to block {block} ran at block {ran_at}")
     out = []
     for call, res in zip(calls, results, strict=True):
         if not res.success:

@@ -16,7 +16,7 @@ from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
 from adapters import CallResult, ChainContext, decode_multicall
-from crosshedge import RpcError
+from crosshedge import HeadMovedError, RpcError
 
 
 def hex_data(data: bytes) -> str:
@@ -65,6 +65,8 @@ def multicall_results(chain: ChainContext, response: dict[str, Any], block: int,
         ran_at, results = decode_multicall(bytes.fromhex(result.removeprefix("0x")))
     except ValueError as exc:
         raise RpcError(f"chain {chain.name}: the link-check multicall returned malformed data ({exc})") from exc
+    if ran_at != block and len(results) == n:  # a block was mined under the read: the caller reads again
+        raise HeadMovedError(f"chain {chain.name}: the link-check multicall pinned to block {block} ran at {ran_at}")
     if ran_at != block or len(results) != n:
         raise RpcError(f"chain {chain.name}: the link-check multicall pinned to block {block} ran at {ran_at} "
                        f"with {len(results)} of {n} results")

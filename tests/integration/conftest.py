@@ -108,7 +108,7 @@ def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
 
     anvil's evm_revert restores state but not the fee market: the next block's base fee stays wherever the test's
     blocks pushed it (40 near-empty blocks take 20 gwei to 0.1 gwei). It is put back too, so no test leaks gas prices,
-    and so is the clock (evm_revert winds it back to the snapshot's time).
+    and so is the clock (evm_revert winds it back to the snapshot's time), with a fresh head block.
     """
     ids, next_base_fee = {}, {}
     for chain in devnet.chains():
@@ -122,7 +122,10 @@ def chain_snapshot(devnet: DevnetHandle) -> Iterator[dict[str, str]]:
         reverted = w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])
         # A failed revert would leak this test's trades into every later test: fail loudly instead.
         assert reverted.get("result") is True, f"evm_revert on {chain} failed: {reverted}"
-        w3.provider.make_request(RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(next_base_fee[chain])])
         # evm_revert also winds anvil's clock back to the snapshot: without this, every later block would be
-        # stamped that much in the past, and the heads would look stale against the wall clock.
+        # stamped that much in the past, and the heads would look stale against the wall clock. The head itself
+        # is the snapshot's old block until the next one: one block is mined now, so the next test's first read
+        # never sees a head as old as this test was long (a stale-head refusal).
         w3.provider.make_request(RPCEndpoint("evm_setTime"), [int(time.time())])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        w3.provider.make_request(RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(next_base_fee[chain])])
