@@ -85,15 +85,18 @@ def floor_s(ctx: RunContext, key: bytes) -> float:
         settings = ctx.config.chains[chain]
         me = Account.from_key(key)
         nonce = w3.eth.get_transaction_count(me.address, "pending")
-        # Room over the latest base fee (a floor transaction refused as underpriced would time nothing)
-        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+        # The sender reads the pending block's base fee too. The cap below is generous on purpose: a devnet chain's
+        # base fee can jump back to its configured level within one block (measured on ethereum: 2.7 -> 20 gwei; the
+        # cause is not pinned down), and a floor transaction refused as underpriced would time nothing. A cap costs
+        # no time.
+        base = int(w3.eth.get_block("pending")["baseFeePerGas"])
         token = settings.tokens["USDC"].address
         router = next(v.config.model_dump()["router"] for v in ctx.config.venues_on(chain))
         signed = []
         for k in range(2):  # signing is local; pre-sign so only the round trips are timed
             call = approve_tx(settings.chain_id, token, router, 0)
             tx = {"chainId": settings.chain_id, "nonce": nonce + k, "to": call.to, "data": call.data, "value": 0,
-                  "gas": 60_000, "maxFeePerGas": base * 3 + 10**7, "maxPriorityFeePerGas": 10**7, "type": 2}
+                  "gas": 60_000, "maxFeePerGas": max(base * 2, 200 * 10**9), "maxPriorityFeePerGas": 10**7, "type": 2}
             signed.append(me.sign_transaction(tx))
         for s in signed:
             h = w3.eth.send_raw_transaction(s.raw_transaction)
