@@ -117,10 +117,12 @@ def _buy_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: l
 
 
 def infeasibility(problem: HedgeProblem, states: list[VenueState], data: PackedData) -> InfeasiblePlanError:
-    """The error for an infeasible model, naming the first limit that binds on its own (else the combination)."""
+    """The error for an infeasible model, naming every underlying whose band binds on its own (each with its first
+    binding limit, in underlying order), else the run's notional cap, else the combination."""
     s = problem.settings
     total_notional = 0.0
-    for t in problem.targets:
+    reasons: list[str] = []
+    for t in sorted(problem.targets, key=lambda target: target.underlying):
         if t.current_delta > t.upper:
             side, need = Side.SELL, t.current_delta - t.upper
         elif t.current_delta < t.lower:
@@ -128,33 +130,11 @@ def infeasibility(problem: HedgeProblem, states: list[VenueState], data: PackedD
         else:
             continue
         total_notional += need * t.mark_price_usd
-        venues = [v for v in states if v.underlying == t.underlying]
-        open_venues = [v for v in venues if _open(problem, v)]
-        if not open_venues:
-            off = ", ".join(venue_key(v) for v in venues) or "none configured"
-            return InfeasiblePlanError(
-                f"cannot {side} {need:g} {t.underlying} of delta: no open venue trades {t.underlying} "
-                f"(switched off or missing: {off})"
-            )
-        short = (_sell_shortfall if side is Side.SELL else _buy_shortfall)(problem, t, need, states)
-        if short:
-            return InfeasiblePlanError(short)
-        room = _room_under_impact_cap(open_venues, side, data, states)
-        if room < need:
-            return InfeasiblePlanError(
-                f"cannot {side} {need:g} {t.underlying} of delta: the open venues' curves hold only {room:g} "
-                f"{t.underlying} within optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}"
-            )
-        per_chain = _per_chain_inventory(problem, t, side, need, open_venues, data, states)
-        if per_chain:
-            return InfeasiblePlanError(per_chain)
-        if s.max_trades is not None:
-            best = sorted((_venue_room(v, side, data, states) for v in open_venues), reverse=True)[: s.max_trades]
-            if sum(best) < need:
-                return InfeasiblePlanError(
-                    f"cannot {side} {need:g} {t.underlying} of delta in optimizer.max_trades = {s.max_trades} trades: "
-                    f"the {s.max_trades} deepest venues hold only {sum(best):g} {t.underlying} within the impact cap"
-                )
+        reason = _target_limit(problem, t, side, need, states, data)
+        if reason:
+            reasons.append(reason)
+    if reasons:  # every one of them, so the sentence never depends on which underlying was looked at first
+        return InfeasiblePlanError("; ".join(reasons))
     if total_notional > s.max_notional_usd_per_run:
         return InfeasiblePlanError(
             f"reaching the bands needs at least ${total_notional:,.0f} of trades, above optimizer."
@@ -164,6 +144,35 @@ def infeasibility(problem: HedgeProblem, states: list[VenueState], data: PackedD
         "no plan meets every limit at once: each band is reachable alone, but together the inventory per chain, the "
         "impact cap, max_trades and max_notional_usd_per_run cannot all hold (loosen one of them)"
     )
+
+
+def _target_limit(problem: HedgeProblem, t: HedgeTarget, side: Side, need: float, states: list[VenueState],
+                  data: PackedData) -> str | None:
+    """The first limit that keeps ``t``'s band out of reach on its own (None when it is reachable alone)."""
+    s = problem.settings
+    venues = [v for v in states if v.underlying == t.underlying]
+    open_venues = [v for v in venues if _open(problem, v)]
+    if not open_venues:
+        off = ", ".join(venue_key(v) for v in venues) or "none configured"
+        return (f"cannot {side} {need:g} {t.underlying} of delta: no open venue trades {t.underlying} "
+                f"(switched off or missing: {off})")
+    short = (_sell_shortfall if side is Side.SELL else _buy_shortfall)(problem, t, need, states)
+    if short:
+        return short
+    room = _room_under_impact_cap(open_venues, side, data, states)
+    if room < need:
+        return (f"cannot {side} {need:g} {t.underlying} of delta: the open venues' curves hold only {room:g} "
+                f"{t.underlying} within optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}")
+    per_chain = _per_chain_inventory(problem, t, side, need, open_venues, data, states)
+    if per_chain:
+        return per_chain
+    if s.max_trades is not None:
+        best = sorted((_venue_room(v, side, data, states) for v in open_venues), reverse=True)[: s.max_trades]
+        if sum(best) < need:
+            return (f"cannot {side} {need:g} {t.underlying} of delta in optimizer.max_trades = {s.max_trades} "
+                    f"trades: the {s.max_trades} deepest venues hold only {sum(best):g} {t.underlying} within the "
+                    "impact cap")
+    return None
 
 
 def _chain_capacity(problem: HedgeProblem, side: Side, venues: list[VenueState], data: PackedData,

@@ -79,6 +79,20 @@ def test_infeasible_inventory_is_explained(problem: HedgeProblem) -> None:
         planner().plan(short)
 
 
+def test_every_underlying_out_of_reach_is_named_in_underlying_order(problem: HedgeProblem) -> None:
+    # BTC 5 long against a +-1 band with no WBTC anywhere, ETH short of WETH too: both are said, whatever the
+    # targets' order (a sentence that named whichever came first would change from one process to the next).
+    btc = problem.targets[1].model_copy(update={"current_delta": 5.0})
+    for targets in ([problem.targets[0], btc], [btc, problem.targets[0]]):
+        short = problem.model_copy(update={"targets": targets,
+                                           "inventory": {"arbitrum": {"WETH": 50.0}, "base": {"WETH": 30.0}}})
+        with pytest.raises(InfeasiblePlanError) as caught:
+            planner().plan(short)
+        assert str(caught.value) == ("cannot sell 4 BTC of delta: the wallets hold 0 WBTC on base together; cannot "
+                                     "sell 130 ETH of delta: the wallets hold 80 WETH on arbitrum and base and "
+                                     "ethereum together")
+
+
 def test_infeasible_notional_and_switches_are_explained(problem: HedgeProblem) -> None:
     small = problem.model_copy(update={"settings": OptimizerSettings(max_notional_usd_per_run=100_000)})
     with pytest.raises(InfeasiblePlanError, match="max_notional_usd_per_run"):
