@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import fakeredis
 import pytest
 
-from adapters import OptionPosition
 from crosshedge.demo import DemoStep, demo_explain
 from orchestrator import Ledger, PolicyVerdicts
-from risk import RiskReport, aggregate
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def ticking() -> Iterator[float]:
-    t = 1_700_000_000.0
-    while True:
-        t += 1.0
-        yield t
+from tests.unit.explain_helpers import T0, risk_at, ticking_ledger
 
 
 @pytest.fixture
 def ledger() -> Ledger:
-    clock = ticking()
-    return Ledger(fakeredis.FakeRedis(decode_responses=True), prefix="d", clock=lambda: next(clock))
-
-
-def risk_at(spot: float, when: datetime) -> RiskReport:
-    call = OptionPosition(id="c", underlying="ETH", kind="call", strike=3000, expiry=T0 + timedelta(days=30),
-                          size=-10, vol=0.6, venue="deribit", tenor_days=30)
-    return aggregate([call], {"ETH": spot}, when)
+    return ticking_ledger("d")
 
 
 def test_the_demo_sums_its_runs_explains(ledger: Ledger) -> None:
