@@ -204,6 +204,8 @@ def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRe
                 raise  # not unknown holdings: the whole chain is read again at the new head
             except (AdapterError, RpcError) as exc:  # holdings unknown: said so, never read as zero
                 inventory_error = str(exc)
+    except CrosshedgeError:
+        raise  # already says what failed (RpcError is an OSError: without this a HeadMovedError was never retried)
     except (OSError, Web3Exception) as exc:
         raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
     return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error)

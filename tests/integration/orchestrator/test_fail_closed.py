@@ -18,6 +18,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 
 from adapters import Side
+from crosshedge import HeadMovedError
 from orchestrator import IntentKind, IntentState, RunReport, RunState
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, make_plan, snapshot
@@ -256,3 +257,29 @@ def test_a_router_typed_as_an_account_gets_no_approval_and_no_call(fresh: Orches
     assert run.state is RunState.NOOP and not fresh.ledger().intents(rid), run  # the trade was dropped
     assert all(not r.attempts for r in fresh.ledger().intents(rid))
     assert fresh.w3("arbitrum").eth.get_transaction_count(me) == sent  # nothing signed, nothing sent
+
+
+def test_a_block_mined_under_the_snapshot_reads_the_chain_again(fresh: Orchestra,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race is forced, not waited for: the first holdings read on ethereum mines a block and reports the head
+    moved, as the pinned readers do when anvil answers from the new head. The snapshot reads the chain again at
+    the new head instead of failing the run (RpcError is an OSError, and the snapshot once wrapped it)."""
+    import orchestrator.snapshot as snapshot_module
+
+    real = snapshot_module.read_wallet_inventory
+    ethereum_reads: list[int] = []
+
+    def moved_once(config: Any, registry: Any, ctx: Any, block: int) -> Any:
+        if ctx.name == "ethereum":
+            ethereum_reads.append(block)
+        if ethereum_reads == [block] and ctx.name == "ethereum":
+            rpc(fresh, "ethereum", "evm_mine", [])
+            raise HeadMovedError(f"chain ethereum: reads pinned to block {block} ran at block {block + 1}")
+        return real(config, registry, ctx, block)
+
+    monkeypatch.setattr(snapshot_module, "read_wallet_inventory", moved_once)
+    head = int(fresh.w3("ethereum").eth.block_number)
+    snap = snapshot(fresh.config)
+    eth = snap.chains["ethereum"]
+    assert "ethereum" not in snap.failed and eth.inventory and eth.inventory_error is None
+    assert len(ethereum_reads) == 2 and eth.block_number == ethereum_reads[1] > ethereum_reads[0] >= head
