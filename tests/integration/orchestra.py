@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -209,7 +210,10 @@ class Orchestra:
                 values.append(str(client.get(key)))
             elif kind == "list":
                 values += [str(v) for v in client.lrange(key, 0, -1)]
-        clear = [v[:20] for v in values if "0x02f8" in v.lower() or "0x02f9" in v.lower()]
+        # A raw EIP-1559 transaction is 0x02f8/0x02f9 and then well over 200 hex digits; a hash or address that
+        # merely starts with 02f8 (one in 32,768) is 64 or 40 digits long and is not one.
+        raw_tx = re.compile(r"0x02f[89][0-9a-f]{200,}")
+        clear = [v[:20] for v in values if raw_tx.search(v.lower())]
         assert not clear, f"signed transactions in clear in Redis: {clear}"
         assert self.private_key_hex.lower() not in " ".join(values).lower()
 
