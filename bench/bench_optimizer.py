@@ -6,8 +6,12 @@ model (the cvxpy model, compiled once, handed to HiGHS) is built once, then ever
 depths and prices (same venue set: the cached model is re-solved through its parameters). Each run's problem is also
 solved by ``bench/direct_baseline.py`` (the hand-built model that was production before; benchmark code only), in the
 same process, alternating, so the two share the machine's noise. A time is validation + packing + presolve + HiGHS
-(``Planner.solve``), what the old planner reported as ``solve_ms``; the exact finishing (quotes, polish, safeguard,
-raw-unit check) is timed separately as ``median_plan_wall_ms`` up to ``--plan-max`` venues.
+(``Planner.solve``), what the old planner reported as ``solve_ms``. Two series per size: independent re-solves (each
+run's deltas, gas, depths and prices drawn afresh; only the venue set is shared) and block-to-block re-solves (each
+run the previous one a block later: ``optimizer.BenchMarket.next_block``), where from
+``optimizer.warm_start_min_venues`` the LP relaxation starts from the previous run's basis. The exact finishing
+(quotes, polish, safeguard, raw-unit check) is timed separately as ``median_plan_wall_ms`` up to ``--plan-max``
+venues.
 
 Usage::
 
@@ -32,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, and bench/ for the baseline
 
 from bench.direct_baseline import direct_solve
-from optimizer import Planner, bench_scenario, cp_quote
+from crosshedge.config import OptimizerSettings
+from optimizer import BenchMarket, Planner, bench_scenario, cp_quote
 
 RESOLVES = {10: 20, 100: 20, 1000: 10, 3000: 5, 10000: 4}
 
@@ -59,6 +64,22 @@ def run(n: int, resolves: int, plan_max: int) -> dict[str, object]:
             started = time.perf_counter()
             planner.plan(problem, with_explanation=False)
             walls.append((time.perf_counter() - started) * 1e3)
+    # Block to block: the same venues one block later each run (small moves in mids, depths, gas and deltas), what
+    # a worker re-planning every block solves; from optimizer.warm_start_min_venues the LP starts from the last basis.
+    market = BenchMarket.draw(n, rng)
+    planner.solve(bench_scenario(n, rng, layout_seed=n, market=market))
+    drift, drift_base = [], []
+    for _ in range(resolves):
+        market = market.next_block(rng)
+        problem = bench_scenario(n, rng, layout_seed=n, market=market)
+        started = time.perf_counter()
+        _, _, result, _ = planner.solve(problem)
+        drift.append((time.perf_counter() - started) * 1e3)
+        started = time.perf_counter()
+        old = direct_solve(problem)
+        drift_base.append((time.perf_counter() - started) * 1e3)
+        agree.append(abs(result.objective - old.objective) / max(1.0, abs(old.objective)))
+        gaps.append(result.gap or 0.0)
     med, med_base = statistics.median(ours), statistics.median(base)
     return {
         "venues": n, "segments": 32, "resolves": resolves,
@@ -68,6 +89,11 @@ def run(n: int, resolves: int, plan_max: int) -> dict[str, object]:
         "methods": {m: methods.count(m) for m in sorted(set(methods))},
         "max_gap_to_proven_bound": max(gaps), "max_objective_rel_diff_vs_direct": max(agree),
         "median_plan_wall_ms": round(statistics.median(walls), 1) if walls else None,
+        "block_to_block_median_resolve_ms": round(statistics.median(drift), 1),
+        "block_to_block_max_resolve_ms": round(max(drift), 1),
+        "block_to_block_direct_median_ms": round(statistics.median(drift_base), 1),
+        "block_to_block_ratio_to_direct": round(statistics.median(drift) / statistics.median(drift_base), 3),
+        "warm_start": n >= OptimizerSettings().warm_start_min_venues,
     }
 
 
@@ -93,6 +119,9 @@ def main() -> None:
         "growth_exponent_cvxpy": round(exponent(sizes, [float(r["median_resolve_ms"]) for r in rows]), 3),  # type: ignore[arg-type]
         "growth_exponent_direct": round(exponent(sizes, [float(r["direct_baseline_median_ms"]) for r in rows]), 3),  # type: ignore[arg-type]
         "ratio_to_direct": {str(r["venues"]): r["ratio_to_direct"] for r in rows},
+        "growth_exponent_block_to_block": round(exponent(sizes, [float(r["block_to_block_median_resolve_ms"])  # type: ignore[arg-type]
+                                                                  for r in rows]), 3),
+        "block_to_block_ratio_to_direct": {str(r["venues"]): r["block_to_block_ratio_to_direct"] for r in rows},
         "method": "LP relaxation first (accepted when every switch is 0/1); else HiGHS branch and bound, above "
                   "optimizer.exact_milp_max_venues (200) only on the switches the LP left fractional",
         "mip_rel_gap_setting": "optimizer.mip_rel_gap = 1e-9 (default); max_gap_to_proven_bound is (objective - "

@@ -26,12 +26,13 @@ from optimizer.problem import (
     venue_key,
 )
 from optimizer.replay import ReplayedTrade, ReplayResult, SwapOrder, replay, swap_orders
-from optimizer.synthetic import bench_scenario, cp_quote, cp_state, random_problem
+from optimizer.synthetic import BenchMarket, bench_scenario, cp_quote, cp_state, random_problem
 from optimizer.terms import CORE_TERMS, ModelContext, RunView, Term, TermParts, VenueCap
 
 __all__ = [
     "BASELINES",
     "CORE_TERMS",
+    "BenchMarket",
     "CostBreakdown",
     "HedgeProblem",
     "HedgeTarget",

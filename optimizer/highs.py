@@ -38,6 +38,33 @@ _STATUS = {
 
 _INTEGER = _hp.HighsVarType.kInteger
 _CONTINUOUS = _hp.HighsVarType.kContinuous
+_STATUSES = [_hp.HighsBasisStatus(i) for i in range(5)]  # kLower, kBasic, kUpper, kZero, kNonbasic
+_LOWER, _BASIC, _UPPER, _ZERO = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Basis:
+    """A simplex basis by the compiled problem's own columns and rows, so it outlives one run's reduction: a column
+    or row the reduction dropped is stored nonbasic at its lower bound (column) or basic (row)."""
+
+    cols: np.ndarray  # (n_cols,) int8 HighsBasisStatus values
+    rows: np.ndarray  # (n_rows,)
+
+    def for_reduced(self, red: Reduced) -> list[list[Any]]:
+        """Column and row statuses for ``red``, with exactly one basic variable per row (HiGHS refuses others)."""
+        cols = self.cols[red.cols].copy()
+        rows = self.rows[red.rows].copy()
+        lo, hi = red.lo[red.cols], red.hi[red.cols]
+        at_lower = cols == _LOWER
+        cols[at_lower & ~np.isfinite(lo)] = _ZERO
+        cols[at_lower & ~np.isfinite(lo) & np.isfinite(hi)] = _UPPER
+        short = rows.size - int(np.count_nonzero(cols == _BASIC) + np.count_nonzero(rows == _BASIC))
+        if short > 0:  # rows new to the reduction: their slacks enter the basis
+            rows[np.flatnonzero(rows != _BASIC)[:short]] = _BASIC
+        elif short < 0:
+            leave = np.flatnonzero(cols == _BASIC)[:-short]
+            cols[leave] = np.where(np.isfinite(lo[leave]), _LOWER, np.where(np.isfinite(hi[leave]), _UPPER, _ZERO))
+        return [[_STATUSES[v] for v in cols.tolist()], [_STATUSES[v] for v in rows.tolist()]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class Reduced:
     hi: np.ndarray
     cols: np.ndarray
     fixed: np.ndarray
+    rows: np.ndarray  # the original rows kept
 
 
 def reduce_rows(a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -77,14 +105,15 @@ def reduce_rows(a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lo: np
         active[rows] = False
     if np.any(hi < lo):  # contradictory bounds: let HiGHS see the original rows and say infeasible
         return Reduced(sp.csc_matrix(a), row_lo, row_hi, lo, np.maximum(hi, lo), np.arange(a.shape[1]),
-                       np.zeros(0, dtype=int))
+                       np.zeros(0, dtype=int), np.arange(a.shape[0]))
     fixed = hi <= lo
     shift = np.bincount(r[fixed[j]], weights=v[fixed[j]] * lo[j[fixed[j]]], minlength=m)
     keep, cols = np.flatnonzero(active), np.flatnonzero(~fixed)
     row_map, col_map = np.cumsum(active) - 1, np.cumsum(~fixed) - 1
     inside = active[r] & ~fixed[j]
     sub = sp.csc_matrix((v[inside], (row_map[r[inside]], col_map[j[inside]])), shape=(keep.size, cols.size))
-    return Reduced(sub, row_lo[keep] - shift[keep], row_hi[keep] - shift[keep], lo, hi, cols, np.flatnonzero(fixed))
+    return Reduced(sub, row_lo[keep] - shift[keep], row_hi[keep] - shift[keep], lo, hi, cols, np.flatnonzero(fixed),
+                   keep)
 
 
 def _tighten(lo: np.ndarray, hi: np.ndarray, cols: np.ndarray, new_lo: np.ndarray, new_hi: np.ndarray) -> None:
@@ -109,6 +138,7 @@ class Solution:
     bound: float | None  # the MILP's dual bound (the LP's optimum for an LP)
     columns: dict[str, tuple[int, int]]
     has_solution: bool
+    iterations: int = 0  # simplex iterations (a warm start's gain shows here)
 
     def value(self, name: str) -> np.ndarray:
         start, size = self.columns[name]
@@ -132,6 +162,8 @@ class CompiledProblem:
         self.binaries = np.array(data[BOOL_IDX], dtype=int)
         self.columns = {name: (int(self.prog.var_id_to_col[v.id]), int(v.size)) for name, v in variables.items()}
         self.n_cols = int(self.prog.x.size)
+        self.n_rows = self.n_eq + self.n_leq
+        self._basis: Basis | None = None  # the last optimal LP relaxation's basis (warm starts)
 
     def arrays(self) -> tuple[np.ndarray, float, sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Cost, offset, constraint matrix, row bounds and column bounds at the parameters' current values."""
@@ -148,9 +180,10 @@ class CompiledProblem:
         return np.asarray(c, dtype=float), float(d), a, row_lo, np.asarray(b, dtype=float), lo, hi
 
     def solve(self, *, integer: bool, options: dict[str, float | bool | str], fixed: dict[int, float] | None = None,
-              arrays: tuple[Any, ...] | None = None) -> Solution:
+              arrays: tuple[Any, ...] | None = None, warm: bool = False) -> Solution:
         """Solve at the current parameter values: the MILP (``integer``) or its LP relaxation; ``fixed`` pins
-        columns (index → value) for a restricted MILP."""
+        columns (index → value) for a restricted MILP. With ``warm``, an LP relaxation starts from the basis of
+        the last one solved to optimality (and leaves its own for the next)."""
         c, d, a, row_lo, row_hi, lo, hi = arrays if arrays is not None else self.arrays()
         if fixed:
             idx = np.fromiter(fixed, dtype=int)
@@ -175,9 +208,27 @@ class CompiledProblem:
         for name, value in options.items():
             h.setOptionValue(name, value)
         h.passModel(model)
+        warm = warm and not integer
+        if warm and self._basis is not None:
+            basis = _hp.HighsBasis()
+            basis.col_status, basis.row_status = self._basis.for_reduced(red)
+            basis.valid = True
+            h.setBasis(basis)  # a basis HiGHS cannot use is replaced by its own start: never wrong, only slower
         h.run()
         offset = d + float(c[red.fixed] @ red.lo[red.fixed])
-        return self._solution(h, offset, integer, red)
+        out = self._solution(h, offset, integer, red)
+        if warm and out.status == "optimal":
+            self._basis = self._keep_basis(h, red)
+        return out
+
+    def _keep_basis(self, h: Any, red: Reduced) -> Basis:
+        got = h.getBasis()
+        cols = np.full(self.n_cols, _LOWER, dtype=np.int8)
+        rows = np.full(self.n_rows, _BASIC, dtype=np.int8)
+        cols[red.cols] = np.fromiter(map(int, got.col_status), dtype=np.int8, count=red.cols.size)
+        rows[red.rows] = np.fromiter(
+            map(int, got.row_status), dtype=np.int8, count=red.a.shape[0])
+        return Basis(cols, rows)
 
     def _solution(self, h: Any, offset: float, integer: bool, red: Reduced) -> Solution:
         status = _STATUS.get(str(h.getModelStatus()).split(".")[-1], "solver_error")
@@ -193,4 +244,4 @@ class CompiledProblem:
             bound = float(info.mip_dual_bound) + offset if np.isfinite(info.mip_dual_bound) else None
         elif status == "optimal":
             bound = objective
-        return Solution(status, x, objective, bound, self.columns, has)
+        return Solution(status, x, objective, bound, self.columns, has, int(info.simplex_iteration_count))

@@ -93,7 +93,9 @@ class HedgeModel:
         relaxed: Solution | None = None
         if relaxation_first:
             # HiGHS's LP presolve mostly redoes what reduce_rows did, and costs up to a third of the LP's time here.
-            relaxed = self.compiled.solve(integer=False, options={**opts, "presolve": "off"}, arrays=arrays)
+            warm = len(self.shape.venues) >= settings.warm_start_min_venues
+            relaxed = self.compiled.solve(integer=False, options={**opts, "presolve": "off"}, arrays=arrays,
+                                          warm=warm)
             if relaxed.status == "infeasible":
                 return self._result(relaxed, "relaxation", started, None)
             if relaxed.status == "optimal" and relaxed.x is not None:

@@ -12,6 +12,8 @@ Usage::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from adapters import Curve, Segment, Side, TokenInfo, VenueState
@@ -131,24 +133,56 @@ def random_problem(
     )
 
 
-def bench_scenario(n: int, rng: np.random.Generator, layout_seed: int, *, as_of: int = 1_700_000_000) -> HedgeProblem:
+@dataclass(frozen=True)
+class BenchMarket:
+    """The per-run draws of the benchmark scenario: each venue's mid offset, depth and gas, and each delta."""
+
+    mid_offsets: np.ndarray  # (n,) relative
+    depths_usd: np.ndarray  # (n,)
+    gas_usd: np.ndarray  # (n,)
+    deltas_usd: np.ndarray  # (3,) signed, per underlying in BENCH_MARKS order, before the n/3/mark scaling
+
+    @staticmethod
+    def draw(n: int, rng: np.random.Generator) -> BenchMarket:
+        """Independent draws: a re-solve that shares only the venue set with the previous run."""
+        mids, depths, gas = [], [], []
+        for _ in range(n):  # interleaved per venue, as the benchmark always drew them
+            mids.append(rng.normal(0, 5e-4))
+            depths.append(float(np.exp(rng.uniform(np.log(2e5), np.log(4e7)))))
+            gas.append(float(np.exp(rng.uniform(np.log(0.01), np.log(30.0)))))
+        deltas = [float(rng.choice([-1, 1]) * rng.uniform(5e3, 3e4)) for _ in BENCH_MARKS]
+        return BenchMarket(np.array(mids), np.array(depths), np.array(gas), np.array(deltas))
+
+    def next_block(self, rng: np.random.Generator) -> BenchMarket:
+        """The market one block later: mids move ~3 bp, depths ~1 %, gas ~5 %, each delta by up to 2 % of itself
+        (what a worker re-planning block after block sees)."""
+        n = self.mid_offsets.size
+        return BenchMarket(self.mid_offsets + rng.normal(0, 3e-4, n), self.depths_usd * np.exp(rng.normal(0, 0.01, n)),
+                           self.gas_usd * np.exp(rng.normal(0, 0.05, n)),
+                           self.deltas_usd * (1 + rng.uniform(-0.02, 0.02, self.deltas_usd.size)))
+
+
+def bench_scenario(n: int, rng: np.random.Generator, layout_seed: int, *, as_of: int = 1_700_000_000,
+                   market: BenchMarket | None = None) -> HedgeProblem:
     """The benchmark's scenario: ``n`` venues (32 pieces, gas $0.01 to $30, three underlyings over five chains; the
-    layout fixed by ``layout_seed``), this run's deltas, gas, depths and prices drawn from ``rng``."""
+    layout fixed by ``layout_seed``), this run's deltas, gas, depths and prices drawn from ``rng`` (or ``market``'s,
+    e.g. :meth:`BenchMarket.next_block` of the previous run's)."""
+    draws = market if market is not None else BenchMarket.draw(n, rng)
     layout_rng = np.random.default_rng(layout_seed)
     unders = list(BENCH_MARKS)
     venues, gas = [], {}
     for i in range(n):
         chain, u = BENCH_CHAINS[layout_rng.integers(len(BENCH_CHAINS))], unders[i % 3]
-        st = cp_state(chain, f"pool{i}", u, mid=BENCH_MARKS[u] * (1 + rng.normal(0, 5e-4)),
-                      depth_usd=float(np.exp(rng.uniform(np.log(2e5), np.log(4e7)))),
+        st = cp_state(chain, f"pool{i}", u, mid=BENCH_MARKS[u] * (1 + float(draws.mid_offsets[i])),
+                      depth_usd=float(draws.depths_usd[i]),
                       fee_pips=int(layout_rng.choice([100, 500, 3000, 10000])), pieces=32, reach=0.25,
                       timestamp=as_of)
         venues.append(st)
-        gas[f"{chain}/pool{i}"] = float(np.exp(rng.uniform(np.log(0.01), np.log(30.0))))
+        gas[f"{chain}/pool{i}"] = float(draws.gas_usd[i])
     targets = [
-        HedgeTarget(underlying=u, current_delta=float(rng.choice([-1, 1]) * rng.uniform(5e3, 3e4) * n / 3 / m),
+        HedgeTarget(underlying=u, current_delta=float(d) * n / 3 / m,
                     target=0.0, lower=-2e4 / m, upper=2e4 / m, mark_price_usd=m, risk_price=0.05 * (3000 / m) ** 2)
-        for u, m in BENCH_MARKS.items()
+        for (u, m), d in zip(BENCH_MARKS.items(), draws.deltas_usd, strict=True)
     ]
     wallet = max(1.0, n / 1000)  # deltas grow with n: past 1,000 venues wallets and notional grow too (feasible)
     inventory = {c: {"WETH": 5000.0 * wallet, "WBTC": 200.0 * wallet, "WSOL": 1e5 * wallet, "USDC": 3e7 * wallet}
