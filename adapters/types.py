@@ -50,6 +50,9 @@ class Segment(Frozen):
 
     size: float = Field(gt=0)
     price: float = Field(gt=0)
+    # Initialized ticks a fill crosses on entering this piece (Uniswap V3; each costs VenueState.gas_units_per_tick):
+    # the curve breaks at every crossing, so the step in gas sits exactly at a breakpoint.
+    ticks_crossed: int = Field(default=0, ge=0)
 
 
 class Curve(Frozen):

@@ -27,7 +27,7 @@ from crosshedge import PlanError
 from optimizer.diagnose import usable_venues
 from optimizer.finalize import Allocation, Quoter, build_plan, curve_quote, registry_quoter, total_risk
 from optimizer.packing import fee_rate
-from optimizer.problem import HedgeProblem, Plan, SolveStats, venue_key
+from optimizer.problem import HedgeProblem, Plan, SolveStats, trade_gas_usd, venue_key
 
 
 def default_amounts(problem: HedgeProblem) -> dict[str, float]:
@@ -102,7 +102,7 @@ def _best_single(problem: HedgeProblem, underlying: str, side: Side, amount: flo
     best: tuple[float, VenueState] | None = None
     for st, room in _venues(problem, underlying, side):
         if room >= amount * (1 - 1e-12):
-            total = problem.gas_usd[venue_key(st)] + _unit_cost(problem, st, side, amount)
+            total = trade_gas_usd(problem, st, side, amount) + _unit_cost(problem, st, side, amount)
             if best is None or total < best[0]:
                 best = (total, st)
     if best is None:
@@ -124,7 +124,7 @@ def _router_split(
     shift = idx[:, None] - idx[None, :]  # p - q
     for st, room in venues:
         cost = np.array([
-            0.0 if q == 0 else (problem.gas_usd[venue_key(st)] + _unit_cost(problem, st, side, steps[q]))
+            0.0 if q == 0 else (trade_gas_usd(problem, st, side, steps[q]) + _unit_cost(problem, st, side, steps[q]))
             if steps[q] <= room * (1 + 1e-12) else inf
             for q in range(grid + 1)
         ])
@@ -185,7 +185,8 @@ def _model_objective(problem: HedgeProblem, allocs: list[Allocation]) -> float:
     residual = {t.underlying: t.current_delta for t in problem.targets}
     cost = 0.0
     for a in allocs:
-        cost += problem.gas_usd[venue_key(a.state)] + _unit_cost(problem, a.state, a.side, a.base_amount)
+        size = a.base_amount
+        cost += trade_gas_usd(problem, a.state, a.side, size) + _unit_cost(problem, a.state, a.side, size)
         residual[a.state.underlying] += a.base_amount if a.side is Side.BUY else -a.base_amount
     return cost + total_risk(problem, residual)
 

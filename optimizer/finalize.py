@@ -25,6 +25,7 @@ from optimizer.problem import (
     SolveStats,
     VenueExplanation,
     risk_usd,
+    trade_gas_usd,
     venue_key,
 )
 
@@ -136,7 +137,7 @@ def exact_trade(problem: HedgeProblem, alloc: Allocation, quoter: Quoter) -> Pla
     return PlannedTrade(
         chain=st.chain, venue=st.venue, underlying=st.underlying, side=side, token_in=tin, token_out=tout,
         base_amount=base, quote_amount=quote, amount_in_raw=amount_in, expected_amount_out_raw=out,
-        min_amount_out_raw=min_out, expected_price=quote / base, gas_usd=problem.gas_usd[venue_key(st)],
+        min_amount_out_raw=min_out, expected_price=quote / base, gas_usd=trade_gas_usd(problem, st, side, base),
         fee_usd=fee, impact_usd=cost - fee,
     )
 

@@ -62,7 +62,9 @@ class HedgeModel:
         self.problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(costs))), cons)
         assert self.problem.is_dcp(dpp=True), "the hedge model must be DPP so re-solves skip canonicalisation"
         self._placeholder_values()
-        self.compiled = CompiledProblem(self.problem, {"fills": self.ctx.fills, "used": self.ctx.used})
+        switches = {"used": self.ctx.used} | ({"entered": self.ctx.entered} if self.ctx.entered is not None else {})
+        self.compiled = CompiledProblem(self.problem, {"fills": self.ctx.fills, **switches})
+        self._tick_gas: np.ndarray | None = None
         self.build_ms = (time.perf_counter() - started) * 1e3
         self.n_variables = self.compiled.n_cols
         self.n_binaries = int(self.compiled.binaries.size)
@@ -83,6 +85,20 @@ class HedgeModel:
                     param.value = values[name]
                 except ValueError as exc:  # wrong shape, sign or a non-finite value: say which term and parameter
                     raise InputError(f"term {term.key!r}: parameter {name!r}: {exc}") from None
+        self._tick_gas = run.data.tick_gas
+
+    def _switch_columns(self, x: Solution) -> tuple[np.ndarray, np.ndarray]:
+        """(compiled column, relaxed value) of every switch whose value matters: each trade's, and each piece's
+        ``entered`` where crossing into it costs tick gas (elsewhere it is free, and any value in [0, 1] fits)."""
+        col, _ = self.compiled.columns["used"]
+        z = x.value("used")
+        cols, values = [col + np.arange(z.size)], [z]
+        if "entered" in self.compiled.columns and self._tick_gas is not None:
+            start, _ = self.compiled.columns["entered"]
+            costly = np.flatnonzero(self._tick_gas > 0)
+            cols.append(start + costly)
+            values.append(x.value("entered")[costly])
+        return np.concatenate(cols), np.concatenate(values)
 
     def solve(self, settings: OptimizerSettings, relaxation_first: bool = True) -> SolveResult:
         """Solve the loaded data: the LP relaxation first (accepted when integral), else HiGHS branch and bound."""
@@ -100,16 +116,15 @@ class HedgeModel:
                 return self._result(relaxed, "relaxation", started, None)
             if relaxed.status == "optimal" and relaxed.x is not None:
                 bound = relaxed.objective
-                z = relaxed.value("used")
+                _, z = self._switch_columns(relaxed)
                 if np.all(np.minimum(z, 1 - z) <= INTEGRALITY_TOL):
                     return self._result(relaxed, "relaxation-integral", started, bound)
         opts["mip_rel_gap"] = settings.mip_rel_gap
         if relaxed is not None and relaxed.x is not None and len(self.shape.venues) > settings.exact_milp_max_venues:
             # Large sets: branch only on the switches the relaxation left fractional (the rest fixed at 0/1). Not
             # provably optimal; the gap to the relaxation's bound is reported with the plan.
-            col, _ = self.compiled.columns["used"]
-            z = relaxed.value("used")
-            fixed = {col + i: float(round(v)) for i, v in enumerate(z) if min(v, 1 - v) <= INTEGRALITY_TOL}
+            cols, z = self._switch_columns(relaxed)
+            fixed = {int(c): float(round(v)) for c, v in zip(cols, z, strict=True) if min(v, 1 - v) <= INTEGRALITY_TOL}
             sol = self.compiled.solve(integer=True, options=opts, fixed=fixed, arrays=arrays)
             if sol.has_solution:
                 return self._result(sol, "milp-fixed", started, bound)

@@ -30,6 +30,9 @@ class ModelShape:
     underlyings: tuple[str, ...]
     segments: int  # K, padded
     risk_points: int  # breakpoints per underlying
+    # Some venue prices gas per initialized tick crossed (a tick_gas_usd entry): the model then carries a switch per
+    # piece ("entered"), so the step in gas where a fill crosses a tick is priced exactly (see optimizer.terms).
+    ticks: bool = False
 
     @property
     def n_fills(self) -> int:
@@ -68,6 +71,7 @@ class PackedData:
     inv_quote: np.ndarray  # (len(quote_groups),)
     max_notional: float
     max_trades: float
+    tick_gas: np.ndarray | None = None  # (n,) USD of the ticks a fill crosses on entering each piece (shape.ticks)
 
 
 def shape_of(problem: HedgeProblem, states: list[VenueState]) -> ModelShape:
@@ -79,6 +83,7 @@ def shape_of(problem: HedgeProblem, states: list[VenueState]) -> ModelShape:
         underlyings=tuple(t.underlying for t in problem.targets),
         segments=padded,
         risk_points=problem.settings.risk_pieces + 3,
+        ticks=any(venue_key(s) in problem.tick_gas_usd for s in states),
     )
 
 
@@ -154,6 +159,9 @@ def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> 
     s = problem.settings
     width, cost, fee, price, slack, notional = _piece_arrays(problem, states, k)
     _check_pieces(states, width, cost, slack, price, k)
+    ticks = tick_gas(problem, states, k) if shape.ticks else None
+    if ticks is not None:
+        width = stop_short_of_ticks(width, ticks, k)
     disabled_chains, disabled_venues = set(problem.disabled_chains), set(problem.disabled_venues)
     on = [st.chain not in disabled_chains and venue_key(st) not in disabled_venues for st in states]
     enabled = np.repeat(np.array(on, dtype=float), 2)
@@ -174,4 +182,33 @@ def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> 
         inv_quote=np.array([max(0.0, inv.get(c, {}).get(q, 0.0)) for c, q in shape.quote_groups]),
         max_notional=s.max_notional_usd_per_run,
         max_trades=float(s.max_trades if s.max_trades is not None else 2 * nv),
+        tick_gas=ticks,
     )
+
+
+#: A fill that stops before a costly tick stops this far (relative to its size there) short of it: a V3 swap that
+#: lands exactly on an initialized tick's price crosses it, and raw-unit rounding must not tip it over.
+TICK_MARGIN = 1e-6
+
+
+def stop_short_of_ticks(width: np.ndarray, tick_gas: np.ndarray, k: int) -> np.ndarray:
+    """``width`` with each piece that ends at a costly tick crossing shortened by :data:`TICK_MARGIN` of the
+    cumulative size there, so a fill that does not pay for the crossing ends strictly before it."""
+    w, g = width.reshape(-1, k).copy(), tick_gas.reshape(-1, k)
+    ends = np.cumsum(w, axis=1)
+    before = (g[:, 1:] > 0) & (w[:, :-1] > 0)
+    cut = np.minimum(0.5 * w[:, :-1], TICK_MARGIN * ends[:, :-1])
+    w[:, :-1] -= np.where(before, cut, 0.0)
+    return w.ravel()
+
+
+def tick_gas(problem: HedgeProblem, states: list[VenueState], k: int) -> np.ndarray:
+    """(n,) USD per piece of the initialized ticks crossed on entering it (0 on venues without tick gas)."""
+    out = np.zeros((2 * len(states), k))
+    for v, st in enumerate(states):
+        per_tick = problem.tick_gas_usd.get(venue_key(st), 0.0)
+        if per_tick:
+            for s, curve in enumerate((st.sell, st.buy)):
+                crossed = [seg.ticks_crossed for seg in curve.segments]
+                out[2 * v + s, : len(crossed)] = np.array(crossed, dtype=float) * per_tick
+    return out.ravel()

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from adapters import Side, VenueState
+from adapters import Curve, Side, VenueState
 from crosshedge import InputError
 from crosshedge.config import OptimizerSettings
 
@@ -69,8 +69,9 @@ class HedgeTarget(_Value):
 class HedgeProblem(_Value):
     """Everything one planning run needs: targets, venue states, gas, inventory, switches, limits.
 
-    ``gas_usd`` and ``disabled_venues`` are keyed ``"chain/venue"``; ``inventory`` is ``{chain: {symbol: human
-    units}}`` of what that chain's wallet holds (sells and quote spending are limited by it, chain by chain).
+    ``gas_usd`` (one swap), ``tick_gas_usd`` (each initialized tick a swap crosses, on top: Uniswap V3) and
+    ``disabled_venues`` are keyed ``"chain/venue"``; ``inventory`` is ``{chain: {symbol: human units}}`` of what that
+    chain's wallet holds (sells and quote spending are limited by it, chain by chain).
     ``as_of`` is the unix time the plan is made at; curves older than ``settings.max_curve_age_s`` are refused.
     """
 
@@ -78,6 +79,7 @@ class HedgeProblem(_Value):
     venues: list[VenueState]
     gas_usd: dict[str, float]
     inventory: dict[str, dict[str, float]]
+    tick_gas_usd: dict[str, float] = {}
     disabled_venues: list[str] = []
     disabled_chains: list[str] = []
     as_of: int
@@ -131,9 +133,10 @@ def check_problem(problem: HedgeProblem, segments: bool = True) -> None:
         if t.risk_price > MAX_RISK_PRICE:
             raise ValueError(f"targets.{t.underlying}.risk_price: {t.risk_price:g} USD per unit² is above "
                              f"{MAX_RISK_PRICE:g}; to pin the residual, narrow the band [lower, upper] instead")
-    for key, usd in problem.gas_usd.items():
-        if not math.isfinite(usd) or usd < 0:
-            raise ValueError(f"gas_usd.{key}: expected a finite non-negative USD amount, got {usd!r}")
+    for field, costs in (("gas_usd", problem.gas_usd), ("tick_gas_usd", problem.tick_gas_usd)):
+        for key, usd in costs.items():
+            if not math.isfinite(usd) or usd < 0:
+                raise ValueError(f"{field}.{key}: expected a finite non-negative USD amount, got {usd!r}")
     for chain, held in problem.inventory.items():
         for symbol, amount in held.items():
             if not math.isfinite(amount) or amount < 0:
@@ -164,6 +167,10 @@ def _check_names(problem: HedgeProblem) -> None:
     """Switches must name venues and chains the problem knows (a misspelt switch would silently do nothing)."""
     venues = {venue_key(v) for v in problem.venues} | set(problem.gas_usd)
     chains = {v.chain for v in problem.venues} | set(problem.inventory) | {k.split("/")[0] for k in problem.gas_usd}
+    for key in problem.tick_gas_usd:
+        if key not in venues:
+            raise ValueError(f"tick_gas_usd: {key!r} is not a venue of the problem (expected 'chain/venue', one of "
+                             f"{sorted(venues)[:5]})")
     for key in problem.disabled_venues:
         if key not in venues:
             raise ValueError(f"disabled_venues: {key!r} is not a venue of the problem (expected 'chain/venue', one "
@@ -184,6 +191,26 @@ def _warn_far_marks(problem: HedgeProblem) -> None:
             warnings.warn(f"targets.{t.underlying}.mark_price_usd: {t.mark_price_usd:g} is {off_bps:,.0f} bp from "
                           f"its venues' median mid {mid:g} (optimizer.mark_warn_bps = "
                           f"{problem.settings.mark_warn_bps:g})", MarkFarFromMidsWarning, stacklevel=2)
+
+
+def ticks_crossed(curve: Curve, base_amount: float) -> int:
+    """Initialized ticks a trade of ``base_amount`` crosses on ``curve``: those of every piece it enters. A trade
+    ending within a relative 1e-9 of a crossing counts it (the float breakpoint may sit a hair past the tick)."""
+    start, crossed = 0.0, 0
+    for seg in curve.segments:
+        if base_amount <= start * (1 - 1e-9):
+            break
+        crossed += seg.ticks_crossed
+        start += seg.size
+    return crossed
+
+
+def trade_gas_usd(problem: HedgeProblem, state: VenueState, side: Side, base_amount: float) -> float:
+    """USD gas of one swap of ``base_amount`` on ``state``: the swap's, plus each initialized tick it crosses."""
+    key = venue_key(state)
+    per_tick = problem.tick_gas_usd.get(key, 0.0)
+    extra = per_tick * ticks_crossed(state.sell if side is Side.SELL else state.buy, base_amount) if per_tick else 0.0
+    return problem.gas_usd[key] + extra
 
 
 def risk_breakpoints(target: HedgeTarget, pieces: int) -> np.ndarray:

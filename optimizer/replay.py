@@ -14,7 +14,7 @@ from adapters import Side
 from crosshedge import Frozen, PlanError
 from optimizer.finalize import Quoter, registry_quoter, total_risk
 from optimizer.packing import fee_rate
-from optimizer.problem import HedgeProblem, Plan, venue_key
+from optimizer.problem import HedgeProblem, Plan, trade_gas_usd, venue_key
 
 
 class SwapOrder(Frozen):
@@ -84,7 +84,7 @@ def replay(plan: Plan, problem: HedgeProblem, quoter: Quoter | None = None) -> R
             base, quote_amt = got / bscale, tr.amount_in_raw / qscale
             cost, fee = quote_amt - mark * base, quote_amt * f
             residual[st.underlying] += base
-        gas = problem.gas_usd[tr.venue_key]
+        gas = trade_gas_usd(problem, st, tr.side, base)
         out.append(ReplayedTrade(
             venue=tr.venue_key, side=tr.side, amount_in_raw=tr.amount_in_raw, amount_out_raw=got,
             meets_min_out=got >= tr.min_amount_out_raw, base_amount=base, quote_amount=quote_amt, gas_usd=gas,

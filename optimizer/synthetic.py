@@ -92,11 +92,24 @@ def checked_cp_quote(state: VenueState, side: Side, amount_in: int) -> int:
     return cp_quote(state, side, amount_in)
 
 
+def with_tick_crossings(state: VenueState, rng: np.random.Generator, chance: float = 0.35) -> VenueState:
+    """``state`` with initialized-tick crossings marked on random pieces past the first (as a V3 pool's curve
+    marks them), each one tick; the curves' sizes and prices are unchanged."""
+    def marked(curve: Curve) -> Curve:
+        segs = [seg.model_copy(update={"ticks_crossed": int(i > 0 and rng.random() < chance)})
+                for i, seg in enumerate(curve.segments)]
+        return curve.model_copy(update={"segments": tuple(segs)})
+
+    return state.model_copy(update={"sell": marked(state.sell), "buy": marked(state.buy), "gas_units_per_tick": 31_000})
+
+
 def random_problem(
-    rng: np.random.Generator, layout: tuple[tuple[str, str], ...], *, pieces: int = 8, as_of: int = 1_700_000_000
+    rng: np.random.Generator, layout: tuple[tuple[str, str], ...], *, pieces: int = 8, as_of: int = 1_700_000_000,
+    ticks: bool = False,
 ) -> HedgeProblem:
     """A random small problem over venues laid out as (chain, underlying) pairs: random depth, fee, price offset,
-    gas, inventory, targets, bands, risk price, limits and switches (for optimality tests)."""
+    gas, inventory, targets, bands, risk price, limits and switches (for optimality tests). With ``ticks``, every
+    venue's curves cross initialized ticks at random pieces, each costing $0.5 to $40 of gas."""
     marks = {"ETH": 3000.0, "BTC": 60000.0}
     venues, gas = [], {}
     for i, (chain, underlying) in enumerate(layout):
@@ -122,14 +135,19 @@ def random_problem(
         inventory[chain] = {"WETH": float(rng.uniform(0, 250)), "WBTC": float(rng.uniform(0, 12)),
                             "USDC": float(rng.uniform(0, 9e5))}
     keys = list(gas)
+    tick_gas: dict[str, float] = {}
     settings = OptimizerSettings(
         min_trade_usd=float(rng.choice([0.0, 100.0, 5000.0])), max_price_impact_bps=float(rng.uniform(50, 500)),
         max_trades=int(rng.integers(1, len(layout) + 1)) if rng.random() < 0.3 else None,
         max_notional_usd_per_run=float(rng.choice([5e6, 5e6, 3e5])), risk_pieces=8,
     )
+    disabled = [k for k in keys if rng.random() < 0.1]
+    if ticks:  # drawn after everything else, so a seed gives the same problem with or without ticks
+        venues = [with_tick_crossings(st, rng, chance=0.6) for st in venues]
+        tick_gas = {k: float(np.exp(rng.uniform(np.log(0.5), np.log(40.0)))) for k in keys}
     return HedgeProblem(
         targets=targets, venues=venues, gas_usd=gas, inventory=inventory, as_of=as_of, settings=settings,
-        disabled_venues=[k for k in keys if rng.random() < 0.1],
+        disabled_venues=disabled, tick_gas_usd=tick_gas,
     )
 
 

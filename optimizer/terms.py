@@ -97,6 +97,7 @@ class ModelContext:
     * ``fills`` (n,): base units filled on each piece, flat over (venue, side, piece): index ``(2v+s)·K + k``
       (non-negative; the ``pieces`` term bounds them by the presolved widths, only on a used trade).
     * ``used`` (2V,): 1 when the trade ``2v+s`` (s = 0 sell, 1 buy) is made; it carries the trade's gas.
+    * ``entered`` (n,) or None: with ``shape.ticks``, 1 when the trade's fill reaches piece k (see ``tick_gas``).
     * ``sell_dir`` (U,): 1 when the run may sell underlying u, 0 when it may buy it.
     * ``amounts`` (2V,): base units per trade (an expression); ``move`` (U,): net base bought (+) or sold (−) per
       underlying (a variable tied to the fills by ``constraints``).
@@ -115,6 +116,9 @@ class ModelContext:
         # (fill slice, trade slice) per block of venues; a venue's pieces never straddle two blocks.
         self.blocks = [(slice(2 * a * k, 2 * min(a + per, nv) * k), slice(2 * a, 2 * min(a + per, nv)))
                        for a in range(0, nv, per)]
+        # shape.ticks: 1 when the trade's fill reaches piece k (index as fills); carries the gas of the ticks
+        # crossed on entering it (the tick_gas term).
+        self.entered = cp.Variable(n, boolean=integer, name="entered") if shape.ticks else None
         self.amounts = self.m["per_trade"] @ self.fills
         # The net move is its own variable, so each risk line and band row touches one column, not every fill.
         self.move = cp.Variable(nu, name="move")
@@ -166,7 +170,19 @@ def structure(shape: ModelShape) -> dict[str, sp.csr_matrix]:
         "base": sp.csr_matrix((np.ones(sells.size), (base_row, sells)), shape=(len(bg), n)),
         "quote": sp.csr_matrix((np.ones(buys.size), (quote_row, buys)), shape=(len(qg), n)),
         "venue_underlying": sp.csr_matrix((np.ones(nv), (np.arange(nv), u_of_venue)), shape=(nv, nu)),
+        **(_piece_order(2 * nv, k) if shape.ticks else {}),
     }
+
+
+def _piece_order(trades: int, k: int) -> dict[str, sp.csr_matrix]:
+    """``first`` picks each trade's first piece; ``later`` gives entered[k] − entered[k−1] for k ≥ 1."""
+    n = trades * k
+    first = sp.csr_matrix((np.ones(trades), (np.arange(trades), np.arange(trades) * k)), shape=(trades, n))
+    later_cols = np.flatnonzero(np.arange(n) % k != 0)
+    rows = np.arange(later_cols.size)
+    later = sp.csr_matrix((np.r_[np.ones(rows.size), -np.ones(rows.size)],
+                           (np.r_[rows, rows], np.r_[later_cols, later_cols - 1])), shape=(rows.size, n))
+    return {"first": first, "later": later}
 
 
 class Term(Protocol):
@@ -218,6 +234,22 @@ def _pieces(m: ModelContext) -> TermParts:
     # columns is several times faster here); optimizer.highs turns these single-column rows into bounds.
     cons += [m.fills[f] <= w for (f, _), w in zip(m.blocks, width.parts, strict=True)]
     return TermParts(cons, params={"upper": width})
+
+
+def _tick_gas(m: ModelContext) -> TermParts:
+    """The gas of the ticks a fill crosses, paid once the fill enters the piece past them.
+
+    ``δ_k ≤ w_k·e_k`` with ``e_k ≤ e_{k−1}`` and ``e_0 ≤ z``: a fill reaches piece k only through every piece before
+    it, so skipping a piece whose crossing costs gas is impossible, and the gas ``g_k·e_k`` is a step where the
+    curve breaks (a tick boundary), not a per-unit charge. The relaxation pays ``g_k·δ_k/w_k`` on a piece entered in
+    part, so a fill ending just past a tick is decided by branch and bound.
+    """
+    if m.entered is None:
+        return TermParts()
+    width, gas = m.blocked("fills", nonneg=True), cp.Parameter(m.n_fills, nonneg=True)
+    cons = [m.fills[f] <= cp.multiply(w, m.entered[f]) for (f, _), w in zip(m.blocks, width.parts, strict=True)]
+    cons += [m.m["later"] @ m.entered <= 0, m.m["first"] @ m.entered <= m.used, m.entered <= 1, m.entered >= 0]
+    return TermParts(cons, cost=gas @ m.entered, params={"upper": width, "tick_gas": gas})
 
 
 def _gas(m: ModelContext) -> TermParts:
@@ -290,6 +322,7 @@ def _risk(m: ModelContext) -> TermParts:
 CORE_TERMS: tuple[Term, ...] = (
     _Core("pieces", _pieces, ("upper",)),
     _Core("gas", _gas, ("gas",)),
+    _Core("tick_gas", _tick_gas, ("upper", "tick_gas")),
     _Core("fill_cost", _fill_cost, ("cost",)),
     _Core("switches", _switches, ("enabled", "min_units")),
     _Core("impact_cap", _impact, ("impact_slack",)),

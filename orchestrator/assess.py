@@ -163,6 +163,7 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
         targets=targets,
         venues=venues,
         gas_usd=gas,
+        tick_gas_usd={f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.tick_gas_usd.items()},
         inventory={c: {p.symbol: p.amount for p in cs.inventory} for c, cs in snap.chains.items()},
         disabled_venues=sorted(bad_venues & known_venues),
         disabled_chains=sorted(off_chains & known_chains),

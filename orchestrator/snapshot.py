@@ -64,6 +64,8 @@ class ChainSnapshot(Frozen):
     native_usd: float
     l1_data_fee_usd: float  # per swap, 0 off rollups
     swap_gas_usd: dict[str, float]  # venue name -> USD cost of one typical swap
+    # venue name -> USD of each initialized tick a swap crosses, on top (venues that price gas per tick: Uniswap V3)
+    tick_gas_usd: dict[str, float] = Field(default_factory=dict)
     venues: tuple[VenueState, ...]
     inventory: tuple[SpotPosition, ...]
     # Venues refused on their own (misconfigured, unreadable, unverified): venue name -> the sentence why. The
@@ -276,10 +278,14 @@ def _chain_snapshot(
     gas_usd = {
         v.venue: v.gas_units * r.gas_price / 1e18 * native[r.name] + l1_usd for v in r.venues
     }
+    # Crossing a tick adds execution gas only (no calldata), so no L1 data fee.
+    tick_usd = {v.venue: v.gas_units_per_tick * r.gas_price / 1e18 * native[r.name]
+                for v in r.venues if v.gas_units_per_tick > 0}
     return ChainSnapshot(
         chain=r.name, chain_id=settings.chain_id, block_number=r.block, block_timestamp=r.timestamp,
         base_fee_wei=r.base_fee, gas_price_wei=r.gas_price, native_underlying=settings.gas.native_underlying,
-        native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, venues=tuple(r.venues),
+        native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, tick_gas_usd=tick_usd,
+        venues=tuple(r.venues),
         inventory=tuple(r.inventory), refused_venues=r.refused, inventory_error=r.inventory_error,
     )
 

@@ -10,14 +10,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from adapters import Side
+from adapters import Curve, Side
 from crosshedge import InfeasiblePlanError
-from optimizer import BenchMarket, Planner, bench_scenario, cp_quote, random_problem, usable_venues
+from optimizer import (
+    BenchMarket,
+    HedgeTarget,
+    Planner,
+    bench_scenario,
+    cp_quote,
+    cp_state,
+    random_problem,
+    usable_venues,
+)
 from optimizer.highs import Solution
 from optimizer.model import HedgeModel
-from optimizer.packing import pack, shape_of
+from optimizer.packing import TICK_MARGIN, pack, shape_of
 from optimizer.presolve import layout_of, piece_upper, presolve, trade_caps
-from optimizer.problem import HedgeProblem, risk_breakpoints, venue_key
+from optimizer.problem import HedgeProblem, risk_breakpoints, ticks_crossed, venue_key
 from optimizer.terms import RunView, cp
 
 LAYOUTS = (
@@ -56,10 +65,14 @@ def _risk_lines(problem: HedgeProblem, u: int) -> list[tuple[float, float]]:
             for i in range(len(b) - 1)]
 
 
-def _lp(problem: HedgeProblem, active: list[tuple[int, Side]]) -> float | None:
-    """Minimum cost with exactly these venues/directions on (scipy HiGHS LP), or None when infeasible."""
+def _lp(problem: HedgeProblem, active: list[tuple[int, Side]],
+        reach: tuple[tuple[int, tuple[int, ...]], ...] | None = None) -> float | None:
+    """Minimum cost with exactly these venues/directions on (scipy HiGHS LP), or None when infeasible; ``reach``
+    gives per active trade how many of its pieces it may fill (all when None)."""
     s, targets = problem.settings, problem.targets
     blocks = [_pieces(problem, v, side) for v, side in active]
+    if reach is not None:
+        blocks = [(_short_of(b[0], *r), *b[1:]) for b, r in zip(blocks, reach, strict=True)]
     n = sum(len(b[0]) for b in blocks)
     nu = len(targets)
     c = np.concatenate([b[1] for b in blocks] + [np.ones(nu)])
@@ -112,8 +125,35 @@ def _lp(problem: HedgeProblem, active: list[tuple[int, Side]]) -> float | None:
     return float(res.fun) + sum(problem.gas_usd[venue_key(problem.venues[v])] for v, _ in active)
 
 
+def _reaches(problem: HedgeProblem, active: list[tuple[int, Side]]
+             ) -> list[tuple[tuple[tuple[int, tuple[int, ...]], ...], float]]:
+    """Every way the active trades can stop before a costly tick crossing: per trade (pieces it may fill, the
+    pieces whose entry costs tick gas), and the tick gas paid."""
+    options = []
+    for v, side in active:
+        st = problem.venues[v]
+        curve = st.sell if side is Side.SELL else st.buy
+        per_tick = problem.tick_gas_usd.get(venue_key(st), 0.0)
+        costly = tuple(k for k, seg in enumerate(curve.segments) if seg.ticks_crossed and per_tick)
+        stops = [*costly, len(curve.segments)]
+        paid = np.cumsum([0.0] + [curve.segments[k].ticks_crossed * per_tick for k in costly])
+        options.append([((stop, costly), g) for stop, g in zip(stops, paid, strict=True)])
+    return [(tuple(r for r, _ in combo), float(sum(g for _, g in combo))) for combo in itertools.product(*options)]
+
+
+def _short_of(widths: np.ndarray, stop: int, costly: tuple[int, ...]) -> np.ndarray:
+    """The widths a trade that stops before piece ``stop`` may fill: none from it on, and each piece that ends at a
+    costly tick ending TICK_MARGIN (of the size there) short of it, as a swap that lands on a tick crosses it."""
+    w = widths.astype(float).copy()
+    for k in costly:
+        if k > 0 and w[k - 1] > 0:
+            w[k - 1] -= min(0.5 * w[k - 1], TICK_MARGIN * float(widths[:k].sum()))
+    return np.where(np.arange(len(w)) < stop, w, 0.0)
+
+
 def brute_force(problem: HedgeProblem) -> float | None:
-    """Enumerate every venue/direction subset (one direction per underlying) and solve each as an LP."""
+    """Enumerate every venue/direction subset (one direction per underlying) and, with tick gas, every tick each
+    trade may stop before, and solve each as an LP."""
     open_ = [i for i, st in enumerate(problem.venues) if venue_key(st) not in problem.disabled_venues]
     best: float | None = None
     for choice in itertools.product((None, Side.SELL, Side.BUY), repeat=len(open_)):
@@ -125,9 +165,10 @@ def brute_force(problem: HedgeProblem) -> float | None:
             continue
         if problem.settings.max_trades is not None and len(active) > problem.settings.max_trades:
             continue
-        value = _lp(problem, active)
-        if value is not None and (best is None or value < best):
-            best = value
+        for reach, tick_gas in _reaches(problem, active):
+            value = _lp(problem, active, reach)
+            if value is not None and (best is None or value + tick_gas < best):
+                best = value + tick_gas
     return best
 
 
@@ -150,6 +191,68 @@ def test_plan_matches_brute_force_on_random_instances(layout: tuple[tuple[str, s
         checked += 1
     assert checked == 40
     assert feasible >= 10  # the generator must produce mostly solvable instances to test anything
+
+
+@pytest.mark.parametrize("layout", LAYOUTS[:3], ids=lambda lay: f"{len(lay)}venues")
+def test_tick_gas_is_a_step_at_each_crossing_and_the_plan_matches_brute_force(
+        layout: tuple[tuple[str, str], ...]) -> None:
+    """Curves crossing initialized ticks at random pieces, each crossing costing $0.5 to $40: the MILP's optimum
+    equals the enumeration over venue subsets and the tick each trade stops before (a step in gas, never spread per
+    unit), and every trade's gas in the finished plan counts the ticks its size crosses."""
+    rng = np.random.default_rng(len(layout) * 104729)
+    planner = Planner(quoter=cp_quote)
+    feasible = crossed = stopped = 0
+    for _ in range(20):
+        problem = random_problem(rng, layout, pieces=6, ticks=True)
+        expected = brute_force(problem)
+        if expected is None:
+            with pytest.raises(InfeasiblePlanError):
+                planner.plan(problem, with_explanation=False)
+            continue
+        result = planner.solve(problem)[2]
+        assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), (result.objective, expected)
+        feasible += 1
+        for tr in planner.plan(problem, with_explanation=False).trades:
+            st = next(s for s in problem.venues if venue_key(s) == tr.venue_key)
+            ticks = ticks_crossed(st.sell if tr.side is Side.SELL else st.buy, tr.base_amount)
+            assert tr.gas_usd == pytest.approx(problem.gas_usd[tr.venue_key]
+                                               + ticks * problem.tick_gas_usd[tr.venue_key])
+            crossed += ticks > 0
+            stopped += _ends_at_a_crossing(st.sell if tr.side is Side.SELL else st.buy, tr.base_amount)
+    # the instances must exercise crossings to test anything: trades that pay for one, or stop at one
+    assert feasible >= 6 and crossed + stopped >= 1, (feasible, crossed, stopped)
+
+
+@pytest.mark.parametrize(("tick_usd", "crosses"), [(0.0, True), (2.0, True), (400.0, False)])
+def test_a_buy_crosses_a_tick_only_when_the_risk_it_removes_pays_for_the_crossing(tick_usd: float,
+                                                                                  crosses: bool) -> None:
+    """One pool whose third piece starts past an initialized tick, and a target a little past that tick: with the
+    crossing cheap the buy goes through it and its gas counts the tick; with it dear the buy stops exactly at the
+    tick (a breakpoint), where a per-unit spreading of the step would have bought a part of the piece."""
+    st = cp_state("ethereum", "v3", "ETH", mid=3000.0, depth_usd=2e7, fee_pips=500, pieces=8, reach=0.05)
+    buy = st.buy.model_copy(update={"segments": tuple(
+        seg.model_copy(update={"ticks_crossed": int(i == 2)}) for i, seg in enumerate(st.buy.segments))})
+    st = st.model_copy(update={"buy": buy, "gas_units_per_tick": 31_000})
+    tick_at = st.buy.segments[0].size + st.buy.segments[1].size
+    target = HedgeTarget(underlying="ETH", current_delta=0.0, target=tick_at * 1.3, lower=0.0, upper=tick_at * 2,
+                         mark_price_usd=3000.0, risk_price=10.0)
+    problem = HedgeProblem(targets=[target], venues=[st], gas_usd={"ethereum/v3": 3.0},
+                           tick_gas_usd={"ethereum/v3": tick_usd}, inventory={"ethereum": {"USDC": 1e8}},
+                           as_of=st.block_timestamp)
+    [trade] = Planner(quoter=cp_quote).plan(problem, with_explanation=False).trades
+    if crosses:
+        assert trade.base_amount > tick_at * 1.01
+        assert trade.gas_usd == pytest.approx(3.0 + tick_usd)
+    else:
+        assert tick_at * (1 - 2 * TICK_MARGIN) < trade.base_amount < tick_at  # short of the tick: never on it
+        assert trade.gas_usd == pytest.approx(3.0)
+
+
+def _ends_at_a_crossing(curve: Curve, size: float) -> bool:
+    """The trade fills exactly up to a piece whose entry crosses a tick (it stopped rather than pay the step)."""
+    starts = np.cumsum([0.0] + [seg.size for seg in curve.segments])[:-1]
+    return any(seg.ticks_crossed and abs(size - start) <= 1e-6 * start
+               for seg, start in zip(curve.segments, starts, strict=True))
 
 
 def test_model_is_dpp_and_reused_for_equal_shapes() -> None:
