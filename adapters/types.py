@@ -45,11 +45,14 @@ class Segment(Frozen):
     """One linear piece of a venue's liquidity curve.
 
     ``size`` is in units of the underlying (base token, human units); ``price`` is the average quote (USD) per
-    base unit over the piece, pool fee included. A trade may fill any fraction of a segment.
+    base unit over the piece, pool fee included. A trade may fill any fraction of a segment. ``ticks_crossed`` is
+    how many initialized ticks (Uniswap V3) a fill crosses on entering this segment, so a venue's per-tick gas is a
+    step at its start (0 on venues without ticks; never later than the true crossing, sometimes earlier).
     """
 
     size: float = Field(gt=0)
     price: float = Field(gt=0)
+    ticks_crossed: int = Field(default=0, ge=0)
 
 
 class Curve(Frozen):
