@@ -86,12 +86,13 @@ from adapters.types import (
     VenueState,
     ordered_curve_ok,
 )
-from adapters.uniswap import multicall_code, size_within_bps
+from adapters.uniswap import EXACT_IMPACT_BPS, multicall_code, size_within_bps
 from adapters.vol_surface import SMILE_DYNAMICS, SmileDynamics, SmileSlice, SviParams, VolSurface
 
 __all__ = [
     "ANY_CODE",
     "ENTRY_POINT_GROUP",
+    "EXACT_IMPACT_BPS",
     "REQUIRED_MEMBERS",
     "SMILE_DYNAMICS",
     "Adapter",

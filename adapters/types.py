@@ -45,13 +45,13 @@ class Segment(Frozen):
     """One linear piece of a venue's liquidity curve.
 
     ``size`` is in units of the underlying (base token, human units); ``price`` is the average quote (USD) per
-    base unit over the piece, pool fee included. A trade may fill any fraction of a segment.
+    base unit over the piece, pool fee included. A trade may fill any fraction of a segment. ``ticks_crossed`` is
+    how many initialized ticks (Uniswap V3) a fill crosses on entering this segment, so a venue's per-tick gas is a
+    step at its start (0 on venues without ticks; never later than the true crossing, sometimes earlier).
     """
 
     size: float = Field(gt=0)
     price: float = Field(gt=0)
-    # Initialized ticks a fill crosses on entering this piece (Uniswap V3; each costs VenueState.gas_units_per_tick):
-    # the curve breaks at every crossing, so the step in gas sits exactly at a breakpoint.
     ticks_crossed: int = Field(default=0, ge=0)
 
 

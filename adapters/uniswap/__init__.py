@@ -7,7 +7,15 @@ Usage::
 """
 
 from adapters.uniswap.artifacts import ARTIFACTS, NODE_MODULES_ENV, artifact_code, multicall_code, node_modules
-from adapters.uniswap.curve import IMPACT_BPS, cumulative, curve_from_points, size_within_bps
+from adapters.uniswap.curve import (
+    CHORD_ERROR,
+    EXACT_IMPACT_BPS,
+    IMPACT_BPS,
+    chord_step,
+    cumulative,
+    curve_from_points,
+    size_within_bps,
+)
 from adapters.uniswap.math import (
     MAX_SQRT_RATIO,
     MAX_TICK,
@@ -24,6 +32,8 @@ from adapters.uniswap.tokens import base_quote, check_token
 
 __all__ = [
     "ARTIFACTS",
+    "CHORD_ERROR",
+    "EXACT_IMPACT_BPS",
     "IMPACT_BPS",
     "MAX_SQRT_RATIO",
     "MAX_TICK",
@@ -36,6 +46,7 @@ __all__ = [
     "artifact_code",
     "base_quote",
     "check_token",
+    "chord_step",
     "cumulative",
     "curve_from_points",
     "get_amount_out",

@@ -1,10 +1,12 @@
-"""Piecewise-linear liquidity curves sampled from an exact swap model (shared by the Uniswap V3 and V2 adapters).
+"""Piecewise-linear liquidity curves built from an exact swap model (shared by the Uniswap V3 and V2 adapters).
 
-A curve's breakpoints are exact model outputs: between consecutive sampled inputs a segment's price is the exact
-average price over that piece, so the cumulative (size, cost) line passes through the exact curve at every
-breakpoint. Prices are monotone because a constant-function market's marginal price is; integer rounding could
-still flip two nearly equal neighbours, which pool-adjacent-violators merging repairs without moving any kept
-breakpoint.
+A curve's breakpoints are exact model outputs (shaved by a few wei, see the samplers), and a constant-function
+market's cumulative output is concave in its input, so the chord between two breakpoints never promises more than
+the pool pays. Breakpoints are placed so the chord also never falls more than :data:`CHORD_ERROR` short of the exact
+output, for every trade up to :data:`EXACT_IMPACT_BPS` of average impact (:func:`chord_step`); beyond that a few
+coarse breakpoints at the :data:`IMPACT_BPS` marginal moves carry the curve out to where the samplers stop.
+Integer rounding could still flip two nearly equal neighbours, which pool-adjacent-violators merging repairs
+without moving any kept breakpoint.
 
 Usage::
 
@@ -14,49 +16,96 @@ Usage::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from adapters.types import Curve, Side
 
-#: Marginal price moves (bp) at which curves are sampled; dense near the mid where most hedges trade.
-IMPACT_BPS: tuple[float, ...] = (
-    1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000,
-)
+#: Average price impact (fee excluded, against the mid) up to which a curve is exact within 1 bp between breakpoints.
+#: The optimizer's ``max_price_impact_bps`` may not exceed it (crosshedge.config.strategy).
+EXACT_IMPACT_BPS = 1000.0
+#: The relative chord error breakpoints are placed for: 0.8 bp, leaving 0.2 bp of the promised 1 bp for the samplers'
+#: rounding shaves and float error (both orders of magnitude smaller on any trade that is not dust).
+CHORD_ERROR = 0.8e-4
+#: Marginal price moves (bp) of the coarse breakpoints past the exact region (sizes the optimizer's cap excludes,
+#: kept so ``size_within_bps`` and the risk policy see the pool's depth far out). A trade's average impact trails
+#: its marginal move, so the exact region always ends past a 1000 bp move: smaller levels would never be used.
+IMPACT_BPS: tuple[float, ...] = (1500, 2000, 3000, 5000)
+#: Output/input over the mid-rate at which a trade's average impact reaches EXACT_IMPACT_BPS as a SELL (1 − 10%); a
+#: BUY reaches it at 1/(1 + 10%), sooner, so one threshold covers both sides (the BUY side is exact a bit further).
+EXACT_RATE = 1 - EXACT_IMPACT_BPS / 1e4
+#: Relative shave of every float-computed breakpoint output: floats carry ~1e-15 per operation over a few hundred.
+FLOAT_SHAVE = 1e-12
 
 
-def _merge_violations(pieces: list[tuple[float, float]], side: Side) -> list[tuple[float, float]]:
-    """Pool-adjacent-violators on (d_base, d_quote) pieces so prices are monotone in the convex direction."""
-    out: list[tuple[float, float]] = []
-    for db, dq in pieces:
-        out.append((db, dq))
+def chord_step(c: float, error: float = CHORD_ERROR) -> float:
+    """The relative size ``d`` of the next piece inside one constant-liquidity range, for a chord error <= ``error``.
+
+    Why this closed form: within one range the pool is a constant product with virtual reserves (A in, B out) at
+    the piece's start, so a piece of effective input D = d·A pays B·u/(A + u) at input u. The chord falls short of
+    that by B·τ(1−τ)d²/((1+τd)(1+d)) at relative position τ; over the trade's whole output so far Y + B·τd/(1+τd)
+    with c = Y/B, that is at most d²/((1+d)(√c + √(c + d(1+c)))²), reached at τ = 1/(1 + √(1 + d(1+c)/c)). Dropping
+    the (1+d) (which only overstates the error) and solving for d gives d = 2√(error·c) + error·(1+c). The marginal
+    price drops by (1+d)⁻² over the piece, so pieces are tiny near the mid (c = 0: the first piece must average within
+    ``error`` of the mid) and grow with the cumulative size. Nothing else is needed, so it costs a square root.
+    """
+    return 2 * math.sqrt(error * c) + error * (1 + c)
+
+
+def coarse_moves(move: float) -> list[float]:
+    """The coarse marginal price moves (fractions) of IMPACT_BPS beyond ``move``, the move the curve has reached."""
+    return [bp / 1e4 for bp in IMPACT_BPS if bp / 1e4 > move * (1 + 1e-9)]
+
+
+Piece = tuple[float, float, int]  # (d_base, d_quote, initialized ticks crossed on entering it)
+
+
+def _merge_violations(pieces: list[Piece], side: Side) -> list[Piece]:
+    """Pool-adjacent-violators on pieces so prices are monotone in the convex direction.
+
+    A merged piece starts where the first of its pieces started and carries the sum of their tick crossings, so a
+    crossing can move earlier than where it happens (costing its gas a little early), never later. Merges only
+    join pieces whose prices rounding made nearly equal, so the chord over the merged piece stays as close.
+    """
+    out: list[Piece] = []
+    for piece in pieces:
+        out.append(piece)
         while len(out) >= 2:
-            (b1, q1), (b2, q2) = out[-2], out[-1]
+            (b1, q1, n1), (b2, q2, n2) = out[-2], out[-1]
             worse = q2 / b2 > q1 / b1 if side is Side.SELL else q2 / b2 < q1 / b1
             if not worse:
                 break
-            out[-2:] = [(b1 + b2, q1 + q2)]
+            out[-2:] = [(b1 + b2, q1 + q2, n1 + n2)]
     return out
 
 
 def curve_from_points(
-    side: Side, points: Sequence[tuple[int, int]], base_decimals: int, quote_decimals: int
+    side: Side, points: Sequence[tuple[int, int]], base_decimals: int, quote_decimals: int,
+    crossed: Sequence[int] | None = None,
 ) -> Curve:
     """Curve from exact cumulative (amount_in, amount_out) raw points, inputs strictly increasing from 0.
 
     SELL: input is base, output quote. BUY: input is quote, output base. Sizes are base units, prices quote/base.
+    ``crossed[k]`` (default all 0) is the number of initialized ticks a fill crosses on entering the piece that
+    ends at ``points[k]``; it becomes that segment's ``ticks_crossed``. A dust step that moved nothing is folded
+    into the next piece with its crossings, which then start at the dust step's start: earlier, never later.
     """
-    pieces: list[tuple[float, float]] = []
-    prev_in = prev_out = 0
-    for amount_in, amount_out in points:
+    if crossed is not None and len(crossed) != len(points):
+        raise ValueError(f"crossed has {len(crossed)} counts for {len(points)} points")
+    pieces: list[Piece] = []
+    prev_in = prev_out = carried = 0
+    base_unit, quote_unit = 10**base_decimals, 10**quote_decimals
+    for k, (amount_in, amount_out) in enumerate(points):
+        carried += crossed[k] if crossed is not None else 0
         d_in, d_out = amount_in - prev_in, amount_out - prev_out
         if d_in <= 0 or d_out <= 0:
-            continue  # a dust step that moved nothing: fold it into the next piece
+            continue  # a dust step that moved nothing: fold it (and its crossings) into the next piece
         d_base, d_quote = (d_in, d_out) if side is Side.SELL else (d_out, d_in)
-        pieces.append((d_base / 10**base_decimals, d_quote / 10**quote_decimals))
-        prev_in, prev_out = amount_in, amount_out
+        pieces.append((d_base / base_unit, d_quote / quote_unit, carried))
+        prev_in, prev_out, carried = amount_in, amount_out, 0
     merged = _merge_violations(pieces, side)
     # One validation of the whole curve (pydantic-core, in Rust) instead of one Python model init per segment.
-    segments = [{"size": db, "price": dq / db} for db, dq in merged if db > 0 and dq > 0]
+    segments = [{"size": db, "price": dq / db, "ticks_crossed": n} for db, dq, n in merged if db > 0 and dq > 0]
     return Curve.model_validate({"side": side, "segments": segments})
 
 

@@ -23,8 +23,8 @@ from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
 from adapters.types import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
-from adapters.uniswap.curve import IMPACT_BPS, curve_from_points
-from adapters.uniswap.math import V2_FEE_PIPS, get_amount_out
+from adapters.uniswap.curve import EXACT_RATE, FLOAT_SHAVE, chord_step, coarse_moves, curve_from_points
+from adapters.uniswap.math import PIPS, V2_FEE_PIPS, get_amount_out
 from adapters.uniswap.tokens import base_quote, check_token
 from adapters.uniswap_v2.verification import v2_checks
 from crosshedge import AdapterError
@@ -52,13 +52,32 @@ def _reserves(state: VenueState, side: Side) -> tuple[int, int]:
 
 
 def sample_points(reserve_in: int, reserve_out: int) -> list[tuple[int, int]]:
-    """Exact (amount_in, amount_out) at inputs that move the marginal price by each IMPACT_BPS level."""
+    """Exact (amount_in, amount_out) breakpoints: chord-exact within CHORD_ERROR up to EXACT_IMPACT_BPS, then coarse.
+
+    A pair is one constant-product range with reserves (R_in, R_out): after an effective input X (fee taken off) the
+    relative piece size is chord_step(c) with c = X/R_in, and R_in + X grows by (1 + d) per piece (about 37 pieces
+    to 1000 bp). Past it the coarse breakpoints sit at the IMPACT_BPS marginal moves, where (R_in/(R_in + X))² is
+    the marginal price's fall. Outputs are the pair's exact getAmountOut less 1 wei and FLOAT_SHAVE, so the chord
+    between two breakpoints stays below the floored output of any trade in between (and the float curve too).
+    """
+    fee = (PIPS - V2_FEE_PIPS) / PIPS
+    mid_rate = reserve_out / reserve_in
     points: list[tuple[int, int]] = []
-    for bp in IMPACT_BPS:
-        # Marginal price falls by (R/(R+x·0.997))²; solve for x at a move of bp.
-        amount_in = int(reserve_in * ((1 - bp / 1e4) ** -0.5 - 1) / 0.997)
+
+    def add(x_eff: float) -> float:
+        """Append the breakpoint at effective input ``x_eff``; the trade's output/input over the mid-rate."""
+        amount_in = int(x_eff / fee)
         if amount_in > (points[-1][0] if points else 0):
-            points.append((amount_in, get_amount_out(amount_in, reserve_in, reserve_out)))
+            out = get_amount_out(amount_in, reserve_in, reserve_out)
+            points.append((amount_in, out - int(out * FLOAT_SHAVE) - 1))
+        return reserve_out / (reserve_in + x_eff) / mid_rate  # getAmountOut's rate, before flooring
+
+    x_eff, rate = 0.0, 1.0
+    while rate >= EXACT_RATE:
+        x_eff += chord_step(x_eff / reserve_in) * (reserve_in + x_eff)
+        rate = add(x_eff)
+    for move in coarse_moves(1 - (reserve_in / (reserve_in + x_eff)) ** 2):
+        add(reserve_in * ((1 - move) ** -0.5 - 1))
     return points
 
 

@@ -4,6 +4,7 @@ Loaded through the ``crosshedge.adapters`` entry point ``uniswap_v3``; its pool 
 """
 
 from adapters.uniswap_v3.adapter import UniswapV3Adapter, UniswapV3Config
+from adapters.uniswap_v3.curve import curve_of, sample_points
 from adapters.uniswap_v3.pool import PoolModel, SwapResult
 
-__all__ = ["PoolModel", "SwapResult", "UniswapV3Adapter", "UniswapV3Config"]
+__all__ = ["PoolModel", "SwapResult", "UniswapV3Adapter", "UniswapV3Config", "curve_of", "sample_points"]

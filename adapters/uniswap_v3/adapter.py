@@ -1,10 +1,10 @@
 """The ``uniswap_v3`` venue adapter: exact quotes from on-chain pool state, convex curves, swaps, fills.
 
 Reads go through :mod:`adapters.uniswap_v3.reader` (at most 3 round trips per chain for all its V3 pools, 1 when
-the instance has read them before); curves come from a closed-form pass over the tick ranges; quotes
-replay the pool's swap loop in :mod:`adapters.uniswap_v3.pool` on that state, to the wei. Swaps go through the
-periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus 31,000 per initialized tick crossed
-(the cost model of Uniswap's smart-order-router, `v3-heuristic-gas-model.ts`).
+the instance has read them before); curves come from a closed-form pass over the tick ranges
+(:mod:`adapters.uniswap_v3.curve`); quotes replay the pool's swap loop in :mod:`adapters.uniswap_v3.pool` on that
+state, to the wei. Swaps go through the periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus
+31,000 per initialized tick crossed (the cost model of Uniswap's smart-order-router, `v3-heuristic-gas-model.ts`).
 
 Usage::
 
@@ -26,9 +26,8 @@ from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Stages, calldata, decode, run_stages
 from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
-from adapters.uniswap.curve import IMPACT_BPS, curve_from_points
-from adapters.uniswap.math import PIPS, Q96, get_sqrt_ratio_at_tick
 from adapters.uniswap.tokens import base_quote
+from adapters.uniswap_v3.curve import curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
 from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, read_pools_staged
 from adapters.uniswap_v3.verification import v3_checks
@@ -73,59 +72,6 @@ def mid_price(model: PoolModel, base_is_token0: bool, dec0: int, dec1: int) -> f
     """Quote per base in human units at the pool's current price (no fee)."""
     price01 = (model.sqrt_price_x96 / 2**96) ** 2 * 10 ** (dec0 - dec1)  # token1 per token0, human
     return float(price01 if base_is_token0 else 1 / price01)
-
-
-def _targets(model: PoolModel, zf1: bool) -> list[float]:
-    """Sqrt prices (floats) at each IMPACT_BPS move that lies inside the window, then the window edge."""
-    s0 = model.sqrt_price_x96 / Q96
-    edge = model.edge_sqrt_price(zf1) / Q96
-    targets = []
-    for bp in IMPACT_BPS:
-        factor = (1 - bp / 1e4) ** 0.5
-        target = s0 * factor if zf1 else s0 / factor
-        if (target <= edge) if zf1 else (target >= edge):
-            break
-        targets.append(target)
-    return [*targets, edge]
-
-
-def sample_points(model: PoolModel, zf1: bool) -> list[tuple[int, int]]:
-    """(amount_in, amount_out) at each impact level of IMPACT_BPS and at the window edge, in one closed-form pass.
-
-    Between initialized ticks liquidity L is constant, so the amounts between two sqrt prices a > b are
-    L·(1/b − 1/a) token0 and L·(a − b) token1, plus the fee on the input: each tick range costs a few float
-    operations instead of an integer replay of the swap loop (which made curve building most of a read's CPU).
-    Floats are ~1e-15 relative, the pool's per-step integer rounding a few wei: both far inside the 1 bp the
-    curve promises; quotes stay exact (:meth:`PoolModel.swap_exact_in`). The last point is pulled in by 1e-10 so an
-    exact swap of it never needs a word beyond the window.
-    """
-    ahead = (t for t in model.liquidity_net if (t <= model.tick if zf1 else t > model.tick))
-    crossings = sorted(((t, get_sqrt_ratio_at_tick(t) / Q96) for t in ahead), reverse=zf1)
-    gross = PIPS / (PIPS - model.fee)
-    liquidity, s, cum_in, cum_out, i = model.liquidity, model.sqrt_price_x96 / Q96, 0.0, 0.0, 0
-    points: list[tuple[int, int]] = []
-    for target in _targets(model, zf1):
-        while True:
-            crossing = i < len(crossings) and (crossings[i][1] >= target if zf1 else crossings[i][1] <= target)
-            b = crossings[i][1] if crossing else target
-            big_l = float(liquidity)
-            if zf1:
-                d_in, d_out = big_l * (1 / b - 1 / s), big_l * (s - b)
-            else:
-                d_in, d_out = big_l * (b - s), big_l * (1 / s - 1 / b)
-            cum_in, cum_out, s = cum_in + max(d_in, 0.0), cum_out + max(d_out, 0.0), b
-            if not crossing:
-                break
-            net = model.liquidity_net[crossings[i][0]]
-            liquidity += -net if zf1 else net
-            i += 1
-        amount_in, amount_out = int(cum_in * gross), int(cum_out)
-        if amount_in > (points[-1][0] if points else 0) and amount_out > 0:
-            points.append((amount_in, amount_out))
-    if points:
-        amount_in, amount_out = points[-1]
-        points[-1] = (int(amount_in * (1 - 1e-10)), int(amount_out * (1 - 1e-10)))
-    return points
 
 
 class UniswapV3Adapter:
@@ -188,8 +134,8 @@ class UniswapV3Adapter:
             fee_pips=m.fee, mid_price=mid_price(m, base_is_token0, r.token0.decimals, r.token1.decimals),
             block_number=r.block_number, block_timestamp=r.block_timestamp, gas_units=SWAP_GAS,
             gas_units_per_tick=GAS_PER_TICK,
-            sell=curve_from_points(Side.SELL, sample_points(m, sell_zf1), base.decimals, quote.decimals),
-            buy=curve_from_points(Side.BUY, sample_points(m, not sell_zf1), base.decimals, quote.decimals),
+            sell=curve_of(m, sell_zf1, Side.SELL, base.decimals, quote.decimals),
+            buy=curve_of(m, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
             pool=pool,
         )
 

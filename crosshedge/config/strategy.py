@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters import EXACT_IMPACT_BPS
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -53,8 +55,9 @@ class OptimizerSettings(_Section):
     max_notional_usd_per_run: float = Field(default=5_000_000.0, gt=0)
     # A trade smaller than this is not worth a transaction (and dust trips some routers).
     min_trade_usd: float = Field(default=50.0, ge=0)
-    # Cap on one trade's average execution price against its venue's mid, pool fee excluded.
-    max_price_impact_bps: float = Field(default=200.0, gt=0)
+    # Cap on one trade's average execution price against its venue's mid, pool fee excluded. Venue curves are exact
+    # within 1 bp only up to EXACT_IMPACT_BPS (1000) of impact and coarse beyond, so a larger cap is refused.
+    max_price_impact_bps: float = Field(default=200.0, gt=0, le=EXACT_IMPACT_BPS)
     max_trades: int | None = Field(default=None, gt=0)  # optional cap on trades per run
     max_curve_age_s: float = Field(default=120.0, gt=0)  # older curves raise StaleDataError
     # A curve stamped further than this after the problem's as_of is refused (a wrong clock, not a fresh read);

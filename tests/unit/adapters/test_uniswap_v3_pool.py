@@ -11,27 +11,10 @@ from hypothesis import strategies as st
 from adapters import Side, ordered_curve_ok
 from adapters.uniswap import math as m
 from adapters.uniswap.curve import cumulative, curve_from_points, size_within_bps
-from adapters.uniswap_v3.adapter import sample_points
-from adapters.uniswap_v3.pool import OutOfWindow, PoolModel
-from adapters.uniswap_v3.reader import initialized_ticks, word_window
-
-
-def pool_with(positions: list[tuple[int, int, int]], tick: int, spacing: int, fee: int, window: int) -> PoolModel:
-    """A pool at ``tick`` holding (lower, upper, liquidity) positions, as the chain would store them."""
-    nets: dict[int, int] = {}
-    for lower, upper, liq in positions:
-        nets[lower] = nets.get(lower, 0) + liq
-        nets[upper] = nets.get(upper, 0) - liq
-    nets = {t: n for t, n in nets.items() if n != 0}
-    active = sum(liq for lower, upper, liq in positions if lower <= tick < upper)
-    lo, hi = word_window(tick, spacing, window)
-    bitmap = dict.fromkeys(range(lo, hi + 1), 0)
-    for t in nets:
-        word, bit = m.tick_position(t // spacing)
-        if word in bitmap:
-            bitmap[word] |= 1 << bit
-    inside = {t: n for t, n in nets.items() if lo <= m.tick_position(t // spacing)[0] <= hi}
-    return PoolModel(m.get_sqrt_ratio_at_tick(tick), tick, active, fee, spacing, bitmap, inside, (lo, hi))
+from adapters.uniswap_v3 import curve_of, sample_points
+from adapters.uniswap_v3.pool import OutOfWindow
+from adapters.uniswap_v3.reader import initialized_ticks
+from tests.unit.adapters.pool_helpers import pool_with
 
 
 def test_single_range_swap_matches_closed_form() -> None:
@@ -80,8 +63,8 @@ def test_curves_are_convex_and_exact_at_breakpoints(raw: list[tuple[int, int, in
     pool = pool_with(positions, tick=tick, spacing=spacing, fee=fee, window=40 * 60 * spacing)
     for zf1 in (True, False):
         side = Side.SELL if zf1 else Side.BUY  # base = token0, both 18 decimals
-        points = sample_points(pool, zf1)
-        curve = curve_from_points(side, points, 18, 18)
+        points, crossed = sample_points(pool, zf1)
+        curve = curve_from_points(side, points, 18, 18, crossed)
         assert ordered_curve_ok(curve)
         for base, quote in cumulative(curve):
             # Every breakpoint is one of the exact sample points (merging only removes points, never moves them).
@@ -95,7 +78,7 @@ def test_curves_are_convex_and_exact_at_breakpoints(raw: list[tuple[int, int, in
 
 def test_size_within_bps_grows_with_tolerance_and_respects_fee() -> None:
     pool = pool_with([(-6000, 6000, 10**21)], tick=0, spacing=60, fee=3000, window=8000)
-    curve = curve_from_points(Side.SELL, sample_points(pool, True), 18, 18)
+    curve = curve_of(pool, True, Side.SELL, 18, 18)
     assert size_within_bps(curve, 1.0, 10) == 0  # a 30 bp fee is never within 10 bp
     sizes = [size_within_bps(curve, 1.0, b) for b in (50, 100, 200)]
     assert 0 < sizes[0] < sizes[1] < sizes[2]
@@ -104,5 +87,5 @@ def test_size_within_bps_grows_with_tolerance_and_respects_fee() -> None:
 def test_sampling_is_immune_to_a_zero_liquidity_gap() -> None:
     pool = pool_with([(-1200, -600, 10**20), (0, 1200, 10**20)], tick=60, spacing=60, fee=500, window=3000)
     pool = replace(pool)
-    curve = curve_from_points(Side.SELL, sample_points(pool, True), 18, 18)
+    curve = curve_of(pool, True, Side.SELL, 18, 18)
     assert curve.segments and ordered_curve_ok(curve)

@@ -154,6 +154,9 @@ BAD_CASES = [
     ("unknown top-level section", lambda d: d.update(polciy={}), "polciy: unknown field"),
     ("negative gas cap", lambda d: d["chains"]["ethereum"].update(gas={"max_gas_price_gwei": -1}),
      "chains.ethereum.gas.max_gas_price_gwei"),
+    # Venue curves are exact within 1 bp only up to EXACT_IMPACT_BPS: a cap beyond it would plan on coarse pieces.
+    ("impact cap past exact curves", lambda d: d.update(optimizer={"max_price_impact_bps": 1500}),
+     "optimizer.max_price_impact_bps: Input should be less than or equal to 1000, got 1500"),
 ]
 
 
