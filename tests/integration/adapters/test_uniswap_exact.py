@@ -9,6 +9,7 @@ import pytest
 from web3.types import RPCEndpoint
 
 from adapters import (
+    EXACT_IMPACT_BPS,
     AdapterRegistry,
     Call,
     RoundTripCounter,
@@ -23,9 +24,10 @@ from adapters import (
     ordered_curve_ok,
 )
 from adapters.uniswap.curve import cumulative
-from adapters.uniswap_v3.adapter import UniswapV3Adapter
+from adapters.uniswap_v3.adapter import GAS_PER_TICK, UniswapV3Adapter
 from adapters.uniswap_v3.reader import MAX_ROUND_TRIPS
 from crosshedge import QuoteOutOfRangeError
+from orchestrator import connect_all, take_snapshot
 from orchestrator import read_venues as read_chain_venues
 from tests.integration.adapters.adapter_helpers import approve, balance, context, read_venues, send
 from tests.integration.conftest import DevnetHandle
@@ -140,6 +142,75 @@ def test_curves_convex_and_within_one_bp_at_every_breakpoint(devnet: DevnetHandl
                             exact = adapter.quote(state, Side.BUY, round(quote * 10**state.quote.decimals))
                             model = base * 10**state.base.decimals
                         assert abs(model / exact - 1) < 1e-4, f"{chain}/{state.venue} {curve.side.value} at {base}"
+
+
+def _impact_excl_fee(state: VenueState, side: Side, base: float, quote: float) -> float:
+    f = state.fee_pips / 1e6
+    avg = quote / base
+    return 1 - avg / ((1 - f) * state.mid_price) if side is Side.SELL else avg * (1 - f) / state.mid_price - 1
+
+
+def test_curves_within_one_bp_between_breakpoints_up_to_the_exact_impact(devnet: DevnetHandle) -> None:
+    """Inside every piece (a quarter, half and three quarters in), for every trade up to EXACT_IMPACT_BPS of average
+    impact, the curve never promises more than the pool's exact swap and is within 1 bp of it: the devnet's real
+    pools (official V3/V2 bytecode, stacked LP ranges), not only the unit tests' synthetic ones."""
+    checked = 0
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        block = ctx.w3.eth.block_number
+        for name, adapter in (("uniswap_v3", V3), ("uniswap_v2", V2)):
+            for state in read_venues(devnet.config, ctx, name, block):
+                bd, qd = 10**state.base.decimals, 10**state.quote.decimals
+                for curve in (state.sell, state.buy):
+                    prev = (0.0, 0.0)
+                    for base, quote in cumulative(curve):
+                        for frac in (0.25, 0.5, 0.75):
+                            b, q = prev[0] + frac * (base - prev[0]), prev[1] + frac * (quote - prev[1])
+                            if _impact_excl_fee(state, curve.side, b, q) > 0.999 * EXACT_IMPACT_BPS / 1e4:
+                                break
+                            if curve.side is Side.SELL:
+                                exact, model = adapter.quote(state, Side.SELL, round(b * bd)), q * qd
+                            else:
+                                exact, model = adapter.quote(state, Side.BUY, round(q * qd)), b * bd
+                            if exact < 10**6:
+                                continue  # dust: the pool's own wei rounding is above 1 bp
+                            assert exact * (1 - 1e-4) <= model <= exact * (1 + 1e-9), (
+                                f"{chain}/{state.venue} {curve.side.value} at {b}: {model} vs {exact}")
+                            checked += 1
+                        prev = (base, quote)
+    assert checked > 500
+
+
+def test_each_v3_tick_crossed_is_a_breakpoint_where_the_swap_gas_steps(devnet: DevnetHandle) -> None:
+    """Where a V3 curve says a fill crosses initialized ticks (up to EXACT_IMPACT_BPS of impact), the pool's exact
+    swap crosses exactly that many more just past the breakpoint than just before it (its gas steps by GAS_PER_TICK
+    each), and the snapshot prices each tick at the chain's gas price."""
+    steps, v3 = 0, UniswapV3Adapter()
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        for state in read_venues(devnet.config, ctx, "uniswap_v3"):
+            for curve in (state.sell, state.buy):
+                prev = (0.0, 0.0)
+                for seg, (base, quote) in zip(curve.segments, cumulative(curve), strict=True):
+                    inside = prev[0] > 0 and _impact_excl_fee(state, curve.side, *prev) < EXACT_IMPACT_BPS / 1e4
+                    if seg.ticks_crossed and inside:  # past the exact region a coarse piece may hold its crossings
+                        at = prev[0] * 10**state.base.decimals if curve.side is Side.SELL else \
+                            prev[1] * 10**state.quote.decimals
+                        before = v3.estimate_gas(state, curve.side, int(at * (1 - 1e-5)))
+                        after = v3.estimate_gas(state, curve.side, int(at * (1 + 1e-5)))
+                        assert after - before == GAS_PER_TICK * seg.ticks_crossed, f"{chain}/{state.venue}"
+                        steps += 1
+                    prev = (base, quote)
+    assert steps >= 4
+    connections, failed = connect_all(devnet.config, timeout=30)
+    assert not failed
+    snap = take_snapshot(devnet.config, connections, default_registry())
+    for name, chain_snap in snap.chains.items():
+        pools = {v.venue for v in chain_snap.venues if v.adapter == "uniswap_v3"}
+        assert set(chain_snap.tick_gas_usd) == pools, name
+        for venue in pools:
+            want = GAS_PER_TICK * chain_snap.gas_price_wei / 1e18 * chain_snap.native_usd
+            assert chain_snap.tick_gas_usd[venue] == pytest.approx(want, rel=1e-12)
 
 
 def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, chain_snapshot: dict[str, str]) -> None:
