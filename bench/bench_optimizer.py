@@ -68,13 +68,14 @@ def run(n: int, resolves: int, plan_max: int) -> dict[str, object]:
     # a worker re-planning every block solves; from optimizer.warm_start_min_venues the LP starts from the last basis.
     market = BenchMarket.draw(n, rng)
     planner.solve(bench_scenario(n, rng, layout_seed=n, market=market))
-    drift, drift_base = [], []
+    drift, drift_base, drift_methods = [], [], []
     for _ in range(resolves):
         market = market.next_block(rng)
         problem = bench_scenario(n, rng, layout_seed=n, market=market)
         started = time.perf_counter()
         _, _, result, _ = planner.solve(problem)
         drift.append((time.perf_counter() - started) * 1e3)
+        drift_methods.append(result.method)
         started = time.perf_counter()
         old = direct_solve(problem)
         drift_base.append((time.perf_counter() - started) * 1e3)
@@ -93,6 +94,7 @@ def run(n: int, resolves: int, plan_max: int) -> dict[str, object]:
         "block_to_block_max_resolve_ms": round(max(drift), 1),
         "block_to_block_direct_median_ms": round(statistics.median(drift_base), 1),
         "block_to_block_ratio_to_direct": round(statistics.median(drift) / statistics.median(drift_base), 3),
+        "block_to_block_methods": {m: drift_methods.count(m) for m in sorted(set(drift_methods))},
         "warm_start": n >= OptimizerSettings().warm_start_min_venues,
     }
 

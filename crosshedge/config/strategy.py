@@ -77,8 +77,9 @@ class OptimizerSettings(_Section):
     # rest fixed): fast, not provably optimal; the gap to the relaxation's bound is reported in stats.mip_gap.
     exact_milp_max_venues: int = Field(default=200, ge=0)
     # From this many venues the LP relaxation starts from the previous run's basis (same model shape): block-to-block
-    # re-solves then take a fraction of the simplex iterations. Below it every solve starts cold, so a plan never
-    # depends on which problems the process solved before (ties between equal venues resolve the same way).
+    # re-solves then take a fraction of the simplex iterations (a basis from an unrelated problem can cost more than
+    # a cold start). Below it every solve starts cold, so a plan never depends on which problems the process solved
+    # before (ties between equal venues resolve the same way).
     warm_start_min_venues: int = Field(default=1000, ge=0)
     # Re-split each plan's sizes among its venues on the exact venue models (at most this many Newton rounds; 0: off).
     polish_rounds: int = Field(default=8, ge=0, le=50)
