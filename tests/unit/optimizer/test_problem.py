@@ -109,6 +109,9 @@ def test_bad_venue_input_is_refused_in_one_sentence(problem: HedgeProblem, chang
         ({"disabled_venues": ["ethereum/v22"]}, r"disabled_venues: 'ethereum/v22' is not a venue"),
         ({"disabled_chains": ["arbitrium"]}, r"disabled_chains: 'arbitrium' is not a chain"),
         ({"gas_usd": {"ethereum/v2": -1.0, "arbitrum/v3": 0.2, "base/v2": 0.05, "base/btc": 0.05}}, r"gas_usd\."),
+        ({"tick_gas_usd": {"ethereum/v2": -0.5}}, r"tick_gas_usd\.ethereum/v2: expected a finite non-negative"),
+        ({"tick_gas_usd": {"arbitrum/v3": math.nan}}, r"tick_gas_usd\.arbitrum/v3\n.*finite number"),
+        ({"tick_gas_usd": {"arbitrum/v33": 0.1}}, r"tick_gas_usd: 'arbitrum/v33' is not a venue"),
     ],
 )
 def test_unknown_switches_and_negative_gas_are_refused(problem: HedgeProblem, update: dict[str, object],
