@@ -86,44 +86,58 @@ def reduce_rows(a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lo: np
     """Turn single-column rows into column bounds and drop the columns that end fixed (HiGHS's own presolve does
     this too, but on every solve and after copying the full model; here it is two vectorised passes). Typical
     rows it removes: a presolved piece's ``δ ≤ 0·z``, a piece's ``δ ≤ w`` and a switched-off trade's ``z ≤ 0``."""
+    given_lo, given_hi = lo, hi
     lo, hi = lo.copy(), hi.copy()
-    coo = a.tocoo()
-    live = coo.data != 0
-    r, j, v = coo.row[live], coo.col[live], coo.data[live]
-    m = a.shape[0]
+    m, n = a.shape
+    # Entries in column order (CSC), explicit zeros dropped: per-column facts spread with np.repeat, not gathers.
+    live = a.data != 0
+    r, v = a.indices[live], a.data[live]
+    per_col = np.diff(np.concatenate([[0], np.cumsum(live)])[a.indptr])
+    j = np.repeat(np.arange(n), per_col)
     active = np.ones(m, dtype=bool)
     for _ in range(passes):
-        free = hi[j] > lo[j]
-        count = np.bincount(r[free & active[r]], minlength=m)
-        fixed_part = np.bincount(r[~free], weights=v[~free] * lo[j[~free]], minlength=m)
-        single = np.flatnonzero(free & active[r] & (count[r] == 1))
+        free = np.repeat(hi > lo, per_col)
+        counted = free & active[r]
+        count = np.bincount(r[counted], minlength=m)
+        fixed_part = _fixed_part(a, lo, hi <= lo)
+        single = np.flatnonzero(counted & (count[r] == 1))
         if single.size == 0:
             break
         rows, cols, vals = r[single], j[single], v[single]
         top, bottom = (row_hi[rows] - fixed_part[rows]) / vals, (row_lo[rows] - fixed_part[rows]) / vals
         _tighten(lo, hi, cols, np.where(vals > 0, bottom, top), np.where(vals > 0, top, bottom))
         active[rows] = False
-    if np.any(hi < lo):  # contradictory bounds: let HiGHS see the original rows and say infeasible
-        return Reduced(sp.csc_matrix(a), row_lo, row_hi, lo, np.maximum(hi, lo), np.arange(a.shape[1]),
-                       np.zeros(0, dtype=int), np.arange(a.shape[0]))
+    if np.any(hi < lo):  # contradictory: HiGHS gets the problem as it came (its own bounds too) and says infeasible
+        return Reduced(sp.csc_matrix(a), row_lo, row_hi, given_lo.copy(), given_hi.copy(), np.arange(n),
+                       np.zeros(0, dtype=int), np.arange(m))
     fixed = hi <= lo
-    shift = np.bincount(r[fixed[j]], weights=v[fixed[j]] * lo[j[fixed[j]]], minlength=m)
+    on_fixed = np.repeat(fixed, per_col)
+    shift = _fixed_part(a, lo, fixed)
     keep, cols = np.flatnonzero(active), np.flatnonzero(~fixed)
-    row_map, col_map = np.cumsum(active) - 1, np.cumsum(~fixed) - 1
-    inside = active[r] & ~fixed[j]
-    sub = sp.csc_matrix((v[inside], (row_map[r[inside]], col_map[j[inside]])), shape=(keep.size, cols.size))
+    row_map = np.cumsum(active) - 1
+    inside = active[r] & ~on_fixed
+    # Still in column order: the kept entries form the reduced CSC matrix directly (no COO sort).
+    kept_per_col = np.bincount(j[inside], minlength=n)[cols]
+    indptr = np.concatenate([[0], np.cumsum(kept_per_col)])
+    sub = sp.csc_matrix((v[inside], row_map[r[inside]], indptr), shape=(keep.size, cols.size))
     return Reduced(sub, row_lo[keep] - shift[keep], row_hi[keep] - shift[keep], lo, hi, cols, np.flatnonzero(fixed),
                    keep)
 
 
+def _fixed_part(a: sp.csc_matrix, lo: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Each row's sum over its fixed columns of coefficient × the column's value (one sparse product)."""
+    return np.asarray(a @ np.where(fixed, lo, 0.0), dtype=float)
+
+
 def _tighten(lo: np.ndarray, hi: np.ndarray, cols: np.ndarray, new_lo: np.ndarray, new_hi: np.ndarray) -> None:
     """Intersect column bounds with several candidate bounds per column (a sorted group-by, not ufunc.at)."""
-    order = np.argsort(cols, kind="stable")
-    c = cols[order]
-    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    uniq = c[starts]
-    hi[uniq] = np.minimum(hi[uniq], np.minimum.reduceat(new_hi[order], starts))
-    lo[uniq] = np.maximum(lo[uniq], np.maximum.reduceat(new_lo[order], starts))
+    if cols.size > 1 and np.any(cols[1:] < cols[:-1]):  # entries taken in column order are sorted already
+        order = np.argsort(cols, kind="stable")
+        cols, new_lo, new_hi = cols[order], new_lo[order], new_hi[order]
+    starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+    uniq = cols[starts]
+    hi[uniq] = np.minimum(hi[uniq], np.minimum.reduceat(new_hi, starts))
+    lo[uniq] = np.maximum(lo[uniq], np.maximum.reduceat(new_lo, starts))
     crossed = (hi < lo) & (lo - hi <= 1e-12 * np.maximum(1.0, np.abs(lo)))
     hi[crossed] = lo[crossed]
 
