@@ -15,6 +15,7 @@ Usage::
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,9 +240,9 @@ class CompiledProblem:
         got = h.getBasis()
         cols = np.full(self.n_cols, _LOWER, dtype=np.int8)
         rows = np.full(self.n_rows, _BASIC, dtype=np.int8)
-        cols[red.cols] = np.fromiter(map(int, got.col_status), dtype=np.int8, count=red.cols.size)
-        rows[red.rows] = np.fromiter(
-            map(int, got.row_status), dtype=np.int8, count=red.a.shape[0])
+        # operator.index is the cheapest way from pybind's enum objects to ints (a new object per entry, ~0.2 µs)
+        cols[red.cols] = np.fromiter(map(operator.index, got.col_status), dtype=np.int8, count=red.cols.size)
+        rows[red.rows] = np.fromiter(map(operator.index, got.row_status), dtype=np.int8, count=red.a.shape[0])
         return Basis(cols, rows)
 
     def _solution(self, h: Any, offset: float, integer: bool, red: Reduced) -> Solution:
