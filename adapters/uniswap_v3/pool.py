@@ -36,10 +36,10 @@ from adapters.uniswap.math import (
     MAX_TICK,
     MIN_SQRT_RATIO,
     MIN_TICK,
-    compute_swap_step,
     get_sqrt_ratio_at_tick,
     get_tick_at_sqrt_ratio,
     next_initialized_tick_within_one_word,
+    swap_step_exact_in,
     tick_position,
 )
 from crosshedge import PriceLimitError
@@ -169,18 +169,20 @@ class PoolModel:
         tick_next = max(MIN_TICK, min(MAX_TICK, tick_next))
         sqrt_next = get_sqrt_ratio_at_tick(tick_next)
         past_limit = sqrt_next < limit if zero_for_one else sqrt_next > limit
-        step = compute_swap_step(sqrt_p, limit if past_limit else sqrt_next, liquidity, remaining, self.fee)
+        new_sqrt, amount_in, amount_out, fee = swap_step_exact_in(
+            sqrt_p, limit if past_limit else sqrt_next, liquidity, remaining, self.fee
+        )
         crossed = 0
-        if step.sqrt_price_next == sqrt_next:
+        if new_sqrt == sqrt_next:
             if initialized:
                 net = self.liquidity_net[tick_next]
                 # Moving down crosses the tick from above: liquidityNet applies with its sign flipped.
                 liquidity += -net if zero_for_one else net
                 crossed = 1
             tick = tick_next - 1 if zero_for_one else tick_next
-        elif step.sqrt_price_next != sqrt_p:
-            tick = get_tick_at_sqrt_ratio(step.sqrt_price_next)
-        return step.sqrt_price_next, tick, liquidity, step.amount_in + step.fee_amount, step.amount_out, crossed
+        elif new_sqrt != sqrt_p:
+            tick = get_tick_at_sqrt_ratio(new_sqrt)
+        return new_sqrt, tick, liquidity, amount_in + fee, amount_out, crossed
 
     def _next_tick_anywhere(self, tick: int, lte: bool) -> tuple[int, bool]:
         ticks = self._sorted_ticks
