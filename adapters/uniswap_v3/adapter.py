@@ -182,9 +182,15 @@ class UniswapV3Adapter:
         pool's liquidity ends first); raises QuoteOutOfRangeError past the read window."""
         return self._swap(state, side, amount_in).amount_out
 
-    def quote_swap(self, state: VenueState, side: Side, amount_in: int) -> SwapQuote:
-        """:meth:`quote` in full: input consumed, output, price after, ticks crossed and whether it was partial."""
-        result = self._swap(state, side, amount_in)
+    def quote_swap(
+        self, state: VenueState, side: Side, amount_in: int, sqrt_price_limit: int | None = None
+    ) -> SwapQuote:
+        """:meth:`quote` in full: input consumed, output, price after, ticks crossed and whether it was partial.
+
+        ``sqrt_price_limit`` stops the swap there, like the pool's (PriceLimitError naming the venue where the
+        pool would revert 'SPL'); by default the swap may run to the end of the price range, as QuoterV2's.
+        """
+        result = self._swap(state, side, amount_in, sqrt_price_limit)
         p = state.pool
         dec0, dec1 = (state.base.decimals, state.quote.decimals) if p["base_is_token0"] else \
             (state.quote.decimals, state.base.decimals)
@@ -194,11 +200,11 @@ class UniswapV3Adapter:
         """Execution gas: the swap's base cost plus GAS_PER_TICK per initialized tick it crosses."""
         return state.gas_units + state.gas_units_per_tick * self._swap(state, side, amount_in).initialized_ticks_crossed
 
-    def _swap(self, state: VenueState, side: Side, amount_in: int) -> SwapResult:
+    def _swap(self, state: VenueState, side: Side, amount_in: int, sqrt_price_limit: int | None = None) -> SwapResult:
         if amount_in <= 0:
             raise AdapterError(f"chain {state.chain}: venue {state.venue}: amount_in must be positive, got {amount_in}")
         try:
-            return self._models.model(state).swap_exact_in(zero_for_one(state, side), amount_in)
+            return self._models.model(state).swap_exact_in(zero_for_one(state, side), amount_in, sqrt_price_limit)
         except OutOfWindow as exc:
             raise QuoteOutOfRangeError(
                 f"chain {state.chain}: venue {state.venue}: {side.value} of {amount_in} raw units runs past the "

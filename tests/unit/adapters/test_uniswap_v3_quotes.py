@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
-from adapters import ChainContext, Side, TokenInfo, VenueState
+from adapters import CallResult, ChainContext, Side, Stages, TokenInfo, VenueState, encode_call
 from adapters.uniswap import math as m
-from adapters.uniswap_v3 import PoolModel, SwapResult, UniswapV3Adapter, UniswapV3Config
+from adapters.uniswap_v3 import PoolModel, SwapResult, UniswapV3Adapter, UniswapV3Config, chunked
 from adapters.uniswap_v3.pool import OutOfWindow
 from adapters.uniswap_v3.reader import PoolRead
 from crosshedge import PriceLimitError, QuoteOutOfRangeError
@@ -155,3 +155,35 @@ def test_the_adapter_builds_a_states_model_once_and_refuses_past_the_window() ->
     assert adapter._models.model(copy) is not adapter._models.model(state)
     with pytest.raises(QuoteOutOfRangeError, match="chain test: venue v3: sell"):
         adapter.quote(state, Side.SELL, 10**30)
+
+
+def test_the_adapter_takes_a_price_limit_and_refuses_the_wrong_side_naming_the_venue() -> None:
+    pool = pool_with([(-6000, 6000, 10**20)], tick=0, spacing=60, fee=3000, window=4000)
+    adapter, state = _state(pool)  # base WETH is token0: a sell moves the price down
+    limit = m.get_sqrt_ratio_at_tick(-60)
+    stopped = adapter.quote_swap(state, Side.SELL, 10**24, sqrt_price_limit=limit)
+    assert stopped.partial and stopped.sqrt_price_x96_after == limit and stopped.amount_in < 10**24
+    with pytest.raises(PriceLimitError, match=r"^chain test: venue v3: a token0-in swap needs a sqrt price limit"):
+        adapter.quote_swap(state, Side.SELL, 10**18, sqrt_price_limit=pool.sqrt_price_x96 + 1)
+    with pytest.raises(PriceLimitError, match=r"^chain test: venue v3: a token1-in swap needs"):
+        adapter.quote_swap(state, Side.BUY, 10**18, sqrt_price_limit=m.MAX_SQRT_RATIO)
+
+
+def test_chunked_splits_every_round_and_rejoins_its_results_in_order() -> None:
+    seen: list[int] = []
+
+    def reader() -> Stages:
+        first = yield [encode_call("0x" + "55" * 20, "tickBitmap(int16)", w) for w in range(1200)]
+        second = yield [encode_call("0x" + "55" * 20, "ticks(int24)", 7)]
+        return [len(first[1]), [r.data for r in first[1]] == [bytes([i % 256]) for i in range(1200)], len(second[1])]
+
+    stages = chunked(reader(), max_calls=500)
+    calls = next(stages)
+    try:
+        while True:
+            seen.append(len(calls))
+            calls = stages.send((9, [CallResult(True, bytes([(sum(seen) - len(calls) + i) % 256]))
+                                     for i in range(len(calls))]))
+    except StopIteration as stop:
+        assert stop.value == [1200, True, 1]
+    assert seen == [500, 500, 200, 1]
