@@ -32,14 +32,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from eth_utils.crypto import keccak
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from adapters.rpc import Stages
-from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
+from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from crosshedge import Frozen
+
+if TYPE_CHECKING:  # the recorded-state models import the Uniswap math, whose package imports this module
+    from adapters.pool_state import PoolState
 
 
 class Capability(StrEnum):
@@ -48,6 +51,10 @@ class Capability(StrEnum):
     #: ``read_stages(chain, venues)``: :meth:`VenueAdapter.read` as a staged reader, so its rounds share
     #: multicalls with other adapters' (adapters.rpc.run_stages) and a whole chain is read in one round trip.
     STAGED_READS = "staged_reads"
+    #: ``save_state(chain, venues, block)`` and ``quote_pool_state(record, side, amount_in)``: the venue's whole
+    #: state at a block as a recorded pool state (adapters.pool_state; a V3 pool with every initialized tick), and
+    #: an exact quote from one with no chain at hand (``crosshedge venues --save-state``, ``crosshedge quote``).
+    POOL_STATE = "pool_state"
 
 
 class PositionScope(StrEnum):
@@ -330,6 +337,19 @@ class StagedVenueReader(Protocol):
 
 
 @runtime_checkable
+class PoolStateVenue(Protocol):
+    """The members behind :attr:`Capability.POOL_STATE`."""
+
+    def save_state(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[PoolState]:
+        """Every given venue's whole state at ``block`` (all its liquidity: no window), as recorded pool states."""
+        ...
+
+    def quote_pool_state(self, record: PoolState, side: Side, amount_in: int) -> SwapQuote:
+        """An exact-in quote from a recorded state of this adapter's protocol, partial fills included."""
+        ...
+
+
+@runtime_checkable
 class PositionSource(Protocol):
     """Something the book holds (options, LP positions, spot inventory), read as positions for risk."""
 
@@ -356,7 +376,10 @@ REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
 #: Attributes (not methods) among REQUIRED_MEMBERS.
 DECLARED_ATTRIBUTES = frozenset({"name", "kind", "config_model", "capabilities", "scope"})
 #: The members each capability adds.
-CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {Capability.STAGED_READS: ("read_stages",)}
+CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {
+    Capability.STAGED_READS: ("read_stages",),
+    Capability.POOL_STATE: ("save_state", "quote_pool_state"),
+}
 
 __all__ = [
     "ANY_CODE",
@@ -370,6 +393,7 @@ __all__ = [
     "LinkCheck",
     "LinkKind",
     "Operand",
+    "PoolStateVenue",
     "PositionScope",
     "PositionSource",
     "RoleAddress",

@@ -25,6 +25,7 @@ from adapters.contract import (
     DECLARED_ATTRIBUTES,
     REQUIRED_MEMBERS,
     Capability,
+    PoolStateVenue,
     PositionScope,
     PositionSource,
     StagedVenueReader,
@@ -112,6 +113,12 @@ class AdapterRegistry:
         """The venue adapter ``name`` as a staged reader when it declares :attr:`Capability.STAGED_READS`."""
         adapter = self.venue(name)
         return cast(StagedVenueReader, adapter) if Capability.STAGED_READS in adapter.capabilities else None
+
+    def pool_state_venue(self, name: str) -> PoolStateVenue | None:
+        """The venue adapter ``name`` as a saver and quoter of recorded states when it declares
+        :attr:`Capability.POOL_STATE`."""
+        adapter = self.venue(name)
+        return cast(PoolStateVenue, adapter) if Capability.POOL_STATE in adapter.capabilities else None
 
     def positions(self, name: str) -> PositionSource:
         adapter = self.get(name)

@@ -85,6 +85,25 @@ class VenueState(Frozen):
     pool: dict[str, Any]  # adapter-specific exact state (JSON-able); only the adapter reads it
 
 
+class SwapQuote(Frozen):
+    """An exact-in quote in full, as QuoterV2 (V3) or the router's getAmountsOut (V2) would give it.
+
+    ``amount_in`` is the input the swap actually consumes (fee included): less than ``amount_requested`` when the
+    pool's liquidity or the price limit ends the swap first (``partial``, which the pool and QuoterV2 report
+    rather than refuse). ``price_after`` is the pool's quote per base (human units, no fee) after the swap.
+    """
+
+    side: Side
+    amount_requested: int = Field(gt=0)
+    amount_in: int = Field(ge=0)
+    amount_out: int = Field(ge=0)
+    price_after: float
+    sqrt_price_x96_after: int | None = None  # concentrated-liquidity pools
+    tick_after: int | None = None
+    ticks_crossed: int = Field(default=0, ge=0)  # initialized ticks crossed (0 on venues without ticks)
+    partial: bool = False
+
+
 class Fill(Frozen):
     """What a confirmed swap actually did, decoded from its receipt."""
 
@@ -165,6 +184,7 @@ __all__ = [
     "PositionEntry",
     "Segment",
     "Side",
+    "SwapQuote",
     "TokenInfo",
     "TxRequest",
     "VenueEntry",

@@ -28,12 +28,14 @@ from crosshedge.errors import (
     LedgerUnavailableError,
     NotReadyError,
     PlanError,
+    PriceLimitError,
     QuoteOutOfRangeError,
     RpcError,
     StaleDataError,
     UnsafeTransactionError,
 )
 from crosshedge.types import Frozen
+from crosshedge.validation import describe_validation_error
 
 __version__ = "0.1.0"
 
@@ -55,9 +57,11 @@ __all__ = [
     "LedgerUnavailableError",
     "NotReadyError",
     "PlanError",
+    "PriceLimitError",
     "QuoteOutOfRangeError",
     "RpcError",
     "StaleDataError",
     "UnsafeTransactionError",
     "__version__",
+    "describe_validation_error",
 ]

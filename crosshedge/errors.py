@@ -75,6 +75,11 @@ class QuoteOutOfRangeError(AdapterError):
     """A requested swap size runs past the liquidity window that was read from chain. Terminal for that size."""
 
 
+class PriceLimitError(AdapterError, ValueError):
+    """A swap's sqrt price limit is on the wrong side of the pool's price or outside (MIN_SQRT_RATIO, MAX_SQRT_RATIO):
+    the pool itself reverts such a swap ('SPL' in v3-core). Terminal: the caller asked for an impossible swap."""
+
+
 class PlanError(CrosshedgeError):
     """The optimizer could not produce a plan (bad problem data or solver failure). Terminal for this run."""
 
@@ -140,6 +145,7 @@ __all__ = [
     "LedgerUnavailableError",
     "NotReadyError",
     "PlanError",
+    "PriceLimitError",
     "QuoteOutOfRangeError",
     "RpcError",
     "StaleDataError",

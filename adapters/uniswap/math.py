@@ -231,6 +231,39 @@ def compute_swap_step(
     return SwapStep(sqrt_next, amount_in, amount_out, fee_amount)
 
 
+def swap_step_exact_in(
+    sqrt_current: int, sqrt_target: int, liquidity: int, amount_remaining: int, fee_pips: int
+) -> tuple[int, int, int, int]:
+    """:func:`compute_swap_step` for an exact input (``amount_remaining`` > 0), inlined for the quote hot path:
+    (sqrt price next, amount in, amount out, fee amount), the same integers.
+
+    The deltas are SqrtPriceMath's, written out: token0 = ceil(ceil(L·2^96·(hi - lo) / hi) / lo) rounded up or
+    floor(floor(L·2^96·(hi - lo) / hi) / lo) down, token1 = L·(hi - lo) / 2^96 rounded up or down.
+    """
+    less_fee = amount_remaining * (PIPS - fee_pips) // PIPS
+    if sqrt_current >= sqrt_target:  # zero for one: token0 in, price falls
+        up = -((-(liquidity << 96) * (sqrt_current - sqrt_target)) // sqrt_current)
+        full_in = -(-up // sqrt_target)
+        if less_fee >= full_in:
+            sqrt_next, amount_in = sqrt_target, full_in
+        else:
+            sqrt_next = next_sqrt_price_from_amount0_rounding_up(sqrt_current, liquidity, less_fee, True)
+            up = -((-(liquidity << 96) * (sqrt_current - sqrt_next)) // sqrt_current)
+            amount_in = -(-up // sqrt_next)
+        amount_out = liquidity * (sqrt_current - sqrt_next) >> 96
+    else:  # token1 in, price rises
+        full_in = -((-liquidity * (sqrt_target - sqrt_current)) >> 96)
+        if less_fee >= full_in:
+            sqrt_next, amount_in = sqrt_target, full_in
+        else:
+            sqrt_next = sqrt_current + (less_fee << 96) // liquidity
+            amount_in = -((-liquidity * (sqrt_next - sqrt_current)) >> 96)
+        amount_out = ((liquidity << 96) * (sqrt_next - sqrt_current) // sqrt_next) // sqrt_current
+    # Stopped short of the target, the whole remainder is consumed: what was not swapped is the fee.
+    fee = amount_remaining - amount_in if sqrt_next != sqrt_target else -(-amount_in * fee_pips // (PIPS - fee_pips))
+    return sqrt_next, amount_in, amount_out, fee
+
+
 # ---------------------------------------------------------------- TickBitmap
 
 

@@ -3,7 +3,8 @@
 One multicall (or JSON-RPC batch) at the block reads getReserves, token0 and token1 of every pair, decimals() of
 every configured token and the block timestamp; :meth:`UniswapV2Adapter.read_stages` lets those calls ride in
 another adapter's first multicall (adapters.rpc.run_stages). Quotes use the pair's integer math with its 0.3% fee
-(``UniswapV2Library.getAmountOut``); swaps go through UniswapV2Router02.swapExactTokensForTokens.
+(``UniswapV2Library.getAmountOut``); ``save_state`` records a pair's reserves and ``quote_pool_state`` quotes such a
+record (:mod:`adapters.uniswap_v2.records`); swaps go through UniswapV2Router02.swapExactTokensForTokens.
 
 Usage::
 
@@ -20,14 +21,16 @@ from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from adapters.contract import Capability, VenueChecks, VenueContracts
+from adapters.pool_state import PoolState, UniswapV2PoolState
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
-from adapters.types import ChainContext, Fill, Side, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.types import ChainContext, Fill, Side, SwapQuote, TokenInfo, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.curve import EXACT_RATE, FLOAT_SHAVE, chord_step, coarse_moves, curve_from_points
 from adapters.uniswap.math import PIPS, V2_FEE_PIPS, get_amount_out
 from adapters.uniswap.tokens import base_quote, check_token
+from adapters.uniswap_v2.records import quote_record, quote_reserves, record_of
 from adapters.uniswap_v2.verification import v2_checks
-from crosshedge import AdapterError
+from crosshedge import AdapterError, InputError
 
 SWAP_GAS = 105_000  # swapExactTokensForTokens, one hop
 SWAP_TOPIC = Web3.keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)")
@@ -87,7 +90,7 @@ class UniswapV2Adapter:
     name: ClassVar[str] = "uniswap_v2"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV2Config
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.POOL_STATE})
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
         """Approvals and swaps go to UniswapV2Router02; reads touch the pair."""
@@ -173,6 +176,27 @@ class UniswapV2Adapter:
         if amount_in <= 0:
             raise AdapterError(f"chain {state.chain}: venue {state.venue}: amount_in must be positive, got {amount_in}")
         return get_amount_out(amount_in, *_reserves(state, side))
+
+    def quote_swap(self, state: VenueState, side: Side, amount_in: int) -> SwapQuote:
+        """:meth:`quote` in full: input consumed (all of it: a pair never fills partially), output, price after."""
+        if amount_in <= 0:
+            raise AdapterError(f"chain {state.chain}: venue {state.venue}: amount_in must be positive, got {amount_in}")
+        p = state.pool
+        base_is_token0 = bool(p["base_is_token0"])
+        dec0, dec1 = (state.base.decimals, state.quote.decimals) if base_is_token0 else \
+            (state.quote.decimals, state.base.decimals)
+        return quote_reserves(side, amount_in, int(p["reserve0"]), int(p["reserve1"]), base_is_token0, dec0, dec1)
+
+    def save_state(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[PoolState]:
+        """Every given pair at ``block`` as a recorded state (its reserves: a pair has no window to widen)."""
+        return [record_of(state) for state in self.read(chain, venues, block)]
+
+    def quote_pool_state(self, record: PoolState, side: Side, amount_in: int) -> SwapQuote:
+        """Exact-in quote from a recorded V2 state, as the router's getAmountsOut gives it."""
+        if not isinstance(record, UniswapV2PoolState):
+            raise InputError(f"chain {record.chain}: venue {record.venue}: a {record.protocol} state is not a "
+                             "uniswap_v2 state")
+        return quote_record(record, side, amount_in)
 
     def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int

@@ -3,7 +3,11 @@
 Reads go through :mod:`adapters.uniswap_v3.reader` (at most 3 round trips per chain for all its V3 pools, 1 when
 the instance has read them before); curves come from a closed-form pass over the tick ranges
 (:mod:`adapters.uniswap_v3.curve`); quotes replay the pool's swap loop in :mod:`adapters.uniswap_v3.pool` on that
-state, to the wei. Swaps go through the periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus
+state, to the wei; the model is built once per state (:class:`ModelCache`), so a quote costs only its swap walk.
+A swap that runs out of the pool's liquidity is a partial fill (``quote_swap`` says how much input it consumed);
+one that needs ticks past the read window is refused (QuoteOutOfRangeError). ``save_state`` records a pool with
+every initialized tick (:mod:`adapters.uniswap_v3.records`) and ``quote_pool_state`` quotes such a record. Swaps go
+through the periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus
 31,000 per initialized tick crossed (the cost model of Uniswap's smart-order-router, `v3-heuristic-gas-model.ts`).
 
 Usage::
@@ -16,6 +20,8 @@ Usage::
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -23,15 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
 from adapters.contract import Capability, VenueChecks, VenueContracts
+from adapters.pool_state import PoolState, UniswapV3PoolState
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Stages, calldata, decode, run_stages
-from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
+from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.tokens import base_quote
 from adapters.uniswap_v3.curve import curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
 from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, read_pools_staged
+from adapters.uniswap_v3.records import quote_record, read_full, record_of, swap_quote
 from adapters.uniswap_v3.verification import v3_checks
-from crosshedge import AdapterError, QuoteOutOfRangeError
+from crosshedge import AdapterError, InputError, QuoteOutOfRangeError
 
 SWAP_GAS = 110_000  # exactInputSingle through SwapRouter, no tick crossed (token transfers + pool swap)
 GAS_PER_TICK = 31_000
@@ -51,7 +59,7 @@ class UniswapV3Config(BaseModel):
 
 
 def model_of(state: VenueState) -> PoolModel:
-    """Rebuild the exact pool model from a state's JSON-able ``pool`` dict."""
+    """Rebuild the exact pool model from a state's JSON-able ``pool`` dict (uncached: see :class:`ModelCache`)."""
     p = state.pool
     lo, hi = p["word_range"]
     bitmap = dict.fromkeys(range(lo, hi + 1), 0)
@@ -60,7 +68,36 @@ def model_of(state: VenueState) -> PoolModel:
         sqrt_price_x96=int(p["sqrt_price_x96"]), tick=int(p["tick"]), liquidity=int(p["liquidity"]),
         fee=int(p["fee"]), tick_spacing=int(p["tick_spacing"]), bitmap=bitmap,
         liquidity_net={int(t): int(n) for t, n in p["ticks"]}, word_range=(lo, hi),
+        venue=f"chain {state.chain}: venue {state.venue}",
     )
+
+
+class ModelCache:
+    """Pool models by the identity of the state they were built from, at most ``size`` of them (oldest dropped).
+
+    States are immutable values, so a model built once serves every quote of that state; an entry holds its state,
+    so the id it is keyed by cannot be reused by another object while the entry lives. Thread-safe.
+
+    Usage::
+
+        cache = ModelCache(); model = cache.model(state)  # the same object for the same state
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, tuple[VenueState, PoolModel]] = OrderedDict()
+
+    def model(self, state: VenueState) -> PoolModel:
+        entry = self._entries.get(id(state))
+        if entry is not None and entry[0] is state:
+            return entry[1]
+        model = model_of(state)
+        with self._lock:
+            self._entries[id(state)] = (state, model)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return model
 
 
 def zero_for_one(state: VenueState, side: Side) -> bool:
@@ -80,12 +117,13 @@ class UniswapV3Adapter:
     name: ClassVar[str] = "uniswap_v3"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV3Config
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.POOL_STATE})
 
     def __init__(self) -> None:
         # Which bitmap words and ticks each pool had last time: lets a repeated read fetch them in its first round
         # (one round trip instead of three). Never a source of values; see reader.HintCache.
         self._hints = HintCache()
+        self._models = ModelCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
         """Approvals and swaps go to the SwapRouter; reads touch the pool (and the QuoterV2 in diagnostics)."""
@@ -140,23 +178,50 @@ class UniswapV3Adapter:
         )
 
     def quote(self, state: VenueState, side: Side, amount_in: int) -> int:
-        """Exact amountOut of an exact-in swap, as QuoterV2 and the pool compute it; raises outside the window."""
+        """Exact amountOut of an exact-in swap, as QuoterV2 and the pool compute it (a partial fill's output when the
+        pool's liquidity ends first); raises QuoteOutOfRangeError past the read window."""
         return self._swap(state, side, amount_in).amount_out
+
+    def quote_swap(
+        self, state: VenueState, side: Side, amount_in: int, sqrt_price_limit: int | None = None
+    ) -> SwapQuote:
+        """:meth:`quote` in full: input consumed, output, price after, ticks crossed and whether it was partial.
+
+        ``sqrt_price_limit`` stops the swap there, like the pool's (PriceLimitError naming the venue where the
+        pool would revert 'SPL'); by default the swap may run to the end of the price range, as QuoterV2's.
+        """
+        result = self._swap(state, side, amount_in, sqrt_price_limit)
+        p = state.pool
+        dec0, dec1 = (state.base.decimals, state.quote.decimals) if p["base_is_token0"] else \
+            (state.quote.decimals, state.base.decimals)
+        return swap_quote(side, amount_in, result, bool(p["base_is_token0"]), dec0, dec1)
 
     def estimate_gas(self, state: VenueState, side: Side, amount_in: int) -> int:
         """Execution gas: the swap's base cost plus GAS_PER_TICK per initialized tick it crosses."""
         return state.gas_units + state.gas_units_per_tick * self._swap(state, side, amount_in).initialized_ticks_crossed
 
-    def _swap(self, state: VenueState, side: Side, amount_in: int) -> SwapResult:
+    def _swap(self, state: VenueState, side: Side, amount_in: int, sqrt_price_limit: int | None = None) -> SwapResult:
         if amount_in <= 0:
             raise AdapterError(f"chain {state.chain}: venue {state.venue}: amount_in must be positive, got {amount_in}")
         try:
-            return model_of(state).swap_exact_in(zero_for_one(state, side), amount_in)
+            return self._models.model(state).swap_exact_in(zero_for_one(state, side), amount_in, sqrt_price_limit)
         except OutOfWindow as exc:
             raise QuoteOutOfRangeError(
                 f"chain {state.chain}: venue {state.venue}: {side.value} of {amount_in} raw units runs past the "
                 f"liquidity read at block {state.block_number} ({exc}); read a wider window_ticks"
             ) from None
+
+    def save_state(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[PoolState]:
+        """Every given pool at ``block`` with ALL its initialized ticks (the whole bitmap, in chunked multicalls)."""
+        requests = [PoolRequest(v.name, self._config(v).pool, 1) for v in venues]
+        return [record_of(chain, r) for r in read_full(chain, requests, block)]
+
+    def quote_pool_state(self, record: PoolState, side: Side, amount_in: int) -> SwapQuote:
+        """Exact-in quote from a recorded V3 state: no window, partial fills as QuoterV2 reports them."""
+        if not isinstance(record, UniswapV3PoolState):
+            raise InputError(f"chain {record.chain}: venue {record.venue}: a {record.protocol} state is not a "
+                             "uniswap_v3 state")
+        return quote_record(record, side, amount_in)
 
     def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int

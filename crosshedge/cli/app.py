@@ -21,7 +21,9 @@ from typer.core import TyperGroup
 #: name -> (module, one-line help). Listed explicitly: no directory scans.
 COMMANDS: dict[str, tuple[str, str]] = {
     "devnet": ("crosshedge.cli.devnet", "Start, stop and inspect the local anvil devnet."),
-    "venues": ("crosshedge.cli.venues", "Every venue on every chain: mid, depth within 10/50/100 bp, swap gas."),
+    "venues": ("crosshedge.cli.venues", "Every venue on every chain: mid, depth within 10/50/100 bp, swap gas; "
+               "--save-state records each."),
+    "quote": ("crosshedge.cli.quote", "An exact swap quote from a recorded pool state (no chain needed)."),
     "risk": ("crosshedge.cli.risk", "The book's Greeks per underlying, the policy's band and whether it fires."),
     "plan": ("crosshedge.cli.plan", "The cheapest hedge trades across venues and chains (live or a saved problem)."),
     "rebalance": ("crosshedge.cli.rebalance", "One run now: snapshot, plan, execute, confirm, reconcile."),

@@ -1,4 +1,4 @@
-"""`crosshedge venues [--json]`: one row per venue with its price, depth and swap cost, read live from the chains.
+"""`crosshedge venues [--json] [--save-state DIR]`: one row per venue with its price, depth and swap cost, read live.
 
 Depth "within N bp" is the largest size whose all-in average price (pool fee included) stays within N bp of the
 mid, read off the venue's exact-sampled curve; a 30 bp pool therefore shows 0 within 10 bp.
@@ -7,6 +7,11 @@ Usage::
 
     crosshedge venues
     crosshedge venues --json --config chains.yaml
+    crosshedge venues --save-state states/     # also one recorded pool state per venue, at the read block
+
+``--save-state DIR`` writes ``DIR/<chain>.<venue>.json`` for every venue read (README, "Recorded pool states"):
+a V3 pool with ALL its initialized ticks (its whole tick bitmap, in multicalls of bounded size), a V2 pair's
+reserves, each at the block its chain was read at; ``crosshedge quote --pool-state FILE`` quotes one offline.
 
 A chain that cannot be read is named in one sentence on stderr (and under ``failed`` in the JSON); the other
 chains' venues still print. Exit code 1 only when no chain could be read.
@@ -14,17 +19,23 @@ chains' venues still print. Exit code 1 only when no chain could be read.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from web3 import Web3
 
-from adapters import default_registry, size_within_bps
+from adapters import AdapterRegistry, VenueEntry, default_registry, size_within_bps, write_pool_state
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
-from crosshedge.cli.output import CommandFailedError, command_errors, emit, warn_failed, working
-from orchestrator import Snapshot, connect_all, take_snapshot
+from crosshedge.cli.output import CommandFailedError, command_errors, emit, note, warn_failed, working
+from crosshedge.config import Config
+from crosshedge.errors import CrosshedgeError
+from orchestrator import Snapshot, chain_context, connect_all, take_snapshot
 
 DEPTH_BPS = (10, 50, 100)
+SaveStateOption = Annotated[Path | None, typer.Option(
+    "--save-state", help="Also write each venue's recorded pool state into this directory (all V3 ticks).")]
 
 
 def venue_rows(snap: Snapshot) -> list[dict[str, Any]]:
@@ -71,18 +82,56 @@ def venues_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> Table:
     return table
 
 
-def venues(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+def save_states(
+    cfg: Config, connections: dict[str, Web3], snap: Snapshot, registry: AdapterRegistry, directory: Path
+) -> tuple[list[str], dict[str, str]]:
+    """Each venue of the snapshot recorded at its chain's read block; (files written, failures by chain/venue)."""
+    written: list[str] = []
+    failed: dict[str, str] = {}
+    for name, chain in snap.chains.items():
+        ctx = chain_context(cfg, name, connections[name])
+        read = {v.venue for v in chain.venues}
+        by_adapter: dict[str, list[VenueEntry]] = {}
+        for entry in cfg.venues_on(name):
+            if entry.name in read:
+                by_adapter.setdefault(entry.adapter, []).append(entry)
+        for adapter_name, entries in by_adapter.items():
+            saver = registry.pool_state_venue(adapter_name)
+            if saver is None:
+                for e in entries:
+                    failed[f"{name}/{e.name}"] = f"chain {name}: venue {e.name}: adapter {adapter_name} cannot " \
+                                                 "record its state"
+                continue
+            try:
+                records = saver.save_state(ctx, entries, chain.block_number)
+            except CrosshedgeError as exc:  # one chain's failure is named; the other chains are still saved
+                failed[f"{name}/{adapter_name}"] = str(exc)
+                continue
+            written += [str(write_pool_state(directory, r)) for r in records]
+    return written, failed
+
+
+def venues(config: ConfigOption = None, json_output: JsonOption = False, save_state: SaveStateOption = None) -> None:
     """Read every venue on every chain: mid price, depth within 10/50/100 bp, swap gas cost, block."""
     with command_errors():
         cfg = resolve_config(config)
+        registry = default_registry()
         with working("reading venues on every chain ..."):
             connections, failed = connect_all(cfg, cfg.raw.execution.rpc_timeout_s, allow_partial=True)
-            snap = take_snapshot(cfg, connections, default_registry(), allow_partial=True, inventory=False)
+            snap = take_snapshot(cfg, connections, registry, allow_partial=True, inventory=False)
         failed = {**snap.failed, **failed}  # the connection error says more than "not connected"
         rows = venue_rows(snap)
+        payload: dict[str, Any] = {"venues": rows, "failed": failed}
+        if save_state is not None:
+            with working(f"recording every venue's state into {save_state} ..."):
+                written, save_failed = save_states(cfg, connections, snap, registry, save_state)
+            payload["saved"], payload["save_failed"] = written, save_failed
+            warn_failed(save_failed)
+            if not json_output:
+                note(f"recorded {len(written)} pool states in {save_state}")
         # A chain that is down is named on stderr; the chains that could be read are still listed.
         warn_failed(failed)
-        emit({"venues": rows, "failed": failed}, json_output, venues_table(rows, failed))
+        emit(payload, json_output, venues_table(rows, failed))
         if failed and not snap.chains:
             raise CommandFailedError(f"no chain could be read ({len(failed)} configured, all unreachable)")
 

@@ -29,8 +29,9 @@ from crosshedge.config.generated import (
     resolve_config,
     resolve_generated,
 )
-from crosshedge.config.loader import Config, RawConfig, describe_validation_error, load_config, parse_config
+from crosshedge.config.loader import Config, RawConfig, load_config, parse_config
 from crosshedge.config.strategy import OptimizerSettings, PolicyName, PolicySettings
+from crosshedge.validation import describe_validation_error
 
 __all__ = [
     "CONFIG_ENV",

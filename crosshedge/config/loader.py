@@ -28,6 +28,7 @@ from crosshedge.config.devnet import DevnetSpec
 from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
 from crosshedge.config.strategy import OptimizerSettings, PolicySettings
 from crosshedge.errors import ConfigError, CrosshedgeError
+from crosshedge.validation import describe_validation_error
 
 
 class RawConfig(BaseModel):
@@ -106,22 +107,6 @@ def _interpolate(node: Any, path: str, source: Path) -> Any:
     if isinstance(node, list):
         return [_interpolate(v, f"{path}[{i}]", source) for i, v in enumerate(node)]
     return node
-
-
-def describe_validation_error(source: Path, exc: ValidationError, prefix: str = "") -> str:
-    """One sentence for the first error (and a count of the rest): file, dotted field path, what was expected."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *first["loc"]))
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field (check the spelling; allowed fields are the model's documented ones)"
-    elif first["type"] == "missing":
-        msg = "required field is missing"
-    else:
-        msg = f"{msg}, got {first.get('input')!r}" if "input" in first and not isinstance(first["input"], dict) else msg
-    more = exc.error_count() - 1
-    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return f"{source}: {loc or '<top>'}: {msg}{tail}"
 
 
 def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = None) -> Config:

@@ -139,3 +139,21 @@ def _bitmap(ticks: tuple[int, ...]) -> dict[int, int]:
 def test_next_initialized_tick_within_one_word(tick: int, lte: bool, expected: tuple[int, bool]) -> None:
     nxt, initialized, _ = m.next_initialized_tick_within_one_word(_bitmap(BITMAP_TICKS), tick, 1, lte)
     assert (nxt, initialized) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    current=st.integers(min_value=m.MIN_SQRT_RATIO, max_value=m.MAX_SQRT_RATIO - 1),
+    target=st.integers(min_value=m.MIN_SQRT_RATIO, max_value=m.MAX_SQRT_RATIO - 1),
+    liquidity=st.one_of(st.just(0), st.integers(min_value=1, max_value=2**128 - 1)),
+    amount=st.integers(min_value=1, max_value=2**255 - 1),
+    fee=st.sampled_from([0, 1, 100, 500, 3000, 10000, 999_999]),
+)
+def test_inlined_exact_in_step_equals_compute_swap_step(
+    current: int, target: int, liquidity: int, amount: int, fee: int
+) -> None:
+    """The quote path's inlined step is SwapMath.computeSwapStep for exact input, to the integer, everywhere (the
+    256-bit overflow fallback of a token0 input included)."""
+    step = m.compute_swap_step(current, target, liquidity, amount, fee)
+    assert m.swap_step_exact_in(current, target, liquidity, amount, fee) == (
+        step.sqrt_price_next, step.amount_in, step.amount_out, step.fee_amount)
