@@ -45,7 +45,9 @@ VENUE_SIGNATURES: dict[str, tuple[str, ...]] = {
     "parse_receipt": ("state", "receipt"),
 }
 POSITION_SIGNATURES: dict[str, tuple[str, ...]] = {"read_positions": ("chain", "config", "block", "as_of")}
-CAPABILITY_SIGNATURES: dict[str, tuple[str, ...]] = {"read_stages": ("chain", "venues")}
+CAPABILITY_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "read_stages": ("chain", "venues"), "lens_stages": ("chain", "venues"),
+}
 
 
 def static_problems(adapter: Any) -> list[str]:

@@ -37,7 +37,7 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkabl
 from eth_utils.crypto import keccak
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
-from adapters.rpc import Stages
+from adapters.rpc import Stages, Walk
 from adapters.types import ChainContext, Fill, Side, TxRequest, VenueEntry, VenueState
 from crosshedge import Frozen
 
@@ -48,6 +48,9 @@ class Capability(StrEnum):
     #: ``read_stages(chain, venues)``: :meth:`VenueAdapter.read` as a staged reader, so its rounds share
     #: multicalls with other adapters' (adapters.rpc.run_stages) and a whole chain is read in one round trip.
     STAGED_READS = "staged_reads"
+    #: ``lens_stages(chain, venues)``: a staged reader for the read lens plus the tick-bitmap walks it needs, so
+    #: the lens's one call answers its later rounds (adapters.rpc.lens). Requires :attr:`STAGED_READS`.
+    LENS_READS = "lens_reads"
 
 
 class PositionScope(StrEnum):
@@ -330,6 +333,16 @@ class StagedVenueReader(Protocol):
 
 
 @runtime_checkable
+class LensVenueReader(Protocol):
+    """The member behind :attr:`Capability.LENS_READS`."""
+
+    def lens_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> tuple[Stages, Sequence[Walk]]:
+        """A staged reader to drive with the lens (it predicts no calls from earlier reads: the walks read the
+        window) and the walks whose answers its later rounds need."""
+        ...
+
+
+@runtime_checkable
 class PositionSource(Protocol):
     """Something the book holds (options, LP positions, spot inventory), read as positions for risk."""
 
@@ -356,7 +369,9 @@ REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
 #: Attributes (not methods) among REQUIRED_MEMBERS.
 DECLARED_ATTRIBUTES = frozenset({"name", "kind", "config_model", "capabilities", "scope"})
 #: The members each capability adds.
-CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {Capability.STAGED_READS: ("read_stages",)}
+CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {
+    Capability.STAGED_READS: ("read_stages",), Capability.LENS_READS: ("read_stages", "lens_stages"),
+}
 
 __all__ = [
     "ANY_CODE",
@@ -367,6 +382,7 @@ __all__ = [
     "Capability",
     "CodeExpectation",
     "Const",
+    "LensVenueReader",
     "LinkCheck",
     "LinkKind",
     "Operand",

@@ -25,6 +25,7 @@ from adapters.contract import (
     DECLARED_ATTRIBUTES,
     REQUIRED_MEMBERS,
     Capability,
+    LensVenueReader,
     PositionScope,
     PositionSource,
     StagedVenueReader,
@@ -112,6 +113,11 @@ class AdapterRegistry:
         """The venue adapter ``name`` as a staged reader when it declares :attr:`Capability.STAGED_READS`."""
         adapter = self.venue(name)
         return cast(StagedVenueReader, adapter) if Capability.STAGED_READS in adapter.capabilities else None
+
+    def lens_reader(self, name: str) -> LensVenueReader | None:
+        """The venue adapter ``name`` as a lens reader when it declares :attr:`Capability.LENS_READS`."""
+        adapter = self.venue(name)
+        return cast(LensVenueReader, adapter) if Capability.LENS_READS in adapter.capabilities else None
 
     def positions(self, name: str) -> PositionSource:
         adapter = self.get(name)

@@ -56,11 +56,12 @@ def _depth(row: dict[str, Any], bps: int) -> str:
     return f"{_usd(row[f'sell_{bps}bp_usd'])}/{_usd(row[f'buy_{bps}bp_usd'])}"
 
 
-def venues_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> Table:
+def venues_table(rows: list[dict[str, Any]], failed: dict[str, str], reads: dict[str, str] | None = None) -> Table:
     title = "venues: USD tradable sell/buy within N bp of mid (fee included)"
     if failed:
         title += f" — unreadable: {', '.join(failed)}"
-    table = Table(title=title)
+    caption = "; ".join(f"{chain}: read by {path}" for chain, path in (reads or {}).items()) or None
+    table = Table(title=title, caption=caption)
     for col in ("chain", "venue", "pair", "fee", "mid", *(f"≤{b} bp" for b in DEPTH_BPS), "gas $", "block"):
         # fold, never ellipsize: a narrow terminal wraps a venue name instead of hiding it
         table.add_column(col, justify="right" if col not in {"chain", "venue", "pair"} else "left", overflow="fold")
@@ -82,7 +83,8 @@ def venues(config: ConfigOption = None, json_output: JsonOption = False) -> None
         rows = venue_rows(snap)
         # A chain that is down is named on stderr; the chains that could be read are still listed.
         warn_failed(failed)
-        emit({"venues": rows, "failed": failed}, json_output, venues_table(rows, failed))
+        reads = {name: c.read_path for name, c in snap.chains.items()}  # "lens", or why the multicall was used
+        emit({"venues": rows, "failed": failed, "reads": reads}, json_output, venues_table(rows, failed, reads))
         if failed and not snap.chains:
             raise CommandFailedError(f"no chain could be read ({len(failed)} configured, all unreachable)")
 
