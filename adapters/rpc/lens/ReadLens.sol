@@ -67,14 +67,33 @@ contract ReadLens {
         for (uint256 i = 0; i < calls.length; ++i) {
             results[i] = _call(calls[i]);
         }
-        out = new uint256[](maxOut);
+        out = _walks(walks, reserveGas, maxOut);
+    }
+
+    /// The walks' output, written straight past the free memory pointer and claimed once its size is known, so
+    /// memory is paid for only as far as it is used (a buffer allocated up front cost more than the walks).
+    function _walks(Walk[] calldata walks, uint256 reserveGas, uint256 maxOut)
+        private
+        view
+        returns (uint256[] memory out)
+    {
+        assembly {
+            out := mload(0x40)
+        }
         uint256 n = 0;
         for (uint256 i = 0; i < walks.length; ++i) {
-            n = _walk(walks[i], out, n, reserveGas);
+            n = _walk(walks[i], out, n, reserveGas, maxOut);
         }
-        // Trim the buffer to what was written, so only that is returned.
         assembly {
             mstore(out, n)
+            mstore(0x40, add(out, mul(add(n, 1), 0x20)))
+        }
+    }
+
+    /// ``out[i] = v`` without the bounds check: ``out``'s length is only written at the end.
+    function _put(uint256[] memory out, uint256 i, uint256 v) private pure {
+        assembly {
+            mstore(add(out, mul(add(i, 1), 0x20)), v)
         }
     }
 
@@ -84,12 +103,13 @@ contract ReadLens {
         r.gasUsed = before - gasleft();
     }
 
-    function _walk(Walk calldata w, uint256[] memory out, uint256 n, uint256 reserveGas)
+    function _walk(Walk calldata w, uint256[] memory out, uint256 n, uint256 reserveGas, uint256 maxOut)
         private
         view
         returns (uint256)
     {
         uint256 h = n;
+        for (uint256 k = 0; k < HEADER; ++k) _put(out, h + k, 0); // status 0 unless the walk gets through
         n += HEADER;
         (bool ok0, uint256 tickWord, ) = _read(w.pool, SLOT0, 0, false, 64);
         (bool ok1, uint256 spacingWord, ) = _read(w.pool, TICK_SPACING, 0, false, 32);
@@ -102,26 +122,26 @@ contract ReadLens {
         int256 word = lo;
         for (; word <= hi; ++word) {
             // A word with all 256 bits set needs 513 slots; stop at a whole word so the caller resumes cleanly.
-            if (gasleft() < reserveGas || n + 513 > out.length) break;
+            if (gasleft() < reserveGas || n + 513 > maxOut) break;
             (bool ok, uint256 bits, ) = _read(w.pool, TICK_BITMAP, word, true, 32);
             if (!ok) return h + HEADER;
-            out[n++] = bits;
+            _put(out, n++, bits);
             while (bits != 0) {
                 uint256 bit = _lowestBit(bits);
                 bits &= bits - 1;
                 int256 t = ((word << 8) + int256(bit)) * spacing;
                 (bool okT, uint256 gross, uint256 net) = _read(w.pool, TICKS, t, true, 64);
                 if (!okT) return h + HEADER;
-                out[n++] = gross;
-                out[n++] = net;
+                _put(out, n++, gross);
+                _put(out, n++, net);
             }
         }
-        out[h] = 1;
-        out[h + 1] = uint256(tick);
-        out[h + 2] = uint256(spacing);
-        out[h + 3] = uint256(lo);
-        out[h + 4] = uint256(hi);
-        out[h + 5] = uint256(word);
+        _put(out, h, 1);
+        _put(out, h + 1, uint256(tick));
+        _put(out, h + 2, uint256(spacing));
+        _put(out, h + 3, uint256(lo));
+        _put(out, h + 4, uint256(hi));
+        _put(out, h + 5, uint256(word));
         return n;
     }
 
@@ -151,15 +171,16 @@ contract ReadLens {
         if (x & 0x1 == 0) { r += 1; }
     }
 
-    /// A view call returning its first two words, in scratch memory (allocating per call would make the
-    /// quadratic memory cost dominate a long walk). ``ok`` only when it succeeded with at least ``need`` bytes.
+    /// A view call returning its first two words, in the 64-byte scratch space at 0x00 (allocating per call would
+    /// make the quadratic memory cost dominate a long walk, and the output grows past the free memory pointer).
+    /// ``ok`` only when it succeeded with at least ``need`` bytes.
     function _read(address pool, bytes4 selector, int256 arg, bool withArg, uint256 need)
         private
         view
         returns (bool ok, uint256 a, uint256 b)
     {
         assembly {
-            let p := mload(0x40)
+            let p := 0
             mstore(p, selector)
             mstore(add(p, 4), arg)
             let size := 4

@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
@@ -107,10 +108,15 @@ def lens_usable(w3: Web3) -> bool:
     return True
 
 
+@functools.cache
+def _override_code() -> str:
+    return "0x" + lens_runtime_code().hex()  # 6 KB: hexed once, not on every read
+
+
 def _request(data: bytes, block: BlockIdentifier, gas: int = LENS_GAS) -> list[Any]:
     at = hex(block) if isinstance(block, int) else str(block)
     call = {"to": LENS_ADDRESS, "data": "0x" + data.hex(), "gas": hex(gas)}
-    return [call, at, {LENS_ADDRESS: {"code": "0x" + lens_runtime_code().hex()}}]
+    return [call, at, {LENS_ADDRESS: {"code": _override_code()}}]
 
 
 def _send(w3: Web3, chain: str, params: list[Any], batch: RpcBatch | None) -> dict[str, Any]:
