@@ -95,9 +95,12 @@ def decode_read(raw: bytes, walks: Sequence[Walk]) -> LensAnswer:
     values = [int.from_bytes(raw[at + 32 + 32 * i : at + 64 + 32 * i], "big") for i in range(n)]
     outs: list[WalkOut] = []
     i = 0
-    for w in walks:
-        out, i = _walk_out(w, values, i)
-        outs.append(out)
+    try:
+        for w in walks:
+            out, i = _walk_out(w, values, i)
+            outs.append(out)
+    except IndexError:
+        raise ValueError("walk output ends inside a word's ticks") from None
     if i != n:
         raise ValueError(f"walk output has {n - i} words left over")
     return LensAnswer(block, timestamp, base_fee, results, outs)
