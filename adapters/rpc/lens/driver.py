@@ -7,8 +7,8 @@ sent together as ONE JSON-RPC batch per pass: no call nears the gas cap, and onl
 round trip.
 
 An RPC that refuses the override (an error, or an empty answer from a node that ignores the third parameter) is
-told apart from a failing read by a probe (the lens reading nothing); once refused, the connection reads through
-the multicall from then on, and says so in the log and in :func:`lens_status`.
+told apart from a failing read by a probe (the lens reading nothing, sent only after a failure); once refused, the
+connection reads through the multicall from then on, and says so in the log and in :func:`lens_status`.
 
 Usage::
 
@@ -164,14 +164,15 @@ def lens_round(
     params = _request(encode_read(calls, walks, RESERVE_GAS, MAX_OUT), block, gas)
     got = _decoded(_send(w3, chain, params, batch), walks)
     if isinstance(got, str):
-        if _SUPPORT.get(w3) is None:
-            refusal = _refused(w3, chain, block)
-            if refusal is not None:
-                _SUPPORT.put(w3, f"the RPC refused an eth_call state override: {refusal[:160]}")
-                log.warning("chain %s: its RPC refused an eth_call state override (%s); venues are read through "
-                            "the multicall from now on (up to 3 round trips)", chain, refusal[:160])
-                return None
-            _SUPPORT.put(w3, True)
+        # Probed on every failure, not only the first: after a failover the connection may be served by an
+        # endpoint that lacks overrides although the first one had them.
+        refusal = _refused(w3, chain, block)
+        if refusal is not None:
+            _SUPPORT.put(w3, f"the RPC refused an eth_call state override: {refusal[:160]}")
+            log.warning("chain %s: its RPC refused an eth_call state override (%s); venues are read through "
+                        "the multicall from now on (up to 3 round trips)", chain, refusal[:160])
+            return None
+        _SUPPORT.put(w3, True)
         raise RpcError(f"chain {chain}: read lens failed at block {block!r}: {got[:200]}")
     _SUPPORT.put(w3, True)
     outs = _continued(w3, got.walks, got.block_number, chain, gas)

@@ -1,6 +1,7 @@
 """A JSON-RPC proxy in front of a real anvil that behaves like an RPC without state overrides: an ``eth_call``
-with a third parameter is answered with an invalid-params error (what such nodes send), everything else is
-forwarded unchanged. The only stand-in in the lens tests, since anvil itself supports overrides.
+with a third parameter is answered with an invalid-params error (what such nodes send) or, with ``ignore``, run
+without it (what a node that silently drops the parameter does), everything else is forwarded unchanged. The
+only stand-in in the lens tests, since anvil itself supports overrides.
 
 Usage::
 
@@ -21,8 +22,8 @@ import requests
 class OverrideRefusingProxy:
     """Forwards to ``upstream``; refuses eth_call state overrides and counts the refusals."""
 
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: str, ignore: bool = False) -> None:
+        self.upstream, self.ignore = upstream, ignore
         self.refused = 0
         self._lock = threading.Lock()
         proxy = self
@@ -49,6 +50,9 @@ class OverrideRefusingProxy:
         if request.get("method") == "eth_call" and len(request.get("params", [])) > 2:
             with self._lock:
                 self.refused += 1
+            if self.ignore:  # a node that drops the override and runs the call against the real (empty) account
+                return dict(requests.post(self.upstream, json={**request, "params": request["params"][:2]},
+                                          timeout=30).json())
             return {"jsonrpc": "2.0", "id": request.get("id"),
                     "error": {"code": -32602, "message": "too many arguments, want at most 2"}}
         return dict(requests.post(self.upstream, json=request, timeout=30).json())

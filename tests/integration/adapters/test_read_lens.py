@@ -96,12 +96,13 @@ def test_lens_agrees_after_minting_extra_ticks(devnet: DevnetHandle, chain_snaps
     assert counter.count == 1 and cold(multicall_only(ctx), devnet.config.venues_on(chain), block)[1] == every
 
 
-def test_an_rpc_without_state_overrides_is_read_through_the_multicall(devnet: DevnetHandle) -> None:
+@pytest.mark.parametrize("ignore", [False, True], ids=["refused", "ignored"])
+def test_an_rpc_without_state_overrides_is_read_through_the_multicall(devnet: DevnetHandle, ignore: bool) -> None:
     chain = "base"
     settings = devnet.config.chains[chain]
     entries = devnet.config.venues_on(chain)
     direct = context(devnet.config, chain)
-    with OverrideRefusingProxy(settings.rpc_url) as proxy:
+    with OverrideRefusingProxy(settings.rpc_url, ignore=ignore) as proxy:
         counter = RoundTripCounter()
         proxied = settings.model_copy(update={"rpc_url": proxy.url, "rpc_urls": []})
         ctx = dataclasses.replace(direct, w3=connect(chain, proxied, timeout=30, counter=counter))
