@@ -8,7 +8,7 @@
 # unpinned slipped in; `build` installs the crosshedge package itself (no editable install: the source is not
 # mounted at run time); `node-modules` runs `npm ci` from package-lock.json; `runtime` is a slim image running as
 # an unprivileged user with the venv and the Uniswap/OpenZeppelin build artifacts (the adapters check venue
-# contract code against them); `devnet` adds anvil and node.
+# contract code against them) and the read lens built by `lens`; `devnet` adds anvil and node.
 #
 # Base images are pinned to exact versions; pin them by digest too in your registry mirror
 # (`docker buildx imagetools inspect python:3.11.14-slim-bookworm` prints it) -- not done here: no Docker engine
@@ -52,6 +52,13 @@ RUN npm ci --no-audit --no-fund --loglevel=error \
     && rmdir node_modules/@foundry-rs \
     && mv node_modules /out/runtime/node_modules
 
+# The read lens (adapters/rpc/lens/ReadLens.sol) compiled with the pinned npm solc, so the runtime image (no node)
+# finds its build instead of compiling at first use; keyed by source, compiler and settings as on a workstation.
+FROM build AS lens
+COPY --from=node-modules /usr/local/bin/node /usr/local/bin/node
+COPY --from=node-modules /out/runtime/node_modules /out/runtime/node_modules
+RUN CROSSHEDGE_NODE_MODULES=/out/runtime/node_modules CROSSHEDGE_LENS_DIR=/out/lens python -m adapters.rpc.lens
+
 FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001
 RUN groupadd --system --gid ${UID} crosshedge \
@@ -61,6 +68,7 @@ RUN groupadd --system --gid ${UID} crosshedge \
     && install -d -m 0755 /etc/crosshedge
 COPY --from=build /opt/venv /opt/venv
 COPY --from=node-modules /out/runtime/node_modules /opt/crosshedge/node_modules
+COPY --from=lens /out/lens /opt/crosshedge/lens
 COPY --chmod=0755 deploy/docker-entrypoint.sh /usr/local/bin/crosshedge-entrypoint
 # The adapters read $CROSSHEDGE_NODE_MODULES; devnet/ looks beside the installed packages: both find the same tree.
 RUN ln -s /opt/crosshedge/node_modules /opt/venv/lib/python3.11/site-packages/node_modules
@@ -68,6 +76,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CROSSHEDGE_NODE_MODULES=/opt/crosshedge/node_modules \
+    CROSSHEDGE_LENS_DIR=/opt/crosshedge/lens \
     CROSSHEDGE_CONFIG=/etc/crosshedge/chains.yaml \
     CROSSHEDGE_LOG_FORMAT=json
 USER crosshedge

@@ -46,7 +46,7 @@ VENUE_SIGNATURES: dict[str, tuple[str, ...]] = {
 }
 POSITION_SIGNATURES: dict[str, tuple[str, ...]] = {"read_positions": ("chain", "config", "block", "as_of")}
 CAPABILITY_SIGNATURES: dict[str, tuple[str, ...]] = {
-    "read_stages": ("chain", "venues"),
+    "read_stages": ("chain", "venues"), "lens_stages": ("chain", "venues"),
     "save_state": ("chain", "venues", "block"),
     "quote_pool_state": ("record", "side", "amount_in"),
 }

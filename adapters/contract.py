@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, r
 from eth_utils.crypto import keccak
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
-from adapters.rpc import Stages
+from adapters.rpc import Stages, Walk
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from crosshedge import Frozen
 
@@ -51,6 +51,9 @@ class Capability(StrEnum):
     #: ``read_stages(chain, venues)``: :meth:`VenueAdapter.read` as a staged reader, so its rounds share
     #: multicalls with other adapters' (adapters.rpc.run_stages) and a whole chain is read in one round trip.
     STAGED_READS = "staged_reads"
+    #: ``lens_stages(chain, venues)``: a staged reader for the read lens plus the tick-bitmap walks it needs, so
+    #: the lens's one call answers its later rounds (adapters.rpc.lens). Requires :attr:`STAGED_READS`.
+    LENS_READS = "lens_reads"
     #: ``save_state(chain, venues, block)`` and ``quote_pool_state(record, side, amount_in)``: the venue's whole
     #: state at a block as a recorded pool state (adapters.pool_state; a V3 pool with every initialized tick), and
     #: an exact quote from one with no chain at hand (``crosshedge venues --save-state``, ``crosshedge quote``).
@@ -337,6 +340,16 @@ class StagedVenueReader(Protocol):
 
 
 @runtime_checkable
+class LensVenueReader(Protocol):
+    """The member behind :attr:`Capability.LENS_READS`."""
+
+    def lens_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> tuple[Stages, Sequence[Walk]]:
+        """A staged reader to drive with the lens (it predicts no calls from earlier reads: the walks read the
+        window) and the walks whose answers its later rounds need."""
+        ...
+
+
+@runtime_checkable
 class PoolStateVenue(Protocol):
     """The members behind :attr:`Capability.POOL_STATE`."""
 
@@ -378,6 +391,7 @@ DECLARED_ATTRIBUTES = frozenset({"name", "kind", "config_model", "capabilities",
 #: The members each capability adds.
 CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {
     Capability.STAGED_READS: ("read_stages",),
+    Capability.LENS_READS: ("read_stages", "lens_stages"),
     Capability.POOL_STATE: ("save_state", "quote_pool_state"),
 }
 
@@ -390,6 +404,7 @@ __all__ = [
     "Capability",
     "CodeExpectation",
     "Const",
+    "LensVenueReader",
     "LinkCheck",
     "LinkKind",
     "Operand",

@@ -25,6 +25,7 @@ from adapters.contract import (
     DECLARED_ATTRIBUTES,
     REQUIRED_MEMBERS,
     Capability,
+    LensVenueReader,
     PoolStateVenue,
     PositionScope,
     PositionSource,
@@ -113,6 +114,11 @@ class AdapterRegistry:
         """The venue adapter ``name`` as a staged reader when it declares :attr:`Capability.STAGED_READS`."""
         adapter = self.venue(name)
         return cast(StagedVenueReader, adapter) if Capability.STAGED_READS in adapter.capabilities else None
+
+    def lens_reader(self, name: str) -> LensVenueReader | None:
+        """The venue adapter ``name`` as a lens reader when it declares :attr:`Capability.LENS_READS`."""
+        adapter = self.venue(name)
+        return cast(LensVenueReader, adapter) if Capability.LENS_READS in adapter.capabilities else None
 
     def pool_state_venue(self, name: str) -> PoolStateVenue | None:
         """The venue adapter ``name`` as a saver and quoter of recorded states when it declares

@@ -140,6 +140,9 @@ class ChainContext:
     tokens: Mapping[str, TokenInfo]  # by checksum address
     multicall: str | None = None  # UniswapInterfaceMulticall address, for one-round-trip batched reads
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # Read venues through the read lens (one eth_call with a state override) where the RPC allows it.
+    read_lens: bool = True
+    lens_gas: int = 30_000_000  # gas of each lens call: within the RPC's eth_call cap (adapters.rpc.LENS_GAS)
 
     def token(self, address: str) -> TokenInfo | None:
         return self.tokens.get(Web3.to_checksum_address(address))

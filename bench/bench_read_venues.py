@@ -1,11 +1,14 @@
-"""Benchmark: read every venue on every devnet chain; wall time and RPC round trips per chain next to the floor.
+"""Benchmark: read every venue on every devnet chain; wall time and RPC round trips per chain next to the floor,
+through the read lens and through the multicall, side by side.
 
 The floor is measured in the same run: one ``eth_blockNumber`` round trip per chain, chains in parallel. A venue
-read is :func:`orchestrator.snapshot.read_venues` of every venue of a chain at "latest", chains in parallel: the
-adapters' staged reads share multicalls (V2 pairs ride in the first V3 round), the first multicall reports the block
-and pins the rest to it. ``read`` is the steady state (the adapters remember each pool's bitmap words and ticks
-from the previous read: 1 round trip per chain); ``cold_read`` uses fresh adapter instances every repetition
-(3 round trips per chain). Prints one JSON object (medians of --repeat).
+read is :func:`orchestrator.snapshot.read_venues` of every venue of a chain at "latest", chains in parallel.
+``lens``: the read lens, one eth_call per chain with a state override (the default path). ``multicall``: the
+staged multicall rounds, as on an RPC without state overrides (V2 pairs ride in the first V3 round, the first
+multicall reports the block and pins the rest to it). ``read`` is the steady state (adapter instances kept: on the
+multicall path they remember each pool's bitmap words and ticks, 1 round trip per chain); ``cold_read`` uses fresh
+adapter instances every repetition (multicall: 3 round trips per chain; lens: still 1). Prints one JSON object
+(medians of --repeat; ratios are a path's median time over the floor's).
 
 Usage::
 
@@ -16,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import statistics
@@ -37,10 +41,16 @@ from crosshedge.config import Config, load_config
 from devnet import DevnetManager
 from orchestrator import chain_context, read_venues
 
+PATHS = ("lens", "multicall")
 
-def read_chain(config: Config, name: str, w3: Any, registry: AdapterRegistry) -> int:
-    """Every venue of chain ``name`` at its latest block (the first multicall reports which block that is)."""
-    _, states = read_venues(chain_context(config, name, w3), config.venues_on(name), registry, "latest")
+
+def read_chain(config: Config, name: str, w3: Any, registry: AdapterRegistry, path: str = "lens") -> int:
+    """Every venue of chain ``name`` at its latest block (the first call reports which block that is), through the
+    read lens or (``path="multicall"``) the staged multicall rounds, as on an RPC without state overrides."""
+    ctx = chain_context(config, name, w3)
+    if path == "multicall":
+        ctx = dataclasses.replace(ctx, read_lens=False)
+    _, states = read_venues(ctx, config.venues_on(name), registry, "latest")
     return len(states)
 
 
@@ -60,10 +70,6 @@ def ms(xs: list[float]) -> float:
     return round(statistics.median(xs) * 1000, 2)
 
 
-def read_cold(config: Config, conns: dict[str, Any], registry: AdapterRegistry, name: str) -> int:
-    return read_chain(config, name, conns[name], registry)
-
-
 def fresh_registry(config: Config) -> AdapterRegistry:
     """A registry with new adapter instances (no pool hints), every venue adapter loaded before any timing."""
     registry = AdapterRegistry.from_entry_points()
@@ -72,55 +78,67 @@ def fresh_registry(config: Config) -> AdapterRegistry:
     return registry
 
 
+def _jobs(config: Config, conns: dict[str, Any], warm: dict[str, AdapterRegistry]) -> dict[str, Callable[[str], Any]]:
+    """Per kind of read, what one chain does: the floor, then each path warm (its registry kept) and cold."""
+    jobs: dict[str, Callable[[str], Any]] = {"floor": lambda n: conns[n].eth.block_number}
+    for path in PATHS:
+        cold = fresh_registry(config)
+        jobs[f"{path}_read"] = functools.partial(lambda p, n: read_chain(config, n, conns[n], warm[p], p), path)
+        jobs[f"{path}_cold_read"] = functools.partial(lambda p, r, n: read_chain(config, n, conns[n], r, p), path, cold)
+    return jobs
+
+
 def bench(config: Config, repeat: int) -> dict[str, Any]:
     names = list(config.chains)
     counters = {n: RoundTripCounter() for n in names}
     conns = {n: connect(n, config.chains[n], 10, counters[n]) for n in names}
-    registry = default_registry()
-    venues = {n: read_chain(config, n, conns[n], registry) for n in names}  # warm-up (imports, connections, hints)
-    runs: dict[str, list[float]] = {"floor": [], "read": [], "cold_read": []}
-    per_chain: dict[str, dict[str, list[float]]] = {k: {n: [] for n in names} for k in runs}
-    trips: dict[str, dict[str, int]] = {"read": {}, "cold_read": {}}
+    warm = {p: default_registry() if p == "lens" else fresh_registry(config) for p in PATHS}
+    # Warm-up (imports, connections, hints, the lens build and the connection's override check).
+    venues = {n: max(read_chain(config, n, conns[n], warm[p], p) for p in PATHS) for n in names}
+    kinds = ["floor"] + [f"{p}_{k}" for p in PATHS for k in ("read", "cold_read")]
+    runs: dict[str, list[float]] = {k: [] for k in kinds}
+    per_chain: dict[str, dict[str, list[float]]] = {k: {n: [] for n in names} for k in kinds}
+    trips: dict[str, dict[str, int]] = {k: {} for k in kinds}
     for _ in range(repeat):
-        cold = fresh_registry(config)
-        jobs: dict[str, Callable[[str], Any]] = {
-            "floor": lambda n: conns[n].eth.block_number,
-            "read": lambda n: read_chain(config, n, conns[n], registry),
-            "cold_read": functools.partial(read_cold, config, conns, cold),
-        }
-        for kind, job in jobs.items():
+        for kind, job in _jobs(config, conns, warm).items():  # the kinds interleave, so drift hits them alike
             for c in counters.values():
                 c.reset()
             wall, per = timed_parallel(names, job)
             runs[kind].append(wall)
             for n, sec in per.items():
                 per_chain[kind][n].append(sec)
-            if kind in trips:
-                trips[kind] = {n: counters[n].count for n in names}
+            trips[kind] = {n: counters[n].count for n in names}
 
     def ratio(kind: str, n: str | None = None) -> float:
         xs, floor = (runs[kind], runs["floor"]) if n is None else (per_chain[kind][n], per_chain["floor"][n])
-        return round(statistics.median(xs) / statistics.median(floor), 1)
+        return round(statistics.median(xs) / statistics.median(floor), 2)
+
+    def path_figures(path: str, n: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k in ("read", "cold_read"):
+            kind = f"{path}_{k}"
+            out[f"{k}_ms"] = ms(runs[kind] if n is None else per_chain[kind][n])
+            if n is not None:
+                out[f"{k}_round_trips"] = trips[kind][n]
+            out[f"{k}_ratio_to_floor"] = ratio(kind, n)
+        return out
 
     return {
         "repeat": repeat,
         "chains": {
-            n: {"venues": venues[n], "read_ms": ms(per_chain["read"][n]), "read_round_trips": trips["read"][n],
-                "cold_read_ms": ms(per_chain["cold_read"][n]), "cold_read_round_trips": trips["cold_read"][n],
-                "floor_ms": ms(per_chain["floor"][n]), "floor_round_trips": 1,
-                "ratio_to_floor": ratio("read", n), "cold_ratio_to_floor": ratio("cold_read", n)}
+            n: {"venues": venues[n], "floor_ms": ms(per_chain["floor"][n]), "floor_round_trips": trips["floor"][n],
+                **{p: path_figures(p, n) for p in PATHS}}
             for n in names
         },
-        "all_chains": {"read_ms": ms(runs["read"]), "cold_read_ms": ms(runs["cold_read"]),
-                       "floor_ms": ms(runs["floor"]), "ratio_to_floor": ratio("read"),
-                       "cold_ratio_to_floor": ratio("cold_read")},
+        "all_chains": {"floor_ms": ms(runs["floor"]), **{p: path_figures(p, None) for p in PATHS}},
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("chains.yaml"))
-    parser.add_argument("--start", action="store_true", help="start a private devnet (ports +900) for the run")
+    parser.add_argument("--start", action="store_true", help="start a private devnet (ports +offset) for the run")
+    parser.add_argument("--port-offset", type=int, default=900, help="added to chains.yaml's ports with --start")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     if not args.start:
@@ -130,7 +148,7 @@ def main() -> None:
         data = yaml.safe_load(args.config.read_text())
         data["devnet"]["state_dir"] = str(Path(tmp) / "devnet")
         for chain in data["devnet"]["chains"].values():
-            chain["port"] += 900
+            chain["port"] += args.port_offset
         data.pop("positions", None)
         path = Path(tmp) / "chains.yaml"
         path.write_text(yaml.safe_dump(data))

@@ -38,10 +38,14 @@ from adapters import (
     RoundTripCounter,
     RpcBatch,
     SpotPosition,
+    Stages,
     VenueEntry,
     VenueState,
+    Walk,
     check_head_fresh,
     connect,
+    lens_status,
+    lens_usable,
     rpc_status,
     run_stages,
 )
@@ -72,6 +76,8 @@ class ChainSnapshot(Frozen):
     # chain's other venues and its holdings are unaffected.
     refused_venues: dict[str, str] = Field(default_factory=dict)
     inventory_error: str | None = None  # the wallet inventory could not be read (holdings unknown)
+    # How the venues were read: "lens" (one eth_call), or "multicall (<why>)" where the RPC refused state overrides.
+    read_path: str = "multicall"
 
     def venue(self, name: str) -> VenueState:
         for v in self.venues:
@@ -102,6 +108,7 @@ class _ChainRead:
     inventory: list[SpotPosition]
     refused: dict[str, str]
     inventory_error: str | None
+    read_path: str
 
 
 def chain_context(config: Config, name: str, w3: Web3) -> ChainContext:
@@ -112,6 +119,7 @@ def chain_context(config: Config, name: str, w3: Web3) -> ChainContext:
         name=name, chain_id=settings.chain_id, w3=w3, tokens=config.tokens(name), multicall=settings.multicall,
         extras={"wallet": wallet, "native_underlying": settings.gas.native_underlying,
                 "contracts": dict(settings.contracts)},
+        read_lens=settings.read_lens, lens_gas=settings.read_lens_gas,
     )
 
 
@@ -147,7 +155,9 @@ def read_venues(
 
     Adapters declaring the staged-reads capability (the built-in Uniswap ones) are driven together by
     :func:`adapters.run_stages`, so their rounds share multicalls: with warm pool hints the whole chain is ONE
-    round trip, and with ``block="latest"`` that round also yields the block number. Other adapters' ``read``
+    round trip, and with ``block="latest"`` that round also yields the block number. Where the chain's RPC runs
+    the read lens (``read_lens``, the default), the whole chain is ONE eth_call, cold or warm: lens readers'
+    (Uniswap V3) bitmap walks answer their later rounds. Other adapters' ``read``
     follow at that block. With ``batch``, the first round rides in it (adapters.rpc.run_stages).
 
     Usage::
@@ -157,9 +167,18 @@ def read_venues(
     by_adapter: dict[str, list[VenueEntry]] = {}
     for entry in entries:
         by_adapter.setdefault(entry.adapter, []).append(entry)
-    staged = {a: registry.staged_reader(a) for a in by_adapter}
-    readers = {a: reader.read_stages(ctx, by_adapter[a]) for a, reader in staged.items() if reader is not None}
-    number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name, batch=batch)
+    use_lens = ctx.read_lens and lens_usable(ctx.w3)
+    readers: dict[str, Stages] = {}
+    walks: list[Walk] = []
+    for a, group in by_adapter.items():
+        lens_reader = registry.lens_reader(a) if use_lens else None
+        if lens_reader is not None:
+            readers[a], more = lens_reader.lens_stages(ctx, group)
+            walks += more
+        elif (reader := registry.staged_reader(a)) is not None:
+            readers[a] = reader.read_stages(ctx, group)
+    number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name, batch=batch,
+                                walks=walks if use_lens else None, lens_gas=ctx.lens_gas)
     done = dict(zip(readers, values, strict=True))
     states: list[VenueState] = []
     for adapter_name, group in by_adapter.items():
@@ -210,7 +229,8 @@ def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRe
         raise  # already says what failed (RpcError is an OSError: without this a HeadMovedError was never retried)
     except (OSError, Web3Exception) as exc:
         raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
-    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error)
+    read_path = lens_status(w3) if settings.read_lens else "multicall (read_lens is off)"
+    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error, read_path)
 
 
 def read_venues_isolated(ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: int
@@ -287,6 +307,7 @@ def _chain_snapshot(
         native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, tick_gas_usd=tick_usd,
         venues=tuple(r.venues),
         inventory=tuple(r.inventory), refused_venues=r.refused, inventory_error=r.inventory_error,
+        read_path=r.read_path,
     )
 
 

@@ -1,5 +1,5 @@
 """RPC for adapters and the orchestrator: connections (failover across a chain's endpoints, head agreement, head
-freshness), call encoding, one-round-trip batched reads, staged reads.
+freshness), call encoding, one-round-trip batched reads, staged reads, the read lens (one eth_call per chain).
 
 Usage::
 
@@ -34,11 +34,13 @@ from adapters.rpc.connection import (
     redact_url,
 )
 from adapters.rpc.failover import FailoverProvider, check_heads, connect, rpc_status
+from adapters.rpc.lens import LENS_ADDRESS, Walk, lens_status, lens_usable
 from adapters.rpc.multicall import batch_call, batch_call_in, decode_multicall, encode_multicall, raw_call
 from adapters.rpc.stages import StageResult, Stages, run_stages
 
 __all__ = [
     "DEFAULT_CALL_GAS",
+    "LENS_ADDRESS",
     "READ_METHODS",
     "SEND_METHODS",
     "Address",
@@ -55,6 +57,7 @@ __all__ = [
     "RpcBatch",
     "StageResult",
     "Stages",
+    "Walk",
     "batch_call",
     "batch_call_in",
     "calldata",
@@ -70,6 +73,8 @@ __all__ = [
     "endpoint_urls",
     "error_message",
     "hex_int",
+    "lens_status",
+    "lens_usable",
     "make_web3",
     "raw_call",
     "redact_url",

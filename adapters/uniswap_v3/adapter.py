@@ -1,14 +1,15 @@
 """The ``uniswap_v3`` venue adapter: exact quotes from on-chain pool state, convex curves, swaps, fills.
 
-Reads go through :mod:`adapters.uniswap_v3.reader` (at most 3 round trips per chain for all its V3 pools, 1 when
-the instance has read them before); curves come from a closed-form pass over the tick ranges
-(:mod:`adapters.uniswap_v3.curve`); quotes replay the pool's swap loop in :mod:`adapters.uniswap_v3.pool` on that
-state, to the wei; the model is built once per state (:class:`ModelCache`), so a quote costs only its swap walk.
-A swap that runs out of the pool's liquidity is a partial fill (``quote_swap`` says how much input it consumed);
-one that needs ticks past the read window is refused (QuoteOutOfRangeError). ``save_state`` records a pool with
-every initialized tick (:mod:`adapters.uniswap_v3.records`) and ``quote_pool_state`` quotes such a record. Swaps go
-through the periphery SwapRouter's ``exactInputSingle``. Gas: a fixed swap cost plus
-31,000 per initialized tick crossed (the cost model of Uniswap's smart-order-router, `v3-heuristic-gas-model.ts`).
+Reads go through :mod:`adapters.uniswap_v3.reader` (one round trip per chain for all its V3 pools through the read
+lens; through the multicall at most 3, 1 when the instance has read them before); curves come from a closed-form
+pass over the tick ranges (:mod:`adapters.uniswap_v3.curve`); quotes replay the pool's swap loop in
+:mod:`adapters.uniswap_v3.pool` on that state, to the wei; the model is built once per state (:class:`ModelCache`),
+so a quote costs only its swap walk. A swap that runs out of the pool's liquidity is a partial fill (``quote_swap``
+says how much input it consumed); one that needs ticks past the read window is refused (QuoteOutOfRangeError).
+``save_state`` records a pool with every initialized tick (:mod:`adapters.uniswap_v3.records`) and
+``quote_pool_state`` quotes such a record. Swaps go through the periphery SwapRouter's ``exactInputSingle``. Gas: a
+fixed swap cost plus 31,000 per initialized tick crossed (the cost model of Uniswap's smart-order-router,
+`v3-heuristic-gas-model.ts`).
 
 Usage::
 
@@ -31,12 +32,12 @@ from web3 import Web3
 from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.pool_state import PoolState, UniswapV3PoolState
 from adapters.receipts import SwapAmounts, fill_from_receipt
-from adapters.rpc import Address, Stages, calldata, decode, run_stages
+from adapters.rpc import Address, Stages, Walk, calldata, decode, lens_usable, run_stages
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.tokens import base_quote
 from adapters.uniswap_v3.curve import curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
-from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, read_pools_staged
+from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, lens_walks, read_pools_staged
 from adapters.uniswap_v3.records import quote_record, read_full, record_of, swap_quote
 from adapters.uniswap_v3.verification import v3_checks
 from crosshedge import AdapterError, InputError, QuoteOutOfRangeError
@@ -117,7 +118,8 @@ class UniswapV3Adapter:
     name: ClassVar[str] = "uniswap_v3"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV3Config
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.POOL_STATE})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.STAGED_READS, Capability.LENS_READS, Capability.POOL_STATE})
 
     def __init__(self) -> None:
         # Which bitmap words and ticks each pool had last time: lets a repeated read fetch them in its first round
@@ -138,15 +140,32 @@ class UniswapV3Adapter:
         return v3_checks(config.pool, config.router, config.quoter, swap_signature=EXACT_INPUT_SINGLE)
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
-        """Every given pool at ``block`` in at most 3 round trips (reader.MAX_ROUND_TRIPS), with curves."""
-        _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
+        """Every given pool at ``block``, with curves: one round trip through the read lens, else at most 3
+        (reader.MAX_ROUND_TRIPS) through the multicall."""
+        if chain.read_lens and lens_usable(chain.w3):
+            stages, walks = self.lens_stages(chain, venues)
+            _, [states] = run_stages(chain.w3, [stages], block, chain.multicall, chain.name, walks=walks,
+                                     lens_gas=chain.lens_gas)
+        else:
+            _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
         return list(states)
+
+    def lens_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> tuple[Stages, list[Walk]]:
+        """:meth:`read_stages` for the read lens (no predicted calls) and the walks that answer its rounds 2-3."""
+        requests = self._requests(venues)
+        return self._stages(chain, venues, requests, predict=False), lens_walks(requests)
 
     def read_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> Stages:
         """:meth:`read` as a staged reader, to merge its rounds with other adapters' (adapters.rpc.run_stages)."""
+        return self._stages(chain, venues, self._requests(venues), predict=True)
+
+    def _requests(self, venues: Sequence[VenueEntry]) -> list[PoolRequest]:
+        return [PoolRequest(v.name, c.pool, c.window_ticks) for v, c in ((v, self._config(v)) for v in venues)]
+
+    def _stages(self, chain: ChainContext, venues: Sequence[VenueEntry], requests: Sequence[PoolRequest],
+                predict: bool) -> Stages:
         configs = [self._config(v) for v in venues]
-        requests = [PoolRequest(v.name, c.pool, c.window_ticks) for v, c in zip(venues, configs, strict=True)]
-        reads = yield from read_pools_staged(chain, requests, self._hints)
+        reads = yield from read_pools_staged(chain, requests, self._hints, predict)
         return [self._state(chain, r, c) for r, c in zip(reads, configs, strict=True)]
 
     def _config(self, venue: VenueEntry) -> UniswapV3Config:

@@ -13,6 +13,9 @@ past the margin (2) or LPs initialized new ticks in the window (up to 3). Hints 
 every value comes from the chain at the block, and the model is trimmed to the exact window of the current tick,
 so a warm read returns the same state as a cold one.
 
+With the read lens (:mod:`adapters.rpc.lens`) all three rounds are ONE eth_call: it runs round 1's calls and walks
+each pool's window itself (:func:`lens_walks`), and rounds 2 and 3 are answered from what it read.
+
 Without a multicall each round is one JSON-RPC batch instead and the block timestamp costs one more request (4).
 Checks that fail closed, naming chain and venue: the address answers as a pool, both tokens are configured on the
 chain, and their on-chain decimals() equal the configured ones.
@@ -33,7 +36,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.rpc import Call, CallResult, StageResult, decode, encode_call, run_stages
+from adapters.rpc import Call, CallResult, StageResult, Walk, decode, encode_call, run_stages
 from adapters.types import ChainContext, TokenInfo
 from adapters.uniswap.math import MAX_TICK, MIN_TICK
 from adapters.uniswap.tokens import check_token
@@ -219,12 +222,16 @@ def _heads(chain: ChainContext, pools: Sequence[_Pool], results: Sequence[CallRe
 
 
 def read_pools_staged(
-    chain: ChainContext, requests: Sequence[PoolRequest], hints: HintCache | None = None
+    chain: ChainContext, requests: Sequence[PoolRequest], hints: HintCache | None = None, predict: bool = True,
 ) -> Generator[list[Call], StageResult, list[PoolRead]]:
-    """The staged reader of ``requests`` (see module doc); drive it with :func:`adapters.rpc.run_stages`."""
+    """The staged reader of ``requests`` (see module doc); drive it with :func:`adapters.rpc.run_stages`.
+
+    With ``predict=False`` the hints are only remembered, never used to pick round-1 calls: the read lens walks
+    the window itself (:func:`lens_walks`), so predicted calls would be read twice.
+    """
     if not requests:
         return []
-    pools = [_Pool(r, hints.get(chain.chain_id, r.address) if hints else None, {}, {}) for r in requests]
+    pools = [_Pool(r, hints.get(chain.chain_id, r.address) if hints and predict else None, {}, {}) for r in requests]
     calls: list[Call] = [encode_call(p.request.address, sig) for p in pools for sig, _ in _POOL_FIELDS]
     calls += [encode_call(t.address, "decimals()") for t in chain.tokens.values()]
     if chain.multicall is not None:
@@ -277,6 +284,12 @@ def read_pools(
     """Read ``requests`` at ``block`` in at most :data:`MAX_ROUND_TRIPS` round trips (see module doc)."""
     _, [reads] = run_stages(chain.w3, [read_pools_staged(chain, requests, hints)], block, chain.multicall, chain.name)
     return list(reads)
+
+
+def lens_walks(requests: Sequence[PoolRequest]) -> list[Walk]:
+    """The read-lens walks that answer rounds 2 and 3 of :func:`read_pools_staged`: each pool's window, as
+    :func:`word_window` computes it from the tick the lens reads at the same block."""
+    return [Walk(r.address, r.window_ticks) for r in requests]
 
 
 def initialized_ticks(bitmap: dict[int, int], spacing: int) -> list[int]:

@@ -67,11 +67,12 @@ def _depth(row: dict[str, Any], bps: int) -> str:
     return f"{_usd(row[f'sell_{bps}bp_usd'])}/{_usd(row[f'buy_{bps}bp_usd'])}"
 
 
-def venues_table(rows: list[dict[str, Any]], failed: dict[str, str]) -> Table:
+def venues_table(rows: list[dict[str, Any]], failed: dict[str, str], reads: dict[str, str] | None = None) -> Table:
     title = "venues: USD tradable sell/buy within N bp of mid (fee included)"
     if failed:
         title += f" — unreadable: {', '.join(failed)}"
-    table = Table(title=title)
+    caption = "; ".join(f"{chain}: read by {path}" for chain, path in (reads or {}).items()) or None
+    table = Table(title=title, caption=caption)
     for col in ("chain", "venue", "pair", "fee", "mid", *(f"≤{b} bp" for b in DEPTH_BPS), "gas $", "block"):
         # fold, never ellipsize: a narrow terminal wraps a venue name instead of hiding it
         table.add_column(col, justify="right" if col not in {"chain", "venue", "pair"} else "left", overflow="fold")
@@ -131,7 +132,8 @@ def venues(config: ConfigOption = None, json_output: JsonOption = False, save_st
                 note(f"recorded {len(written)} pool states in {save_state}")
         # A chain that is down is named on stderr; the chains that could be read are still listed.
         warn_failed(failed)
-        emit(payload, json_output, venues_table(rows, failed))
+        payload["reads"] = {name: c.read_path for name, c in snap.chains.items()}  # "lens", or why not
+        emit(payload, json_output, venues_table(rows, failed, payload["reads"]))
         if failed and not snap.chains:
             raise CommandFailedError(f"no chain could be read ({len(failed)} configured, all unreachable)")
 

@@ -90,6 +90,11 @@ class ChainSettings(Strict):
     max_head_age_s: float | None = Field(default=None, gt=0)
     wallet: str  # name of an entry in wallets
     multicall: Address | None = None  # UniswapInterfaceMulticall, for batched reads pinned to one block
+    # Read every venue in one eth_call through crosshedge's read lens (run with a state override, never deployed);
+    # an RPC that refuses state overrides is detected and read through the multicall instead.
+    read_lens: bool = True
+    # Gas of each read-lens call: keep it within the RPC's eth_call gas cap; a window needing more is read in pieces.
+    read_lens_gas: int = Field(default=30_000_000, ge=6_000_000)
     # Well-known contracts on this chain by role (position_manager, swap_router, quoter_v2, v2_router, ...):
     # position sources and the execution allowlist read them from here.
     contracts: dict[str, Address] = {}

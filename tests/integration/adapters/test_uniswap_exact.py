@@ -3,6 +3,7 @@ convex and within 1 bp of the exact model at every breakpoint, reads cost a boun
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -216,7 +217,8 @@ def test_each_v3_tick_crossed_is_a_breakpoint_where_the_swap_gas_steps(devnet: D
 def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, chain_snapshot: dict[str, str]) -> None:
     chain = "ethereum"
     counter = RoundTripCounter()
-    ctx = context(devnet.config, chain, counter)
+    # The multicall path (an RPC without state overrides); the read lens's one trip is test_read_lens.py's.
+    ctx = dataclasses.replace(context(devnet.config, chain, counter), read_lens=False)
     entries = [v for v in devnet.config.venues_on(chain) if v.adapter == "uniswap_v3"]
     v3 = UniswapV3Adapter()  # a fresh instance: no pool hints yet
     block = ctx.w3.eth.block_number
@@ -255,7 +257,7 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
 
 def test_all_venues_of_a_chain_share_round_trips(devnet: DevnetHandle) -> None:
     counter = RoundTripCounter()
-    ctx = context(devnet.config, "base", counter)
+    ctx = dataclasses.replace(context(devnet.config, "base", counter), read_lens=False)  # the multicall path
     entries = devnet.config.venues_on("base")
     registry = AdapterRegistry.from_entry_points()  # fresh adapter instances: a cold read
     counter.reset()

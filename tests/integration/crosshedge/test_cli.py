@@ -93,8 +93,10 @@ def test_one_chain_down_is_one_sentence_and_the_rest_still_prints(fresh: Orchest
     (said,) = lines_about(venues.stderr, "arbitrum")
     assert said.startswith("warning: chain arbitrum") and "Traceback" not in venues.stderr
     assert "ethereum" in venues.stdout and "base" in venues.stdout
+    assert "ethereum: read by lens" in venues.stdout  # the read path is shown under the table
     rows = json.loads(cli(fresh, "venues", "--json").stdout)
     assert {r["chain"] for r in rows["venues"]} == {"ethereum", "base"} and set(rows["failed"]) == {"arbitrum"}
+    assert rows["reads"] == {"ethereum": "lens", "base": "lens"}
 
     status = cli(fresh, "status", "--json", "--ping-timeout", "3")
     assert status.returncode == 0, status.stderr

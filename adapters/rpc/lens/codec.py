@@ -1,0 +1,158 @@
+"""The read lens's calldata and answer, hand-encoded like the multicall's (eth_abi's generic codec costs more CPU
+than a local node's whole answer), and the walks' output turned into the answers of the calls they replace.
+
+The answer starts like UniswapInterfaceMulticall's (block number, then the calls' results in the same layout), so
+:func:`adapters.rpc.decode_multicall` reads that part.
+
+Usage::
+
+    data = encode_read(calls, [Walk(pool, 4000)], reserve_gas=4_000_000, max_out=12_000)
+    answer = decode_read(raw)            # block, results, timestamp, base fee, one WalkOut per walk
+    answers = walk_answers(answer.walks)  # (pool, calldata) -> the tickBitmap / ticks result the walk read
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from adapters.rpc.abi import Call, CallResult, _address_word, _selector_and_types, encode_call
+from adapters.rpc.multicall import _word, decode_multicall, encode_multicall
+
+READ_SIGNATURE = "read((address,uint256,bytes)[],(address,int256,bool,int256,int256)[],uint256,uint256)"
+HEADER = 6  # status, tick, spacing, lo, hi, next (ReadLens.HEADER)
+_WORD = 1 << 256
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One Uniswap V3 pool's bitmap walk: ``window_ticks`` each side of its tick, or (``words``) a word range.
+
+    The window is the reader's :func:`adapters.uniswap_v3.reader.word_window`; ``words`` continues a walk that
+    stopped at its gas budget.
+    """
+
+    pool: str
+    window_ticks: int
+    words: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class WalkOut:
+    """What the lens read of one walk: every word lo..next-1 and the (gross, net) liquidity of each set bit."""
+
+    walk: Walk
+    ok: bool  # False: the address did not answer as a pool (its own calls say why)
+    tick: int = 0
+    spacing: int = 0
+    lo: int = 0
+    hi: int = -1
+    next: int = 0  # first word not read; > hi when the walk is complete
+    words: dict[int, int] = field(default_factory=dict)
+    ticks: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.ok or self.next > self.hi
+
+
+@dataclass(frozen=True)
+class LensAnswer:
+    block_number: int
+    timestamp: int
+    base_fee: int
+    results: list[CallResult]
+    walks: list[WalkOut]
+
+
+def _int(value: int) -> int:
+    """A two's-complement word as a signed integer."""
+    return value - _WORD if value >> 255 else value
+
+
+def encode_read(calls: Sequence[Call], walks: Sequence[Walk], reserve_gas: int, max_out: int) -> bytes:
+    """Calldata of ``ReadLens.read``; the calls array is encoded exactly as the multicall's argument."""
+    calls_array = encode_multicall(calls)[4 + 32 :]  # the multicall's calldata less its selector and offset word
+    walks_array = [len(walks).to_bytes(32, "big")]
+    for w in walks:
+        lo, hi = w.words if w.words is not None else (0, 0)
+        walks_array += [_address_word(w.pool), (w.window_ticks % _WORD).to_bytes(32, "big"),
+                        int(w.words is not None).to_bytes(32, "big"), (lo % _WORD).to_bytes(32, "big"),
+                        (hi % _WORD).to_bytes(32, "big")]
+    head = [128, 128 + len(calls_array), reserve_gas, max_out]
+    selector, _ = _selector_and_types(READ_SIGNATURE)
+    return b"".join((selector, *(v.to_bytes(32, "big") for v in head), calls_array, *walks_array))
+
+
+def decode_read(raw: bytes, walks: Sequence[Walk]) -> LensAnswer:
+    """The lens's answer to a read with ``walks``; ValueError on malformed data (every offset bounds-checked)."""
+    block, results = decode_multicall(raw)
+    timestamp, base_fee, at = _word(raw, 64), _word(raw, 96), _word(raw, 128)
+    n = _word(raw, at)
+    if at + 32 + 32 * n > len(raw):
+        raise ValueError(f"walk output of {n} words runs past the {len(raw)}-byte return data")
+    values = [int.from_bytes(raw[at + 32 + 32 * i : at + 64 + 32 * i], "big") for i in range(n)]
+    outs: list[WalkOut] = []
+    i = 0
+    try:
+        for w in walks:
+            out, i = _walk_out(w, values, i)
+            outs.append(out)
+    except IndexError:
+        raise ValueError("walk output ends inside a word's ticks") from None
+    if i != n:
+        raise ValueError(f"walk output has {n - i} words left over")
+    return LensAnswer(block, timestamp, base_fee, results, outs)
+
+
+def _walk_out(walk: Walk, values: Sequence[int], i: int) -> tuple[WalkOut, int]:
+    """One walk's output starting at ``values[i]``; returns it and where the next one starts."""
+    if i + HEADER > len(values):
+        raise ValueError("walk output ends inside a header")
+    status, tick, spacing, lo, hi, nxt = values[i : i + HEADER]
+    i += HEADER
+    if status != 1:
+        return WalkOut(walk, False), i
+    tick, spacing, lo, hi, nxt = _int(tick), _int(spacing), _int(lo), _int(hi), _int(nxt)
+    words: dict[int, int] = {}
+    ticks: dict[int, tuple[int, int]] = {}
+    for word in range(lo, nxt):
+        bits = values[i]
+        words[word] = bits
+        i += 1
+        while bits:
+            low = bits & -bits
+            ticks[((word << 8) + low.bit_length() - 1) * spacing] = (values[i], values[i + 1])
+            i += 2
+            bits ^= low
+    return WalkOut(walk, True, tick, spacing, lo, hi, nxt, words, ticks), i
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a warm read answers the same words and ticks every time
+def _key(pool: str, signature: str, arg: int) -> tuple[str, bytes]:
+    return pool.lower(), encode_call(pool, signature, arg).data
+
+
+def walk_answers(outs: Sequence[WalkOut]) -> dict[tuple[str, bytes], CallResult]:
+    """The ``tickBitmap(int16)`` and ``ticks(int24)`` results the walks read, keyed as the staged driver keys
+    calls ((target lower-case, calldata)). A ticks() answer holds the two words the lens read (liquidityGross,
+    liquidityNet), not all eight of the getter's: the readers use no others."""
+    answers: dict[tuple[str, bytes], CallResult] = {}
+    for out in outs:
+        pool = out.walk.pool
+        for word, bits in out.words.items():
+            answers[_key(pool, "tickBitmap(int16)", word)] = CallResult(True, bits.to_bytes(32, "big"))
+        for tick, (gross, net) in out.ticks.items():
+            answers[_key(pool, "ticks(int24)", tick)] = CallResult(True, gross.to_bytes(32, "big") +
+                                                                    net.to_bytes(32, "big"))
+    return answers
+
+
+def probe_calldata() -> bytes:
+    """A read of nothing: what the lens answers when the node runs it (used to tell a refused override apart)."""
+    return encode_read([], [], 0, 0)
+
+
+__all__ = ["HEADER", "READ_SIGNATURE", "LensAnswer", "Walk", "WalkOut", "decode_read", "encode_read",
+           "probe_calldata", "walk_answers"]
