@@ -72,12 +72,15 @@ class ChainDeployer:
             raise DeployError(f"devnet {self.chain}: transaction {what} reverted ({tx_hash.hex()})")
         return receipt
 
-    def deploy(self, name: str, *args: Any, key: str | None = None) -> Contract:
+    def deploy(self, name: str, *args: Any, key: str | None = None, record: bool = True) -> Contract:
+        """Deploy ``name`` from its npm artifact; ``record`` False keeps it out of the chain's ``contracts`` roles
+        (Uniswap V4's contracts go in their own section until an adapter uses them)."""
         art = load_artifact(name)
         factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
         tx_hash = factory.constructor(*args).transact({"from": self.deployer, "gas": 8_000_000, **TX})
         address = self._receipt(tx_hash, f"deploy {name}")["contractAddress"]
-        self.contracts[key or name] = address
+        if record:
+            self.contracts[key or name] = address
         return self.at(name, address)
 
     def at(self, name: str, address: str) -> Contract:
@@ -247,11 +250,15 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts, and
     ``code_hashes``: keccak256 of the runtime code of every contract, pool and pair, which the generated config
     pins)."""
+    # devnet.v4 builds on this module's deployer, so it is imported here, once this module is loaded.
+    from devnet.v4 import deploy_v4, v4_lp_needs
+
     deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
     d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
+    v4_needs = v4_lp_needs(spec, prices)
     for symbol, amount in lp_needs(spec, prices).items():
-        fund(d, c, d.lp, symbol, amount)
+        fund(d, c, d.lp, symbol, amount + v4_needs[symbol])  # one mint per token for the V3/V2 and V4 pools
     approve_all(d, c, d.lp, [c["position_manager"].address])
     venues: dict[str, dict[str, Any]] = {}
     operator_ids: list[int] = []
@@ -271,6 +278,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         else:
             address = create_v2_pair(d, c, pool, prices)
             venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+    v4 = deploy_v4(d, c, spec, prices) if spec.v4_pools else {"section": None, "code_hashes": {}}
     for symbol, amount in spec.operator_inventory.items():
         fund(d, c, operator, symbol, to_raw(symbol, amount))
     anvil_rpc(w3, "anvil_setBalance", operator, hex(int(spec.operator_native_eth * 10**18)))
@@ -284,9 +292,10 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     return {
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
-        "code_hashes": runtime_code_hashes(d, [*d.contracts.values(), *pools]),
+        "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools]), **v4["code_hashes"]},
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
+        "uniswap_v4": v4["section"],  # V4 contracts and pool keys: not venues until a uniswap_v4 adapter exists
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,
