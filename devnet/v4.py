@@ -12,30 +12,26 @@ Usage::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import encode
 from web3 import Web3
 from web3.contract import Contract
 
-from adapters.uniswap.math import Q96, get_sqrt_ratio_at_tick, mul_div
-from adapters.uniswap_v4 import (
-    MAX_UINT48,
-    MAX_UINT160,
-    NATIVE,
-    PERMIT2_ADDRESS,
-    Action,
-    PoolKey,
-    encode_actions,
-    mint_position,
-    settle_pair,
-    sorted_currencies,
-    sweep,
-)
 from devnet.anvil import anvil_rpc
 from devnet.artifacts import load_artifact, permit2_runtime
-from devnet.deploy import MAX_UINT, TOKENS, ChainDeployer, DeployError, runtime_code_hashes
+from devnet.deployer import MAX_UINT, TOKENS, ChainDeployer, DeployError, runtime_code_hashes
 from devnet.liquidity import PairLayout, plan_positions, sqrt_price_x96
+
+# The devnet may not import adapters (the layering in tests/unit/test_architecture.py), so it keeps the few V4
+# encodings it needs to seed pools; tests/unit/devnet/test_v4_plan.py holds them equal to adapters.uniswap_v4's.
+NATIVE = "0x0000000000000000000000000000000000000000"
+PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
+MAX_UINT160, MAX_UINT48 = 2**160 - 1, 2**48 - 1
+MINT_POSITION, SETTLE_PAIR, SWEEP = 0x02, 0x0D, 0x14  # v4-periphery Actions
+_POOL_KEY = "(address,address,uint24,int24,address)"
 
 #: PositionManager's gas cap for a subscriber's notifyUnsubscribe (v4-periphery's deploy scripts use 300k).
 UNSUBSCRIBE_GAS_LIMIT = 300_000
@@ -56,6 +52,44 @@ class V4Contracts:
 
     def addresses(self) -> dict[str, str]:
         return {name: str(getattr(self, name).address) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    """A hookless V4 pool key (currencies sorted), as PoolManager.initialize and MINT_POSITION take it."""
+
+    currency0: str
+    currency1: str
+    fee: int
+    tick_spacing: int
+    hooks: str = NATIVE
+
+    def as_tuple(self) -> tuple[str, str, int, int, str]:
+        return (Web3.to_checksum_address(self.currency0), Web3.to_checksum_address(self.currency1), self.fee,
+                self.tick_spacing, Web3.to_checksum_address(self.hooks))
+
+    @property
+    def pool_id(self) -> str:
+        """keccak256(abi.encode(PoolKey)), 0x-prefixed: the id PoolManager and StateView know the pool by."""
+        return "0x" + bytes(Web3.keccak(encode([_POOL_KEY], [self.as_tuple()]))).hex()
+
+    @property
+    def has_native(self) -> bool:
+        return int(self.currency0, 16) == 0
+
+
+def mint_plan(key: PoolKey, mints: list[tuple[int, int, int, int, int]], owner: str) -> bytes:
+    """PositionManager.modifyLiquidities' plan: MINT_POSITION per (tickLower, tickUpper, liquidity, amount0Max,
+    amount1Max) owned by ``owner``, SETTLE_PAIR, and for a native pool SWEEP of the unused ether back to ``owner``."""
+    owner = Web3.to_checksum_address(owner)
+    params = [encode([_POOL_KEY, "int24", "int24", "uint256", "uint128", "uint128", "address", "bytes"],
+                     [key.as_tuple(), *mint, owner, b""]) for mint in mints]
+    actions = [MINT_POSITION] * len(mints) + [SETTLE_PAIR]
+    params.append(encode(["address", "address"], list(key.as_tuple()[:2])))
+    if key.has_native:
+        actions.append(SWEEP)
+        params.append(encode(["address", "address"], [NATIVE, owner]))
+    return encode(["bytes", "bytes[]"], [bytes(actions), params])
 
 
 def v4_pool_name(pool: Any) -> str:
@@ -105,25 +139,19 @@ def _usd_price(prices: dict[str, float], pool: Any) -> float:
 
 
 def pool_key_of(c: dict[str, Contract], pool: Any) -> PoolKey:
-    currency0, currency1 = sorted_currencies(_currency(c, pool.base), _currency(c, pool.quote))
+    a, b = _currency(c, pool.base), _currency(c, pool.quote)
+    currency0, currency1 = (a, b) if int(a, 16) < int(b, 16) else (b, a)
     return PoolKey(currency0, currency1, pool.fee, pool.tick_spacing)
 
 
-def liquidity_for_amounts(sqrt_p: int, tick_lower: int, tick_upper: int, amount0: int, amount1: int) -> int:
-    """LiquidityAmounts.getLiquidityForAmounts: the most liquidity both amounts pay for on the range."""
-    sa, sb = get_sqrt_ratio_at_tick(tick_lower), get_sqrt_ratio_at_tick(tick_upper)
-
-    def from0(lo: int, hi: int) -> int:
-        return mul_div(amount0, mul_div(lo, hi, Q96), hi - lo)
-
-    def from1(lo: int, hi: int) -> int:
-        return mul_div(amount1, Q96, hi - lo)
-
-    if sqrt_p <= sa:
-        return from0(sa, sb)
-    if sqrt_p < sb:
-        return min(from0(sqrt_p, sb), from1(sa, sqrt_p))
-    return from1(sa, sb)
+def liquidity_for_amounts(raw_price: float, tick_lower: int, tick_upper: int, amount0: int, amount1: int) -> int:
+    """The liquidity both amounts pay for on the range (LiquidityAmounts.getLiquidityForAmounts in floating point,
+    shaved by 1e-9 so the exact cost the position manager rounds up never exceeds the amounts)."""
+    sa, sb, sp = math.sqrt(1.0001**tick_lower), math.sqrt(1.0001**tick_upper), math.sqrt(raw_price)
+    from0 = amount0 * sa * sb / (sb - sa) if sp <= sa else amount0 * sp * sb / (sb - sp)
+    from1 = amount1 / (sb - sa) if sp >= sb else amount1 / (sp - sa)
+    liquidity = from0 if sp <= sa else from1 if sp >= sb else min(from0, from1)
+    return int(liquidity * (1 - 1e-9))
 
 
 def _headroom(amount: int) -> int:
@@ -143,18 +171,11 @@ def create_v4_pool(d: ChainDeployer, c: dict[str, Contract], v4: V4Contracts, po
     d.send(v4.pool_manager.functions.initialize(key.as_tuple(), sqrt_p), d.deployer, gas=500_000)
     plans = plan_positions(pool.shape, pool.positions, raw, pool.fee, pool.depth_usd,
                            layout.usd_per_raw_token1(usd), seed, spacing=pool.tick_spacing)
-    steps: list[tuple[Action, bytes]] = []
-    native_value = 0
-    for plan in plans:
-        liquidity = liquidity_for_amounts(sqrt_p, plan.tick_lower, plan.tick_upper, plan.amount0, plan.amount1)
-        max0, max1 = _headroom(plan.amount0), _headroom(plan.amount1)
-        steps.append((Action.MINT_POSITION,
-                      mint_position(key, plan.tick_lower, plan.tick_upper, liquidity, max0, max1, d.lp)))
-        native_value += max0 if key.has_native else 0
-    steps.append((Action.SETTLE_PAIR, settle_pair(key.currency0, key.currency1)))
-    if key.has_native:  # the ether sent beyond what the positions cost comes back to the LP
-        steps.append((Action.SWEEP, sweep(NATIVE, d.lp)))
-    call = v4.position_manager.functions.modifyLiquidities(encode_actions(steps), 2**40)
+    mints = [(p.tick_lower, p.tick_upper, liquidity_for_amounts(raw, p.tick_lower, p.tick_upper, p.amount0, p.amount1),
+              _headroom(p.amount0), _headroom(p.amount1)) for p in plans]
+    # Native ether is paid as the call's value; what the positions do not cost is swept back to the LP.
+    native_value = sum(m[3] for m in mints) if key.has_native else 0
+    call = v4.position_manager.functions.modifyLiquidities(mint_plan(key, mints, d.lp), 2**40)
     d.send(call, d.lp, gas=MINT_GAS * len(plans) + 500_000, value=native_value)
     liquidity_now = v4.state_view.functions.getLiquidity(bytes.fromhex(key.pool_id[2:])).call()
     if liquidity_now == 0:
