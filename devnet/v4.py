@@ -125,10 +125,10 @@ def deploy_v4_core(d: ChainDeployer, c: dict[str, Contract]) -> V4Contracts:
     return V4Contracts(pool_manager, state_view, quoter, position_manager, router, permit2)
 
 
-def approve_via_permit2(d: ChainDeployer, c: dict[str, Contract], v4: V4Contracts, owner: str,
-                        spender: str) -> None:
-    """Let ``spender`` pull every devnet token of ``owner`` through Permit2 (ERC20 approval, then Permit2's)."""
-    for symbol in TOKENS:
+def approve_via_permit2(d: ChainDeployer, c: dict[str, Contract], v4: V4Contracts, owner: str, spender: str,
+                        symbols: set[str]) -> None:
+    """Let ``spender`` pull ``owner``'s tokens ``symbols`` through Permit2 (ERC20 approval, then Permit2's)."""
+    for symbol in sorted(symbols):
         token = c[symbol].address
         d.send(c[symbol].functions.approve(PERMIT2_ADDRESS, MAX_UINT), owner, gas=100_000)
         d.send(v4.permit2.functions.approve(token, spender, MAX_UINT160, MAX_UINT48), owner, gas=100_000)
@@ -197,7 +197,9 @@ def v4_lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
 def deploy_v4(d: ChainDeployer, c: dict[str, Contract], spec: Any, prices: dict[str, float]) -> dict[str, Any]:
     """The chain's V4 deployment and pools; returns its ``uniswap_v4`` section plus their ``code_hashes``."""
     v4 = deploy_v4_core(d, c)
-    approve_via_permit2(d, c, v4, d.lp, v4.position_manager.address)
+    # Only the ERC20s the V4 pools hold (ETH pools take ether as value): two transactions per token.
+    tokens = {s for p in spec.v4_pools for s in (p.base, p.quote) if s in TOKENS}
+    approve_via_permit2(d, c, v4, d.lp, v4.position_manager.address, tokens)
     pools: dict[str, dict[str, Any]] = {}
     seed = sum(map(ord, d.chain)) + 1000  # not the V3 pools' seeds: their ranges differ too
     for index, pool in enumerate(spec.v4_pools):
