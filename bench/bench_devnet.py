@@ -45,6 +45,7 @@ def main() -> None:
         "benchmark": "devnet_up",
         "chains": len(spec.chains),
         "venues": sum(len(c.pools) for c in spec.chains.values()),
+        "v4_pools": sum(len(c.v4_pools) for c in spec.chains.values()),  # on the chains' PoolManager, not venues
         "transactions": txs,
         "runs": args.runs,
         "seconds_median": round(statistics.median(times), 3),

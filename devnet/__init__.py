@@ -11,7 +11,8 @@ Usage::
 
 from devnet.anvil import AnvilOptions, anvil_rpc, running, start_anvil, stop_anvil, wait_ready
 from devnet.artifacts import Artifact, anvil_binary, load_artifact, node_modules_dir
-from devnet.deploy import DeployError, deploy_chain, settle_base_fee
+from devnet.deploy import deploy_chain, settle_base_fee
+from devnet.deployer import DeployError
 from devnet.manager import STATE_FILE, ChainStatus, DevnetManager
 from devnet.market import MarketDriver, PoolRef, load_price_path
 from devnet.mev import (

@@ -9,6 +9,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,7 +34,17 @@ ARTIFACT_PATHS: dict[str, str] = {
     "UniswapV2Router02": "@uniswap/v2-periphery/build/UniswapV2Router02.json",
     "WETH9": "@uniswap/v2-periphery/build/WETH9.json",
     "ERC20PresetMinterPauser": "@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json",
+    "PoolManager": "@uniswap/v4-core/out/PoolManager.sol/PoolManager.json",
+    "PositionManager": "@uniswap/v4-periphery/foundry-out/PositionManager.sol/PositionManager.json",
+    "StateView": "@uniswap/v4-periphery/foundry-out/StateView.sol/StateView.json",
+    "V4Quoter": "@uniswap/v4-periphery/foundry-out/V4Quoter.sol/V4Quoter.json",
+    "UniversalRouter": "@uniswap/universal-router/artifacts/contracts/UniversalRouter.sol/UniversalRouter.json",
+    # An interface (ABI only): Permit2's allowance half, which approvals for PositionManager and the router use.
+    "IAllowanceTransfer": "@uniswap/v4-periphery/foundry-out/IAllowanceTransfer.sol/IAllowanceTransfer.default.json",
 }
+#: Permit2 ships no compiled artifact on npm; v4-periphery's copy of the permit2 repo embeds its runtime code in
+#: this Foundry test helper (which etches it at the canonical address), so the devnet reads it from there.
+PERMIT2_RUNTIME_SOURCE = "@uniswap/v4-periphery/lib/permit2/test/utils/DeployPermit2.sol"
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,20 @@ def load_artifact(name: str, root: Path | None = None) -> Artifact:
         code = data["evm"]["bytecode"]["object"]
     code = code if code.startswith("0x") else "0x" + code
     return Artifact(name=name, abi=data["abi"], bytecode=code)
+
+
+@cache
+def permit2_runtime(root: Path | None = None) -> str:
+    """Permit2's runtime bytecode (0x-prefixed), the one ``hex"..."`` literal of its DeployPermit2 test helper."""
+    path = (root or node_modules_dir()) / PERMIT2_RUNTIME_SOURCE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: Permit2's runtime code is missing; run `npm ci` (./run does)") from None
+    found: list[str] = re.findall(r'hex"([0-9a-fA-F]+)"', text)
+    if len(found) != 1:
+        raise ConfigError(f"{path}: expected one hex literal with Permit2's runtime code, found {len(found)}")
+    return "0x" + found[0]
 
 
 def anvil_binary(root: Path | None = None) -> Path:

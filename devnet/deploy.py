@@ -11,18 +11,14 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
-from crosshedge import CrosshedgeError
 from devnet.anvil import anvil_rpc
-from devnet.artifacts import load_artifact
+from devnet.deployer import MAX_UINT, TOKENS, ChainDeployer, DeployError, runtime_code_hashes
 from devnet.liquidity import (
     TICK_SPACING,
     PairLayout,
@@ -33,55 +29,7 @@ from devnet.liquidity import (
     sqrt_price_x96,
     tick_at,
 )
-
-MAX_UINT = 2**256 - 1
-TOKENS: dict[str, tuple[str, int, str]] = {  # symbol -> (name, decimals, underlying); WETH is the real WETH9
-    "WETH": ("Wrapped Ether", 18, "ETH"),
-    "WBTC": ("Wrapped BTC", 8, "BTC"),
-    "USDC": ("USD Coin", 6, "USD"),
-}
-# Dev accounts pay fees well above any devnet base fee, so deployment never waits on the fee market.
-TX: dict[str, Any] = {"maxFeePerGas": 10**13, "maxPriorityFeePerGas": 10**9}
-
-
-class DeployError(CrosshedgeError):
-    """A devnet deployment step failed (a reverted transaction or an unexpected contract answer)."""
-
-
-@dataclass
-class ChainDeployer:
-    """Sends and checks the transactions of one chain's deployment."""
-
-    w3: Web3
-    chain: str
-    deployer: str
-    lp: str
-    trader: str
-    tx_count: int = 0
-    contracts: dict[str, str] = field(default_factory=dict)
-
-    def send(self, fn: ContractFunction, sender: str, gas: int = 3_000_000, value: int = 0) -> Any:
-        params: Any = {"from": sender, "gas": gas, "value": value, **TX}  # TxParams is a TypedDict web3 checks
-        tx_hash = fn.transact(params)
-        return self._receipt(tx_hash, fn.fn_name)
-
-    def _receipt(self, tx_hash: Any, what: str) -> Any:
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
-        self.tx_count += 1
-        if receipt["status"] != 1:
-            raise DeployError(f"devnet {self.chain}: transaction {what} reverted ({tx_hash.hex()})")
-        return receipt
-
-    def deploy(self, name: str, *args: Any, key: str | None = None) -> Contract:
-        art = load_artifact(name)
-        factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        tx_hash = factory.constructor(*args).transact({"from": self.deployer, "gas": 8_000_000, **TX})
-        address = self._receipt(tx_hash, f"deploy {name}")["contractAddress"]
-        self.contracts[key or name] = address
-        return self.at(name, address)
-
-    def at(self, name: str, address: str) -> Contract:
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+from devnet.v4 import deploy_v4, v4_lp_needs
 
 
 def _set_decimals(d: ChainDeployer, token: Contract, decimals: int) -> None:
@@ -226,18 +174,6 @@ def lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
     return needs
 
 
-def runtime_code_hashes(d: ChainDeployer, addresses: Iterable[str]) -> dict[str, str]:
-    """keccak256 of the runtime code at each address (by checksum address), for the generated config's
-    ``code_hashes``: the contract verifier then pins these exact deployments. No code is a failed deployment."""
-    out: dict[str, str] = {}
-    for address in sorted({Web3.to_checksum_address(a) for a in addresses}):
-        code = bytes(d.w3.eth.get_code(address))
-        if not code:
-            raise DeployError(f"devnet {d.chain}: {address} has no code after deployment")
-        out[address] = "0x" + bytes(Web3.keccak(code)).hex()
-    return out
-
-
 def venue_name(pool: Any) -> str:
     pair = f"{pool.base.lower()}_{pool.quote.lower()}"
     return f"v3_{pair}_{pool.fee}" if pool.kind == "uniswap_v3" else f"v2_{pair}"
@@ -250,8 +186,9 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
     d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
+    v4_needs = v4_lp_needs(spec, prices)
     for symbol, amount in lp_needs(spec, prices).items():
-        fund(d, c, d.lp, symbol, amount)
+        fund(d, c, d.lp, symbol, amount + v4_needs[symbol])  # one mint per token for the V3/V2 and V4 pools
     approve_all(d, c, d.lp, [c["position_manager"].address])
     venues: dict[str, dict[str, Any]] = {}
     operator_ids: list[int] = []
@@ -271,6 +208,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         else:
             address = create_v2_pair(d, c, pool, prices)
             venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+    v4 = deploy_v4(d, c, spec, prices) if spec.v4_pools else {"section": None, "code_hashes": {}}
     for symbol, amount in spec.operator_inventory.items():
         fund(d, c, operator, symbol, to_raw(symbol, amount))
     anvil_rpc(w3, "anvil_setBalance", operator, hex(int(spec.operator_native_eth * 10**18)))
@@ -284,9 +222,10 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     return {
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
-        "code_hashes": runtime_code_hashes(d, [*d.contracts.values(), *pools]),
+        "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools]), **v4["code_hashes"]},
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
+        "uniswap_v4": v4["section"],  # V4 contracts and pool keys: not venues until a uniswap_v4 adapter exists
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,

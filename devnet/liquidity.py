@@ -110,11 +110,15 @@ def ranges_for_shape(shape: Shape, n: int, rng: random.Random) -> list[tuple[flo
 
 
 def plan_positions(
-    shape: Shape, n: int, raw_price: float, fee: int, depth_usd: float, usd_per_t1: float, seed: int
+    shape: Shape, n: int, raw_price: float, fee: int, depth_usd: float, usd_per_t1: float, seed: int,
+    spacing: int | None = None,
 ) -> list[PositionPlan]:
-    """Concrete, spacing-aligned positions whose budgets add up to ``depth_usd``."""
+    """Concrete, spacing-aligned positions whose budgets add up to ``depth_usd``.
+
+    ``spacing`` defaults to the V3 tick spacing of ``fee``; V4 pools choose theirs freely and pass it.
+    """
     rng = random.Random(seed)
-    spacing = TICK_SPACING[fee]
+    spacing = spacing if spacing is not None else TICK_SPACING[fee]
     ranges = ranges_for_shape(shape, n, rng)
     total_weight = sum(w for _, _, w in ranges)
     plans = []

@@ -193,6 +193,8 @@ class DevnetManager:
                 # keccak256 of each deployment's runtime code: the contract verifier pins these exact contracts.
                 "code_hashes": s.get("code_hashes", {}),
             }
+            if s.get("uniswap_v4"):  # recorded for the coming uniswap_v4 adapter; its pools are not venues yet
+                chains[name]["uniswap_v4"] = s["uniswap_v4"]
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url
                 chains[name]["private_rpc_url"] = s["private_rpc_url"]
         generated = {

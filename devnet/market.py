@@ -24,7 +24,7 @@ from web3 import HTTPProvider, Web3
 from crosshedge import InputError
 from devnet.anvil import anvil_rpc
 from devnet.artifacts import load_artifact
-from devnet.deploy import TOKENS, TX
+from devnet.deployer import TOKENS, TX
 from devnet.liquidity import PairLayout, sqrt_price_x96
 
 V2_FEE_KEEP = 0.997  # a V2 pair keeps 0.3% of the input

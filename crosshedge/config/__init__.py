@@ -16,9 +16,11 @@ from crosshedge.config.chains import (
     GasSettings,
     L1DataFee,
     TokenSettings,
+    UniswapV4Deployment,
+    UniswapV4PoolKey,
     WalletSettings,
 )
-from crosshedge.config.devnet import DevnetChain, DevnetPool, DevnetSpec
+from crosshedge.config.devnet import DevnetChain, DevnetPool, DevnetSpec, DevnetV4Pool
 from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
 from crosshedge.config.generated import (
     CONFIG_ENV,
@@ -43,6 +45,7 @@ __all__ = [
     "DevnetChain",
     "DevnetPool",
     "DevnetSpec",
+    "DevnetV4Pool",
     "ExecutionSettings",
     "GasSettings",
     "L1DataFee",
@@ -52,6 +55,8 @@ __all__ = [
     "PositionSourceSpec",
     "RawConfig",
     "TokenSettings",
+    "UniswapV4Deployment",
+    "UniswapV4PoolKey",
     "WalletSettings",
     "config_path",
     "describe_validation_error",

@@ -74,6 +74,33 @@ class WalletSettings(Strict):
         return self
 
 
+class UniswapV4PoolKey(Strict):
+    """One Uniswap V4 pool: its PoolKey fields and the id PoolManager and StateView know it by."""
+
+    currency0: Address  # 0x0 is native ETH
+    currency1: Address
+    fee: int = Field(ge=0, lt=2**24)  # LP fee in pips (0x800000 would mark a dynamic-fee pool)
+    tick_spacing: int = Field(ge=1, le=32767)
+    hooks: Address
+    pool_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")  # keccak256(abi.encode(PoolKey))
+
+
+class UniswapV4Deployment(Strict):
+    """A chain's Uniswap V4 deployment (the devnet records it for the coming ``uniswap_v4`` adapter).
+
+    V4 pools are not venues yet: no adapter reads them, so they are listed here, under the chain's ``uniswap_v4``
+    key, rather than in ``venues`` (where an unknown adapter fails loading).
+    """
+
+    pool_manager: Address  # the singleton that holds every pool
+    state_view: Address
+    v4_quoter: Address
+    position_manager: Address
+    universal_router: Address
+    permit2: Address
+    pools: dict[str, UniswapV4PoolKey] = {}
+
+
 class ChainSettings(Strict):
     chain_id: int = Field(gt=0)
     rpc_url: str
@@ -104,6 +131,8 @@ class ChainSettings(Strict):
     gas: GasSettings = GasSettings()
     tokens: dict[str, TokenSettings] = {}
     venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config
+    # The chain's Uniswap V4 contracts and pool keys (the devnet writes them): not venues until an adapter exists.
+    uniswap_v4: UniswapV4Deployment | None = None
 
     @property
     def head_age_limit_s(self) -> float:

@@ -37,6 +37,23 @@ class DevnetPool(_Section):
     price_offset_bps: float = 0.0  # start this pool's price slightly off the reference (fragmented markets)
 
 
+class DevnetV4Pool(_Section):
+    """One Uniswap V4 pool to initialise on the chain's PoolManager (no hooks) and mint LP ranges in.
+
+    ``base`` ETH means native ether (currency0 = address(0)), as V4's ETH pools hold it; WBTC is the token. V4 takes
+    any fee with any tick spacing, so these pick tiers the chain's V3 pools do not have.
+    """
+
+    base: Literal["ETH", "WBTC"]
+    quote: Literal["USDC"] = "USDC"
+    fee: int = Field(ge=0, le=1_000_000)  # LP fee in pips
+    tick_spacing: int = Field(ge=1, le=32767)
+    depth_usd: float = Field(gt=0)
+    shape: Literal["ladder", "wide", "skewed"] = "ladder"
+    positions: int = Field(default=8, ge=1, le=64)
+    price_offset_bps: float = 0.0
+
+
 class DevnetChain(_Section):
     chain_id: int = Field(gt=0)
     port: int = Field(gt=1024, lt=65536)
@@ -51,6 +68,9 @@ class DevnetChain(_Section):
     private_relay: bool = False
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
     pools: list[DevnetPool] = []
+    # Uniswap V4 pools (the chain then also gets PoolManager, StateView, V4Quoter, PositionManager, UniversalRouter
+    # and Permit2); recorded under the generated chain's ``uniswap_v4`` key, not as venues.
+    v4_pools: list[DevnetV4Pool] = []
     operator_inventory: dict[str, float] = {}  # token symbol -> amount funded to the operator wallet
     # The operator's own LP position in the chain's first V3 pool (±10% range), so the book holds LP risk too.
     operator_lp_usd: float = Field(default=0.0, ge=0)
