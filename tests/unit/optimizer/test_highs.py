@@ -40,6 +40,8 @@ def _random_lp(seed: int) -> tuple[np.ndarray, sp.csc_matrix, np.ndarray, np.nda
 def _highs_value(c: np.ndarray, a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lo: np.ndarray,
                  hi: np.ndarray) -> float | None:
     """The LP's optimum straight from HiGHS (through scipy), or None when it is infeasible."""
+    if c.size == 0:  # every column fixed by the reduction: feasible exactly when 0 fits every remaining row
+        return 0.0 if bool(np.all(row_lo <= 1e-9) and np.all(row_hi >= -1e-9)) else None
     finite_lo = np.isfinite(row_lo)
     a_ub = sp.vstack([a, -a[np.flatnonzero(finite_lo)]]).tocsc()
     b_ub = np.concatenate([row_hi, -row_lo[finite_lo]])
@@ -47,7 +49,7 @@ def _highs_value(c: np.ndarray, a: sp.csc_matrix, row_lo: np.ndarray, row_hi: np
     return float(res.fun) if res.status == 0 else None
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_the_reduced_lp_has_the_full_lps_optimum(seed: int) -> None:
     c, a, row_lo, row_hi, lo, hi = _random_lp(seed)
