@@ -83,6 +83,9 @@ class AdapterRegistry:
         # Entry points are imported on first use, so one broken plugin does not take the others down.
         self._entry_points = dict(entry_points_by_name or {})
         self._adapters: dict[str, VenueAdapter | PositionSource] = dict(adapters or {})
+        # Venue adapters that passed venue()'s checks: a read asks for its adapters several times per chain, and a
+        # runtime Protocol isinstance costs ~10 µs each (the adapter was already checked for conformance at load).
+        self._venues: dict[str, VenueAdapter] = {}
 
     @classmethod
     def from_entry_points(cls, eps: Iterable[EntryPoint] | None = None) -> AdapterRegistry:
@@ -104,10 +107,14 @@ class AdapterRegistry:
         return self._adapters[name]
 
     def venue(self, name: str) -> VenueAdapter:
+        checked = self._venues.get(name)
+        if checked is not None:
+            return checked
         adapter = self.get(name)
         if adapter.kind != "venue":
             raise ConfigError(f"adapter {name!r} is a {adapter.kind} source, not a venue")
         assert isinstance(adapter, VenueAdapter)
+        self._venues[name] = adapter
         return adapter
 
     def staged_reader(self, name: str) -> StagedVenueReader | None:

@@ -8,7 +8,8 @@ round trip.
 
 An RPC that refuses the override (an error, or an empty answer from a node that ignores the third parameter) is
 told apart from a failing read by a probe (the lens reading nothing, sent only after a failure); once refused, the
-connection reads through the multicall from then on, and says so in the log and in :func:`lens_status`.
+connection reads through the multicall for the next ten minutes (then tries the lens again), and says so in the log
+and in :func:`lens_status`.
 
 Usage::
 
@@ -20,8 +21,9 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,20 +64,34 @@ class LensRound:
 
 
 class _Support:
-    """Per connection (its provider): True once the lens ran, the reason once the override was refused."""
+    """Per connection (its provider): True once the lens ran, the reason once the override was refused.
 
-    def __init__(self) -> None:
+    A refusal is remembered for ``retry_after_s`` only: a node that answered both the lens and the probe with an
+    error may have been failing for another reason (a rate limit, a restart), and the multicall fallback, though
+    exact, costs up to three round trips a read. After that the lens is tried again (one failed call and a probe).
+    """
+
+    def __init__(self, retry_after_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._by_provider: weakref.WeakKeyDictionary[Any, bool | str] = weakref.WeakKeyDictionary()
+        self._by_provider: weakref.WeakKeyDictionary[Any, bool | tuple[str, float]] = weakref.WeakKeyDictionary()
+        self.retry_after_s, self._clock = retry_after_s, clock
         self.build_error: str | None = None
 
     def get(self, w3: Web3) -> bool | str | None:
+        """True (the lens runs), the refusal's reason while it holds, or None (untried, or time to try again)."""
         with self._lock:
-            return self._by_provider.get(w3.provider)
+            known = self._by_provider.get(w3.provider)
+            if known is None or known is True or known is False:
+                return known
+            reason, at = known
+            if self._clock() - at >= self.retry_after_s:
+                del self._by_provider[w3.provider]
+                return None
+            return reason
 
     def put(self, w3: Web3, value: bool | str) -> None:
         with self._lock:
-            self._by_provider[w3.provider] = value
+            self._by_provider[w3.provider] = value if isinstance(value, bool) else (value, self._clock())
 
 
 # The capability belongs to the connection, which outlives every read and snapshot; keyed weakly by its provider
@@ -170,7 +186,8 @@ def lens_round(
         if refusal is not None:
             _SUPPORT.put(w3, f"the RPC refused an eth_call state override: {refusal[:160]}")
             log.warning("chain %s: its RPC refused an eth_call state override (%s); venues are read through "
-                        "the multicall from now on (up to 3 round trips)", chain, refusal[:160])
+                        "the multicall (up to 3 round trips) and the lens is tried again in %.0f minutes", chain,
+                        refusal[:160], _SUPPORT.retry_after_s / 60)
             return None
         _SUPPORT.put(w3, True)
         raise RpcError(f"chain {chain}: read lens failed at block {block!r}: {got[:200]}")
