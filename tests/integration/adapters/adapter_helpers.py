@@ -49,6 +49,23 @@ def read_adapters(config: Config, ctx: ChainContext, adapters: tuple[str, ...],
     return {name: read_venues(config, ctx, name, block) for name in adapters}
 
 
+V3_MINT = "mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))"
+
+
+def mint_narrow_positions(w3: Web3, trader: str, manager: str, pool: VenueState, count: int = 40) -> None:
+    """Mint ``count`` small positions of nested widths below ``pool``'s price through the NonfungiblePositionManager:
+    2·count new initialized ticks, none of them predicted by an earlier read's hints."""
+    for token in (pool.pool["token0"], pool.pool["token1"]):
+        approve(w3, trader, token, manager)
+    spacing, tick = pool.pool["tick_spacing"], pool.pool["tick"]
+    centre = tick - tick % spacing
+    for i in range(count):
+        lower = centre - (3 * i + 1) * spacing - spacing * 7
+        params = (pool.pool["token0"], pool.pool["token1"], pool.fee_pips, lower, lower + spacing * (2 * i + 3),
+                  10**12, 10**12, 0, 0, trader, pool.block_timestamp + 3600)
+        send(w3, trader, manager, calldata(V3_MINT, params))
+
+
 def send(w3: Web3, sender: str, to: str, data: str, gas: int = 3_000_000) -> Any:
     """Send from an anvil-unlocked account and wait for the receipt."""
     tx_hash = w3.eth.send_transaction({"from": sender, "to": to, "data": data, "gas": gas})  # type: ignore[typeddict-item]

@@ -18,7 +18,6 @@ from adapters import (
     Side,
     VenueState,
     batch_call,
-    calldata,
     check_live_venue,
     decode,
     default_registry,
@@ -32,10 +31,10 @@ from crosshedge import QuoteOutOfRangeError
 from orchestrator import connect_all, take_snapshot
 from orchestrator import read_venues as read_chain_venues
 from tests.integration.adapters.adapter_helpers import (
-    approve,
     at_head,
     balance,
     context,
+    mint_narrow_positions,
     read_adapters,
     read_venues,
     send,
@@ -240,16 +239,7 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
     target = before[0]
     w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
     manager = devnet.config.chains[chain].contracts["position_manager"]
-    for token in (target.pool["token0"], target.pool["token1"]):
-        approve(w3, trader, token, manager)
-    spacing, tick = target.pool["tick_spacing"], target.pool["tick"]
-    centre = tick - tick % spacing
-    mint = "mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))"
-    for i in range(40):
-        lower = centre - (3 * i + 1) * spacing - spacing * 7
-        params = (target.pool["token0"], target.pool["token1"], target.fee_pips, lower, lower + spacing * (2 * i + 3),
-                  10**12, 10**12, 0, 0, trader, target.block_timestamp + 3600)
-        send(w3, trader, manager, calldata(mint, params))
+    mint_narrow_positions(w3, trader, manager, target)
     block = w3.eth.block_number
     counter.reset()
     after = v3.read(ctx, entries, block)
