@@ -3,8 +3,8 @@
 Reads go through StateView in at most three staged rounds merged with the chain's other readers
 (:mod:`adapters.uniswap_v4.reader`); quotes replay V4's swap loop, V3's with V4's fees and exact-in step
 (:mod:`adapters.uniswap_v4.model`), to the wei of V4Quoter; curves come from the same closed-form pass as V3's,
-per direction with its own swap fee. Pools whose hooks can change a swap's amounts are refused
-(:mod:`adapters.uniswap_v4.hooks`): config validation passes, ``read`` raises naming the reason.
+per direction with its own swap fee. Pools whose hooks can change a swap's amounts are refused when the config
+loads, naming the reason (:mod:`adapters.uniswap_v4.hooks`); ``crosshedge venues`` states each venue's policy.
 
 Native ETH: the wallet holds WETH, so a native-currency pool's state has the chain's WETH (``weth`` in the config)
 as its token and ``pool["native"]`` says the pool's currency is ether: the Universal Router plan wraps and unwraps.
@@ -90,6 +90,11 @@ class UniswapV4Config(BaseModel):
             raise ValueError(f"fee {self.fee} is neither an LP fee (<= {MAX_LP_FEE}) nor the dynamic flag 0x800000")
         if int(self.currency0, 16) == 0 and self.weth is None:
             raise ValueError("currency0 is native ETH, so weth (the wallet's token for it) is required")
+        # A pool the model cannot quote exactly is refused when the config loads, not at the first read (where it
+        # would make its whole chain unreadable).
+        policy = hook_policy(self.hooks, self.fee)
+        if not policy.exact:
+            raise ValueError(f"hooks: {policy.reason}")
         return self
 
     @property
