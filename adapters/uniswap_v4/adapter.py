@@ -54,13 +54,15 @@ from adapters.uniswap_v4.records import quote_record_v4, read_full_v4, record_of
 from crosshedge import AdapterError, InputError, QuoteOutOfRangeError
 
 #: Gas of one exact-in single-pool V4 swap through UniversalRouter.execute(V4_SWAP) crossing no initialized tick,
-#: measured on the devnet (tests/integration/adapters/test_uniswap_v4_gas.py prints the figures): ERC20-in swaps
-#: through Permit2 (transferFrom) used 121-131k, native-in ones ~105k. 130,000 covers the ERC20 path, whose
-#: Permit2 hop and two token transfers are the costly part (the PoolManager swap itself is ~50k, cheaper than a V3
-#: pool's since no token moves inside it); WETH wrap/unwrap for native pools is the execution side's to add.
-SWAP_GAS = 130_000
+#: the transaction's whole gasUsed (21k intrinsic and calldata included), measured on the devnet by
+#: tests/integration/adapters/test_uniswap_v4_gas.py: ERC20 in (pulled through Permit2) 134.5k-146.6k, native ETH
+#: in 118.7k (no Permit2 hop, no token transfer in). 145,000 is the ERC20 path's: the router's Permit2 transferFrom
+#: and the two token transfers at settle/take are most of it; the PoolManager swap itself is cheap, since no token
+#: moves inside it. A WETH wrap/unwrap around a native pool is the execution side's to add.
+SWAP_GAS = 145_000
 #: Per initialized tick crossed: Pool.crossTick updates one tick's fee growth outside (two slots) and the bitmap
-#: walk may load another word; the same order as V3's tick cost, so the same smart-order-router figure.
+#: walk may load another word, as in V3, so V3's smart-order-router figure; the devnet measured 18k-51k a tick
+#: (swaps crossing 2-6 ticks, minus the same pool's no-tick swap; cold slots make the spread).
 GAS_PER_TICK = 31_000
 
 
