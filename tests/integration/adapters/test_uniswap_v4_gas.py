@@ -60,7 +60,7 @@ def test_v4_swap_gas_is_about_the_adapters_figure(devnet: DevnetHandle) -> None:
 
 def _crossing_amount(adapter: UniswapV4Adapter, state: VenueState, side: Side) -> int | None:
     """An input that crosses 2-6 initialized ticks on ``state`` (None if the window has too few)."""
-    amount = 10 ** (state.base.decimals - 3) if side is Side.SELL else 10 ** state.quote.decimals * 100
+    amount: int = 10 ** (state.base.decimals - 3) if side is Side.SELL else 10 ** state.quote.decimals * 100
     for _ in range(40):
         try:
             crossed = adapter.quote_swap(state, side, amount).ticks_crossed
