@@ -43,6 +43,7 @@ from adapters.uniswap.tokens import base_quote
 from adapters.uniswap_v3.adapter import mid_price
 from adapters.uniswap_v3.curve import curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, SwapResult
+from adapters.uniswap_v3.reader import HintCache
 from adapters.uniswap_v3.records import swap_quote
 from adapters.uniswap_v4.encoding import NATIVE, NO_HOOKS, PoolKey
 from adapters.uniswap_v4.execution import build_v4_swap, parse_v4_fill
@@ -121,6 +122,9 @@ class UniswapV4Adapter:
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.POOL_STATE})
 
     def __init__(self) -> None:
+        # Which bitmap words and ticks each pool had last time, so a repeated read asks for them in its first
+        # round (one round trip, inside the read lens's call); never a source of values (reader.HintCache).
+        self._hints = HintCache()
         self._models = V4ModelCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
@@ -156,7 +160,7 @@ class UniswapV4Adapter:
         configs = [self._exact_config(v) for v in venues]
         requests = [V4Request(v.name, c.state_view, c.key, c.window_ticks, c.weth)
                     for v, c in zip(venues, configs, strict=True)]
-        reads = yield from read_v4_pools_staged(chain, requests)
+        reads = yield from read_v4_pools_staged(chain, requests, self._hints)
         return [self._state(chain, r, c) for r, c in zip(reads, configs, strict=True)]
 
     def policy(self, venue: VenueEntry) -> HookPolicy:

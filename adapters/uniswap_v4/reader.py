@@ -12,7 +12,10 @@ Rounds merge with every other staged reader of the chain (adapters.rpc.run_stage
 when V3 pools are read too. With the read lens, round 1 rides in the lens's one call, but the lens's bitmap walks
 (:class:`adapters.rpc.Walk`) call a V3 pool's own ``tickBitmap`` / ``ticks``; V4's live in PoolManager behind
 StateView, so rounds 2 and 3 go through the multicall (extending the lens's Solidity to StateView is left for later).
-No hint cache yet: every read is cold.
+A :class:`~adapters.uniswap_v3.reader.HintCache` (keyed by pool id) makes a repeated read fetch the words around
+the remembered tick and their ticks in round 1, as the V3 reader does, so a warm read is one round trip (inside the
+lens's call) unless the price moved past the margin or LPs initialized new ticks. Hints only choose calls: the
+state is trimmed to the exact window of the tick read at the block, so a warm read equals a cold one.
 
 Usage::
 
@@ -28,7 +31,7 @@ from typing import Any
 from adapters.rpc import Call, CallResult, StageResult, decode, encode_call, run_stages
 from adapters.types import ChainContext, TokenInfo
 from adapters.uniswap.tokens import check_token
-from adapters.uniswap_v3.reader import initialized_ticks, word_window
+from adapters.uniswap_v3.reader import HintCache, PoolHint, hint_margin, initialized_ticks, word_window
 from adapters.uniswap_v4.encoding import PoolKey
 from adapters.uniswap_v4.model import V4Model
 from crosshedge import AdapterError
@@ -74,6 +77,7 @@ class V4Read:
 @dataclass
 class _Pool:
     request: V4Request
+    hint: PoolHint | None = None
     slot0: tuple[Any, ...] = ()
     liquidity: int = 0
     words: dict[int, int] = field(default_factory=dict)
@@ -106,59 +110,107 @@ def _token(chain: ChainContext, req: V4Request, currency: str, decimals: dict[st
     return check_token(chain, req.venue, req.weth, decimals)
 
 
+def _word_calls(pool: _Pool, words: Sequence[int]) -> list[tuple[_Pool, int, Call]]:
+    return [(pool, w, encode_call(pool.request.state_view, "getTickBitmap(bytes32,int16)", pool.pool_id, w))
+            for w in words]
+
+
+def _tick_calls(pool: _Pool, ticks: Sequence[int]) -> list[tuple[_Pool, int, Call]]:
+    return [(pool, t, encode_call(pool.request.state_view, "getTickLiquidity(bytes32,int24)", pool.pool_id, t))
+            for t in ticks]
+
+
+def _hinted(pool: _Pool) -> tuple[list[tuple[_Pool, int, Call]], list[tuple[_Pool, int, Call]]]:
+    """Round-1 word and tick calls predicted from the pool's hint (none without one)."""
+    hint, spacing = pool.hint, pool.request.key.tick_spacing
+    if hint is None:
+        return [], []
+    lo, hi = word_window(hint.tick, spacing, pool.request.window_ticks + hint_margin(pool.request.window_ticks,
+                                                                                     spacing))
+    known = {w: hint.bitmap[w] for w in range(lo, hi + 1) if w in hint.bitmap}
+    return _word_calls(pool, range(lo, hi + 1)), _tick_calls(pool, initialized_ticks(known, spacing))
+
+
+def _store(chain: ChainContext, entries: Sequence[tuple[_Pool, int, Call]], results: Sequence[CallResult],
+           words: bool) -> None:
+    for (p, key, _), res in zip(entries, results, strict=True):
+        if words:
+            p.words[key] = int(_decoded(chain, p, "getTickBitmap", ("uint256",), res)[0])
+        else:
+            p.nets[key] = int(_decoded(chain, p, "getTickLiquidity", ("uint128", "int128"), res)[1])
+
+
 def read_v4_pools_staged(
-    chain: ChainContext, requests: Sequence[V4Request]
+    chain: ChainContext, requests: Sequence[V4Request], hints: HintCache | None = None,
 ) -> Generator[list[Call], StageResult, list[V4Read]]:
     """The staged reader of ``requests`` (see module doc); drive it with :func:`adapters.rpc.run_stages`."""
     if not requests:
         return []
-    pools = [_Pool(r) for r in requests]
+    pools = [_Pool(r, hints.get(chain.chain_id, r.key.pool_id) if hints else None) for r in requests]
     calls = [c for p in pools for c in (encode_call(p.request.state_view, "getSlot0(bytes32)", p.pool_id),
                                          encode_call(p.request.state_view, "getLiquidity(bytes32)", p.pool_id))]
     tokens = list(chain.tokens.values())
     calls += [encode_call(t.address, "decimals()") for t in tokens]
     if chain.multicall is not None:
         calls.append(encode_call(chain.multicall, "getCurrentBlockTimestamp()"))
-    block, results = yield calls
+    hinted = [_hinted(p) for p in pools]
+    predicted_words = [e for words, _ in hinted for e in words]
+    predicted_ticks = [e for _, ticks in hinted for e in ticks]
+    block, results = yield calls + [c for _, _, c in predicted_words + predicted_ticks]
     for i, p in enumerate(pools):
         p.slot0 = _decoded(chain, p, "getSlot0", _SLOT0, results[2 * i])
         p.liquidity = int(_decoded(chain, p, "getLiquidity", ("uint128",), results[2 * i + 1])[0])
         if int(p.slot0[0]) == 0:
             raise AdapterError(f"chain {chain.name}: venue {p.request.venue}: pool {p.request.key.pool_id} is not "
                                "initialized on this PoolManager (slot0 sqrtPriceX96 is 0)")
-    rest = results[2 * len(pools):]
+    rest = results[2 * len(pools):len(calls)]
     decimals = {t.address: int(decode(("uint8",), r.data)[0]) for t, r in zip(tokens, rest, strict=False)
                 if r.success and r.data}
     timestamp = int(decode(("uint256",), rest[len(tokens)].data)[0]) if chain.multicall is not None else \
         int(chain.w3.eth.get_block(block)["timestamp"])
-    word_calls = [(p, w) for p in pools for w in range(p.window()[0], p.window()[1] + 1)]
-    _, results = yield [encode_call(p.request.state_view, "getTickBitmap(bytes32,int16)", p.pool_id, w)
-                        for p, w in word_calls]
-    for (p, w), res in zip(word_calls, results, strict=True):
-        p.words[w] = int(_decoded(chain, p, "getTickBitmap", ("uint256",), res)[0])
-    tick_calls = [(p, t) for p in pools for t in initialized_ticks(p.words, p.request.key.tick_spacing)]
-    if tick_calls:
-        _, results = yield [encode_call(p.request.state_view, "getTickLiquidity(bytes32,int24)", p.pool_id, t)
-                            for p, t in tick_calls]
-        for (p, t), res in zip(tick_calls, results, strict=True):
-            p.nets[t] = int(_decoded(chain, p, "getTickLiquidity", ("uint128", "int128"), res)[1])
-    return [_finish(chain, p, block, timestamp, decimals) for p in pools]
+    _store(chain, predicted_words, results[len(calls):len(calls) + len(predicted_words)], words=True)
+    _store(chain, predicted_ticks, results[len(calls) + len(predicted_words):], words=False)
+    missing_words = [e for p in pools for e in _word_calls(p, [w for w in range(p.window()[0], p.window()[1] + 1)
+                                                                 if w not in p.words])]
+    if missing_words:
+        _, results = yield [c for _, _, c in missing_words]
+        _store(chain, missing_words, results, words=True)
+    missing_ticks = [e for p in pools for e in _tick_calls(p, [t for t in initialized_ticks(_window_words(p),
+                                                                                           p.request.key.tick_spacing)
+                                                               if t not in p.nets])]
+    if missing_ticks:
+        _, results = yield [c for _, _, c in missing_ticks]
+        _store(chain, missing_ticks, results, words=False)
+    return [_finish(chain, p, block, timestamp, decimals, hints) for p in pools]
 
 
-def _finish(chain: ChainContext, p: _Pool, block: int, timestamp: int, decimals: dict[str, int]) -> V4Read:
+def _window_words(p: _Pool) -> dict[int, int]:
+    lo, hi = p.window()
+    return {w: p.words[w] for w in range(lo, hi + 1)}
+
+
+def _finish(chain: ChainContext, p: _Pool, block: int, timestamp: int, decimals: dict[str, int],
+            hints: HintCache | None) -> V4Read:
+    """The pool trimmed to the exact window of its tick at the block (so hints never change it); remembers it."""
     req = p.request
     sqrt_price, tick, protocol_fee, lp_fee = (int(v) for v in p.slot0)
+    bitmap = _window_words(p)
+    nets = {t: p.nets[t] for t in initialized_ticks(bitmap, req.key.tick_spacing)}
+    if hints is not None:
+        hints.put(chain.chain_id, req.key.pool_id, PoolHint(req.key.tick_spacing, tick, dict(p.words)))
     return V4Read(
         venue=req.venue, key=req.key, token0=_token(chain, req, req.key.currency0, decimals),
         token1=_token(chain, req, req.key.currency1, decimals), sqrt_price_x96=sqrt_price, tick=tick,
-        liquidity=p.liquidity, lp_fee=lp_fee, protocol_fee=protocol_fee, word_range=p.window(), bitmap=p.words,
-        liquidity_net=p.nets, block_number=block, block_timestamp=timestamp,
+        liquidity=p.liquidity, lp_fee=lp_fee, protocol_fee=protocol_fee, word_range=p.window(), bitmap=bitmap,
+        liquidity_net=nets, block_number=block, block_timestamp=timestamp,
     )
 
 
-def read_v4_pools(chain: ChainContext, requests: Sequence[V4Request], block: int) -> list[V4Read]:
+def read_v4_pools(chain: ChainContext, requests: Sequence[V4Request], block: int,
+                  hints: HintCache | None = None) -> list[V4Read]:
     """Read ``requests`` at ``block`` in at most :data:`MAX_ROUND_TRIPS` round trips (see module doc)."""
-    _, [reads] = run_stages(chain.w3, [read_v4_pools_staged(chain, requests)], block, chain.multicall, chain.name)
+    _, [reads] = run_stages(chain.w3, [read_v4_pools_staged(chain, requests, hints)], block, chain.multicall,
+                            chain.name)
     return list(reads)
 
 
