@@ -125,14 +125,15 @@ class PoolModel:
     def check_limit(self, zero_for_one: bool, limit: int) -> None:
         """Raise :class:`PriceLimitError` where the pool reverts 'SPL': the limit must lie strictly between the
         price and the end of the range in the swap's direction."""
+        # V4's PoolManager checks the same bounds, reverting PriceLimitAlreadyExceeded / PriceLimitOutOfBounds.
+        reverts = "PoolManager reverts PriceLimitAlreadyExceeded or PriceLimitOutOfBounds" if self.v4_step else \
+            "the pool reverts 'SPL'"
         if zero_for_one and not MIN_SQRT_RATIO < limit < self.sqrt_price_x96:
             raise PriceLimitError(f"{self.venue}: a token0-in swap needs a sqrt price limit below the price "
-                                  f"{self.sqrt_price_x96} and above MIN_SQRT_RATIO, got {limit} "
-                                  "(the pool reverts 'SPL')")
+                                  f"{self.sqrt_price_x96} and above MIN_SQRT_RATIO, got {limit} ({reverts})")
         if not zero_for_one and not self.sqrt_price_x96 < limit < MAX_SQRT_RATIO:
             raise PriceLimitError(f"{self.venue}: a token1-in swap needs a sqrt price limit above the price "
-                                  f"{self.sqrt_price_x96} and below MAX_SQRT_RATIO, got {limit} "
-                                  "(the pool reverts 'SPL')")
+                                  f"{self.sqrt_price_x96} and below MAX_SQRT_RATIO, got {limit} ({reverts})")
 
     def swap_exact_in(self, zero_for_one: bool, amount_in: int, sqrt_price_limit: int | None = None) -> SwapResult:
         """``UniswapV3Pool.swap`` for an exact input, stopping at ``sqrt_price_limit`` (default: the end of the price

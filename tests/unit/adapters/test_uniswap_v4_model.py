@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from adapters import Side, UniswapV4PoolState, load_pool_state
 from adapters.uniswap import math as m
+from adapters.uniswap_v3 import PoolModel
 from adapters.uniswap_v4 import UniswapV4Adapter, V4Model, swap_fee
-from crosshedge import InputError
+from crosshedge import InputError, PriceLimitError
 from tests.unit.adapters.test_pool_state import v4_document, write
 
 PROTOCOL_FEE = (400 << 12) | 250
@@ -81,3 +82,37 @@ def test_recorded_state_with_delta_hooks_is_refused(tmp_path: Path) -> None:
     record = load_pool_state(write(tmp_path, v4_document() | {"hooks": "0x" + "00" * 19 + "08"}))
     with pytest.raises(InputError, match="return deltas"):
         UniswapV4Adapter().quote_pool_state(record, Side.SELL, 10**18)
+
+
+@st.composite
+def pools(draw: st.DrawFn) -> tuple[int, int, dict[int, int]]:
+    """(tick, spacing, nets) of a pool of 1-6 random positions around its tick."""
+    spacing = draw(st.sampled_from([1, 5, 30, 60, 200]))
+    tick = draw(st.integers(-100_000, 100_000))
+    nets: dict[int, int] = {}
+    for _ in range(draw(st.integers(1, 6))):
+        lo = (tick // spacing - draw(st.integers(1, 300))) * spacing
+        hi = (tick // spacing + draw(st.integers(1, 300))) * spacing
+        liq = draw(st.integers(10**6, 10**24))
+        nets[lo], nets[hi] = nets.get(lo, 0) + liq, nets.get(hi, 0) - liq
+    return tick, spacing, {t: n for t, n in nets.items() if n}
+
+
+@given(pools(), st.integers(0, 10_000), st.integers(0, 1000), st.integers(0, 1000), st.booleans(),
+       st.integers(1, 2**96))
+def test_v4_model_is_v3s_loop_at_the_directions_swap_fee(pool: tuple[int, int, dict[int, int]], lp_fee: int,
+                                                         zf1_fee: int, ofz_fee: int, zf1: bool, amount: int) -> None:
+    tick, spacing, nets = pool
+    liquidity = sum(n for t, n in nets.items() if t <= tick)
+    sqrt_p, protocol_fee = m.get_sqrt_ratio_at_tick(tick), (ofz_fee << 12) | zf1_fee
+    v4 = V4Model.from_ticks(sqrt_p, tick, liquidity, lp_fee, protocol_fee, spacing, nets)
+    v3 = PoolModel.from_ticks(sqrt_p, tick, liquidity, swap_fee(lp_fee, protocol_fee, zf1), spacing, nets)
+    got, expected = v4.direction(zf1).swap_exact_in(zf1, amount), v3.swap_exact_in(zf1, amount)
+    assert got == expected
+    assert v4.direction(zf1).v4_step and v4.direction(not zf1).fee == swap_fee(lp_fee, protocol_fee, not zf1)
+
+
+def test_a_limit_on_the_wrong_side_names_v4s_revert() -> None:
+    model = one_range(500, 0).direction(True)
+    with pytest.raises(PriceLimitError, match="PriceLimitAlreadyExceeded"):
+        model.swap_exact_in(True, 10**15, model.sqrt_price_x96 + 1)
