@@ -55,12 +55,16 @@ def _v4_config(devnet: DevnetHandle, tmp: Path) -> Path:
     return out
 
 
-def _cli(shim: Path, *args: str) -> Any:
+def _run(shim: Path, *args: str) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(shim)]), "COLUMNS": "250"}
     done = subprocess.run([sys.executable, "-c", "from crosshedge.cli import main; main()", *args],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return done.stdout
+
+
+def _cli(shim: Path, *args: str) -> Any:
+    return json.loads(_run(shim, *args))
 
 
 def test_saved_v4_states_quote_through_the_cli_equal_to_v4_quoter(devnet: DevnetHandle, tmp_path: Path) -> None:
@@ -70,6 +74,8 @@ def test_saved_v4_states_quote_through_the_cli_equal_to_v4_quoter(devnet: Devnet
     assert len(v4_rows) == 3 * len(devnet.chains()) and not listed["failed"] and not listed["save_failed"]
     assert all(r["hook_policy"] == "exact: no hooks" for r in v4_rows)
     assert all(r["hook_policy"] is None for r in listed["venues"] if r["adapter"] != "uniswap_v4")
+    table = _run(shim, "venues", "--config", str(config))  # for people: the policy of each V4 venue under the table
+    assert all(f"{r['chain']}/{r['venue']}: exact: no hooks" in table for r in v4_rows), table
     checked = 0
     for chain in devnet.chains():
         w3 = devnet.w3(chain)
