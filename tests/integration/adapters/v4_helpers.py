@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -56,7 +57,7 @@ def pool_key(state: VenueState) -> PoolKey:
 
 
 def mid_price(w3: Web3, settings: ChainSettings, pool: dict[str, Any], base: TokenInfo, quote: TokenInfo,
-              block: int | str = "latest") -> float:
+              block: int) -> float:
     """Quote per base (human units, no fee) from StateView's slot0 at ``block``."""
     view = contract(w3, "StateView", deployment(settings).state_view)
     sqrt_p = view.functions.getSlot0(bytes.fromhex(pool["pool_id"][2:])).call(block_identifier=block)[0]
@@ -105,8 +106,8 @@ def send(w3: Web3, signer: WalletSigner, tx: TxRequest, gas: int) -> Any:
             "to": to_checksum_address(tx.to), "data": tx.data, "value": tx.value, "gas": gas,
             "maxFeePerGas": 2 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9, "type": 2}
     signed = signer.sign(body)
-    w3.eth.send_raw_transaction(signed.raw_hex)
-    return w3.eth.wait_for_transaction_receipt(signed.tx_hash, timeout=30)
+    w3.eth.send_raw_transaction(HexStr(signed.raw_hex))
+    return w3.eth.wait_for_transaction_receipt(HexStr(signed.tx_hash), timeout=30)
 
 
 def balance(w3: Web3, token_address: str, owner: str) -> int:
