@@ -8,18 +8,21 @@ process, which loads installed adapters only, cannot serve it until the ``uniswa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from eth_abi.abi import decode
+from web3.types import RPCEndpoint
 
 from adapters import ENTRY_POINT_GROUP, AdapterRegistry, Side
 from adapters.uniswap.universal_router import EXECUTE_SELECTOR, Command
 from crosshedge.config import Config, load_config
-from orchestrator import IntentKind, RunContext, RunState
+from orchestrator import IntentKind, IntentState, RunContext, RunState
 from tests.integration.adapters.v4_helpers import balance, contract
 from tests.integration.adapters.v4_venue import StandInV4Venue, venue_section
 from tests.integration.orchestra import Orchestra
@@ -94,3 +97,56 @@ def test_a_v4_trade_is_signed_by_the_lane_lands_once_and_reconciles(
     permit2 = contract(w3, "IAllowanceTransfer", v4.permit2)
     amount, _expiration, nonce = permit2.functions.allowance(wallet, trade.token_in, v4.universal_router).call()
     assert amount == 0 and nonce >= 1
+
+
+def test_a_fee_bump_replacement_of_a_v4_swap_carries_the_same_permit(
+        fresh: Orchestra, v4_config: tuple[Config, AdapterRegistry, str]) -> None:
+    """The swap is priced out by a base-fee spike while pending; the lane re-signs the stored call (same permit,
+    same nonce) with bumped fees, and that replacement lands and spends the permit."""
+    config, registry, pool = v4_config
+    ctx = RunContext(config=config, ledger=fresh.ledger(), registry=registry)
+    w3, wallet = fresh.w3(CHAIN), ctx.wallet_address(CHAIN)
+    plan = make_plan(config, [Want(CHAIN, pool, Side.SELL, 0.5)], slippage_bps=config.raw.execution.slippage_bps,
+                     registry=registry)
+    v4 = config.chains[CHAIN].uniswap_v4
+    assert v4 is not None
+    permit2 = contract(w3, "IAllowanceTransfer", v4.permit2)
+    nonce_before = permit2.functions.allowance(wallet, plan.trades[0].token_in, v4.universal_router).call()[2]
+    w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(report=drive(ctx, plan, "v4-permit2-bump")), daemon=True)
+    runner.start()
+    try:
+        swap = _pending_swap(fresh, ctx, "v4-permit2-bump")
+        spike = swap.attempts[0].max_fee_per_gas * 3
+        w3.provider.make_request(RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(spike)])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])  # a block the swap cannot enter
+        fresh.wait_for(lambda: any(e.kind == "replaced" and e.intent == swap.spec.id
+                                   for e in ctx.ledger.events("v4-permit2-bump")), what="replacement")
+    finally:
+        w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        runner.join(timeout=120)
+    assert result["report"].state == RunState.RECONCILED.value, result
+    landed = ctx.ledger.intent(swap.spec.id)
+    assert len(landed.attempts) >= 2 and landed.receipt is not None and landed.tx is not None
+    assert landed.receipt.tx_hash == landed.attempts[-1].tx_hash != landed.attempts[0].tx_hash
+    mined = w3.eth.get_transaction(landed.receipt.tx_hash)  # type: ignore[arg-type]
+    assert "0x" + bytes(mined["input"]).hex() == swap.tx.data == landed.tx.data  # the first signature's call
+    assert mined["nonce"] == swap.nonce
+    after = permit2.functions.allowance(wallet, plan.trades[0].token_in, v4.universal_router).call()[2]
+    assert after == nonce_before + 1 and landed.fill is not None
+
+
+def _pending_swap(fresh: Orchestra, ctx: RunContext, run_id: str) -> Any:
+    """Mine the approval when it is pending, then return the swap once it is sent (automine is off)."""
+    def sent_swap() -> Any:
+        records = ctx.ledger.intents(run_id) if ctx.ledger.has_run(run_id) else []
+        for r in records:
+            if r.spec.kind is IntentKind.APPROVE and r.state is IntentState.SENT:
+                fresh.w3(CHAIN).provider.make_request(RPCEndpoint("evm_mine"), [])
+            if r.spec.kind is IntentKind.SWAP and r.state is IntentState.SENT and r.tx is not None:
+                return r
+        return None
+
+    return fresh.wait_for(sent_swap, timeout_s=60, what="the swap sent")
