@@ -19,8 +19,17 @@ import yaml
 from eth_abi.abi import decode
 from web3.types import RPCEndpoint
 
-from adapters import ENTRY_POINT_GROUP, AdapterRegistry, Side
+from adapters import (
+    ENTRY_POINT_GROUP,
+    AdapterRegistry,
+    PermitRequest,
+    Side,
+    VenueState,
+    check_live_venue,
+    check_static,
+)
 from adapters.uniswap.universal_router import EXECUTE_SELECTOR, Command
+from crosshedge import AdapterConformanceError
 from crosshedge.config import Config, load_config
 from orchestrator import IntentKind, IntentState, RunContext, RunState
 from tests.integration.adapters.v4_helpers import balance, contract
@@ -150,3 +159,22 @@ def _pending_swap(fresh: Orchestra, ctx: RunContext, run_id: str) -> Any:
         return None
 
     return fresh.wait_for(sent_swap, timeout_s=60, what="the swap sent")
+
+
+def test_the_conformance_suite_checks_a_permit2_venues_permit(
+        fresh: Orchestra, v4_config: tuple[Config, AdapterRegistry, str]) -> None:
+    config, registry, pool = v4_config
+    ctx = RunContext(config=config, ledger=fresh.ledger(), registry=registry)
+    chain, venue = ctx.chain_context(CHAIN), config.venue(CHAIN, pool)
+    check_static(StandInV4Venue(), venue)
+    state = check_live_venue(StandInV4Venue(), chain, venue, int(chain.w3.eth.block_number))
+    assert state.pool["permit2"] == config.chains[CHAIN].uniswap_v4.permit2  # type: ignore[union-attr]
+
+    class Greedy(StandInV4Venue):  # asks for more than the swap's input, for longer than its deadline
+        def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:
+            asked = super().permit_request(state, side, amount_in, deadline)
+            return asked.model_copy(update={"amount": amount_in * 2, "expiration": deadline + 86_400})
+
+    with pytest.raises(AdapterConformanceError, match=r"permit_request\(v4_\w+\) is for \d+ of .*not the sell's") as e:
+        check_live_venue(Greedy(), chain, venue, int(chain.w3.eth.block_number))
+    assert "not at the swap's deadline" in str(e.value)

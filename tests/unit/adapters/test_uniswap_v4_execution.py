@@ -10,14 +10,16 @@ from eth_abi.abi import decode, encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
+from web3 import HTTPProvider, Web3
 
-from adapters import PermitRequest, SignedPermit, permit_typed_data
+from adapters import PermitRequest, SignedPermit, permit_typed_data, read_permit_nonce
+from adapters.permit2 import decode_allowance
 from adapters.types import Curve, Segment, Side, TokenInfo, VenueState
 from adapters.uniswap.universal_router import ADDRESS_THIS, CONTRACT_BALANCE, EXECUTE_SELECTOR, Command
 from adapters.uniswap_v4 import NATIVE, PERMIT2_ADDRESS, SWAP_TOPIC, Action, build_v4_swap, parse_v4_fill
 from adapters.uniswap_v4 import v4_permit_request as permit_request
 from adapters.uniswap_v4.execution import TRANSFER_TOPIC
-from crosshedge import AdapterError, UnsafeTransactionError
+from crosshedge import AdapterError, RpcError, UnsafeTransactionError
 from orchestrator import WalletSigner
 
 WETH = "0x" + "c0" * 20
@@ -204,3 +206,17 @@ def test_permit_request_values_are_validated() -> None:
     with pytest.raises(ValueError, match="amount"):
         PermitRequest(permit2=PERMIT2_ADDRESS, token=WETH, spender=ROUTER, amount=2**160, expiration=1,
                       sig_deadline=1)
+
+
+def test_a_nonce_that_cannot_be_read_is_a_retryable_rpc_error_naming_the_chain() -> None:
+    w3 = Web3(HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2}))  # nothing listens on port 9
+    request = permit_request(_state(True), Side.SELL, 10**18, DEADLINE)
+    with pytest.raises(RpcError, match="chain base: JSON-RPC batch \\(eth_call\\) failed") as err:
+        read_permit_nonce(w3, "base", request, WALLET)
+    assert err.value.retryable
+
+
+def test_an_allowance_answer_is_decoded_only_in_its_own_shape() -> None:
+    assert decode_allowance(encode(["uint160", "uint48", "uint48"], [5, 6, 7])) == (5, 6, 7)
+    with pytest.raises(ValueError, match="allowance returned 0 bytes"):
+        decode_allowance(b"")
