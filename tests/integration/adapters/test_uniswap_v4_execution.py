@@ -19,7 +19,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from adapters import Side, read_permit_nonce
+from adapters import Side, TxRequest, read_permit_nonce
 from adapters.uniswap_v4 import build_v4_swap, parse_v4_fill, v4_permit_request
 from adapters.uniswap_v4.execution import TRANSFER_TOPIC
 from orchestrator import WalletSigner, approve_tx
@@ -167,3 +167,29 @@ def test_a_permit_signed_at_a_wrong_nonce_reverts_at_the_permit(devnet: DevnetHa
     receipt = send(w3, signer, tx, SWAP_GAS)
     assert receipt["status"] == 0
     assert _permit2_allowance(w3, state, signer.address, token_in)[2] == nonce
+
+
+def test_without_a_permit_the_swap_needs_a_standing_allowance(devnet: DevnetHandle) -> None:
+    """``permit=None`` (what a plain ``build_swap`` builds) reverts with no Permit2 allowance of the router, and
+    swaps the same amount as the permit version once the wallet holds one (its gas shows the permit's cost)."""
+    w3 = devnet.w3(CHAIN)
+    signer = operator(devnet.config, CHAIN)
+    state = v4_state(devnet.config, w3, CHAIN, _pool_name(devnet, False))
+    amount_in = _amount_in(state, Side.SELL)
+    token_in, token_out = _tokens(state, Side.SELL)
+    chain_id = state.pool["chain_id"]
+    assert send(w3, signer, approve_tx(chain_id, token_in, state.pool["permit2"], amount_in), 80_000)["status"] == 1
+    quoted = v4_quote(devnet.config, w3, state, Side.SELL, amount_in)
+    deadline = int(w3.eth.get_block("latest")["timestamp"]) + 600
+    tx = build_v4_swap(state, Side.SELL, amount_in, quoted, signer.address, deadline, None)
+    assert _revert_data(w3, signer.address, tx)  # no allowance of the router in Permit2: nothing can be pulled
+    permit2 = w3.eth.contract(address=state.pool["permit2"], abi=[{
+        "name": "approve", "type": "function", "stateMutability": "nonpayable", "outputs": [],
+        "inputs": [{"name": f"p{i}", "type": t} for i, t in enumerate(("address", "address", "uint160", "uint48"))]}])
+    data = permit2.encode_abi("approve", [token_in, state.pool["universal_router"], amount_in, deadline])
+    standing = TxRequest(chain_id=chain_id, to=state.pool["permit2"], data=data)
+    assert send(w3, signer, standing, 100_000)["status"] == 1
+    before = balance(w3, token_out, signer.address)
+    receipt = send(w3, signer, tx, SWAP_GAS)
+    assert receipt["status"] == 1 and balance(w3, token_out, signer.address) - before == quoted
+    _record_gas("wbtc pool sell, standing Permit2 allowance (no permit in the call)", int(receipt["gasUsed"]))
