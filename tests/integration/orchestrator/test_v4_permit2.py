@@ -178,3 +178,36 @@ def test_the_conformance_suite_checks_a_permit2_venues_permit(
     with pytest.raises(AdapterConformanceError, match=r"permit_request\(v4_\w+\) is for \d+ of .*not the sell's") as e:
         check_live_venue(Greedy(), chain, venue, int(chain.w3.eth.block_number))
     assert "not at the swap's deadline" in str(e.value)
+
+
+class _Greedy(StandInV4Venue):
+    """Asks a permit for twice the swap's input (a venue bug, or worse): the sender must refuse to sign it."""
+
+    def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:
+        return super().permit_request(state, side, amount_in, deadline).model_copy(update={"amount": 2 * amount_in})
+
+
+def test_a_permit_for_more_than_the_swap_is_never_signed_and_the_approval_is_revoked(
+        fresh: Orchestra, v4_config: tuple[Config, AdapterRegistry, str]) -> None:
+    config, _registry, pool = v4_config
+    installed = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    registry = AdapterRegistry(entry_points_by_name=installed, adapters={_Greedy.name: _Greedy()})
+    config = load_config(config.source, registry)
+    ctx = RunContext(config=config, ledger=fresh.ledger(), registry=registry)
+    w3, wallet = fresh.w3(CHAIN), ctx.wallet_address(CHAIN)
+    plan = make_plan(config, [Want(CHAIN, pool, Side.SELL, 0.5)], slippage_bps=config.raw.execution.slippage_bps,
+                     registry=registry)
+    token_in = plan.trades[0].token_in
+    v4 = config.chains[CHAIN].uniswap_v4
+    assert v4 is not None
+    permit2 = contract(w3, "IAllowanceTransfer", v4.permit2)
+    nonce_before = permit2.functions.allowance(wallet, token_in, v4.universal_router).call()[2]
+    report = drive(ctx, plan, "v4-permit2-greedy")
+    records = {r.spec.kind: r for r in ctx.ledger.intents(report.run_id)}
+    swap = records[IntentKind.SWAP]
+    assert not swap.attempts and swap.nonce is None and swap.receipt is None, swap  # refused before any signature
+    assert swap.error is not None and "asks a permit for" in swap.error
+    assert records[IntentKind.APPROVE].receipt is not None and records[IntentKind.REVOKE].receipt is not None
+    assert _allowance(fresh, token_in, wallet, v4.permit2) == 0  # the exact approval was revoked
+    assert permit2.functions.allowance(wallet, token_in, v4.universal_router).call()[2] == nonce_before
+    assert any(e.kind == "refused" and e.intent == swap.spec.id for e in ctx.ledger.events(report.run_id))
