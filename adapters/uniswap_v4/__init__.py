@@ -1,5 +1,6 @@
-"""Uniswap V4: the ``uniswap_v4`` venue adapter (exact model, StateView reader, hook policy, recorded states) and
-the pool keys, action plans and UniversalRouter inputs its swaps are encoded with.
+"""Uniswap V4: the ``uniswap_v4`` venue adapter (exact model, StateView reader, hook policy, recorded states), the
+pool keys, action plans and UniversalRouter inputs its swaps are encoded with, and execution (one
+UniversalRouter call carrying the Permit2 permit; the fill from PoolManager's Swap event).
 
 Loaded through the ``crosshedge.adapters`` entry point ``uniswap_v4``.
 """
@@ -27,6 +28,15 @@ from adapters.uniswap_v4.encoding import (
     take_all,
     v4_swap,
 )
+from adapters.uniswap_v4.execution import (
+    SWAP_TOPIC,
+    V4Route,
+    build_v4_swap,
+    parse_v4_fill,
+    route_of,
+    v4_permit_request,
+    v4_swap_plan,
+)
 from adapters.uniswap_v4.fees import (
     DYNAMIC_FEE_FLAG,
     MAX_LP_FEE,
@@ -53,6 +63,7 @@ __all__ = [
     "NO_HOOKS",
     "PERMIT2_ADDRESS",
     "SWAP_GAS",
+    "SWAP_TOPIC",
     "Action",
     "Command",
     "HookFlag",
@@ -64,6 +75,8 @@ __all__ = [
     "V4ModelCache",
     "V4Read",
     "V4Request",
+    "V4Route",
+    "build_v4_swap",
     "direction_protocol_fee",
     "encode_actions",
     "exact_in_single_plan",
@@ -72,12 +85,14 @@ __all__ = [
     "is_dynamic_fee",
     "mint_position",
     "model_of_record_v4",
+    "parse_v4_fill",
     "quote_exact_single",
     "quote_record_v4",
     "read_full_v4",
     "read_v4_pools",
     "read_v4_pools_staged",
     "record_of_v4",
+    "route_of",
     "settle_all",
     "settle_pair",
     "sorted_currencies",
@@ -85,5 +100,7 @@ __all__ = [
     "swap_fee",
     "sweep",
     "take_all",
+    "v4_permit_request",
     "v4_swap",
+    "v4_swap_plan",
 ]

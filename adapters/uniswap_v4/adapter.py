@@ -35,18 +35,20 @@ from adapters.contract import (
     VenueContracts,
     ViewCall,
 )
+from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.pool_state import PoolState, UniswapV4PoolState
 from adapters.rpc import Address, Stages, run_stages
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
+from adapters.uniswap.curve import CurveCache
 from adapters.uniswap.math import PIPS
 from adapters.uniswap.tokens import base_quote
 from adapters.uniswap_v3.adapter import mid_price
-from adapters.uniswap_v3.curve import curve_of
+from adapters.uniswap_v3.curve import cached_curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, SwapResult
 from adapters.uniswap_v3.reader import HintCache
 from adapters.uniswap_v3.records import swap_quote
 from adapters.uniswap_v4.encoding import NATIVE, NO_HOOKS, PoolKey
-from adapters.uniswap_v4.execution import build_v4_swap, parse_v4_fill
+from adapters.uniswap_v4.execution import build_v4_swap, parse_v4_fill, v4_permit_request
 from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG, MAX_LP_FEE, is_dynamic_fee
 from adapters.uniswap_v4.hooks import HookPolicy, hook_policy
 from adapters.uniswap_v4.model import V4ModelCache
@@ -119,13 +121,15 @@ class UniswapV4Adapter:
     name: ClassVar[str] = "uniswap_v4"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV4Config
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.POOL_STATE})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.STAGED_READS, Capability.POOL_STATE, Capability.PERMIT2})
 
     def __init__(self) -> None:
         # Which bitmap words and ticks each pool had last time, so a repeated read asks for them in its first
         # round (one round trip, inside the read lens's call); never a source of values (reader.HintCache).
         self._hints = HintCache()
         self._models = V4ModelCache()
+        self._curves = CurveCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
         """Approvals go to Permit2; swaps call the Universal Router, which pulls through Permit2 and swaps in
@@ -133,7 +137,7 @@ class UniswapV4Adapter:
         c = self._config(venue)
         read = {"state_view": c.state_view} | ({"v4_quoter": c.v4_quoter} if c.v4_quoter else {})
         called = {"universal_router": c.universal_router, "permit2": c.permit2, "pool_manager": c.pool_manager}
-        return VenueContracts(spender=c.permit2, called=called, read=read)
+        return VenueContracts(spender=c.permit2, router=c.universal_router, called=called, read=read)
 
     def verification(self, venue: VenueEntry) -> VenueChecks:
         """Every role must hold code (the devnet's ``code_hashes`` pin it), and StateView, the Universal Router and
@@ -209,8 +213,8 @@ class UniswapV4Adapter:
                                                          r.token1.decimals),
             block_number=r.block_number, block_timestamp=r.block_timestamp, gas_units=SWAP_GAS,
             gas_units_per_tick=GAS_PER_TICK,
-            sell=curve_of(sell_model, sell_zf1, Side.SELL, base.decimals, quote.decimals),
-            buy=curve_of(buy_model, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
+            sell=cached_curve_of(self._curves, sell_model, sell_zf1, Side.SELL, base.decimals, quote.decimals),
+            buy=cached_curve_of(self._curves, buy_model, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
             pool=pool,
         )
 
@@ -265,8 +269,21 @@ class UniswapV4Adapter:
     def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
     ) -> TxRequest:
-        """UniversalRouter V4_SWAP with Permit2 (adapters.uniswap_v4.execution.build_v4_swap)."""
-        return build_v4_swap(state, side, amount_in, min_amount_out, recipient, deadline)
+        """UniversalRouter V4_SWAP without a permit: it needs a standing Permit2 allowance for the router, and
+        reverts without one (the orchestrator signs a permit and calls :meth:`build_permit_swap`)."""
+        return build_v4_swap(state, side, amount_in, min_amount_out, recipient, deadline, None)
+
+    def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:
+        """The Permit2 permit a swap needs: exactly ``amount_in`` of the token in, for the Universal Router, until
+        ``deadline`` (adapters.uniswap_v4.execution.v4_permit_request)."""
+        return v4_permit_request(state, side, amount_in, deadline)
+
+    def build_permit_swap(  # the Permit2Venue protocol's signature
+        self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int,
+        permit: SignedPermit,
+    ) -> TxRequest:
+        """UniversalRouter PERMIT2_PERMIT + V4_SWAP (adapters.uniswap_v4.execution.build_v4_swap)."""
+        return build_v4_swap(state, side, amount_in, min_amount_out, recipient, deadline, permit)
 
     def parse_receipt(self, state: VenueState, receipt: Mapping[str, Any]) -> Fill:
         """PoolManager's Swap event as a Fill (adapters.uniswap_v4.execution.parse_v4_fill)."""
