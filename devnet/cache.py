@@ -151,6 +151,7 @@ class DevnetCache:
         CacheEntryError saying why."""
         entry = self.entry(key)
         if not (entry / MANIFEST).exists():
+            self.discard(key)  # not one this class wrote (they appear whole); it would block storing a good one
             return None
         try:
             return self._read(entry)
