@@ -243,19 +243,25 @@ def _test_config(devnet: DevnetHandle, proxies: dict[str, FaultProxy], tmp: Path
 def start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CROSSHEDGE_REDIS_URL": orch.url, "CROSSHEDGE_TEST_CRASH_DIR": str(orch.crash_dir),
            "PYTHONUNBUFFERED": "1"}
-    seen = len(orch.worker_log.read_text(errors="replace")) if orch.worker_log.exists() else 0
-    log = orch.worker_log.open("ab")
+    seen = orch.worker_log.stat().st_size if orch.worker_log.exists() else 0
     exe = str(Path(sys.executable).parent / "crosshedge")
-    proc = subprocess.Popen([exe, "worker", "--config", str(orch.config_path),
-                             "--concurrency", "4", "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=REPO)
+    with orch.worker_log.open("ab") as log:  # the worker writes through its own copy of the descriptor
+        proc = subprocess.Popen([exe, "worker", "--config", str(orch.config_path),
+                                 "--concurrency", "4", "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=REPO)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if " ready." in orch.worker_log.read_text(errors="replace")[seen:]:
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited: {orch.log_tail()}")
-        time.sleep(0.2)
+    # Polled often, from where this worker's lines begin: a test per worker start waits on this (the session's
+    # log grows to megabytes, and a 0.2 s poll cost a tenth of a second per start on average).
+    with orch.worker_log.open("rb") as reader:
+        reader.seek(seen)
+        lines = b""
+        while time.monotonic() < deadline:
+            lines += reader.read()
+            if b" ready." in lines:
+                return proc
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {orch.log_tail()}")
+            time.sleep(0.05)
     raise RuntimeError(f"worker did not become ready: {orch.log_tail()}")
 
 
