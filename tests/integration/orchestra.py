@@ -278,6 +278,7 @@ def orch(devnet: DevnetHandle, tmp_path_factory: pytest.TempPathFactory) -> Iter
     key = Account.decrypt(json.loads(wallet.keystore.read_text()), wallet.password_file.read_text().strip())
     crash = tmp / "crash"
     crash.mkdir()
+    (tmp / "worker.log").touch()  # read after every test, also when the session's first tests started no worker
     orch = Orchestra(devnet=devnet, config=config, config_path=path, redis=redis, proxies=proxies, crash_dir=crash,
                      worker_log=tmp / "worker.log", private_key_hex=bytes(key).hex())
     try:  # no worker yet: `fresh` starts one per test, `fresh_idle` leaves it to the test
