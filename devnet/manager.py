@@ -104,11 +104,12 @@ def _cache_for(root: Path, given: Path | None) -> DevnetCache | None:
 class DevnetManager:
     """Lifecycle of the devnet described by a chains.yaml ``devnet`` section."""
 
-    def __init__(self, spec: DevnetSpec, root: Path, port_offset: int = 0, cache_dir: Path | None = None) -> None:
+    def __init__(self, spec: DevnetSpec, root: Path, port_offset: int = 0, cache_dir: Path | None = None,
+                 use_cache: bool = True) -> None:
         self.spec = spec
         self.state_dir = spec.state_dir if spec.state_dir.is_absolute() else root / spec.state_dir
         self.port_offset = port_offset  # tests run a second devnet beside a running demo
-        self.cache = _cache_for(root, cache_dir)
+        self.cache = _cache_for(root, cache_dir) if use_cache else None  # False: every `up` deploys (benchmarks)
 
     def port(self, chain: DevnetChain) -> int:
         return chain.port + self.port_offset
