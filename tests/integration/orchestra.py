@@ -4,8 +4,8 @@ Loaded as a plugin by ``tests/conftest.py`` (``pytest_plugins``), so every integ
 ``orch`` session (one worker, one set of proxies) instead of importing fixtures by name.
 
 * ``orch`` (session): an embedded Redis, one fault-injecting HTTP proxy per chain in front of the devnet's anvils,
-  a chains.yaml whose RPC URLs point at the proxies (short stuck/visibility timeouts), and one
-  ``crosshedge worker`` process (prefork, every queue) whose log is captured to a file.
+  a chains.yaml whose RPC URLs point at the proxies (short stuck/visibility timeouts), and the file that every
+  ``crosshedge worker`` process of the session (prefork, every queue; one per test) logs to.
 * ``fresh`` (per test): reverts the chains (``chain_snapshot``), empties Redis, resets the proxies and the kill
   switch, starts a worker; yields the session handle. The worker is killed when the test ends, before its chains
   are reverted. ``fresh_idle`` is the same with no worker running, for tests that start one themselves or need
