@@ -248,7 +248,7 @@ class DevnetManager:
         wait_ready(url)
         w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
         state = json.loads(json.dumps(entry.chains[name]))  # a copy: the caller adds this devnet's URLs to it
-        restore_chain(w3, name, entry.dumps[name], state, entry.heads[name])
+        restore_chain(w3, name, entry.dumps[name], state, entry.heads[name], exact=not chain.interval_mining)
         settle_base_fee(w3, int(chain.base_fee_gwei * 1e9))
         return self._local(state, chain)
 
