@@ -11,6 +11,7 @@ Usage::
 
 from devnet.anvil import AnvilOptions, anvil_rpc, running, start_anvil, stop_anvil, wait_ready
 from devnet.artifacts import Artifact, anvil_binary, load_artifact, node_modules_dir
+from devnet.cache import CACHE_ENV, DevnetCache, cache_key
 from devnet.deploy import deploy_chain, settle_base_fee
 from devnet.deployer import DeployError
 from devnet.manager import STATE_FILE, ChainStatus, DevnetManager
@@ -36,11 +37,13 @@ from devnet.mev import (
 )
 
 __all__ = [
+    "CACHE_ENV",
     "STATE_FILE",
     "AnvilOptions",
     "Artifact",
     "ChainStatus",
     "DeployError",
+    "DevnetCache",
     "DevnetManager",
     "DevnetProcess",
     "MarketDriver",
@@ -54,6 +57,7 @@ __all__ = [
     "SignedTx",
     "anvil_binary",
     "anvil_rpc",
+    "cache_key",
     "decode_signed",
     "decode_swap",
     "deploy_chain",

@@ -5,12 +5,17 @@ Usage::
     devnet = DevnetManager(spec, root=Path.cwd())
     result = devnet.up()          # starts anvil, deploys, writes <state_dir>/chains.generated.yaml
     devnet.status(); devnet.down()
+
+A deployment is cached (devnet.cache) under <root>/.crosshedge/devnet-cache, or $CROSSHEDGE_DEVNET_CACHE (``off``
+turns it off): a later ``up`` with the same inputs loads each chain's state into its anvil instead of deploying,
+with the same addresses, pools, operator wallet and generated config.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import secrets
 import socket
@@ -25,13 +30,17 @@ import yaml
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from crosshedge import ConfigError
+from crosshedge import ConfigError, RpcError
 from crosshedge.config import GENERATED_CONFIG, DevnetChain, DevnetSpec
 from devnet.anvil import AnvilOptions, running, start_anvil, stop_anvil, wait_ready
+from devnet.cache import CACHE_ENV, Deployed, DevnetCache, cache_key, dump_chain, restore_chain
 from devnet.deploy import deploy_chain, settle_base_fee
+from devnet.deployer import DeployError
 from devnet.mev import RelayOptions, start_relay, stop_relay
 from devnet.producer import start_producer, stop_producer
 from devnet.v4 import v4_venue_sections
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 RELAY_PORT_OFFSET = 100  # a chain's private relay listens at the chain's port + 100 (18545 -> 18645)
@@ -76,13 +85,32 @@ def _foreign_chain_id(url: str, timeout_s: float = 2.0) -> int | None:
         return None
 
 
+#: Chain state keys that belong to one devnet (its port, its base fee setting), not to the cached deployment.
+_LOCAL_KEYS = frozenset({"rpc_url", "base_fee_wei", "private_rpc_url"})
+
+
+def _without_local(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if k not in _LOCAL_KEYS}
+
+
+def _cache_for(root: Path, given: Path | None) -> DevnetCache | None:
+    """The deployment cache: $CROSSHEDGE_DEVNET_CACHE=off disables it; else ``given``, that variable's directory,
+    or <root>/.crosshedge/devnet-cache."""
+    env = os.environ.get(CACHE_ENV, "")
+    if env == "off":
+        return None
+    return DevnetCache(given or (Path(env) if env else root / ".crosshedge" / "devnet-cache"))
+
+
 class DevnetManager:
     """Lifecycle of the devnet described by a chains.yaml ``devnet`` section."""
 
-    def __init__(self, spec: DevnetSpec, root: Path, port_offset: int = 0) -> None:
+    def __init__(self, spec: DevnetSpec, root: Path, port_offset: int = 0, cache_dir: Path | None = None,
+                 use_cache: bool = True) -> None:
         self.spec = spec
         self.state_dir = spec.state_dir if spec.state_dir.is_absolute() else root / spec.state_dir
         self.port_offset = port_offset  # tests run a second devnet beside a running demo
+        self.cache = _cache_for(root, cache_dir) if use_cache else None  # False: every `up` deploys (benchmarks)
 
     def port(self, chain: DevnetChain) -> int:
         return chain.port + self.port_offset
@@ -110,7 +138,9 @@ class DevnetManager:
         return account.address, ks_path, pw_path
 
     def up(self) -> dict[str, Any]:
-        """Start every chain and deploy; returns the devnet state (also written to state.json).
+        """Start every chain and deploy (or load the cached deployment); returns the devnet state (also written to
+        state.json), whose ``cache`` says which: ``hit``, ``miss`` (deployed and stored), ``rebuilt`` (an unusable
+        entry was replaced) or ``off``.
 
         Every chain's port is checked before anything starts: a port another process holds (a node this devnet
         did not start) is a ConfigError naming the chain, the port and, when it answers JSON-RPC, its chain id;
@@ -120,19 +150,14 @@ class DevnetManager:
         self.down()
         self._check_ports_free()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        operator, ks_path, pw_path = self._new_operator()
-        for name, chain in self.spec.chains.items():
-            start_anvil(AnvilOptions(name=name, chain_id=chain.chain_id, port=self.port(chain),
-                                     base_fee_wei=int(chain.base_fee_gwei * 1e9),
-                                     block_time_s=chain.block_time_s if chain.interval_mining else None),
-                        self.state_dir)
-        with ThreadPoolExecutor(max_workers=len(self.spec.chains) or 1) as pool:
-            futures = {name: pool.submit(self._deploy_one, name, chain, operator)
-                       for name, chain in self.spec.chains.items()}
-            chains = {name: future.result() for name, future in futures.items()}
+        key = cache_key(self.spec) if self.cache is not None else ""
+        chains, operator, outcome = self._from_cache(key)
+        if chains is None:
+            operator, chains = self._deploy_all(key)
+        ks_path, pw_path = self.state_dir / "operator.keystore.json", self.state_dir / "operator.password"
         self._start_relays(chains)
         state = {"operator": operator, "keystore": str(ks_path), "password_file": str(pw_path), "chains": chains,
-                 "prices": self.spec.prices, "seconds": round(time.perf_counter() - started, 3)}
+                 "prices": self.spec.prices, "cache": outcome, "seconds": round(time.perf_counter() - started, 3)}
         (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
         self._write_generated(state)
         self.start_block_producer()
@@ -153,15 +178,80 @@ class DevnetManager:
             raise ConfigError(f"devnet.chains.{name}.port: port {port} is already in use ({what}); stop it or "
                               f"choose another port for chain {name}; nothing was started or deployed")
 
-    def _deploy_one(self, name: str, chain: DevnetChain, operator: str) -> dict[str, Any]:
+    def _start_anvils(self) -> None:
+        for name, chain in self.spec.chains.items():
+            start_anvil(AnvilOptions(name=name, chain_id=chain.chain_id, port=self.port(chain),
+                                     base_fee_wei=int(chain.base_fee_gwei * 1e9),
+                                     block_time_s=chain.block_time_s if chain.interval_mining else None),
+                        self.state_dir)
+
+    def _each_chain(self, job: Any, *args: Any) -> dict[str, Any]:
+        """``job(name, chain, *args)`` for every chain at once (the chains are independent anvils)."""
+        with ThreadPoolExecutor(max_workers=len(self.spec.chains) or 1) as pool:
+            futures = {name: pool.submit(job, name, chain, *args) for name, chain in self.spec.chains.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+    def _deploy_all(self, key: str) -> tuple[str, dict[str, Any]]:
+        """A fresh operator and a fresh deployment on every chain, stored in the cache under ``key``."""
+        operator, ks_path, pw_path = self._new_operator()
+        self._start_anvils()
+        deployed = self._each_chain(self._deploy_one, operator)
+        chains = {name: state for name, (state, _, _) in deployed.items()}
+        if self.cache is not None:
+            entry = Deployed(operator=operator, keystore=ks_path.read_text(), password=pw_path.read_text(),
+                             chains={n: _without_local(s) for n, s in chains.items()},
+                             dumps={n: dump for n, (_, dump, _) in deployed.items()},
+                             heads={n: head for n, (_, _, head) in deployed.items()})
+            try:
+                self.cache.store(key, entry)
+            except OSError as exc:  # a read-only or full disk costs the next `up` a deployment, nothing more
+                log.warning("devnet cache: could not store %s (%s)", self.cache.entry(key), exc)
+        return operator, chains
+
+    def _deploy_one(self, name: str, chain: DevnetChain, operator: str) -> tuple[dict[str, Any], bytes, int]:
         url = self.url(chain)
         wait_ready(url)
         w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
         state = deploy_chain(w3, name, chain, self.spec.prices, operator)
+        # Dumped before the base fee is settled: a load then settles it the same way, so both end on one head.
+        dump, head = dump_chain(w3) if self.cache is not None else (b"", 0)
         settle_base_fee(w3, int(chain.base_fee_gwei * 1e9))
-        state["rpc_url"] = url
+        return self._local(state, chain), dump, head
+
+    def _local(self, state: dict[str, Any], chain: DevnetChain) -> dict[str, Any]:
+        """The chain's state with what belongs to this devnet, not to the deployment: its URL and base fee."""
+        state["rpc_url"] = self.url(chain)
         state["base_fee_wei"] = int(chain.base_fee_gwei * 1e9)  # what the block producer holds the base fee at
         return state
+
+    def _from_cache(self, key: str) -> tuple[dict[str, Any] | None, str, str]:
+        """The chains loaded from the cache entry for ``key`` and its operator, and the cache outcome; None for
+        the chains when the devnet must deploy (no entry, or one that fails to load: its anvils are stopped)."""
+        if self.cache is None:
+            return None, "", "off"
+        try:
+            entry = self.cache.load(key)
+            if entry is None or set(entry.chains) != set(self.spec.chains):
+                return None, "", "miss"
+            self._start_anvils()
+            chains = self._each_chain(self._restore_one, entry)
+        except (DeployError, RpcError, OSError, ValueError) as exc:  # CacheEntryError is a DeployError
+            log.warning("devnet cache: %s; deploying afresh", exc)
+            self.cache.discard(key)
+            self._stop_anvils()
+            return None, "", "rebuilt"
+        _write_secret(self.state_dir / "operator.keystore.json", entry.keystore)
+        _write_secret(self.state_dir / "operator.password", entry.password)
+        return chains, entry.operator, "hit"
+
+    def _restore_one(self, name: str, chain: DevnetChain, entry: Deployed) -> dict[str, Any]:
+        url = self.url(chain)
+        wait_ready(url)
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+        state = json.loads(json.dumps(entry.chains[name]))  # a copy: the caller adds this devnet's URLs to it
+        restore_chain(w3, name, entry.dumps[name], state, entry.heads[name], exact=not chain.interval_mining)
+        settle_base_fee(w3, int(chain.base_fee_gwei * 1e9))
+        return self._local(state, chain)
 
     def _start_relays(self, chains: dict[str, Any]) -> None:
         """A private relay (devnet.mev.relay) per chain that asks for one; its URL goes into the chain's state.
@@ -215,6 +305,9 @@ class DevnetManager:
         stop_producer(self.state_dir)
         for name in self.spec.chains:
             stop_relay(name, self.state_dir)
+        return self._stop_anvils()
+
+    def _stop_anvils(self) -> list[str]:
         return [name for name in self.spec.chains if stop_anvil(name, self.state_dir)]
 
     def start_block_producer(self) -> None:

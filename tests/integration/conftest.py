@@ -2,6 +2,11 @@
 
 ``devnet`` starts its own devnet (ports offset from the default so a running demo is left alone; one per xdist
 worker) from the repo's chains.yaml, once per session. ``chain_snapshot`` reverts every chain after a test.
+
+Every devnet the tests start (the session's, the demo's, ``crosshedge devnet up`` in a subprocess) shares the
+repo's deployment cache, .crosshedge/devnet-cache (devnet.cache): the first deploys and stores, the others load
+it, and a later session with the same inputs deploys nothing. ``CROSSHEDGE_DEVNET_CACHE`` set (a directory, or
+``off``) is left as it is.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
 from crosshedge.config import Config, load_config, resolve_generated
-from devnet import DevnetManager
+from devnet import CACHE_ENV, DevnetManager
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEVNET_CACHE = REPO_ROOT / ".crosshedge" / "devnet-cache"
 
 
 @dataclass
@@ -85,6 +91,15 @@ def write_test_config(tmp: Path, port_offset: int) -> Path:
     out = tmp / "chains.yaml"
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def devnet_cache_env() -> Iterator[None]:
+    """Point every devnet of the session at the repo's deployment cache (see the module docstring)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if CACHE_ENV not in os.environ:
+            patch.setenv(CACHE_ENV, str(DEVNET_CACHE))
+        yield
 
 
 @pytest.fixture(scope="session")

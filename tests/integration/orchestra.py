@@ -4,10 +4,12 @@ Loaded as a plugin by ``tests/conftest.py`` (``pytest_plugins``), so every integ
 ``orch`` session (one worker, one set of proxies) instead of importing fixtures by name.
 
 * ``orch`` (session): an embedded Redis, one fault-injecting HTTP proxy per chain in front of the devnet's anvils,
-  a chains.yaml whose RPC URLs point at the proxies (short stuck/visibility timeouts), and one
-  ``crosshedge worker`` process (prefork, every queue) whose log is captured to a file.
-* ``fresh`` (per test): reverts the chains (``chain_snapshot``), deletes the ledger's keys, resets the proxies
-  and the kill switch; yields the session handle.
+  a chains.yaml whose RPC URLs point at the proxies (short stuck/visibility timeouts), and the file that every
+  ``crosshedge worker`` process of the session (prefork, every queue; one per test) logs to.
+* ``fresh`` (per test): reverts the chains (``chain_snapshot``), empties Redis, resets the proxies and the kill
+  switch, starts a worker; yields the session handle. The worker is killed when the test ends, before its chains
+  are reverted. ``fresh_idle`` is the same with no worker running, for tests that start one themselves or need
+  none.
 
 The worker runs with ``CROSSHEDGE_TEST_CRASH_DIR`` set: a test arms crash point P by creating ``<dir>/P``.
 """
@@ -241,19 +243,25 @@ def _test_config(devnet: DevnetHandle, proxies: dict[str, FaultProxy], tmp: Path
 def start_worker(orch: Orchestra) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CROSSHEDGE_REDIS_URL": orch.url, "CROSSHEDGE_TEST_CRASH_DIR": str(orch.crash_dir),
            "PYTHONUNBUFFERED": "1"}
-    seen = len(orch.worker_log.read_text(errors="replace")) if orch.worker_log.exists() else 0
-    log = orch.worker_log.open("ab")
+    seen = orch.worker_log.stat().st_size if orch.worker_log.exists() else 0
     exe = str(Path(sys.executable).parent / "crosshedge")
-    proc = subprocess.Popen([exe, "worker", "--config", str(orch.config_path),
-                             "--concurrency", "4", "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=REPO)
+    with orch.worker_log.open("ab") as log:  # the worker writes through its own copy of the descriptor
+        proc = subprocess.Popen([exe, "worker", "--config", str(orch.config_path),
+                                 "--concurrency", "4", "--metrics-port", "0"], stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=REPO)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if " ready." in orch.worker_log.read_text(errors="replace")[seen:]:
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited: {orch.log_tail()}")
-        time.sleep(0.2)
+    # Polled often, from where this worker's lines begin: a test per worker start waits on this (the session's
+    # log grows to megabytes, and a 0.2 s poll cost a tenth of a second per start on average).
+    with orch.worker_log.open("rb") as reader:
+        reader.seek(seen)
+        lines = b""
+        while time.monotonic() < deadline:
+            lines += reader.read()
+            if b" ready." in lines:
+                return proc
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {orch.log_tail()}")
+            time.sleep(0.05)
     raise RuntimeError(f"worker did not become ready: {orch.log_tail()}")
 
 
@@ -270,10 +278,10 @@ def orch(devnet: DevnetHandle, tmp_path_factory: pytest.TempPathFactory) -> Iter
     key = Account.decrypt(json.loads(wallet.keystore.read_text()), wallet.password_file.read_text().strip())
     crash = tmp / "crash"
     crash.mkdir()
+    (tmp / "worker.log").touch()  # read after every test, also when the session's first tests started no worker
     orch = Orchestra(devnet=devnet, config=config, config_path=path, redis=redis, proxies=proxies, crash_dir=crash,
                      worker_log=tmp / "worker.log", private_key_hex=bytes(key).hex())
-    orch.worker = start_worker(orch)
-    try:
+    try:  # no worker yet: `fresh` starts one per test, `fresh_idle` leaves it to the test
         yield orch
     finally:
         stop_worker(orch)
@@ -293,8 +301,19 @@ def stop_worker(orch: Orchestra) -> None:
         worker.wait(timeout=15)
 
 
-@pytest.fixture
-def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra]:
+def kill_worker(orch: Orchestra) -> None:
+    """SIGKILL the worker and its pool children, if one runs, and forget it. Between tests nothing it holds is
+    worth a warm shutdown (about 3 s: Redis is emptied and the chains reverted next), and killing it at once means
+    no task of the test that ended can still send to chains being reverted."""
+    if orch.worker is None:
+        return
+    if orch.worker.poll() is None:
+        orch.kill_worker_tree()
+    orch.worker = None
+
+
+@contextmanager
+def _reset(orch: Orchestra, with_worker: bool) -> Iterator[Orchestra]:
     for proxy in orch.proxies.values():
         proxy.mode = ""
     for marker in orch.crash_dir.iterdir():
@@ -302,12 +321,30 @@ def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra
     orch.redis.ensure_running()
     # Each test starts from an empty Redis (ledger, broker queues, unacked messages) and a new worker: a message a
     # killed worker left unacked would otherwise be redelivered into a later test, after its chains were reverted,
-    # and re-broadcast stored transactions against state that no longer exists.
-    stop_worker(orch)
+    # and re-broadcast stored transactions against state that no longer exists. The last test's worker is gone
+    # already (killed at its end); this is for one a test left behind some other way.
+    kill_worker(orch)
     redis_client(orch.url).flushall()
-    orch.worker = start_worker(orch)
-    yield orch
+    if with_worker:
+        orch.worker = start_worker(orch)
+    try:
+        yield orch
+    finally:
+        kill_worker(orch)  # before chain_snapshot's revert: the chains are reverted under no running task
     for chain in orch.config.chains:
         orch.w3(chain).provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     orch.assert_no_secret_in_logs()
     orch.assert_no_clear_transaction_in_redis()
+
+
+@pytest.fixture
+def fresh(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra]:
+    with _reset(orch, with_worker=True) as handle:
+        yield handle
+
+
+@pytest.fixture
+def fresh_idle(orch: Orchestra, chain_snapshot: dict[str, str]) -> Iterator[Orchestra]:
+    """``fresh`` without a worker: the test starts one (``orch.worker = start_worker(orch)``) when it needs one."""
+    with _reset(orch, with_worker=False) as handle:
+        yield handle

@@ -25,7 +25,7 @@ from adapters import Side
 from devnet import anvil_binary
 from orchestrator import RunLock, RunState
 from tests.integration.conftest import write_test_config
-from tests.integration.orchestra import Orchestra, start_worker, stop_worker
+from tests.integration.orchestra import Orchestra, start_worker
 from tests.integration.orchestrator.helpers import Want, make_plan
 
 pytestmark = [pytest.mark.integration]
@@ -110,9 +110,9 @@ def test_one_chain_down_is_one_sentence_and_the_rest_still_prints(fresh: Orchest
     assert table.returncode == 0 and "chains down" in table.stdout and "without arbitrum" in table.stdout
 
 
-def test_runs_cancel_ends_an_unsigned_run_and_a_later_worker_never_executes_it(fresh: Orchestra) -> None:
+def test_runs_cancel_ends_an_unsigned_run_and_a_later_worker_never_executes_it(fresh_idle: Orchestra) -> None:
+    fresh = fresh_idle  # no worker until the run is cancelled
     plan = make_plan(fresh.config, [ETH_TRADE])
-    stop_worker(fresh)
     before = tx_counts(fresh)
     rid = fresh.submit(plan, "cancel-me")  # queued: its snapshot stage waits in Redis for a worker
     out = cli(fresh, "runs", "cancel", rid, "--reason", "operator: wrong size", "--json")
@@ -129,11 +129,11 @@ def test_runs_cancel_ends_an_unsigned_run_and_a_later_worker_never_executes_it(f
     assert listed.returncode == 0 and "operator: wrong size" in listed.stdout
 
 
-def test_an_abandoned_rebalance_never_executes_later(fresh: Orchestra, tmp_path: Path) -> None:
+def test_an_abandoned_rebalance_never_executes_later(fresh_idle: Orchestra, tmp_path: Path) -> None:
     """The reviewer's case: no worker running, the rebalance gives up; a worker started afterwards trades nothing."""
+    fresh = fresh_idle
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(make_plan(fresh.config, [ETH_TRADE]).model_dump_json())
-    stop_worker(fresh)
     before = tx_counts(fresh)
     out = cli(fresh, "rebalance", "--plan", str(plan_file), "--timeout", "3")
     assert out.returncode == 1, out.stdout + out.stderr
@@ -166,10 +166,10 @@ def test_rebalance_follows_a_run_and_prints_its_tables(fresh: Orchestra, tmp_pat
     assert {d["underlying"] for d in dry_json["decisions"]} >= {"ETH"}
 
 
-def test_a_redis_restart_while_following_is_never_a_traceback(fresh: Orchestra, tmp_path: Path) -> None:
+def test_a_redis_restart_while_following_is_never_a_traceback(fresh_idle: Orchestra, tmp_path: Path) -> None:
+    fresh = fresh_idle  # the worker starts after the restart
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(make_plan(fresh.config, [ETH_TRADE]).model_dump_json())
-    stop_worker(fresh)
     before = tx_counts(fresh)
     env = {**os.environ, "CROSSHEDGE_REDIS_URL": fresh.url, "COLUMNS": "250"}
     follower = subprocess.Popen([EXE, "rebalance", "--plan", str(plan_file), "--timeout", "150", "--config",

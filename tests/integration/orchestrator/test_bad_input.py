@@ -46,7 +46,8 @@ def intent(orch: Orchestra, seq: int, **changes: object) -> Intent:
     ({"kind": IntentKind.SWAP, "venue": "v2_weth_usdc", "adapter": "uniswap_v2", "side": Side.SELL,
       "min_amount_out_raw": 0, "token_out": STRANGER}, "amountOutMinimum must be positive"),
 ])
-def test_refused_before_signing(fresh: Orchestra, changes: dict[str, object], message: str) -> None:
+def test_refused_before_signing(fresh_idle: Orchestra, changes: dict[str, object], message: str) -> None:
+    fresh = fresh_idle  # no worker: the lane is driven here, in the test
     ctx = fresh.ctx()
     ctx.ledger.create_run("bad", kind="test")
     bad = intent(fresh, 0, **changes)
@@ -74,8 +75,8 @@ def _swap_call(orch: Orchestra, record: IntentRecord, deadline: int) -> TxReques
     return TxRequest(chain_id=42161, to=router, data="0x")
 
 
-def test_wrong_chain_id_is_refused_on_connect(fresh: Orchestra) -> None:
-    chains = dict(fresh.config.raw.chains)
+def test_wrong_chain_id_is_refused_on_connect(fresh_idle: Orchestra) -> None:
+    chains = dict(fresh_idle.config.raw.chains)
     wrong: ChainSettings = chains["base"].model_copy(update={"chain_id": 10})
     with pytest.raises(ChainMismatchError, match="serves chain id 8453, expected 10"):
         connect("base", wrong)

@@ -1,7 +1,7 @@
 """A real `crosshedge worker` (prefork, every queue, JSON logs) serves /metrics for its whole process tree.
 
-The session's worker runs with ``--metrics-port 0`` (conftest.py), so ``metrics_worker`` swaps it for one with a
-port of its own after ``fresh`` has reset everything; the next test's ``fresh`` replaces it again. Real anvil
+The session's workers run with ``--metrics-port 0`` (orchestra.py), so ``metrics_worker`` starts one with a port
+of its own after ``fresh_idle`` has reset everything (with no worker running), and stops it after the test. Real anvil
 chains, real Redis, real pool children: the task latency histogram is filled in the children and summed by the
 main process's endpoint.
 """
@@ -69,8 +69,8 @@ class MetricsWorker:
 
 
 @pytest.fixture
-def metrics_worker(fresh: Orchestra) -> Iterator[MetricsWorker]:
-    stop_worker(fresh)  # the session's worker has no metrics endpoint
+def metrics_worker(fresh_idle: Orchestra) -> Iterator[MetricsWorker]:
+    fresh = fresh_idle
     port = _free_port()
     seen = len(fresh.worker_log.read_text(errors="replace"))
     env = {**os.environ, "CROSSHEDGE_REDIS_URL": fresh.url, "CROSSHEDGE_TEST_CRASH_DIR": str(fresh.crash_dir),
@@ -80,11 +80,12 @@ def metrics_worker(fresh: Orchestra) -> Iterator[MetricsWorker]:
         proc = subprocess.Popen([str(Path(sys.executable).parent / "crosshedge"), "worker", "--config",
                                  str(fresh.config_path), "--concurrency", "4", "--metrics-port", str(port),
                                  "--log-format", "json"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    fresh.worker = proc  # the next `fresh` (or the session's end) stops it
+    fresh.worker = proc
     fresh.wait_for(lambda: " ready." in fresh.worker_log.read_text(errors="replace")[seen:] or proc.poll() is not None,
                    timeout_s=60, what="the metrics worker to be ready")
     assert proc.poll() is None, fresh.log_tail()
     yield MetricsWorker(fresh, port, seen)
+    stop_worker(fresh)  # a warm shutdown, unlike fresh_idle's kill: the worker removes its metrics directory
 
 
 def test_a_run_fills_the_task_histogram_and_the_ledger_series(metrics_worker: MetricsWorker) -> None:
