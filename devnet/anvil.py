@@ -10,6 +10,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -55,9 +56,17 @@ def _pid_file(name: str, state_dir: Path) -> Path:
     return state_dir / f"anvil-{name}.json"
 
 
+def _states_dir(name: str, state_dir: Path) -> Path:
+    return state_dir / f"anvil-{name}-states"
+
+
 def start_anvil(opts: AnvilOptions, state_dir: Path) -> AnvilProcess:
     """Launch anvil detached (it outlives the CLI that started it) and record its pid."""
     state_dir.mkdir(parents=True, exist_ok=True)
+    # anvil moves old blocks' states out of memory to disk, by default under ~/.foundry/anvil/tmp, where a process
+    # that is killed leaves them behind (hundreds of MB each: a day of test sessions filled the disk). They go in
+    # the devnet's own state dir instead, cleared here and on stop, so they live and die with the devnet.
+    shutil.rmtree(_states_dir(opts.name, state_dir), ignore_errors=True)
     args = [
         str(anvil_binary()),
         "--host", "127.0.0.1",
@@ -68,6 +77,7 @@ def start_anvil(opts: AnvilOptions, state_dir: Path) -> AnvilProcess:
         "--balance", str(DEV_ACCOUNT_BALANCE_ETH),
         "--gas-limit", "60000000",
         "--no-request-size-limit",
+        "--cache-path", str(_states_dir(opts.name, state_dir)),
     ]
     if opts.block_time_s is not None:
         args += ["--block-time", str(opts.block_time_s)]
@@ -113,6 +123,7 @@ def stop_anvil(name: str, state_dir: Path, timeout_s: float = 5.0) -> bool:
     if proc is None:
         return False
     terminate(proc.pid, group=True, timeout_s=timeout_s)
+    shutil.rmtree(_states_dir(name, state_dir), ignore_errors=True)
     return True
 
 
