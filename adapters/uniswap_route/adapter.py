@@ -40,10 +40,15 @@ from adapters.uniswap_route.verification import route_checks
 from adapters.uniswap_v3.reader import HintCache
 from crosshedge import AdapterError, QuoteOutOfRangeError
 
-#: UniversalRouter.execute with a Permit2 pull, no leg (measured: see module doc).
+#: UniversalRouter.execute with a Permit2 pull, the transaction's intrinsic gas and calldata, no leg. With HOP_GAS
+#: fitted to swaps crossing no tick on the devnet's warm pools (test_uniswap_route.py prints them): two V3 legs
+#: 178-191k gas, a V3 and a V2 leg 174-189k.
 ROUTE_GAS = 45_000
-#: Each leg's swap inside the router, no tick crossed (measured on the devnet).
-HOP_GAS = {"uniswap_v3": 75_000, "uniswap_v2": 60_000}
+#: Each leg's swap inside the router (pool swap, token transfers), no tick crossed.
+HOP_GAS = {"uniswap_v3": 70_000, "uniswap_v2": 65_000}
+#: Per initialized tick crossed on any V3 leg: Uniswap's router gas model (REFERENCES §3); the devnet measures
+#: 26-30k when a tick is crossed again. Its first crossing on a fresh devnet pool costs 40-57k (fee-growth-outside
+#: slots written from zero), which a live pool's ticks rarely pay.
 GAS_PER_TICK = 31_000
 
 
@@ -68,11 +73,13 @@ class UniswapRouteAdapter:
         return venue.config
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
-        """The approval goes to Permit2, swaps to the UniversalRouter; reads touch every leg's pool (and QuoterV2)."""
+        """The approval goes to Permit2 (which the router pulls through, and whose allowance for the router a wallet
+        may set), swaps to the UniversalRouter; reads touch every leg's pool (and QuoterV2)."""
         config = self._config(venue)
         read = {f"leg{i + 1}": leg.pool for i, leg in enumerate(config.legs)}
         read |= {"quoter": config.quoter} if config.quoter else {}
-        return VenueContracts(spender=config.permit2, called={"router": config.router}, read=read)
+        return VenueContracts(spender=config.permit2, called={"router": config.router, "permit2": config.permit2},
+                              read=read)
 
     def verification(self, venue: VenueEntry) -> VenueChecks:
         """UniversalRouter and each leg's pool against the npm artifacts (adapters.uniswap_route.verification)."""
