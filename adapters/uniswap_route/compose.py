@@ -77,50 +77,105 @@ def mid_rate_of(models: Sequence[LegModel], directions: Sequence[bool]) -> float
     return rate
 
 
+class _Sampler:
+    """Breakpoints of one direction's exact composed quote: every leg's tick crossing is one, and every piece's
+    chord is checked against the exact quote inside it (the chord_step size is only the first guess)."""
+
+    def __init__(self, quote: Callable[[int], RouteFill], mid_rate: float, legs: int, error: float) -> None:
+        self.quote, self.mid_rate, self.legs, self.error = quote, mid_rate, legs, error
+        self.points: list[tuple[int, int]] = []
+        self.crossed: list[int] = []
+        self.ticks = 0  # ticks crossed by the last breakpoint's swap
+        self.last = (0, 0)  # the last breakpoint's exact (input, output), unshaved
+
+    def _emit(self, fill: RouteFill) -> None:
+        shave = 2 * self.legs * (int(self.mid_rate) + 2) + int(fill.amount_out * FLOAT_SHAVE)
+        if fill.amount_out - shave > (self.points[-1][1] if self.points else 0):
+            self.points.append((fill.amount_in, fill.amount_out - shave))
+            self.crossed.append(max(fill.ticks_crossed - self.ticks, 0))
+            self.ticks = fill.ticks_crossed
+        self.last = (fill.amount_in, fill.amount_out)
+
+    def _boundary(self, lo: int, hi: int, ticks: int) -> int:
+        """The largest input in [lo, hi) whose swap crosses ``ticks`` initialized ticks (hi's crosses more)."""
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.quote(mid).ticks_crossed <= ticks else (lo, mid)
+        return lo
+
+    def _pieces(self, fill: RouteFill) -> list[RouteFill]:
+        """The swaps ending each piece up to ``fill``: one at every tick a leg crosses on the way (a crossing
+        changes a leg's liquidity, a kink in the composed curve that no chord may span), then ``fill``."""
+        out: list[RouteFill] = []
+        start, ticks = self.last[0], self.ticks
+        while fill.ticks_crossed > ticks:
+            boundary = self._boundary(start, fill.amount_in, ticks)
+            if boundary > start:
+                out.append(self.quote(boundary))
+            start = boundary + 1
+            ticks = self.quote(start).ticks_crossed
+        return [*out, fill]
+
+    def _chords_ok(self, pieces: list[RouteFill]) -> bool:
+        x0, y0 = self.last
+        for fill in pieces:
+            x1, y1 = fill.amount_in, fill.amount_out
+            for frac in (0.25, 0.5, 0.75):
+                x = int(x0 + frac * (x1 - x0))
+                if x > x0 and y0 + frac * (y1 - y0) < self.quote(x).amount_out * (1 - self.error):
+                    return False
+            x0, y0 = x1, y1
+        return True
+
+    def add(self, x: float, check: bool = True) -> float | None:
+        """Breakpoints up to input ``x``, the step halved until every new chord is within the error (``check``);
+        the average impact reached, None when the route cannot take ``x`` (a partial leg, a leg's window edge)."""
+        step = x - self.last[0]
+        for _ in range(40):
+            amount_in = int(self.last[0] + step)
+            if amount_in <= self.last[0]:
+                return 0.0
+            try:
+                fill = self.quote(amount_in)
+                if fill.partial:
+                    return None
+                pieces = self._pieces(fill)
+                if check and not self._chords_ok(pieces):
+                    step /= 2
+                    continue
+            except QuoteOutOfRangeError:
+                return None
+            for piece in pieces:
+                self._emit(piece)
+            return max(0.0, 1 - fill.amount_out / (amount_in * self.mid_rate)) if fill.amount_out > 0 else 0.0
+        return None
+
+
 def route_points(
     quote: Callable[[int], RouteFill], mid_rate: float, fees: float, reserve: float, legs: int
 ) -> tuple[list[tuple[int, int]], list[int]]:
     """Breakpoints (amount_in, amount_out) of the exact composed quote and the ticks crossed entering each piece.
 
-    Stops before a size any leg fills partially or that runs past a leg's window. ``fees`` is the fraction of the
-    input left after every leg's fee, so the impact measured is the curvature's alone.
+    Every initialized tick a leg crosses is a breakpoint (found by bisection on the exact quote), so the tick's
+    gas steps there and no chord spans a kink; up to EXACT_IMPACT_BPS every chord is checked against the exact
+    quote at a quarter, half and three quarters in. Stops before a size any leg fills partially or that runs past
+    a leg's window. ``fees`` is the fraction of the input left after every leg's fee, so the impact measured is the
+    curvature's alone.
     """
     error = CHORD_ERROR / legs
-    points: list[tuple[int, int]] = []
-    crossed: list[int] = []
-    last_ticks = 0
-
-    def add(x: float) -> float | None:
-        """Add the breakpoint at input ``x``; the average impact there (None when the route cannot take it)."""
-        nonlocal last_ticks
-        amount_in = int(x)
-        if amount_in <= (points[-1][0] if points else 0):
-            return 0.0
-        try:
-            fill = quote(amount_in)
-        except QuoteOutOfRangeError:
-            return None
-        if fill.partial or fill.amount_out <= 0:
-            return None if fill.partial else 0.0
-        shave = 2 * legs * (int(mid_rate) + 2) + int(fill.amount_out * FLOAT_SHAVE)
-        if fill.amount_out - shave > (points[-1][1] if points else 0):
-            points.append((fill.amount_in, fill.amount_out - shave))
-            crossed.append(max(fill.ticks_crossed - last_ticks, 0))
-            last_ticks = fill.ticks_crossed
-        return max(0.0, 1 - fill.amount_out / (amount_in * mid_rate * fees))
-
+    sampler = _Sampler(quote, mid_rate * fees, legs, CHORD_ERROR)
     x, impact = 0.0, 0.0
-    while 1 - impact >= EXACT_RATE and len(points) < MAX_POINTS:
-        x += chord_step(impact, error) * (reserve + x)
-        got = add(x)
+    while 1 - impact >= EXACT_RATE and len(sampler.points) < MAX_POINTS:
+        x = sampler.last[0] + chord_step(impact, error) * (reserve + sampler.last[0])
+        got = sampler.add(x)
         if got is None:
-            return _pull_in(points), crossed
+            return _pull_in(sampler.points), sampler.crossed
         impact = got
     for move in coarse_moves(impact):
         # A constant product of reserve A reaches a marginal move m at input A·((1 − m)^−½ − 1).
-        if add(reserve * ((1 - move) ** -0.5 - 1)) is None:
+        if sampler.add(reserve * ((1 - move) ** -0.5 - 1), check=False) is None:
             break
-    return _pull_in(points), crossed
+    return _pull_in(sampler.points), sampler.crossed
 
 
 def _pull_in(points: list[tuple[int, int]]) -> list[tuple[int, int]]:

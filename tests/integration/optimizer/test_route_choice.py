@@ -43,7 +43,7 @@ def _alone_cost(snap: Snapshot, state: VenueState, delta: float) -> float:
     quote = adapter.quote_swap(state, Side.SELL, amount)
     got = quote.amount_out / 10**state.quote.decimals
     ticks = quote.ticks_crossed * chain.tick_gas_usd.get(state.venue, 0.0)
-    return delta * state.mid_price - got + chain.swap_gas_usd[state.venue] + ticks
+    return float(delta * state.mid_price - got + chain.swap_gas_usd[state.venue] + ticks)
 
 
 def _plan(snap: Snapshot, delta: float) -> tuple[Plan, dict[str, float]]:
