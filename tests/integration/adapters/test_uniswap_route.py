@@ -6,12 +6,18 @@ legs) and the pair's getAmountsOut after it (a V2 leg), executed UniversalRouter
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint
 
 from adapters import (
     AdapterRegistry,
@@ -219,3 +225,55 @@ def test_routes_pass_the_live_conformance_check(devnet: DevnetHandle) -> None:
         block = ctx.w3.eth.block_number
         for entry in (v for v in devnet.config.venues_on(chain) if v.adapter == "uniswap_route"):
             assert check_live_venue(ROUTE, ctx, entry, block).block_number == block
+
+
+_PERMIT_TYPES = {
+    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"},
+                     {"name": "verifyingContract", "type": "address"}],
+    "PermitDetails": [{"name": "token", "type": "address"}, {"name": "amount", "type": "uint160"},
+                      {"name": "expiration", "type": "uint48"}, {"name": "nonce", "type": "uint48"}],
+    "PermitSingle": [{"name": "details", "type": "PermitDetails"}, {"name": "spender", "type": "address"},
+                     {"name": "sigDeadline", "type": "uint256"}],
+}
+
+
+def _signed_permit_input(key: bytes, chain_id: int, token: str, spender: str, amount: int, deadline: int) -> bytes:
+    """A PERMIT2_PERMIT command's input: a PermitSingle for exactly ``amount`` until ``deadline``, signed (EIP-712,
+    Permit2's domain) by the wallet, at nonce 0 (the wallet's first permit for this token and router)."""
+    message = {"types": _PERMIT_TYPES, "primaryType": "PermitSingle",
+               "domain": {"name": "Permit2", "chainId": chain_id, "verifyingContract": PERMIT2_ADDRESS},
+               "message": {"details": {"token": token, "amount": amount, "expiration": deadline, "nonce": 0},
+                           "spender": spender, "sigDeadline": deadline}}
+    signature = Account.sign_message(encode_typed_data(full_message=message), key).signature
+    return encode(["((address,uint160,uint48,uint48),address,uint256)", "bytes"],
+                  [((token, amount, deadline, 0), spender, deadline), bytes(signature)])
+
+
+def test_a_route_swap_carrying_the_wallets_signed_permit_needs_no_standing_allowance(
+        devnet: DevnetHandle, chain_snapshot: dict[str, str]) -> None:
+    """The operator (its own key, no Permit2 allowance for the router) approves Permit2 and swaps with a permit it
+    signed for exactly the input: the route delivers the quote. Without the permit the same swap reverts."""
+    chain = "base"
+    w3 = devnet.w3(chain)
+    key = Account.decrypt(json.loads(Path(devnet.state["keystore"]).read_text()),
+                          Path(devnet.state["password_file"]).read_text().strip())
+    operator = Web3.to_checksum_address(devnet.state["operator"])
+    [state] = _routes(devnet, chain)
+    amount = round(10_000 / state.mid_price * 10**state.base.decimals)
+    quoted = ROUTE.quote(state, Side.SELL, amount)
+    deadline = state.block_timestamp + 3600
+    w3.provider.make_request(RPCEndpoint("anvil_impersonateAccount"), [operator])
+    try:
+        approve(w3, operator, state.base.address, PERMIT2_ADDRESS)
+        bare = ROUTE.build_swap(state, Side.SELL, amount, quoted, operator, deadline)
+        with pytest.raises(ContractLogicError):
+            w3.eth.call({"from": operator, "to": bare.to, "data": bare.data})  # type: ignore[typeddict-item]
+        permit = _signed_permit_input(bytes(key), w3.eth.chain_id, state.base.address, state.pool["router"], amount,
+                                      deadline)
+        tx = ROUTE.build_route_swap(state, Side.SELL, amount, quoted, operator, deadline, permit=permit)
+        before = balance(w3, state.quote.address, operator)
+        receipt = send(w3, operator, tx.to, tx.data, gas=1_500_000)
+    finally:
+        w3.provider.make_request(RPCEndpoint("anvil_stopImpersonatingAccount"), [operator])
+    assert balance(w3, state.quote.address, operator) - before == quoted
+    assert ROUTE.parse_receipt(state, receipt).amount_out_raw == quoted
