@@ -229,6 +229,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     approve_all(d, c, d.lp, [c["position_manager"].address])
     venues: dict[str, dict[str, Any]] = {}
     legs: dict[str, dict[str, str]] = {}  # every pool by devnet name, as a route leg
+    route_pools: dict[str, dict[str, str]] = {}  # pools that are route legs only (WBTC/WETH), by devnet name
     operator_ids: list[int] = []
     seed = sum(map(ord, name))
     for index, pool in enumerate(spec.pools):
@@ -237,6 +238,8 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
             address = create_v3_pool(d, c, pool, prices, seed + index)
             legs[key] = {"kind": "uniswap_v3", "pool": address}
             if is_route_leg_only(pool):
+                # Not a venue, but the market driver keeps its price in line like any pool's.
+                route_pools[key] = {"adapter": "uniswap_v3", "pool": address, "router": c["swap_router"].address}
                 continue
             if not operator_ids and spec.operator_lp_usd > 0:
                 operator_ids.append(mint_operator_position(d, c, pool, prices, spec.operator_lp_usd, operator))
@@ -249,8 +252,11 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         else:
             address = create_v2_pair(d, c, pool, prices)
             legs[key] = {"kind": "uniswap_v2", "pair": address}
-            if not is_route_leg_only(pool):
-                venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+            section = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+            if is_route_leg_only(pool):
+                route_pools[key] = section
+            else:
+                venues[key] = section
     v4 = deploy_v4(d, c, spec, prices) if spec.v4_pools else {"section": None, "code_hashes": {}}
     router = v4["section"]["universal_router"] if v4["section"] else None
     venues |= route_venues(spec, legs, router, c["quoter_v2"].address)
@@ -270,6 +276,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools]), **v4["code_hashes"]},
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
+        "route_pools": route_pools,  # route legs that are no venue of their own (the market driver moves them)
         "uniswap_v4": v4["section"],  # V4 contracts and pool keys: not venues until a uniswap_v4 adapter exists
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
         "operator_lp_token_ids": operator_ids,
