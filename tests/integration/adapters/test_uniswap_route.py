@@ -277,3 +277,18 @@ def test_a_route_swap_carrying_the_wallets_signed_permit_needs_no_standing_allow
         w3.provider.make_request(RPCEndpoint("anvil_stopImpersonatingAccount"), [operator])
     assert balance(w3, state.quote.address, operator) - before == quoted
     assert ROUTE.parse_receipt(state, receipt).amount_out_raw == quoted
+
+
+def test_routes_price_btc_like_the_direct_pools(devnet: DevnetHandle) -> None:
+    """The devnet's WBTC/WETH pools sit at the ratio of the BTC and ETH prices, so a route's mid is the direct
+    WBTC/USDC pools' within the pools' configured offsets (a few bp), and its legs are deep."""
+    for chain in devnet.chains():
+        ctx = context(devnet.config, chain)
+        block = ctx.w3.eth.block_number
+        direct = [s for s in read_venues(devnet.config, ctx, "uniswap_v3", block) if s.underlying == "BTC"]
+        for state in _routes(devnet, chain, block):
+            assert state.underlying == "BTC" and (state.base.symbol, state.quote.symbol) == ("WBTC", "USDC")
+            assert [ctx.token(t).symbol for t in state.pool["path"]] == ["WBTC", "WETH", "USDC"]  # type: ignore[union-attr]
+            assert all(abs(state.mid_price / d.mid_price - 1) < 15e-4 for d in direct), (chain, state.venue)
+            reach = sum(s.size for s in state.sell.segments) * state.mid_price
+            assert reach > 250_000, (chain, state.venue, reach)  # USD the sell curve reaches: a real alternative
