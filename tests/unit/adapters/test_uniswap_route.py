@@ -15,12 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from adapters import Side, ordered_curve_ok
+from adapters import Side, VenueEntry, check_static, ordered_curve_ok, verification_problems
 from adapters.uniswap import math as m
 from adapters.uniswap.curve import EXACT_IMPACT_BPS, cumulative, curve_from_points
 from adapters.uniswap_route import (
+    PERMIT2_ADDRESS,
     Hop,
     LegModel,
+    UniswapRouteAdapter,
     UniswapRouteConfig,
     V2LegModel,
     V3LegModel,
@@ -211,3 +213,19 @@ def test_curve_points_carry_the_ticks_each_piece_crosses() -> None:
         assert compose(models, [True, True], amount_in).ticks_crossed == total
     assert total >= 2
     assert cumulative(curve_from_points(Side.SELL, points, 8, 6, crossed))
+
+
+def test_the_route_adapter_passes_static_conformance_with_every_contract_verified() -> None:
+    config = UniswapRouteConfig.model_validate(
+        {"router": B, "quoter": C, "legs": [{"kind": "uniswap_v3", "pool": A}, {"kind": "uniswap_v2", "pair": C}]})
+    venue = VenueEntry(name="route_x", chain="c", adapter="uniswap_route", config=config)
+    adapter = UniswapRouteAdapter()
+    check_static(adapter, venue)
+    contracts = adapter.contracts(venue)
+    # The approval goes to Permit2, which the router pulls through; both are verified roles, as is every leg.
+    assert contracts.spender == PERMIT2_ADDRESS and set(contracts.called) == {"router", "permit2"}
+    assert verification_problems(adapter, venue, contracts) == []
+    roles = adapter.verification(venue).roles
+    assert roles["router"].code.contract == "UniversalRouter (@uniswap/universal-router)"
+    assert roles["leg1"].code.contract is not None and "UniswapV3Pool" in roles["leg1"].code.contract
+    assert roles["leg2"].code.contract is not None and "UniswapV2Pair" in roles["leg2"].code.contract
