@@ -28,7 +28,17 @@ from web3 import Web3
 
 from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.rpc import Stages, Walk, lens_usable, run_stages
-from adapters.types import ChainContext, Fill, Side, SwapQuote, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.types import (
+    ChainContext,
+    Curve,
+    Fill,
+    Side,
+    SwapQuote,
+    TokenInfo,
+    TxRequest,
+    VenueEntry,
+    VenueState,
+)
 from adapters.uniswap.curve import curve_from_points
 from adapters.uniswap_route.compose import RouteFill, compose, mid_rate_of, route_points, series_reserve
 from adapters.uniswap_route.config import UniswapRouteConfig
@@ -167,7 +177,7 @@ class UniswapRouteAdapter:
                 for i, leg in enumerate(legs)]
 
     def _curve(self, models: list[LegModel], dirs: list[bool], side: Side, base: TokenInfo, quote: TokenInfo
-               ) -> Any:
+               ) -> Curve:
         points, crossed = route_points(lambda x: compose(models, dirs, x), mid_rate_of(models, dirs),
                                        fee_factor(models), series_reserve(models, dirs), len(models))
         return curve_from_points(side, points, base.decimals, quote.decimals, crossed)
@@ -207,10 +217,13 @@ class UniswapRouteAdapter:
         return self.route_fill(state, side, amount_in).amount_out
 
     def quote_swap(self, state: VenueState, side: Side, amount_in: int) -> SwapQuote:
-        """:meth:`quote` in full: leg 1's input consumed, the output, ticks crossed on every leg, partial."""
+        """:meth:`quote` in full: leg 1's input consumed, the output, the route's price after (quote per base, every
+        leg's price after the swap, no fee), ticks crossed on every leg, and whether a leg stopped early."""
         fill = self.route_fill(state, side, amount_in)
+        rate = fill.rate_after if side is Side.SELL else 1 / fill.rate_after if fill.rate_after else 0.0
         return SwapQuote(side=side, amount_requested=amount_in, amount_in=fill.amount_in, amount_out=fill.amount_out,
-                         price_after=state.mid_price, ticks_crossed=fill.ticks_crossed, partial=fill.partial)
+                         price_after=rate * 10 ** (state.base.decimals - state.quote.decimals),
+                         ticks_crossed=fill.ticks_crossed, partial=fill.partial)
 
     def estimate_gas(self, state: VenueState, side: Side, amount_in: int) -> int:
         """Execution gas: the route's fixed cost plus GAS_PER_TICK per initialized tick crossed on any leg."""

@@ -41,6 +41,14 @@ class RouteFill:
     partial: bool
     legs: tuple[LegFill, ...]
 
+    @property
+    def rate_after(self) -> float:
+        """Raw output per raw input at every leg's price after the swap, fees excluded."""
+        rate = 1.0
+        for leg in self.legs:
+            rate *= leg.rate_after
+        return rate
+
 
 def compose(models: Sequence[LegModel], directions: Sequence[bool], amount_in: int) -> RouteFill:
     """Swap ``amount_in`` through the legs in order (``directions[k]``: leg k takes its token0 in)."""

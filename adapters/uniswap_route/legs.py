@@ -43,6 +43,7 @@ class LegFill:
     amount_out: int
     ticks_crossed: int = 0
     partial: bool = False
+    rate_after: float = 0.0  # raw output per raw input at the pool's price after the swap, fee excluded
 
 
 class LegModel(Protocol):
@@ -109,7 +110,9 @@ class V3LegModel:
         except OutOfWindow as exc:
             raise QuoteOutOfRangeError(f"{self.pool.venue}: a swap of {amount_in} raw units runs past the liquidity "
                                        f"read ({exc}); read a wider window_ticks") from None
-        return LegFill(r.amount_in, r.amount_out, r.initialized_ticks_crossed, r.partial)
+        price01 = (r.sqrt_price_x96 / Q96) ** 2
+        return LegFill(r.amount_in, r.amount_out, r.initialized_ticks_crossed, r.partial,
+                       price01 if zero_for_one else 1 / price01)
 
     def mid_rate(self, zero_for_one: bool) -> float:
         price01 = (self.pool.sqrt_price_x96 / Q96) ** 2  # raw token1 per raw token0
@@ -182,7 +185,8 @@ class V2LegModel:
 
     def swap(self, zero_for_one: bool, amount_in: int) -> LegFill:
         r_in, r_out = (self.reserve0, self.reserve1) if zero_for_one else (self.reserve1, self.reserve0)
-        return LegFill(amount_in, get_amount_out(amount_in, r_in, r_out))  # a pair never fills partially
+        out = get_amount_out(amount_in, r_in, r_out)  # a pair never fills partially
+        return LegFill(amount_in, out, rate_after=(r_out - out) / (r_in + amount_in))
 
     def mid_rate(self, zero_for_one: bool) -> float:
         return self.reserve1 / self.reserve0 if zero_for_one else self.reserve0 / self.reserve1
