@@ -16,6 +16,7 @@ from adapters.conformance import (
     check_live_venue,
     check_static,
     contract_problems,
+    permit_problems,
     static_problems,
     verification_problems,
 )
@@ -29,6 +30,7 @@ from adapters.contract import (
     LensVenueReader,
     LinkCheck,
     LinkKind,
+    Permit2Venue,
     PoolStateVenue,
     PositionScope,
     PositionSource,
@@ -44,6 +46,7 @@ from adapters.contract import (
     masked_keccak,
 )
 from adapters.option_book import load_book
+from adapters.permit2 import PermitRequest, SignedPermit, permit_typed_data, read_permit_nonce
 from adapters.pool_state import (
     PoolState,
     TickRecord,
@@ -135,6 +138,8 @@ __all__ = [
     "LinkKind",
     "LpPosition",
     "OptionPosition",
+    "Permit2Venue",
+    "PermitRequest",
     "PoolState",
     "PoolStateVenue",
     "PositionEntry",
@@ -146,6 +151,7 @@ __all__ = [
     "RpcBatch",
     "Segment",
     "Side",
+    "SignedPermit",
     "Smile",
     "SmileDynamics",
     "SmileSlice",
@@ -198,7 +204,10 @@ __all__ = [
     "multicall_code",
     "ordered_curve_ok",
     "parse_pool_state",
+    "permit_problems",
+    "permit_typed_data",
     "pool_state_filename",
+    "read_permit_nonce",
     "redact_url",
     "rpc_status",
     "run_stages",

@@ -7,7 +7,9 @@ the methods take the protocol's parameters. Given an example venue entry, a venu
 and the contracts it calls (``contracts``), the spender among them, and declare how they are verified
 (``verification``): a :class:`VenueChecks` with a configured role for every address ``contracts`` names.
 Live check (given a chain and a venue): ``read`` returns one state per venue, pinned to the block, with convex
-curves, and ``quote`` is positive and monotone for small sizes. Every failure is an
+curves, and ``quote`` is positive and monotone for small sizes; a venue declaring ``permit2`` asks for a permit
+of exactly a swap's input, for Permit2 (its spender), to a router it calls, expiring at the deadline
+(:func:`permit_problems`). Every failure is an
 :class:`AdapterConformanceError` listing all problems found.
 
 Usage (in the plugin's tests)::
@@ -30,7 +32,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 from web3 import Web3
 
-from adapters.contract import CAPABILITY_MEMBERS, VenueAdapter, VenueChecks, VenueContracts
+from adapters.contract import CAPABILITY_MEMBERS, Capability, Permit2Venue, VenueAdapter, VenueChecks, VenueContracts
+from adapters.permit2 import PermitRequest
 from adapters.registry import ENTRY_POINT_GROUP, check_conformance, load_entry_point
 from adapters.types import ChainContext, Side, VenueEntry, VenueState, ordered_curve_ok
 from crosshedge import AdapterConformanceError, CrosshedgeError
@@ -49,6 +52,8 @@ CAPABILITY_SIGNATURES: dict[str, tuple[str, ...]] = {
     "read_stages": ("chain", "venues"), "lens_stages": ("chain", "venues"),
     "save_state": ("chain", "venues", "block"),
     "quote_pool_state": ("record", "side", "amount_in"),
+    "permit_request": ("state", "side", "amount_in", "deadline"),
+    "build_permit_swap": ("state", "side", "amount_in", "min_amount_out", "recipient", "deadline", "permit"),
 }
 
 
@@ -88,6 +93,11 @@ def contract_problems(adapter: VenueAdapter, venue: VenueEntry) -> list[str]:
         problems.append(f"contracts({venue.name}) names no approval target (spender {declared.spender!r})")
     elif declared.spender not in declared.called.values():
         problems.append(f"contracts({venue.name}): the spender {declared.spender} is not among the called contracts")
+    if declared.router is not None and declared.router not in declared.called.values():
+        problems.append(f"contracts({venue.name}): the router {declared.router} is not among the called contracts")
+    if Capability.PERMIT2 in adapter.capabilities and declared.router is None:
+        problems.append(f"contracts({venue.name}) names no router, which a permit2 venue's swap calls (its "
+                        "spender is Permit2)")
     bad = [f"{role}={a!r}" for role, a in {**declared.called, **declared.read}.items() if not Web3.is_address(a)]
     if bad:
         problems.append(f"contracts({venue.name}) names non-addresses: {', '.join(bad)}")
@@ -150,9 +160,42 @@ def check_live_venue(adapter: VenueAdapter, chain: ChainContext, venue: VenueEnt
     q1, q2 = adapter.quote(state, Side.SELL, small), adapter.quote(state, Side.SELL, 2 * small)
     if not 0 < q1 <= q2:
         problems.append(f"quote is not positive and increasing in size ({q1}, {q2})")
+    if Capability.PERMIT2 in adapter.capabilities:
+        problems += permit_problems(adapter, venue, state, small)
     if problems:
         raise AdapterConformanceError(f"adapter {adapter.name} on {chain.name}/{venue.name}: " + "; ".join(problems))
     return state
+
+
+def permit_problems(adapter: VenueAdapter, venue: VenueEntry, state: VenueState, amount_in: int) -> list[str]:
+    """What is wrong with the permit a :attr:`Capability.PERMIT2` venue asks for a sell of ``amount_in``: it must be
+    a :class:`PermitRequest` for Permit2 (the venue's approval spender), exactly the base token and amount, a spender
+    among the contracts it calls, expiring at the deadline (empty list: conforms)."""
+    if not isinstance(adapter, Permit2Venue):
+        return ["declares capability permit2 but is not a Permit2Venue"]
+    deadline = state.block_timestamp + 600
+    try:
+        request = adapter.permit_request(state, Side.SELL, amount_in, deadline)
+    except (CrosshedgeError, ValueError, KeyError, TypeError) as exc:
+        return [f"permit_request({venue.name}) failed: {exc}"]
+    if not isinstance(request, PermitRequest):
+        return [f"permit_request({venue.name}) must return PermitRequest, got {type(request).__name__}"]
+    declared = adapter.contracts(venue)
+    called = {a.lower() for a in declared.called.values()}
+    problems = []
+    if request.permit2.lower() != declared.spender.lower():
+        problems.append(f"permit_request({venue.name}) is for {request.permit2}, not the approval spender "
+                        f"{declared.spender}")
+    if request.spender.lower() not in called or request.spender.lower() != declared.swap_target.lower():
+        problems.append(f"permit_request({venue.name}) lets {request.spender} pull, not the router its swap calls "
+                        f"({declared.swap_target})")
+    if (request.token.lower(), request.amount) != (state.base.address.lower(), amount_in):
+        problems.append(f"permit_request({venue.name}) is for {request.amount} of {request.token}, not the sell's "
+                        f"{amount_in} of {state.base.address}")
+    if (request.expiration, request.sig_deadline) != (deadline, deadline):
+        problems.append(f"permit_request({venue.name}) expires at {request.expiration} (signature "
+                        f"{request.sig_deadline}), not at the swap's deadline {deadline}")
+    return problems
 
 
 class AdapterConformance:

@@ -10,7 +10,8 @@ Everything the runtime relies on is declared here, never discovered with ``getat
   transactions call or its reads touch (:meth:`VenueAdapter.contracts`): the execution allowlist is built from
   these, and nothing else is ever called;
 * optional abilities are listed in ``capabilities`` (for example :attr:`Capability.STAGED_READS`, whose method is
-  :meth:`StagedVenueReader.read_stages`); the registry refuses an adapter that declares one without its method;
+  :meth:`StagedVenueReader.read_stages`, or :attr:`Capability.PERMIT2` for a router that pulls through Permit2,
+  :class:`Permit2Venue`); the registry refuses an adapter that declares one without its methods;
 * a venue declares how its contracts are verified (:meth:`VenueAdapter.verification`): per role the code expected
   at the address (an npm artifact's runtime code with its immutables masked, or any code) and the links that tie
   the roles together as the protocol does (``router.factory() == pool.factory()``, ...). The orchestrator's
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol, r
 from eth_utils.crypto import keccak
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
+from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.rpc import Stages, Walk
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from crosshedge import Frozen
@@ -58,6 +60,10 @@ class Capability(StrEnum):
     #: state at a block as a recorded pool state (adapters.pool_state; a V3 pool with every initialized tick), and
     #: an exact quote from one with no chain at hand (``crosshedge venues --save-state``, ``crosshedge quote``).
     POOL_STATE = "pool_state"
+    #: ``permit_request(state, side, amount_in, deadline)`` and ``build_permit_swap(..., permit)``: the venue's
+    #: router pulls the input through Permit2 (``contracts().spender`` is Permit2), so its swap carries a Permit2
+    #: permit for exactly the input, signed by the lane at sign time (adapters.permit2); :class:`Permit2Venue`.
+    PERMIT2 = "permit2"
 
 
 class PositionScope(StrEnum):
@@ -77,11 +83,19 @@ class VenueContracts(Frozen):
 
     ``spender`` is the contract an ERC20 approval goes to before a swap; ``called`` every contract a transaction
     of this venue calls (the spender among them); ``read`` every contract its reads touch (pool, quoter).
+    ``router`` is the contract a swap calls when that is not the spender (a :attr:`Capability.PERMIT2` venue
+    approves Permit2 and swaps through its router); None: the swap calls the spender.
     """
 
     spender: str
     called: dict[str, str]
     read: dict[str, str]
+    router: str | None = None
+
+    @property
+    def swap_target(self) -> str:
+        """The contract a swap of this venue calls."""
+        return self.router or self.spender
 
 
 # ---------------------------------------------------------------- verification: the code and links a venue expects
@@ -363,6 +377,29 @@ class PoolStateVenue(Protocol):
 
 
 @runtime_checkable
+class Permit2Venue(Protocol):
+    """The members behind :attr:`Capability.PERMIT2`: a venue whose router takes the swap's input through Permit2.
+
+    Its ``contracts().spender`` is Permit2 (the exact ERC20 approval goes there), and the swap itself carries a
+    ``PermitSingle`` letting the router pull exactly ``amount_in`` until the swap's deadline. The orchestrator asks
+    for the permit, reads the nonce and has the lane's signer sign it, then builds the swap with it; a fee-bump
+    replacement re-signs the same transaction, never a new permit.
+    """
+
+    def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:
+        """The permit the swap needs: token in, the router as spender, exactly ``amount_in``, expiring (and its
+        signature due) at ``deadline``."""
+        ...
+
+    def build_permit_swap(
+        self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int,
+        permit: SignedPermit,
+    ) -> TxRequest:
+        """:meth:`VenueAdapter.build_swap` with ``permit`` (signed by the swap's sender) carried in the call."""
+        ...
+
+
+@runtime_checkable
 class PositionSource(Protocol):
     """Something the book holds (options, LP positions, spot inventory), read as positions for risk."""
 
@@ -393,6 +430,7 @@ CAPABILITY_MEMBERS: dict[Capability, tuple[str, ...]] = {
     Capability.STAGED_READS: ("read_stages",),
     Capability.LENS_READS: ("read_stages", "lens_stages"),
     Capability.POOL_STATE: ("save_state", "quote_pool_state"),
+    Capability.PERMIT2: ("permit_request", "build_permit_swap"),
 }
 
 __all__ = [
@@ -408,6 +446,7 @@ __all__ = [
     "LinkCheck",
     "LinkKind",
     "Operand",
+    "Permit2Venue",
     "PoolStateVenue",
     "PositionScope",
     "PositionSource",

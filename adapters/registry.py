@@ -26,6 +26,7 @@ from adapters.contract import (
     REQUIRED_MEMBERS,
     Capability,
     LensVenueReader,
+    Permit2Venue,
     PoolStateVenue,
     PositionScope,
     PositionSource,
@@ -132,6 +133,12 @@ class AdapterRegistry:
         :attr:`Capability.POOL_STATE`."""
         adapter = self.venue(name)
         return cast(PoolStateVenue, adapter) if Capability.POOL_STATE in adapter.capabilities else None
+
+    def permit2_venue(self, name: str) -> Permit2Venue | None:
+        """The venue adapter ``name`` as a Permit2 venue when it declares :attr:`Capability.PERMIT2` (its swaps then
+        need a signed permit), else None."""
+        adapter = self.venue(name)
+        return cast(Permit2Venue, adapter) if Capability.PERMIT2 in adapter.capabilities else None
 
     def positions(self, name: str) -> PositionSource:
         adapter = self.get(name)

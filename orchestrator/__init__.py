@@ -47,6 +47,7 @@ from orchestrator.metrics import (
     set_inventory,
     start_metrics_server,
 )
+from orchestrator.permits import build_swap_with_permit, check_permit
 from orchestrator.planning import Planner, PolicyVerdicts, intents_from_trades, plan_run, snapshot_run
 from orchestrator.queues import DEFAULT_QUEUE, lane_queue, lane_queues
 from orchestrator.reconcile import RunReport, TradeRow, chain_balances, reconcile_run
@@ -141,11 +142,13 @@ __all__ = [
     "assess_now",
     "build_problem",
     "build_status",
+    "build_swap_with_permit",
     "bump_fees",
     "cancel_run",
     "chain_balances",
     "chain_context",
     "check_not_halted",
+    "check_permit",
     "configure_logging",
     "confirm_lane",
     "connect_all",

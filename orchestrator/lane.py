@@ -26,7 +26,7 @@ from typing import Any
 
 from web3 import Web3
 
-from adapters import Fill, RpcBatch, TxRequest
+from adapters import Fill, PermitRequest, RpcBatch, SignedPermit, TxRequest
 from crosshedge import ExecutionError, LeaseLostError
 from crosshedge.config import ChainSettings, ExecutionSettings
 from orchestrator.ledger import IntentRecord, Lease, Ledger
@@ -81,6 +81,11 @@ class Hooks:
     # prepare_swap with its venue read riding in the sender's pre-signing batch (it sends the batch, with what the
     # sender put in it: one round trip for both). None: the sender sends its batch and calls prepare_swap.
     prepare_swap_in: Callable[[IntentRecord, RpcBatch], SwapTerms] | None = None
+    # Venues whose router pulls through Permit2 (adapters' Capability.PERMIT2): the permit a swap needs, given its
+    # deadline (None: the venue needs none, build_swap builds it), and the swap built with the permit the lane's
+    # signer signed (orchestrator.permits). None: no venue of the run needs one.
+    permit_request: Callable[[IntentRecord, int], PermitRequest | None] | None = None
+    build_permit_swap: Callable[[IntentRecord, SwapTerms, int, SignedPermit], TxRequest] | None = None
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,8 @@ def why_untradable(trade: PlannedTrade, snap: Snapshot) -> str:
 
 
 def intents_from_trades(ctx: RunContext, run_id: str, trades: Sequence[PlannedTrade]) -> list[Intent]:
-    """Turn planned trades into ledger intents: per trade, an exact approval of the venue's spender, then the swap."""
+    """Turn planned trades into ledger intents: per trade, an exact approval of the venue's spender, then the swap
+    (calling the venue's router: the spender, or for a Permit2 venue the router the swap's permit names)."""
     out: list[Intent] = []
     seq: dict[str, int] = {}
     for trade in trades:
@@ -238,8 +239,10 @@ def intents_from_trades(ctx: RunContext, run_id: str, trades: Sequence[PlannedTr
                   "notional_usd": abs(trade.quote_amount)}
         out.append(Intent(id=f"{run_id}.{lane}.{n:03d}.approve", seq=n, kind=IntentKind.APPROVE,
                           target=token_in, spender=spender, **common))
+        # A Permit2 venue approves Permit2 and swaps through its router; elsewhere the router is the spender.
+        router = Web3.to_checksum_address(contracts.swap_target)
         out.append(Intent(
-            id=f"{run_id}.{lane}.{n + 1:03d}.swap", seq=n + 1, kind=IntentKind.SWAP, target=spender,
+            id=f"{run_id}.{lane}.{n + 1:03d}.swap", seq=n + 1, kind=IntentKind.SWAP, target=router,
             token_out=_token_address(ctx, chain, trade.token_out), min_amount_out_raw=trade.min_amount_out_raw,
             expected_amount_out_raw=trade.expected_amount_out_raw, base_amount=trade.base_amount,
             quote_amount=trade.quote_amount, predicted_cost_usd=trade.cost_usd, predicted_gas_usd=trade.gas_usd,

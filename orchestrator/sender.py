@@ -1,7 +1,8 @@
 """Sign, send and land one trade intent exactly once: fresh terms, checks, simulation, write-ahead, inclusion.
 
 The order for an intent in ``planned``: kill switch -> the swap's terms from a fresh read (breakers, plan age,
-caps and minimum out recomputed from the exact quote; for an approval, of the swap it is for) -> build -> refuse
+caps and minimum out recomputed from the exact quote; for an approval, of the swap it is for) -> build (for a
+Permit2 venue: the permit checked, its nonce read, signed by the lane; orchestrator.permits) -> refuse
 anything unsafe (chain id, allowlist, amounts, deadline) -> ``eth_call`` simulation -> nonce from the ledger ->
 kill switch again -> sign -> store the signed bytes and hash in the ledger (write-ahead) -> broadcast (kill switch
 checked once more) -> ``sent`` -> wait for inclusion (orchestrator.inclusion) -> ``included``. A nonce gap in front
@@ -31,6 +32,7 @@ from orchestrator.broadcast import broadcast
 from orchestrator.inclusion import NonceGapError, await_inclusion, reprice
 from orchestrator.lane import Hooks, Lane, SwapTerms, UnderpricedError, crash_point
 from orchestrator.ledger import Attempt, Intent, IntentKind, IntentRecord, IntentState, Ledger, TxFields
+from orchestrator.permits import build_swap_with_permit
 from orchestrator.presign import PresignReads, add_simulation, simulation_gas
 from orchestrator.safety import check_not_halted
 from orchestrator.transactions import (
@@ -152,7 +154,7 @@ def _build(lane: Lane, record: IntentRecord, hooks: Hooks, terms: SwapTerms | No
     if spec.kind is IntentKind.NONCE_FILL:
         return self_transfer_tx(lane.settings.chain_id, spec.sender)
     assert terms is not None and deadline is not None  # a swap always has both (see _sign_first)
-    return hooks.build_swap(record, terms, deadline)
+    return build_swap_with_permit(lane, record, hooks, terms, deadline)  # the permit first where the venue needs one
 
 
 def _gas(lane: Lane, record: IntentRecord, tx: TxRequest, where: str, reads: PresignReads) -> int:

@@ -8,6 +8,7 @@ Usage::
 
     signer = load_signer("operator", config.wallets["operator"])          # password from env, file or a prompt
     signed = signer.sign({"chainId": 1, "nonce": 7, "to": router, ...})   # SignedTx(raw_hex, tx_hash)
+    permit = signer.sign_permit(request, nonce=0, chain_id=1)             # SignedPermit (EIP-712, Permit2)
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Any, NoReturn
 
 from Crypto.Cipher import AES
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
 
+from adapters import PermitRequest, SignedPermit, permit_typed_data
 from crosshedge import ConfigError, LedgerError, UnsafeTransactionError
 from crosshedge.config import WalletSettings
 
@@ -108,6 +111,29 @@ class WalletSigner:
             # eth-account's messages describe the transaction fields, never the key.
             raise UnsafeTransactionError(f"wallet {self.name}: transaction could not be signed: {exc}") from None
         return SignedTx(raw_hex="0x" + bytes(signed.raw_transaction).hex(), tx_hash="0x" + bytes(signed.hash).hex())
+
+
+    def sign_typed_data(self, full_message: Mapping[str, Any]) -> str:
+        """Sign an EIP-712 message (``types``, ``primaryType``, ``domain``, ``message``): 0x r ‖ s ‖ v.
+
+        Signatures are deterministic (RFC 6979): the same message always gives the same bytes, so a transaction
+        carrying one is rebuilt identically. UnsafeTransactionError when the message is not valid typed data.
+        """
+        try:
+            signable = encode_typed_data(full_message=dict(full_message))
+            signed = Account.sign_message(signable, self._key)
+        except (TypeError, ValueError, KeyError) as exc:
+            # eth-account's messages describe the typed data, never the key.
+            raise UnsafeTransactionError(f"wallet {self.name}: typed data could not be signed: {exc}") from None
+        return "0x" + bytes(signed.signature).hex()
+
+    def sign_permit(self, request: PermitRequest, nonce: int, chain_id: int) -> SignedPermit:
+        """A Permit2 ``PermitSingle`` for ``request`` at ``nonce`` on ``chain_id``, signed by this wallet."""
+        if not 0 <= nonce < 2**48 or chain_id <= 0:
+            raise UnsafeTransactionError(f"wallet {self.name}: refusing a permit for {request.token} at nonce {nonce} "
+                                         f"on chain id {chain_id} (a Permit2 nonce is a uint48, a chain id positive)")
+        signature = self.sign_typed_data(permit_typed_data(request, nonce, chain_id))
+        return SignedPermit(request=request, nonce=nonce, signature=signature)
 
 
 def _password(name: str, wallet: WalletSettings, prompt: PasswordPrompt | None) -> str:

@@ -11,6 +11,7 @@ Usage::
 
     hooks = hooks_for(ctx, run_id, "base")
     terms = hooks.prepare_swap(record)       # SwapTerms(min_amount_out, expected_out, notional_usd)
+    hooks.permit_request(record, deadline)   # a Permit2 venue's permit (None elsewhere), signed by the sender
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters import Fill, RpcBatch, Side, TxRequest, VenueState
-from crosshedge import CircuitBreakerError, LedgerError, StaleDataError
+from adapters import Fill, Permit2Venue, PermitRequest, RpcBatch, Side, SignedPermit, TxRequest, VenueState
+from crosshedge import CircuitBreakerError, LedgerError, StaleDataError, UnsafeTransactionError
 from optimizer import Plan
 from orchestrator.context import RunContext
 from orchestrator.lane import Hooks, SwapTerms
@@ -88,8 +89,27 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = 
         state, adapter = state_of(record)
         return ctx.registry.venue(adapter).parse_receipt(state, receipt)
 
+    def permit_venue(record: IntentRecord) -> tuple[Permit2Venue | None, VenueState, Side]:
+        state, adapter = state_of(record)
+        if record.spec.side is None:
+            raise LedgerError(f"intent {record.spec.id}: a swap intent names no side")
+        return ctx.registry.permit2_venue(adapter), state, record.spec.side
+
+    def permit_request(record: IntentRecord, deadline: int) -> PermitRequest | None:
+        venue, state, side = permit_venue(record)
+        return None if venue is None else venue.permit_request(state, side, record.spec.amount_in_raw, deadline)
+
+    def build_permit_swap(record: IntentRecord, terms: SwapTerms, deadline: int, permit: SignedPermit) -> TxRequest:
+        venue, state, side = permit_venue(record)
+        spec = record.spec
+        if venue is None:
+            raise UnsafeTransactionError(f"intent {spec.id}: venue {spec.venue} on {spec.chain} takes no permit")
+        return venue.build_permit_swap(state, side, spec.amount_in_raw, terms.min_amount_out, spec.sender, deadline,
+                                       permit)
+
     return Hooks(prepare_swap=prepare_swap, build_swap=build_swap, parse_fill=parse_fill,
-                 prepare_swap_in=prepare_swap_in)
+                 prepare_swap_in=prepare_swap_in, permit_request=permit_request,
+                 build_permit_swap=build_permit_swap)
 
 
 def _swap_for(ctx: RunContext, record: IntentRecord, known: Sequence[IntentRecord] = ()) -> IntentRecord:

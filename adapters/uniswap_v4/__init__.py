@@ -1,5 +1,6 @@
 """Uniswap V4 building blocks for the coming ``uniswap_v4`` adapter: pool keys and ids, action plans and
-UniversalRouter inputs (no adapter class yet; nothing registers this package as a venue).
+UniversalRouter inputs, and execution (a swap through UniversalRouter with its Permit2 permit; its fill from
+PoolManager's Swap event). No adapter class yet; nothing registers this package as a venue.
 """
 
 from adapters.uniswap_v4.encoding import (
@@ -24,6 +25,15 @@ from adapters.uniswap_v4.encoding import (
     take_all,
     v4_swap,
 )
+from adapters.uniswap_v4.execution import (
+    SWAP_TOPIC,
+    V4Route,
+    build_v4_swap,
+    parse_v4_fill,
+    route_of,
+    v4_permit_request,
+    v4_swap_plan,
+)
 
 __all__ = [
     "MAX_UINT48",
@@ -32,18 +42,25 @@ __all__ = [
     "NATIVE",
     "NO_HOOKS",
     "PERMIT2_ADDRESS",
+    "SWAP_TOPIC",
     "Action",
     "Command",
     "PoolKey",
+    "V4Route",
+    "build_v4_swap",
     "encode_actions",
     "exact_in_single_plan",
     "mint_position",
+    "parse_v4_fill",
     "quote_exact_single",
+    "route_of",
     "settle_all",
     "settle_pair",
     "sorted_currencies",
     "swap_exact_in_single",
     "sweep",
     "take_all",
+    "v4_permit_request",
     "v4_swap",
+    "v4_swap_plan",
 ]

@@ -1,4 +1,5 @@
-"""Helpers for the orchestrator's integration tests: explicit plans, ledger invariants, chain reads."""
+"""Helpers for the orchestrator's integration tests: explicit plans, ledger invariants, chain reads, and a whole
+run driven in process (``drive``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from web3 import Web3
 
-from adapters import Side, default_registry
+from adapters import AdapterRegistry, Side, default_registry
+from crosshedge import CrosshedgeError
 from crosshedge.config import Config, load_config
 from optimizer import CostBreakdown, Plan, PlannedTrade, SolveStats
 from orchestrator import (
@@ -20,9 +22,16 @@ from orchestrator import (
     IntentState,
     Ledger,
     RunContext,
+    RunReport,
     Snapshot,
+    confirm_lane,
     connect_all,
     decisions_for,
+    execute_lane,
+    plan_run,
+    reconcile_run,
+    snapshot_run,
+    start_run,
     take_snapshot,
 )
 
@@ -38,15 +47,17 @@ class Want:
     base_amount: float  # SELL: base sold; BUY: quote (USD) spent / mid
 
 
-def snapshot(config: Config) -> Snapshot:
+def snapshot(config: Config, registry: AdapterRegistry | None = None) -> Snapshot:
     connections, _ = connect_all(config, timeout=10)
-    return take_snapshot(config, connections, default_registry())
+    return take_snapshot(config, connections, registry or default_registry())
 
 
-def make_plan(config: Config, wants: Sequence[Want], slippage_bps: float = 50.0) -> Plan:
-    """A Plan of exact trades quoted on the current chain state (bypasses risk/policy/optimizer)."""
-    snap = snapshot(config)
-    registry = default_registry()
+def make_plan(config: Config, wants: Sequence[Want], slippage_bps: float = 50.0,
+              registry: AdapterRegistry | None = None) -> Plan:
+    """A Plan of exact trades quoted on the current chain state (bypasses risk/policy/optimizer); ``registry``
+    holds the venues' adapters (the installed ones by default)."""
+    registry = registry or default_registry()
+    snap = snapshot(config, registry)
     trades = []
     for w in wants:
         state = snap.chains[w.chain].venue(w.venue)
@@ -131,3 +142,33 @@ def replaced_book(orch: Orchestra, tmp: Path, lines_for: Callable[[dict[str, flo
         yield book_path
     finally:
         book_path.write_text(original)
+
+
+def drive(ctx: RunContext, plan: Any, run_id: str, timeout_s: float = 180.0) -> RunReport:
+    """One full run in process, each stage retried on retryable errors as the Celery tasks would."""
+    deadline = time.monotonic() + timeout_s
+
+    def stage(fn: Callable[[], Any]) -> Any:
+        while True:
+            try:
+                return fn()
+            except CrosshedgeError as exc:
+                if not exc.retryable or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    rid = start_run(ctx, kind="test", run_id=run_id, plan_input=plan)
+    stage(lambda: snapshot_run(ctx, rid))
+    lanes = stage(lambda: plan_run(ctx, rid))
+    assert lanes, f"run {rid} planned no lane: {ctx.ledger.events(rid)}"
+    for lane in lanes:
+        def execute_it(lane: str = lane) -> Any:
+            return execute_lane(ctx, rid, lane, delivery="mev-test")
+
+        def confirm_it(lane: str = lane) -> Any:
+            return confirm_lane(ctx, rid, lane, delivery="mev-test")
+
+        stage(execute_it)
+        stage(confirm_it)
+    report: RunReport = stage(lambda: reconcile_run(ctx, rid))
+    return report

@@ -35,7 +35,6 @@ from eth_account import Account
 from web3 import Web3
 
 from adapters import Side
-from crosshedge import CrosshedgeError
 from crosshedge.config import Config, load_config
 from devnet import (
     STATE_FILE,
@@ -56,16 +55,10 @@ from orchestrator import (
     RunContext,
     RunReport,
     RunState,
-    confirm_lane,
-    execute_lane,
-    plan_run,
-    reconcile_run,
     redis_client,
-    snapshot_run,
-    start_run,
 )
 from tests.integration.orchestra import Orchestra
-from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, make_plan
+from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, drive, make_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -221,36 +214,6 @@ class PublicMiner(threading.Thread):
                     waiting_since = None
         except BaseException as exc:  # reported by the test, which joins this thread
             self.error = exc
-
-
-def drive(ctx: RunContext, plan: Any, run_id: str, timeout_s: float = 180.0) -> RunReport:
-    """One full run in process, each stage retried on retryable errors as the Celery tasks would."""
-    deadline = time.monotonic() + timeout_s
-
-    def stage(fn: Callable[[], Any]) -> Any:
-        while True:
-            try:
-                return fn()
-            except CrosshedgeError as exc:
-                if not exc.retryable or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    rid = start_run(ctx, kind="test", run_id=run_id, plan_input=plan)
-    stage(lambda: snapshot_run(ctx, rid))
-    lanes = stage(lambda: plan_run(ctx, rid))
-    assert lanes, f"run {rid} planned no lane: {ctx.ledger.events(rid)}"
-    for lane in lanes:
-        def execute_it(lane: str = lane) -> Any:
-            return execute_lane(ctx, rid, lane, delivery="mev-test")
-
-        def confirm_it(lane: str = lane) -> Any:
-            return confirm_lane(ctx, rid, lane, delivery="mev-test")
-
-        stage(execute_it)
-        stage(confirm_it)
-    report: RunReport = stage(lambda: reconcile_run(ctx, rid))
-    return report
 
 
 @dataclass
