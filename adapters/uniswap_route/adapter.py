@@ -7,8 +7,9 @@ pools' tokens. Reads: every route's legs are read by their kinds' staged readers
 Quotes compose the legs exactly (:func:`adapters.uniswap_route.compose.compose`); curves come from the composed exact
 quote. Gas: UniversalRouter's fixed cost plus each leg's hop cost, and GAS_PER_TICK per initialized tick crossed on
 any V3 leg (measured on the devnet: tests/integration/adapters/test_uniswap_route.py). Swaps go through
-UniversalRouter.execute (:mod:`adapters.uniswap_route.router`), the input pulled through Permit2; fills are parsed
-from the wallet's token Transfers, cross-checked with the first and last legs' Swap events.
+UniversalRouter.execute (:mod:`adapters.uniswap_route.router`), the input pulled through Permit2
+(``Capability.PERMIT2``: the lane signs a permit for exactly the input, run first in the same execute); fills are
+parsed from the wallet's token Transfers, cross-checked with the first and last legs' Swap events.
 
 Usage::
 
@@ -27,6 +28,7 @@ from pydantic import BaseModel
 from web3 import Web3
 
 from adapters.contract import Capability, VenueChecks, VenueContracts
+from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.rpc import Stages, Walk, lens_usable, run_stages
 from adapters.types import (
     ChainContext,
@@ -48,7 +50,7 @@ from adapters.uniswap_route.reads import merge_stages
 from adapters.uniswap_route.router import Hop, route_calldata
 from adapters.uniswap_route.verification import route_checks
 from adapters.uniswap_v3.reader import HintCache
-from crosshedge import AdapterError, QuoteOutOfRangeError
+from crosshedge import AdapterError, QuoteOutOfRangeError, UnsafeTransactionError
 
 #: UniversalRouter.execute with a Permit2 pull, the transaction's intrinsic gas and calldata, no leg. With HOP_GAS
 #: fitted to swaps crossing no tick on the devnet's warm pools (test_uniswap_route.py prints them): two V3 legs
@@ -68,7 +70,8 @@ class UniswapRouteAdapter:
     name: ClassVar[str] = "uniswap_route"
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapRouteConfig
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.LENS_READS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.STAGED_READS, Capability.LENS_READS, Capability.PERMIT2})
 
     def __init__(self) -> None:
         self._hints = HintCache()  # the V3 legs' bitmap hints (choose calls only, never values)
@@ -89,7 +92,7 @@ class UniswapRouteAdapter:
         read = {f"leg{i + 1}": leg.pool for i, leg in enumerate(config.legs)}
         read |= {"quoter": config.quoter} if config.quoter else {}
         return VenueContracts(spender=config.permit2, called={"router": config.router, "permit2": config.permit2},
-                              read=read)
+                              read=read, router=config.router)
 
     def verification(self, venue: VenueEntry) -> VenueChecks:
         """UniversalRouter and each leg's pool against the npm artifacts (adapters.uniswap_route.verification)."""
@@ -241,14 +244,33 @@ class UniswapRouteAdapter:
     def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
     ) -> TxRequest:
-        """UniversalRouter.execute over the route, input pulled through the wallet's Permit2 allowance for the
-        router, ``min_amount_out`` (> 0) enforced on the final output."""
-        return self.build_route_swap(state, side, amount_in, min_amount_out, recipient, deadline)
+        """UniversalRouter.execute over the route, the input pulled through the wallet's standing Permit2 allowance
+        for the router, ``min_amount_out`` (> 0) enforced on the final output."""
+        return self._route_swap(state, side, amount_in, min_amount_out, recipient, deadline, None)
 
-    def build_route_swap(self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str,
-                         deadline: int, permit: bytes | None = None) -> TxRequest:
-        """:meth:`build_swap`, with ``permit`` (a PERMIT2_PERMIT command's input: a signed PermitSingle for exactly
-        ``amount_in``) run first when the wallet has no standing Permit2 allowance for the router."""
+    def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:
+        """The permit a route swap needs: the wallet's token in, exactly ``amount_in``, for the UniversalRouter,
+        expiring (and its signature due) at ``deadline``."""
+        token_in = state.base if side is Side.SELL else state.quote
+        return PermitRequest(permit2=state.pool["permit2"], token=token_in.address, spender=state.pool["router"],
+                             amount=amount_in, expiration=deadline, sig_deadline=deadline)
+
+    def build_permit_swap(
+        self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int,
+        permit: SignedPermit,
+    ) -> TxRequest:
+        """:meth:`build_swap` with the wallet's signed ``permit`` run first (PERMIT2_PERMIT): no standing allowance
+        needed. UnsafeTransactionError unless the permit is exactly :meth:`permit_request`'s."""
+        wanted = self.permit_request(state, side, amount_in, deadline)
+        if permit.request != wanted:
+            raise UnsafeTransactionError(
+                f"chain {state.chain}: venue {state.venue}: the permit ({permit.request.amount} of "
+                f"{permit.request.token} for {permit.request.spender} until {permit.request.expiration}) is not the "
+                f"swap's ({amount_in} of {wanted.token} for {wanted.spender} until {deadline})")
+        return self._route_swap(state, side, amount_in, min_amount_out, recipient, deadline, permit)
+
+    def _route_swap(self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str,
+                    deadline: int, permit: SignedPermit | None) -> TxRequest:
         if amount_in <= 0 or min_amount_out <= 0:
             raise AdapterError(
                 f"chain {state.chain}: venue {state.venue}: amount_in and min_amount_out must be positive "

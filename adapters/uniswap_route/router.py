@@ -22,15 +22,18 @@ from dataclasses import dataclass
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
-#: execute(bytes commands, bytes[] inputs, uint256 deadline)
-EXECUTE_SELECTOR = bytes.fromhex("3593564c")
-V3_SWAP_EXACT_IN, V2_SWAP_EXACT_IN, PERMIT2_PERMIT = 0x00, 0x08, 0x0A
-#: Recipient constant the router maps to itself (v4-periphery ActionConstants.ADDRESS_THIS).
-ADDRESS_THIS = "0x0000000000000000000000000000000000000002"
-#: amountIn meaning the router's whole balance of the command's input token.
-CONTRACT_BALANCE = 2**255
-#: Leg kind -> UniversalRouter command for a run of consecutive legs of that kind.
-COMMAND_OF_KIND = {"uniswap_v3": V3_SWAP_EXACT_IN, "uniswap_v2": V2_SWAP_EXACT_IN}
+from adapters.permit2 import SignedPermit
+from adapters.uniswap.universal_router import (
+    ADDRESS_THIS,
+    CONTRACT_BALANCE,
+    Command,
+    commands_and_inputs,
+    execute_calldata,
+    permit2_permit,
+)
+
+#: Leg kind -> UniversalRouter command for a run of consecutive legs of that kind (a V4 leg kind adds V4_SWAP).
+COMMAND_OF_KIND = {"uniswap_v3": Command.V3_SWAP_EXACT_IN, "uniswap_v2": Command.V2_SWAP_EXACT_IN}
 
 
 @dataclass(frozen=True)
@@ -73,28 +76,24 @@ def _swap_input(group: Sequence[Hop], recipient: str, amount_in: int, min_out: i
 
 
 def route_commands(hops: Sequence[Hop], amount_in: int, min_out: int, recipient: str,
-                   permit: bytes | None = None) -> tuple[bytes, list[bytes]]:
-    """``execute``'s commands and inputs for the route (see module doc); ``permit`` is a PERMIT2_PERMIT input
-    (a signed PermitSingle for exactly ``amount_in``) to run first, when the wallet has no standing allowance."""
-    commands, inputs = [], []
-    if permit is not None:
-        commands.append(PERMIT2_PERMIT)
-        inputs.append(permit)
+                   permit: SignedPermit | None = None) -> tuple[bytes, list[bytes]]:
+    """``execute``'s commands and inputs for the route (see module doc); ``permit`` (a PermitSingle for exactly
+    ``amount_in``, signed by the wallet) runs first as PERMIT2_PERMIT, when the wallet has no standing allowance."""
+    steps: list[tuple[Command, bytes]] = [(Command.PERMIT2_PERMIT, permit2_permit(permit))] if permit else []
     groups = groups_of(hops)
     for i, group in enumerate(groups):
         last = i == len(groups) - 1
-        commands.append(COMMAND_OF_KIND[group[0].kind])
-        inputs.append(_swap_input(group, recipient if last else ADDRESS_THIS, amount_in if i == 0 else
-                                  CONTRACT_BALANCE, min_out if last else 0, payer_is_user=i == 0))
-    return bytes(commands), inputs
+        steps.append((COMMAND_OF_KIND[group[0].kind],
+                      _swap_input(group, recipient if last else ADDRESS_THIS, amount_in if i == 0 else
+                                  CONTRACT_BALANCE, min_out if last else 0, payer_is_user=i == 0)))
+    return commands_and_inputs(steps)
 
 
 def route_calldata(hops: Sequence[Hop], amount_in: int, min_out: int, recipient: str, deadline: int,
-                   permit: bytes | None = None) -> str:
+                   permit: SignedPermit | None = None) -> str:
     """0x calldata of ``UniversalRouter.execute(commands, inputs, deadline)`` for the route."""
     commands, inputs = route_commands(hops, amount_in, min_out, recipient, permit)
-    return "0x" + (EXECUTE_SELECTOR + encode(["bytes", "bytes[]", "uint256"], [commands, inputs, deadline])).hex()
+    return execute_calldata(commands, inputs, deadline)
 
 
-__all__ = ["ADDRESS_THIS", "COMMAND_OF_KIND", "CONTRACT_BALANCE", "EXECUTE_SELECTOR", "Hop", "groups_of",
-           "route_calldata", "route_commands", "v3_path"]
+__all__ = ["COMMAND_OF_KIND", "Hop", "groups_of", "route_calldata", "route_commands", "v3_path"]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
@@ -23,12 +22,15 @@ from adapters import (
     AdapterRegistry,
     RoundTripCounter,
     Side,
+    SignedPermit,
     VenueState,
     calldata,
     check_live_venue,
     decode,
     default_registry,
     ordered_curve_ok,
+    permit_typed_data,
+    read_permit_nonce,
 )
 from adapters.uniswap.curve import cumulative
 from adapters.uniswap_route import PERMIT2_ADDRESS, UniswapRouteAdapter, v3_path
@@ -227,26 +229,15 @@ def test_routes_pass_the_live_conformance_check(devnet: DevnetHandle) -> None:
             assert check_live_venue(ROUTE, ctx, entry, block).block_number == block
 
 
-_PERMIT_TYPES = {
-    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"},
-                     {"name": "verifyingContract", "type": "address"}],
-    "PermitDetails": [{"name": "token", "type": "address"}, {"name": "amount", "type": "uint160"},
-                      {"name": "expiration", "type": "uint48"}, {"name": "nonce", "type": "uint48"}],
-    "PermitSingle": [{"name": "details", "type": "PermitDetails"}, {"name": "spender", "type": "address"},
-                     {"name": "sigDeadline", "type": "uint256"}],
-}
-
-
-def _signed_permit_input(key: bytes, chain_id: int, token: str, spender: str, amount: int, deadline: int) -> bytes:
-    """A PERMIT2_PERMIT command's input: a PermitSingle for exactly ``amount`` until ``deadline``, signed (EIP-712,
-    Permit2's domain) by the wallet, at nonce 0 (the wallet's first permit for this token and router)."""
-    message = {"types": _PERMIT_TYPES, "primaryType": "PermitSingle",
-               "domain": {"name": "Permit2", "chainId": chain_id, "verifyingContract": PERMIT2_ADDRESS},
-               "message": {"details": {"token": token, "amount": amount, "expiration": deadline, "nonce": 0},
-                           "spender": spender, "sigDeadline": deadline}}
-    signature = Account.sign_message(encode_typed_data(full_message=message), key).signature
-    return encode(["((address,uint160,uint48,uint48),address,uint256)", "bytes"],
-                  [((token, amount, deadline, 0), spender, deadline), bytes(signature)])
+def _signed_permit(key: bytes, w3: Web3, chain: str, state: VenueState, amount: int, deadline: int,
+                   owner: str) -> SignedPermit:
+    """The route's permit for ``amount`` signed (EIP-712, Permit2's domain) with the wallet's key at the nonce Permit2
+    expects: what the lane's signer does in a run."""
+    request = ROUTE.permit_request(state, Side.SELL, amount, deadline)
+    nonce = read_permit_nonce(w3, chain, request, owner)
+    message = encode_typed_data(full_message=permit_typed_data(request, nonce, w3.eth.chain_id))
+    signature = "0x" + bytes(Account.sign_message(message, key).signature).hex()
+    return SignedPermit(request=request, nonce=nonce, signature=signature)
 
 
 def test_a_route_swap_carrying_the_wallets_signed_permit_needs_no_standing_allowance(
@@ -268,9 +259,8 @@ def test_a_route_swap_carrying_the_wallets_signed_permit_needs_no_standing_allow
         bare = ROUTE.build_swap(state, Side.SELL, amount, quoted, operator, deadline)
         with pytest.raises(ContractLogicError):
             w3.eth.call({"from": operator, "to": bare.to, "data": bare.data})  # type: ignore[typeddict-item]
-        permit = _signed_permit_input(bytes(key), w3.eth.chain_id, state.base.address, state.pool["router"], amount,
-                                      deadline)
-        tx = ROUTE.build_route_swap(state, Side.SELL, amount, quoted, operator, deadline, permit=permit)
+        permit = _signed_permit(bytes(key), w3, chain, state, amount, deadline, operator)
+        tx = ROUTE.build_permit_swap(state, Side.SELL, amount, quoted, operator, deadline, permit)
         before = balance(w3, state.quote.address, operator)
         receipt = send(w3, operator, tx.to, tx.data, gas=1_500_000)
     finally:

@@ -14,10 +14,23 @@ from eth_abi.abi import decode as abi_decode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from web3 import Web3
 
-from adapters import Side, VenueEntry, check_static, ordered_curve_ok, verification_problems
+from adapters import (
+    Curve,
+    Segment,
+    Side,
+    SignedPermit,
+    TokenInfo,
+    VenueEntry,
+    VenueState,
+    check_static,
+    ordered_curve_ok,
+    verification_problems,
+)
 from adapters.uniswap import math as m
 from adapters.uniswap.curve import EXACT_IMPACT_BPS, cumulative, curve_from_points
+from adapters.uniswap.universal_router import ADDRESS_THIS, CONTRACT_BALANCE, Command
 from adapters.uniswap_route import (
     PERMIT2_ADDRESS,
     Hop,
@@ -35,9 +48,8 @@ from adapters.uniswap_route import (
     token_path,
     v3_path,
 )
-from adapters.uniswap_route.router import ADDRESS_THIS, CONTRACT_BALANCE, V2_SWAP_EXACT_IN, V3_SWAP_EXACT_IN
 from adapters.uniswap_v3.pool import PoolModel
-from crosshedge import AdapterError, QuoteOutOfRangeError
+from crosshedge import AdapterError, QuoteOutOfRangeError, UnsafeTransactionError
 from tests.unit.adapters.pool_helpers import pool_with
 
 A, B, C = ("0x" + c * 40 for c in "abc")  # token addresses in sort order: A < B < C
@@ -177,13 +189,13 @@ def test_token_path_follows_the_legs_and_refuses_a_broken_chain() -> None:
 def test_router_commands_chain_v3_legs_in_one_path_and_hand_the_balance_to_v2() -> None:
     v3, v2 = Hop("uniswap_v3", A, B, 500), Hop("uniswap_v2", B, C, 3000)
     commands, inputs = route_commands([v3, Hop("uniswap_v3", B, C, 3000)], 10**8, 99, WALLET)
-    assert commands == bytes([V3_SWAP_EXACT_IN])  # consecutive V3 legs: one multi-pool path
+    assert commands == bytes([Command.V3_SWAP_EXACT_IN])  # consecutive V3 legs: one multi-pool path
     recipient, amount, minimum, path, payer_is_user = abi_decode(["address", "uint256", "uint256", "bytes", "bool"],
                                                                  inputs[0])
     assert (recipient.lower(), amount, minimum, payer_is_user) == (WALLET, 10**8, 99, True)
     assert path == v3_path([v3, Hop("uniswap_v3", B, C, 3000)]) and len(path) == 20 * 3 + 3 * 2
     commands, inputs = route_commands([v3, v2], 10**8, 99, WALLET)
-    assert commands == bytes([V3_SWAP_EXACT_IN, V2_SWAP_EXACT_IN])
+    assert commands == bytes([Command.V3_SWAP_EXACT_IN, Command.V2_SWAP_EXACT_IN])
     first = abi_decode(["address", "uint256", "uint256", "bytes", "bool"], inputs[0])
     second = abi_decode(["address", "uint256", "uint256", "address[]", "bool"], inputs[1])
     # The router keeps leg 1's output and spends all of it on leg 2; only the last command pays out and checks.
@@ -229,3 +241,34 @@ def test_the_route_adapter_passes_static_conformance_with_every_contract_verifie
     assert roles["router"].code.contract == "UniversalRouter (@uniswap/universal-router)"
     assert roles["leg1"].code.contract is not None and "UniswapV3Pool" in roles["leg1"].code.contract
     assert roles["leg2"].code.contract is not None and "UniswapV2Pair" in roles["leg2"].code.contract
+
+
+def test_a_route_swap_takes_only_the_permit_it_asks_for() -> None:
+    """The permit a route asks is for its input token, exactly the input, the router, until the deadline; a permit
+    for anything else is refused before a transaction is built."""
+    adapter = UniswapRouteAdapter()
+    state = _example_state()
+    request = adapter.permit_request(state, Side.BUY, 5 * 10**9, 1_900_000_000)
+    assert (request.token, request.spender, request.amount, request.expiration) == (
+        state.quote.address, state.pool["router"], 5 * 10**9, 1_900_000_000)
+    signed = SignedPermit(request=request, nonce=0, signature="0x" + "11" * 65)
+    tx = adapter.build_permit_swap(state, Side.BUY, 5 * 10**9, 1, WALLET, 1_900_000_000, signed)
+    commands, _ = abi_decode(["bytes", "bytes[]", "uint256"], bytes.fromhex(tx.data[10:]))[:2]
+    assert commands == bytes([Command.PERMIT2_PERMIT, Command.V2_SWAP_EXACT_IN, Command.V3_SWAP_EXACT_IN])
+    with pytest.raises(UnsafeTransactionError, match="chain c: venue route_x: the permit"):
+        adapter.build_permit_swap(state, Side.BUY, 5 * 10**9 + 1, 1, WALLET, 1_900_000_000, signed)
+
+
+def _example_state() -> VenueState:
+    """A recorded route state (WBTC -> WETH -> USDC: a V3 leg then a V2 pair), as a read would produce it."""
+    wbtc = TokenInfo(chain="c", symbol="WBTC", address=Web3.to_checksum_address(A), decimals=8, underlying="BTC")
+    usdc = TokenInfo(chain="c", symbol="USDC", address=Web3.to_checksum_address(C), decimals=6, underlying="USD")
+    weth = Web3.to_checksum_address(B)
+    legs = [{"kind": "uniswap_v3", "address": "0x" + "d" * 40, "token0": wbtc.address, "token1": weth, "fee": 500},
+            {"kind": "uniswap_v2", "address": "0x" + "e" * 40, "token0": weth, "token1": usdc.address, "fee": 3000}]
+    empty = Curve(side=Side.SELL, segments=(Segment(size=1.0, price=1.0),))
+    return VenueState(chain="c", venue="route_x", adapter="uniswap_route", underlying="BTC", base=wbtc, quote=usdc,
+                      fee_pips=3500, mid_price=60_000.0, block_number=1, block_timestamp=1, gas_units=1,
+                      sell=empty, buy=empty.model_copy(update={"side": Side.BUY}),
+                      pool={"router": Web3.to_checksum_address("0x" + "f" * 40), "permit2": PERMIT2_ADDRESS,
+                            "chain_id": 1, "path": [wbtc.address, weth, usdc.address], "legs": legs})
