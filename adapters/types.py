@@ -83,6 +83,10 @@ class VenueState(Frozen):
     sell: Curve
     buy: Curve
     pool: dict[str, Any]  # adapter-specific exact state (JSON-able); only the adapter reads it
+    # The venue's price is derived from other pools (a multi-hop route through pools that are venues of their
+    # own): it is tradable, but no market observation, so marks never take it (it would move with another
+    # underlying's pools).
+    composite: bool = False
 
 
 class SwapQuote(Frozen):

@@ -269,7 +269,7 @@ def native_prices(config: Config, reads: Mapping[str, _ChainRead]) -> dict[str, 
     mids: dict[str, list[float]] = {}
     for r in reads.values():
         for v in r.venues:
-            if v.quote.underlying == "USD":
+            if v.quote.underlying == "USD" and not v.composite:  # a route's mid is no market of its own
                 mids.setdefault(v.underlying, []).append(v.mid_price)
     prices: dict[str, float] = {}
     for name in reads:

@@ -50,6 +50,7 @@ from adapters.uniswap_route import (
 )
 from adapters.uniswap_v3.pool import PoolModel
 from crosshedge import AdapterError, QuoteOutOfRangeError, UnsafeTransactionError
+from risk import marks_from_venues
 from tests.unit.adapters.pool_helpers import pool_with
 
 A, B, C = ("0x" + c * 40 for c in "abc")  # token addresses in sort order: A < B < C
@@ -272,3 +273,11 @@ def _example_state() -> VenueState:
                       sell=empty, buy=empty.model_copy(update={"side": Side.BUY}),
                       pool={"router": Web3.to_checksum_address("0x" + "f" * 40), "permit2": PERMIT2_ADDRESS,
                             "chain_id": 1, "path": [wbtc.address, weth, usdc.address], "legs": legs})
+
+
+def test_marks_never_take_a_routes_mid() -> None:
+    """A route's mid is its pools' product (it moves with the ETH pools): the book's BTC mark is the single-market
+    venues' median alone."""
+    direct = _example_state().model_copy(update={"venue": "v3_wbtc_usdc_500", "mid_price": 60_000.0})
+    route = _example_state().model_copy(update={"mid_price": 59_000.0, "composite": True})
+    assert marks_from_venues([direct, route, route]) == {"BTC": 60_000.0}
