@@ -87,6 +87,9 @@ class VenueState(Frozen):
     # own): it is tradable, but no market observation, so marks never take it (it would move with another
     # underlying's pools).
     composite: bool = False
+    # The pool contracts the venue's swaps trade in (a route: every leg's). Two venues listing the same pool share
+    # its liquidity, so one plan never trades both (the planner's solves assume venues are independent).
+    pools: tuple[str, ...] = ()
 
 
 class SwapQuote(Frozen):

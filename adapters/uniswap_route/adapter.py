@@ -170,7 +170,7 @@ class UniswapRouteAdapter:
             gas_units=ROUTE_GAS + sum(HOP_GAS[leg["kind"]] for leg in legs), gas_units_per_tick=GAS_PER_TICK,
             sell=self._curve(models, sell_dirs, Side.SELL, base, quote),
             buy=self._curve(models[::-1], buy_dirs, Side.BUY, base, quote),
-            pool=pool, composite=True,
+            pool=pool, composite=True, pools=tuple(str(leg["address"]).lower() for leg in legs),
         )
         self._remember(state, models)
         return state
