@@ -1,8 +1,8 @@
 """Venue and position-source plugins: the contract, the values adapters produce, the registry and conformance suite.
 
-Built-in adapters (``uniswap_v3``, ``uniswap_v2``, ``erc20``, ``uniswap_v3_lp``, ``option_book``) are found through
-the ``crosshedge.adapters`` entry-point group like any third-party plugin, so nothing here imports them; what they
-share with the rest of crosshedge (values, RPC helpers, the curve helpers) is exported below.
+Built-in adapters (``uniswap_v3``, ``uniswap_v4``, ``uniswap_v2``, ``erc20``, ``uniswap_v3_lp``, ``option_book``) are
+found through the ``crosshedge.adapters`` entry-point group like any third-party plugin, so nothing here imports them;
+what they share with the rest of crosshedge (values, RPC helpers, the curve helpers) is exported below.
 
 Usage::
 

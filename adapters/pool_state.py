@@ -6,7 +6,7 @@ README's Adapters section; each protocol is its own model, chosen by ``protocol`
 
 * ``uniswap_v2``: the pair's reserves (the fee is V2's fixed 3000 pips);
 * ``uniswap_v3``: slot0, in-range liquidity, fee, tick spacing and every initialized tick with its liquidityNet;
-* ``uniswap_v4``: reserved (recorded with its LP fee and protocol fee; no adapter quotes it yet).
+* ``uniswap_v4``: the pool key, slot0 (with the LP fee and protocol fee), liquidity and every initialized tick.
 
 Every model forbids unknown fields; integers are JSON integers (exact: Python's json reads any size) or decimal
 strings. A bad file is refused with one sentence naming the file and the field (:func:`load_pool_state`).
@@ -154,14 +154,28 @@ class UniswapV3PoolState(_TickedPoolState):
 
 
 class UniswapV4PoolState(_TickedPoolState):
-    """Reserved: a Uniswap V4 pool (PoolManager state by pool id). The swap fee is the LP fee plus the protocol
-    fee of the direction (v4-core ``ProtocolFeeLibrary.calculateSwapFee``)."""
+    """A Uniswap V4 pool (PoolManager state by pool id, read through StateView): its pool key, slot0 with the LP
+    and protocol fees, ``getLiquidity`` and every initialized tick. The swap fee is the LP fee with the protocol
+    fee of the direction folded in (v4-core ``ProtocolFeeLibrary.calculateSwapFee``). ``token0`` / ``token1`` are
+    the configured tokens; for a native-ETH currency that is the chain's WETH (``currency0`` stays 0x0)."""
 
     protocol: Literal["uniswap_v4"]
     pool_id: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    currency0: Address  # the pool key's currencies (0x0 is native ETH)
+    currency1: Address
+    fee: Int = Field(ge=0, lt=1 << 24)  # the pool key's fee: the static LP fee, or 0x800000 for a dynamic-fee pool
+    dynamic_fee: bool
     hooks: Address
-    lp_fee: Int = Field(ge=0, le=1_000_000)  # pips, slot0's lpFee
+    lp_fee: Int = Field(ge=0, le=1_000_000)  # pips, slot0's lpFee (what a swap pays, with the protocol fee)
     protocol_fee: Int = Field(ge=0, lt=1 << 24)  # slot0's protocolFee: 12 bits per direction, zeroForOne low
+
+    @field_validator("dynamic_fee")
+    @classmethod
+    def _dynamic_of_fee(cls, dynamic: bool, info: ValidationInfo) -> bool:
+        fee = info.data.get("fee")
+        if fee is not None and dynamic != (fee == 0x800000):
+            raise ValueError(f"dynamic_fee {dynamic} contradicts the key fee {fee} (0x800000 marks a dynamic fee)")
+        return dynamic
 
 
 PoolState = UniswapV2PoolState | UniswapV3PoolState | UniswapV4PoolState

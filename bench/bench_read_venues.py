@@ -10,15 +10,21 @@ multicall path they remember each pool's bitmap words and ticks, 1 round trip pe
 adapter instances every repetition (multicall: 3 round trips per chain; lens: still 1). Prints one JSON object
 (medians of --repeat; ratios are a path's median time over the floor's).
 
+On localhost anvil answers a round trip in under a millisecond, so what is left above the floor there is the
+reads' CPU (decoding, exact curves), not round trips. ``--rtt-ms 0,20`` measures each path again with every
+request (the floor's too) delayed by a round trip of a hosted RPC (bench/latency_proxy.py), in the same run.
+
 Usage::
 
     .venv/bin/python bench/bench_read_venues.py                  # uses the running devnet of ./chains.yaml
     .venv/bin/python bench/bench_read_venues.py --start          # starts its own devnet (ports +900), stops it after
+    .venv/bin/python bench/bench_read_venues.py --start --rtt-ms 0,20   # also at a 20 ms round trip
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
@@ -36,6 +42,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters import AdapterRegistry, RoundTripCounter, connect, default_registry
+from bench.latency_proxy import LatencyProxy
 from crosshedge.cli.common import resolve_config
 from crosshedge.config import Config, load_config
 from devnet import DevnetManager
@@ -88,10 +95,13 @@ def _jobs(config: Config, conns: dict[str, Any], warm: dict[str, AdapterRegistry
     return jobs
 
 
-def bench(config: Config, repeat: int) -> dict[str, Any]:
+def bench(config: Config, repeat: int, urls: dict[str, str] | None = None) -> dict[str, Any]:
+    """Medians and ratios of every path; ``urls`` replaces chains' RPC URLs (a latency proxy in front of each)."""
     names = list(config.chains)
     counters = {n: RoundTripCounter() for n in names}
-    conns = {n: connect(n, config.chains[n], 10, counters[n]) for n in names}
+    settings = {n: config.chains[n].model_copy(update={"rpc_url": urls[n]}) if urls else config.chains[n]
+                for n in names}
+    conns = {n: connect(n, settings[n], 10, counters[n]) for n in names}
     warm = {p: default_registry() if p == "lens" else fresh_registry(config) for p in PATHS}
     # Warm-up (imports, connections, hints, the lens build and the connection's override check).
     venues = {n: max(read_chain(config, n, conns[n], warm[p], p) for p in PATHS) for n in names}
@@ -134,15 +144,32 @@ def bench(config: Config, repeat: int) -> dict[str, Any]:
     }
 
 
+def bench_at(config: Config, repeat: int, rtts: list[float]) -> dict[str, Any]:
+    """One :func:`bench` per round-trip delay (0: straight to the devnet), in one run."""
+    if rtts == [0.0]:
+        return bench(config, repeat)
+    out: dict[str, Any] = {"repeat": repeat, "by_rtt_ms": {}}
+    for rtt in rtts:
+        if rtt == 0:
+            out["by_rtt_ms"]["0"] = bench(config, repeat)
+            continue
+        with contextlib.ExitStack() as stack:
+            proxies = {n: stack.enter_context(LatencyProxy(config.chains[n].rpc_url, rtt)) for n in config.chains}
+            out["by_rtt_ms"][f"{rtt:g}"] = bench(config, repeat, {n: p.url for n, p in proxies.items()})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("chains.yaml"))
     parser.add_argument("--start", action="store_true", help="start a private devnet (ports +offset) for the run")
     parser.add_argument("--port-offset", type=int, default=900, help="added to chains.yaml's ports with --start")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rtt-ms", default="0", help="comma-separated round-trip delays to measure at, e.g. 0,20")
     args = parser.parse_args()
+    rtts = [float(x) for x in args.rtt_ms.split(",")]
     if not args.start:
-        print(json.dumps(bench(resolve_config(args.config), args.repeat), indent=2))
+        print(json.dumps(bench_at(resolve_config(args.config), args.repeat, rtts), indent=2))
         return
     with tempfile.TemporaryDirectory() as tmp:
         data = yaml.safe_load(args.config.read_text())
@@ -157,7 +184,7 @@ def main() -> None:
         manager = DevnetManager(base.raw.devnet, root=Path(tmp))
         manager.up()
         try:
-            print(json.dumps(bench(resolve_config(path), args.repeat), indent=2))
+            print(json.dumps(bench_at(resolve_config(path), args.repeat, rtts), indent=2))
         finally:
             manager.down()
 

@@ -31,6 +31,7 @@ from devnet.anvil import AnvilOptions, running, start_anvil, stop_anvil, wait_re
 from devnet.deploy import deploy_chain, settle_base_fee
 from devnet.mev import RelayOptions, start_relay, stop_relay
 from devnet.producer import start_producer, stop_producer
+from devnet.v4 import v4_venue_sections
 
 STATE_FILE = "state.json"
 RELAY_PORT_OFFSET = 100  # a chain's private relay listens at the chain's port + 100 (18545 -> 18645)
@@ -193,8 +194,11 @@ class DevnetManager:
                 # keccak256 of each deployment's runtime code: the contract verifier pins these exact contracts.
                 "code_hashes": s.get("code_hashes", {}),
             }
-            if s.get("uniswap_v4"):  # recorded for the coming uniswap_v4 adapter; its pools are not venues yet
+            if s.get("uniswap_v4"):  # the V4 deployment; its pools are venues only with devnet.v4_venues
                 chains[name]["uniswap_v4"] = s["uniswap_v4"]
+                if self.spec.v4_venues:
+                    weth = s["tokens"]["WETH"]["address"]
+                    chains[name]["venues"] = {**s["venues"], **v4_venue_sections(s["uniswap_v4"], weth)}
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url
                 chains[name]["private_rpc_url"] = s["private_rpc_url"]
         generated = {

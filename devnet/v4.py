@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,3 +213,16 @@ def deploy_v4(d: ChainDeployer, c: dict[str, Contract], spec: Any, prices: dict[
     addresses = v4.addresses()
     return {"section": {**addresses, "pools": pools},
             "code_hashes": runtime_code_hashes(d, addresses.values())}
+
+
+def v4_venue_sections(section: Mapping[str, Any], weth: str, window_ticks: int = 4000) -> dict[str, dict[str, Any]]:
+    """The chain's V4 pools as ``uniswap_v4`` venue sections (chains.yaml ``venues``), from its ``uniswap_v4``
+    deployment section; ``weth`` is the wallet's token for native ETH. Written only with ``devnet.v4_venues``."""
+    contracts = {k: section[k] for k in ("pool_manager", "state_view", "universal_router", "permit2")}
+    return {
+        name: {"adapter": "uniswap_v4", **contracts, "v4_quoter": section["v4_quoter"],
+               **{k: p[k] for k in ("currency0", "currency1", "fee", "tick_spacing", "hooks")},
+               **({"weth": Web3.to_checksum_address(weth)} if int(p["currency0"], 16) == 0 else {}),
+               "window_ticks": window_ticks}
+        for name, p in section["pools"].items()
+    }

@@ -12,12 +12,15 @@ Usage::
 
     curve = curve_from_points(Side.SELL, [(10**18, 2_990_000_000), ...], base_decimals=18, quote_decimals=6)
     size = size_within_bps(curve, mid=3000.0, bps=50)
+    curve = CurveCache().curve(key, lambda: curve_from_points(...))   # built once per pool content
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 
 from adapters.types import Curve, Side
 
@@ -140,3 +143,33 @@ def size_within_bps(curve: Curve, mid: float, bps: float) -> float:
         x = slack / (target - seg.price) if sell else -slack / (seg.price - target)
         return size + max(0.0, min(seg.size, x))
     return size
+
+
+class CurveCache:
+    """Curves by the pool content they are built from (the adapter's ``key``: everything its sampler reads).
+
+    Building the curves is most of a read's CPU, while most pools do not change between one read and the next (a
+    block moves a few pools of many, and the executor's fresh read before signing follows the snapshot by
+    seconds): an unchanged pool gives the same curve, so it is built once. A key that holds every input of the
+    build means a changed pool is never served an old curve. At most ``size`` entries, the least recently used
+    dropped first. Thread-safe.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Hashable, Curve] = OrderedDict()
+
+    def curve(self, key: Hashable, build: Callable[[], Curve]) -> Curve:
+        """The curve cached under ``key``, or ``build()`` (then cached)."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        built = build()
+        with self._lock:
+            self._entries[key] = built
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return built

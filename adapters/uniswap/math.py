@@ -264,6 +264,36 @@ def swap_step_exact_in(
     return sqrt_next, amount_in, amount_out, fee
 
 
+def swap_step_exact_in_v4(
+    sqrt_current: int, sqrt_target: int, liquidity: int, amount_remaining: int, fee_pips: int
+) -> tuple[int, int, int, int]:
+    """v4-core's ``SwapMath.computeSwapStep`` for an exact input: :func:`swap_step_exact_in` with V4's two changes.
+
+    V4 decides "target reached" from the input (``amountRemainingLessFee >= amountIn``), not from the price after:
+    when the input falls short but the rounded-up price lands on the target anyway, V3 charges the fee on the
+    recomputed input and swaps on, V4 takes the whole remainder as fee and stops. And V4 accepts a 100% fee
+    (``fee_pips == PIPS``, a dynamic-fee or protocol-fee sum), where the input is all fee.
+    """
+    less_fee = amount_remaining * (PIPS - fee_pips) // PIPS
+    zero_for_one = sqrt_current >= sqrt_target
+    if zero_for_one:
+        full_in = get_amount0_delta(sqrt_target, sqrt_current, liquidity, True)
+    else:
+        full_in = get_amount1_delta(sqrt_current, sqrt_target, liquidity, True)
+    if less_fee >= full_in:
+        sqrt_next, amount_in = sqrt_target, full_in
+        fee = amount_in if fee_pips == PIPS else -(-amount_in * fee_pips // (PIPS - fee_pips))
+    else:
+        amount_in = less_fee
+        sqrt_next = next_sqrt_price_from_input(sqrt_current, liquidity, less_fee, zero_for_one)
+        fee = amount_remaining - amount_in
+    if zero_for_one:
+        amount_out = get_amount1_delta(sqrt_next, sqrt_current, liquidity, False)
+    else:
+        amount_out = get_amount0_delta(sqrt_current, sqrt_next, liquidity, False)
+    return sqrt_next, amount_in, amount_out, fee
+
+
 # ---------------------------------------------------------------- TickBitmap
 
 

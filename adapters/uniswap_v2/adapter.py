@@ -24,8 +24,15 @@ from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.pool_state import PoolState, UniswapV2PoolState
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Call, CallResult, Stages, calldata, decode, encode_call, run_stages
-from adapters.types import ChainContext, Fill, Side, SwapQuote, TokenInfo, TxRequest, VenueEntry, VenueState
-from adapters.uniswap.curve import EXACT_RATE, FLOAT_SHAVE, chord_step, coarse_moves, curve_from_points
+from adapters.types import ChainContext, Curve, Fill, Side, SwapQuote, TokenInfo, TxRequest, VenueEntry, VenueState
+from adapters.uniswap.curve import (
+    EXACT_RATE,
+    FLOAT_SHAVE,
+    CurveCache,
+    chord_step,
+    coarse_moves,
+    curve_from_points,
+)
 from adapters.uniswap.math import PIPS, V2_FEE_PIPS, get_amount_out
 from adapters.uniswap.tokens import base_quote, check_token
 from adapters.uniswap_v2.records import quote_record, quote_reserves, record_of
@@ -91,6 +98,9 @@ class UniswapV2Adapter:
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV2Config
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.STAGED_READS, Capability.POOL_STATE})
+
+    def __init__(self) -> None:
+        self._curves = CurveCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
         """Approvals and swaps go to UniswapV2Router02; reads touch the pair."""
@@ -164,13 +174,19 @@ class UniswapV2Adapter:
             chain=chain.name, venue=venue.name, adapter=self.name, underlying=base.underlying, base=base, quote=quote,
             fee_pips=V2_FEE_PIPS, mid_price=price01 if base_is_token0 else 1 / price01, block_number=block,
             block_timestamp=timestamp, gas_units=SWAP_GAS,
-            sell=curve_from_points(Side.SELL, sample_points(sell_in, sell_out), base.decimals, quote.decimals),
-            buy=curve_from_points(Side.BUY, sample_points(sell_out, sell_in), base.decimals, quote.decimals),
+            sell=self._curve(Side.SELL, sell_in, sell_out, base.decimals, quote.decimals),
+            buy=self._curve(Side.BUY, sell_out, sell_in, base.decimals, quote.decimals),
             pool={"address": config.pair, "router": config.router, "chain_id": chain.chain_id,
                   "token0": token0.address, "token1": token1.address, "base_is_token0": base_is_token0,
                   "reserve0": int(r0), "reserve1": int(r1)},
             pools=(config.pair.lower(),),
         )
+
+    def _curve(self, side: Side, reserve_in: int, reserve_out: int, base_decimals: int, quote_decimals: int) -> Curve:
+        """One direction's curve, built once per (reserves, decimals): a pair's curve depends on nothing else."""
+        return self._curves.curve(
+            ("uniswap_v2", side, reserve_in, reserve_out, base_decimals, quote_decimals),
+            lambda: curve_from_points(side, sample_points(reserve_in, reserve_out), base_decimals, quote_decimals))
 
     def quote(self, state: VenueState, side: Side, amount_in: int) -> int:
         """Exact amount out, as the pair computes it (never out of range: a constant product has no window)."""

@@ -4,7 +4,7 @@ Loaded through the ``crosshedge.adapters`` entry point ``uniswap_v3``; its pool 
 """
 
 from adapters.uniswap_v3.adapter import ModelCache, UniswapV3Adapter, UniswapV3Config
-from adapters.uniswap_v3.curve import curve_of, sample_points
+from adapters.uniswap_v3.curve import cached_curve_of, curve_of, sample_points
 from adapters.uniswap_v3.pool import PoolModel, SwapResult, full_word_range
 from adapters.uniswap_v3.records import (
     FULL_RANGE,
@@ -24,6 +24,7 @@ __all__ = [
     "SwapResult",
     "UniswapV3Adapter",
     "UniswapV3Config",
+    "cached_curve_of",
     "chunked",
     "curve_of",
     "full_word_range",

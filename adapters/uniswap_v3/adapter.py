@@ -34,8 +34,9 @@ from adapters.pool_state import PoolState, UniswapV3PoolState
 from adapters.receipts import SwapAmounts, fill_from_receipt
 from adapters.rpc import Address, Stages, Walk, calldata, decode, lens_usable, run_stages
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
+from adapters.uniswap.curve import CurveCache
 from adapters.uniswap.tokens import base_quote
-from adapters.uniswap_v3.curve import curve_of
+from adapters.uniswap_v3.curve import cached_curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel, SwapResult
 from adapters.uniswap_v3.reader import HintCache, PoolRead, PoolRequest, lens_walks, read_pools_staged
 from adapters.uniswap_v3.records import quote_record, read_full, record_of, swap_quote
@@ -126,6 +127,7 @@ class UniswapV3Adapter:
         # (one round trip instead of three). Never a source of values; see reader.HintCache.
         self._hints = HintCache()
         self._models = ModelCache()
+        self._curves = CurveCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
         """Approvals and swaps go to the SwapRouter; reads touch the pool (and the QuoterV2 in diagnostics)."""
@@ -191,8 +193,8 @@ class UniswapV3Adapter:
             fee_pips=m.fee, mid_price=mid_price(m, base_is_token0, r.token0.decimals, r.token1.decimals),
             block_number=r.block_number, block_timestamp=r.block_timestamp, gas_units=SWAP_GAS,
             gas_units_per_tick=GAS_PER_TICK,
-            sell=curve_of(m, sell_zf1, Side.SELL, base.decimals, quote.decimals),
-            buy=curve_of(m, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
+            sell=cached_curve_of(self._curves, m, sell_zf1, Side.SELL, base.decimals, quote.decimals),
+            buy=cached_curve_of(self._curves, m, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
             pool=pool, pools=(r.address.lower(),),
         )
 

@@ -8,6 +8,7 @@ Usage::
 
     points, crossed = sample_points(model, zf1=True)
     curve = curve_of(model, True, Side.SELL, base_decimals=18, quote_decimals=6)
+    curve = cached_curve_of(CurveCache(), model, True, Side.SELL, 18, 6)   # built once per pool content
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from adapters.types import Curve, Side
-from adapters.uniswap.curve import EXACT_RATE, FLOAT_SHAVE, chord_step, coarse_moves, curve_from_points
+from adapters.uniswap.curve import (
+    EXACT_RATE,
+    FLOAT_SHAVE,
+    CurveCache,
+    chord_step,
+    coarse_moves,
+    curve_from_points,
+)
 from adapters.uniswap.math import PIPS, Q96, get_sqrt_ratio_at_tick
 from adapters.uniswap_v3.pool import PoolModel
 
@@ -26,6 +34,14 @@ def curve_of(model: PoolModel, zf1: bool, side: Side, base_decimals: int, quote_
     """The curve of one direction of ``model`` (zf1: token0 in), with the ticks each piece crosses."""
     points, crossed = sample_points(model, zf1)
     return curve_from_points(side, points, base_decimals, quote_decimals, crossed)
+
+
+def cached_curve_of(cache: CurveCache, model: PoolModel, zf1: bool, side: Side, base_decimals: int,
+                    quote_decimals: int) -> Curve:
+    """:func:`curve_of` through ``cache``, keyed by everything :func:`sample_points` reads of the model."""
+    key = ("uniswap_v3", model.sqrt_price_x96, model.tick, model.liquidity, model.fee, model.tick_spacing,
+           model.word_range, tuple(sorted(model.liquidity_net.items())), zf1, side, base_decimals, quote_decimals)
+    return cache.curve(key, lambda: curve_of(model, zf1, side, base_decimals, quote_decimals))
 
 
 @dataclass

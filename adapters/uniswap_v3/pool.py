@@ -40,6 +40,7 @@ from adapters.uniswap.math import (
     get_tick_at_sqrt_ratio,
     next_initialized_tick_within_one_word,
     swap_step_exact_in,
+    swap_step_exact_in_v4,
     tick_position,
 )
 from crosshedge import PriceLimitError
@@ -91,6 +92,9 @@ class PoolModel:
     word_range: tuple[int, int] = field(default=(0, -1))  # inclusive (lo, hi) of words read
     complete: bool = False  # every initialized tick of the pool is here: no window, a missing word is zero
     venue: str = "pool"  # what errors call it ("chain ethereum: venue v3_weth_usdc_500")
+    # Uniswap V4's swap loop: the same as V3's but for SwapMath's exact-in step (swap_step_exact_in_v4); ``fee`` is
+    # then the direction's swap fee (LP fee with the protocol fee folded in), so a V4 pool is one model per direction.
+    v4_step: bool = False
 
     def __post_init__(self) -> None:
         if self.complete and not isinstance(self.bitmap, _ZeroWords):
@@ -99,7 +103,7 @@ class PoolModel:
     @classmethod
     def from_ticks(
         cls, sqrt_price_x96: int, tick: int, liquidity: int, fee: int, tick_spacing: int,
-        liquidity_net: dict[int, int], venue: str = "pool",
+        liquidity_net: dict[int, int], venue: str = "pool", v4_step: bool = False,
     ) -> PoolModel:
         """A complete model from every initialized tick of the pool (its bitmap is derived from them)."""
         bitmap: dict[int, int] = {}
@@ -107,7 +111,7 @@ class PoolModel:
             word, bit = tick_position(t // tick_spacing)
             bitmap[word] = bitmap.get(word, 0) | (1 << bit)
         return cls(sqrt_price_x96, tick, liquidity, fee, tick_spacing, bitmap, dict(liquidity_net),
-                   full_word_range(tick_spacing), complete=True, venue=venue)
+                   full_word_range(tick_spacing), complete=True, venue=venue, v4_step=v4_step)
 
     def edge_sqrt_price(self, zero_for_one: bool) -> int:
         """The furthest sqrt price this model can price to in one direction (the edge of its words)."""
@@ -121,14 +125,15 @@ class PoolModel:
     def check_limit(self, zero_for_one: bool, limit: int) -> None:
         """Raise :class:`PriceLimitError` where the pool reverts 'SPL': the limit must lie strictly between the
         price and the end of the range in the swap's direction."""
+        # V4's PoolManager checks the same bounds, reverting PriceLimitAlreadyExceeded / PriceLimitOutOfBounds.
+        reverts = "PoolManager reverts PriceLimitAlreadyExceeded or PriceLimitOutOfBounds" if self.v4_step else \
+            "the pool reverts 'SPL'"
         if zero_for_one and not MIN_SQRT_RATIO < limit < self.sqrt_price_x96:
             raise PriceLimitError(f"{self.venue}: a token0-in swap needs a sqrt price limit below the price "
-                                  f"{self.sqrt_price_x96} and above MIN_SQRT_RATIO, got {limit} "
-                                  "(the pool reverts 'SPL')")
+                                  f"{self.sqrt_price_x96} and above MIN_SQRT_RATIO, got {limit} ({reverts})")
         if not zero_for_one and not self.sqrt_price_x96 < limit < MAX_SQRT_RATIO:
             raise PriceLimitError(f"{self.venue}: a token1-in swap needs a sqrt price limit above the price "
-                                  f"{self.sqrt_price_x96} and below MAX_SQRT_RATIO, got {limit} "
-                                  "(the pool reverts 'SPL')")
+                                  f"{self.sqrt_price_x96} and below MAX_SQRT_RATIO, got {limit} ({reverts})")
 
     def swap_exact_in(self, zero_for_one: bool, amount_in: int, sqrt_price_limit: int | None = None) -> SwapResult:
         """``UniswapV3Pool.swap`` for an exact input, stopping at ``sqrt_price_limit`` (default: the end of the price
@@ -169,7 +174,8 @@ class PoolModel:
         tick_next = max(MIN_TICK, min(MAX_TICK, tick_next))
         sqrt_next = get_sqrt_ratio_at_tick(tick_next)
         past_limit = sqrt_next < limit if zero_for_one else sqrt_next > limit
-        new_sqrt, amount_in, amount_out, fee = swap_step_exact_in(
+        step_exact_in = swap_step_exact_in_v4 if self.v4_step else swap_step_exact_in
+        new_sqrt, amount_in, amount_out, fee = step_exact_in(
             sqrt_p, limit if past_limit else sqrt_next, liquidity, remaining, self.fee
         )
         crossed = 0

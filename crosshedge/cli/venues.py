@@ -1,7 +1,9 @@
 """`crosshedge venues [--json] [--save-state DIR]`: one row per venue with its price, depth and swap cost, read live.
 
 Depth "within N bp" is the largest size whose all-in average price (pool fee included) stays within N bp of the
-mid, read off the venue's exact-sampled curve; a 30 bp pool therefore shows 0 within 10 bp.
+mid, read off the venue's exact-sampled curve; a 30 bp pool therefore shows 0 within 10 bp. Each Uniswap V4
+venue's hook policy (quoted exactly, and on what assumption) is listed under the table and as ``hook_policy`` in
+the JSON.
 
 Usage::
 
@@ -10,7 +12,7 @@ Usage::
     crosshedge venues --save-state states/     # also one recorded pool state per venue, at the read block
 
 ``--save-state DIR`` writes ``DIR/<chain>.<venue>.json`` for every venue read (README, "Recorded pool states"):
-a V3 pool with ALL its initialized ticks (its whole tick bitmap, in multicalls of bounded size), a V2 pair's
+a V3 or V4 pool with ALL its initialized ticks (its whole tick bitmap, in multicalls of bounded size), a V2 pair's
 reserves, each at the block its chain was read at; ``crosshedge quote --pool-state FILE`` quotes one offline.
 
 A chain that cannot be read is named in one sentence on stderr (and under ``failed`` in the JSON); the other
@@ -47,6 +49,9 @@ def venue_rows(snap: Snapshot) -> list[dict[str, Any]]:
                 "chain": v.chain, "venue": v.venue, "adapter": v.adapter, "pair": f"{v.base.symbol}/{v.quote.symbol}",
                 "fee_bps": v.fee_pips / 100, "mid": v.mid_price, "block": v.block_number,
                 "swap_gas_usd": chain.swap_gas_usd.get(v.venue),
+                # How a Uniswap V4 venue is quoted, from its hooks' permissions (exact, or why it is refused);
+                # None for venues without hooks.
+                "hook_policy": v.pool.get("hook_policy"),
             }
             for bps in DEPTH_BPS:
                 sell, buy = size_within_bps(v.sell, v.mid_price, bps), size_within_bps(v.buy, v.mid_price, bps)
@@ -71,7 +76,9 @@ def venues_table(rows: list[dict[str, Any]], failed: dict[str, str], reads: dict
     title = "venues: USD tradable sell/buy within N bp of mid (fee included)"
     if failed:
         title += f" — unreadable: {', '.join(failed)}"
-    caption = "; ".join(f"{chain}: read by {path}" for chain, path in (reads or {}).items()) or None
+    lines = ["; ".join(f"{chain}: read by {path}" for chain, path in (reads or {}).items())]
+    lines += [f"{r['chain']}/{r['venue']}: {r['hook_policy']}" for r in rows if r.get("hook_policy")]
+    caption = "\n".join(line for line in lines if line) or None
     table = Table(title=title, caption=caption)
     for col in ("chain", "venue", "pair", "fee", "mid", *(f"≤{b} bp" for b in DEPTH_BPS), "gas $", "block"):
         # fold, never ellipsize: a narrow terminal wraps a venue name instead of hiding it

@@ -98,3 +98,6 @@ class DevnetSpec(_Section):
     block_interval_s: float = Field(default=1.0, ge=0)
     prices: dict[str, float] = {"ETH": 3000.0, "BTC": 60000.0}
     chains: dict[str, DevnetChain] = {}
+    # Also write each chain's V4 pools as ``uniswap_v4`` venues in the generated config (the ``uniswap_v4``
+    # deployment section stays). Off until V4 swaps are wired, so the optimizer cannot pick a venue it cannot trade.
+    v4_venues: bool = False

@@ -26,13 +26,12 @@ from adapters import (
 from adapters.uniswap_v3.adapter import UniswapV3Adapter
 from adapters.uniswap_v3.reader import initialized_ticks
 from orchestrator import read_venues
-from tests.integration.adapters.adapter_helpers import approve, context, send
+from tests.integration.adapters.adapter_helpers import V3_MINT, approve, context, mint_narrow_positions, send
 from tests.integration.adapters.lens_proxy import OverrideRefusingProxy
 from tests.integration.conftest import DevnetHandle
 
 pytestmark = pytest.mark.integration
 
-MINT = "mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))"
 
 
 def multicall_only(ctx: ChainContext) -> ChainContext:
@@ -77,15 +76,7 @@ def test_lens_agrees_after_minting_extra_ticks(devnet: DevnetHandle, chain_snaps
     target = before[0]
     w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
     manager = devnet.config.chains[chain].contracts["position_manager"]
-    for token in (target.pool["token0"], target.pool["token1"]):
-        approve(w3, trader, token, manager)
-    spacing, tick = target.pool["tick_spacing"], target.pool["tick"]
-    centre = tick - tick % spacing
-    for i in range(40):  # 80 new initialized ticks, as the multicall round-trip test mints
-        lower = centre - (3 * i + 1) * spacing - spacing * 7
-        params = (target.pool["token0"], target.pool["token1"], target.fee_pips, lower, lower + spacing * (2 * i + 3),
-                  10**12, 10**12, 0, 0, trader, target.block_timestamp + 3600)
-        send(w3, trader, manager, calldata(MINT, params))
+    mint_narrow_positions(w3, trader, manager, target)  # 80 new initialized ticks, as the round-trip test mints
     block = w3.eth.block_number
     counter.reset()
     after = v3.read(ctx, entries, block)  # the same instance: its hints no longer match, the lens needs none
@@ -139,7 +130,7 @@ def spacing_one_pool(devnet: DevnetHandle, ctx: ChainContext, like: VenueEntry) 
                                     if lo > -887272 and lo + 12 < 887272]
     for lower, upper in ranges:
         params = (token0, token1, 100, lower, upper, 10**9, 10**9, 0, 0, trader, state.block_timestamp + 3600)
-        send(w3, trader, manager, calldata(MINT, params), gas=1_500_000)
+        send(w3, trader, manager, calldata(V3_MINT, params), gas=1_500_000)
     [got] = batch_call(w3, [encode_call(contracts["v3_factory"], "getPool(address,address,uint24)", token0, token1,
                                         100)], "latest", None, ctx.name)[1]
     return Web3.to_checksum_address("0x" + got.data[-20:].hex())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from functools import partial
 
 import pytest
 from web3.types import RPCEndpoint
@@ -17,7 +18,6 @@ from adapters import (
     Side,
     VenueState,
     batch_call,
-    calldata,
     check_live_venue,
     decode,
     default_registry,
@@ -30,7 +30,15 @@ from adapters.uniswap_v3.reader import MAX_ROUND_TRIPS
 from crosshedge import QuoteOutOfRangeError
 from orchestrator import connect_all, take_snapshot
 from orchestrator import read_venues as read_chain_venues
-from tests.integration.adapters.adapter_helpers import approve, balance, context, read_venues, send
+from tests.integration.adapters.adapter_helpers import (
+    at_head,
+    balance,
+    context,
+    mint_narrow_positions,
+    read_adapters,
+    read_venues,
+    send,
+)
 from tests.integration.conftest import DevnetHandle
 
 pytestmark = pytest.mark.integration
@@ -59,8 +67,7 @@ def test_v3_quotes_equal_quoter_v2_to_the_wei(devnet: DevnetHandle) -> None:
     cases = crossed_many = 0
     for chain in devnet.chains():
         ctx = context(devnet.config, chain)
-        block = ctx.w3.eth.block_number
-        states = read_venues(devnet.config, ctx, "uniswap_v3", block)
+        block, states = at_head(ctx, partial(read_venues, devnet.config, ctx, "uniswap_v3"))
         calls: list[Call] = []
         expected: list[tuple[VenueState, Side, int, int]] = []
         for state in states:
@@ -86,8 +93,8 @@ def test_v2_quotes_equal_router_get_amounts_out(devnet: DevnetHandle) -> None:
     rng = random.Random(7)
     for chain in devnet.chains():
         ctx = context(devnet.config, chain)
-        block = ctx.w3.eth.block_number
-        for state in read_venues(devnet.config, ctx, "uniswap_v2", block):
+        block, pairs = at_head(ctx, partial(read_venues, devnet.config, ctx, "uniswap_v2"))
+        for state in pairs:
             for side in (Side.SELL, Side.BUY):
                 amount = random_size(rng, state, side)
                 path = list(tokens_for(state, side))
@@ -130,9 +137,9 @@ def test_executed_swaps_deliver_the_predicted_amount(devnet: DevnetHandle, chain
 def test_curves_convex_and_within_one_bp_at_every_breakpoint(devnet: DevnetHandle) -> None:
     for chain in devnet.chains():
         ctx = context(devnet.config, chain)
-        block = ctx.w3.eth.block_number
+        _, read = at_head(ctx, partial(read_adapters, devnet.config, ctx, ("uniswap_v3", "uniswap_v2")))
         for name, adapter in (("uniswap_v3", V3), ("uniswap_v2", V2)):
-            for state in read_venues(devnet.config, ctx, name, block):
+            for state in read[name]:
                 for curve in (state.sell, state.buy):
                     assert len(curve.segments) >= 10 and ordered_curve_ok(curve), f"{chain}/{state.venue}"
                     for base, quote in cumulative(curve):
@@ -158,9 +165,9 @@ def test_curves_within_one_bp_between_breakpoints_up_to_the_exact_impact(devnet:
     checked = 0
     for chain in devnet.chains():
         ctx = context(devnet.config, chain)
-        block = ctx.w3.eth.block_number
+        _, read = at_head(ctx, partial(read_adapters, devnet.config, ctx, ("uniswap_v3", "uniswap_v2")))
         for name, adapter in (("uniswap_v3", V3), ("uniswap_v2", V2)):
-            for state in read_venues(devnet.config, ctx, name, block):
+            for state in read[name]:
                 bd, qd = 10**state.base.decimals, 10**state.quote.decimals
                 for curve in (state.sell, state.buy):
                     prev = (0.0, 0.0)
@@ -234,16 +241,7 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
     target = before[0]
     w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
     manager = devnet.config.chains[chain].contracts["position_manager"]
-    for token in (target.pool["token0"], target.pool["token1"]):
-        approve(w3, trader, token, manager)
-    spacing, tick = target.pool["tick_spacing"], target.pool["tick"]
-    centre = tick - tick % spacing
-    mint = "mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))"
-    for i in range(40):
-        lower = centre - (3 * i + 1) * spacing - spacing * 7
-        params = (target.pool["token0"], target.pool["token1"], target.fee_pips, lower, lower + spacing * (2 * i + 3),
-                  10**12, 10**12, 0, 0, trader, target.block_timestamp + 3600)
-        send(w3, trader, manager, calldata(mint, params))
+    mint_narrow_positions(w3, trader, manager, target)
     block = w3.eth.block_number
     counter.reset()
     after = v3.read(ctx, entries, block)
@@ -278,14 +276,13 @@ def test_quote_past_the_read_window_is_refused(devnet: DevnetHandle) -> None:
     entry = next(v for v in devnet.config.venues_on("ethereum") if v.adapter == "uniswap_v3")
     narrow = type(entry)(name=entry.name, chain=entry.chain, adapter=entry.adapter,
                          config=entry.config.model_copy(update={"window_ticks": 1}))
-    [state] = V3.read(ctx, [narrow], ctx.w3.eth.block_number)
+    _, [state] = at_head(ctx, partial(V3.read, ctx, [narrow]))
     with pytest.raises(QuoteOutOfRangeError, match=f"chain ethereum: venue {entry.name}"):
         V3.quote(state, Side.SELL, 10**30)
 
 
 def test_builtin_venues_pass_the_live_conformance_check(devnet: DevnetHandle) -> None:
     ctx = context(devnet.config, "arbitrum")
-    block = ctx.w3.eth.block_number
     for entry in devnet.config.venues_on("arbitrum"):
-        state = check_live_venue(default_registry().venue(entry.adapter), ctx, entry, block)
+        block, state = at_head(ctx, partial(check_live_venue, default_registry().venue(entry.adapter), ctx, entry))
         assert state.block_number == block

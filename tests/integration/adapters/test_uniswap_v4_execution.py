@@ -23,7 +23,7 @@ from adapters import Side, TxRequest, read_permit_nonce
 from adapters.uniswap_v4 import build_v4_swap, parse_v4_fill, v4_permit_request
 from adapters.uniswap_v4.execution import TRANSFER_TOPIC
 from orchestrator import WalletSigner, approve_tx
-from tests.integration.adapters.v4_helpers import balance, operator, send, v4_quote, v4_state
+from tests.integration.adapters.v4_exec_helpers import balance, operator, send, v4_quote, v4_state
 from tests.integration.conftest import DevnetHandle
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("chain_snapshot")]

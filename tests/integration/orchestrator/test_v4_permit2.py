@@ -1,9 +1,9 @@
 """A Uniswap V4 trade through the orchestrator: planning makes the exact approval of Permit2 and the swap intent; the
 lane reads Permit2's nonce, signs the permit and the swap, lands it once; the fill is parsed and reconciled.
 
-The V4 venue is tests/integration/adapters/v4_venue.py's adapter (real reads, the production execution code) in
-this test's own registry, so the stages run in process (``drive``) on the session's Redis and devnet; the worker
-process, which loads installed adapters only, cannot serve it until the ``uniswap_v4`` adapter is installed.
+The V4 venue is the installed ``uniswap_v4`` adapter, added to the session's config as the devnet's
+``devnet.v4_venues`` writes it; the stages run in process (``drive``) on the session's Redis and devnet, in this
+test's registry, so a venue that misbehaves on purpose (``_Greedy``) can stand in for it.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from adapters import (
     check_static,
 )
 from adapters.uniswap.universal_router import EXECUTE_SELECTOR, Command
+from adapters.uniswap_v4 import UniswapV4Adapter
 from crosshedge import AdapterConformanceError
 from crosshedge.config import Config, load_config
+from devnet.v4 import v4_venue_sections
 from orchestrator import IntentKind, IntentState, RunContext, RunState
-from tests.integration.adapters.v4_helpers import balance, contract
-from tests.integration.adapters.v4_venue import StandInV4Venue, venue_section
+from tests.integration.adapters.v4_exec_helpers import balance, contract
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, drive, make_plan
 
@@ -43,7 +44,7 @@ CHAIN = "base"
 
 def _registry() -> AdapterRegistry:
     installed = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return AdapterRegistry(entry_points_by_name=installed, adapters={StandInV4Venue.name: StandInV4Venue()})
+    return AdapterRegistry(entry_points_by_name=installed, adapters={UniswapV4Adapter.name: UniswapV4Adapter()})
 
 
 @pytest.fixture
@@ -53,7 +54,8 @@ def v4_config(fresh: Orchestra, tmp_path: Path) -> Iterator[tuple[Config, Adapte
     assert settings.uniswap_v4 is not None
     pool = next(n for n, p in sorted(settings.uniswap_v4.pools.items()) if int(p.currency0, 16) == 0)
     raw = yaml.safe_load(fresh.config_path.read_text())
-    raw["chains"][CHAIN]["venues"][pool] = venue_section(settings, pool)
+    raw["chains"][CHAIN]["venues"][pool] = v4_venue_sections(settings.uniswap_v4.model_dump(),
+                                                             settings.tokens["WETH"].address)[pool]
     path = tmp_path / "v4.chains.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     registry = _registry()
@@ -166,11 +168,11 @@ def test_the_conformance_suite_checks_a_permit2_venues_permit(
     config, registry, pool = v4_config
     ctx = RunContext(config=config, ledger=fresh.ledger(), registry=registry)
     chain, venue = ctx.chain_context(CHAIN), config.venue(CHAIN, pool)
-    check_static(StandInV4Venue(), venue)
-    state = check_live_venue(StandInV4Venue(), chain, venue, int(chain.w3.eth.block_number))
+    check_static(UniswapV4Adapter(), venue)
+    state = check_live_venue(UniswapV4Adapter(), chain, venue, int(chain.w3.eth.block_number))
     assert state.pool["permit2"] == config.chains[CHAIN].uniswap_v4.permit2  # type: ignore[union-attr]
 
-    class Greedy(StandInV4Venue):  # asks for more than the swap's input, for longer than its deadline
+    class Greedy(UniswapV4Adapter):  # asks for more than the swap's input, for longer than its deadline
         def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:
             asked = super().permit_request(state, side, amount_in, deadline)
             return asked.model_copy(update={"amount": amount_in * 2, "expiration": deadline + 86_400})
@@ -180,7 +182,7 @@ def test_the_conformance_suite_checks_a_permit2_venues_permit(
     assert "not at the swap's deadline" in str(e.value)
 
 
-class _Greedy(StandInV4Venue):
+class _Greedy(UniswapV4Adapter):
     """Asks a permit for twice the swap's input (a venue bug, or worse): the sender must refuse to sign it."""
 
     def permit_request(self, state: VenueState, side: Side, amount_in: int, deadline: int) -> PermitRequest:

@@ -87,12 +87,24 @@ def test_a_v2_state_quotes_get_amount_out(tmp_path: Path) -> None:
     assert sell.price_after < 3000 < v2_quote(record, Side.BUY, 10**9).price_after
 
 
-def test_v4_is_reserved_with_its_lp_and_protocol_fees(tmp_path: Path) -> None:
-    doc = v3_document() | {"protocol": "uniswap_v4", "pool_id": "0x" + "ab" * 32, "hooks": "0x" + "00" * 20,
-                           "lp_fee": 3000, "protocol_fee": (200 << 12) | 100}
-    del doc["fee"]
-    record = load_pool_state(write(tmp_path, doc))
+def v4_document() -> dict[str, Any]:
+    doc = v3_document()
+    return doc | {"protocol": "uniswap_v4", "pool_id": "0x" + "ab" * 32, "hooks": "0x" + "00" * 20,
+                  "currency0": doc["token0"]["address"], "currency1": doc["token1"]["address"],
+                  "fee": 3000, "dynamic_fee": False, "lp_fee": 3000, "protocol_fee": (200 << 12) | 100}
+
+
+def test_v4_records_its_key_lp_and_protocol_fees(tmp_path: Path) -> None:
+    record = load_pool_state(write(tmp_path, v4_document()))
     assert isinstance(record, UniswapV4PoolState) and record.protocol_fee & 0xFFF == 100
+    assert record.fee == 3000 and not record.dynamic_fee
+
+
+def test_v4_dynamic_flag_must_match_the_key_fee(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="dynamic_fee"):
+        load_pool_state(write(tmp_path, v4_document() | {"dynamic_fee": True}))
+    record = load_pool_state(write(tmp_path, v4_document() | {"fee": 0x800000, "dynamic_fee": True}))
+    assert isinstance(record, UniswapV4PoolState) and record.dynamic_fee
 
 
 @pytest.mark.parametrize(("edit", "field", "why"), [

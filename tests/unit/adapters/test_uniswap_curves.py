@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters import EXACT_IMPACT_BPS, Curve, Segment, Side, TokenInfo, VenueState, ordered_curve_ok
-from adapters.uniswap.curve import cumulative, curve_from_points
+from adapters.uniswap.curve import CurveCache, cumulative, curve_from_points
 from adapters.uniswap.math import PIPS, V2_FEE_PIPS, get_amount_out, get_sqrt_ratio_at_tick
+from adapters.uniswap_v2.adapter import UniswapV2Adapter
 from adapters.uniswap_v2.adapter import sample_points as v2_points
-from adapters.uniswap_v3 import PoolModel, curve_of, sample_points
+from adapters.uniswap_v3 import PoolModel, cached_curve_of, curve_of, sample_points
 from tests.unit.adapters.pool_helpers import pool_with
 
 TOLERANCE = 1e-4  # the promised 1 bp
@@ -224,3 +225,31 @@ def test_ticks_crossed_survive_the_json_round_trip() -> None:
                        buy=buy, pool={})
     assert VenueState.model_validate_json(state.model_dump_json()) == state
     assert Segment.model_validate({"size": 1.0, "price": 1.0}).ticks_crossed == 0  # older saved states still load
+
+
+def test_the_v3_curve_cache_serves_a_pool_only_its_own_curve() -> None:
+    """An unchanged pool (a new model object, same content) gets the same curve without a rebuild; a change to any
+    input of the curve (a tick's liquidityNet, the price, the window) gets a freshly built, different one."""
+    def pool(net: int = 10**20, tick: int = 5, window: int = 6000) -> PoolModel:
+        return pool_with([(-600, 600, 10**20), (-120, 60, net)], tick=tick, spacing=60, fee=3000, window=window)
+
+    cache = CurveCache(size=8)
+    first = cached_curve_of(cache, pool(), True, Side.SELL, 18, 6)
+    assert first == curve_of(pool(), True, Side.SELL, 18, 6)
+    assert cached_curve_of(cache, pool(), True, Side.SELL, 18, 6) is first  # same content: served, not rebuilt
+    assert cached_curve_of(cache, pool(), False, Side.BUY, 18, 6) == curve_of(pool(), False, Side.BUY, 18, 6)
+    for changed in (pool(net=2 * 10**20), pool(tick=-30), pool(window=60_000)):
+        got = cached_curve_of(cache, changed, True, Side.SELL, 18, 6)
+        assert got == curve_of(changed, True, Side.SELL, 18, 6) and got != first
+    for n in range(10):  # past its size the least recently used entries go; what it serves stays exact
+        moved = pool(tick=n)
+        assert cached_curve_of(cache, moved, True, Side.SELL, 8, 6) == curve_of(moved, True, Side.SELL, 8, 6)
+
+
+def test_the_v2_curve_cache_is_keyed_by_the_reserves() -> None:
+    adapter = UniswapV2Adapter()
+    first = adapter._curve(Side.SELL, 10**21, 3 * 10**12, 18, 6)
+    assert adapter._curve(Side.SELL, 10**21, 3 * 10**12, 18, 6) is first
+    assert first == curve_from_points(Side.SELL, v2_points(10**21, 3 * 10**12), 18, 6)
+    moved = adapter._curve(Side.SELL, 10**21 + 1, 3 * 10**12, 18, 6)
+    assert moved == curve_from_points(Side.SELL, v2_points(10**21 + 1, 3 * 10**12), 18, 6) and moved is not first
