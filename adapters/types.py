@@ -83,6 +83,13 @@ class VenueState(Frozen):
     sell: Curve
     buy: Curve
     pool: dict[str, Any]  # adapter-specific exact state (JSON-able); only the adapter reads it
+    # The venue's price is derived from other pools (a multi-hop route through pools that are venues of their
+    # own): it is tradable, but no market observation, so marks never take it (it would move with another
+    # underlying's pools).
+    composite: bool = False
+    # The pool contracts the venue's swaps trade in (a route: every leg's). Two venues listing the same pool share
+    # its liquidity, so one plan never trades both (the planner's solves assume venues are independent).
+    pools: tuple[str, ...] = ()
 
 
 class SwapQuote(Frozen):

@@ -109,6 +109,17 @@ def price_of(prices: dict[str, float], base: str, offset_bps: float) -> float:
     return prices[TOKENS[base][2]] * (1 + offset_bps / 1e4)
 
 
+def usd_of(prices: dict[str, float], symbol: str) -> float:
+    """USD per unit of ``symbol``: 1 for a USD token, else its underlying's reference price."""
+    underlying = TOKENS[symbol][2]
+    return 1.0 if underlying == "USD" else float(prices[underlying])
+
+
+def pair_price(prices: dict[str, float], pool: Any) -> float:
+    """Quote per base of a pool in human units (a cross pool such as WBTC/WETH quotes in WETH, not USD)."""
+    return price_of(prices, pool.base, pool.price_offset_bps) / usd_of(prices, pool.quote)
+
+
 def create_v3_pool(
     d: ChainDeployer,
     c: dict[str, Contract],
@@ -118,16 +129,16 @@ def create_v3_pool(
 ) -> str:
     """Create and initialise a V3 pool, then mint its LP positions (owned by the LP account); returns its address."""
     layout = pool_layout(c, pool.base, pool.quote)
-    usd = price_of(prices, pool.base, pool.price_offset_bps)
-    raw = layout.raw_price(usd)
+    price = pair_price(prices, pool)
+    raw = layout.raw_price(price)
+    # USD per raw token1 (PairLayout assumes a USD quote; a WETH quote is worth its ETH price per unit).
+    usd_per_t1 = layout.usd_per_raw_token1(price) * usd_of(prices, pool.quote)
     t0, t1 = sorted_pair(c, pool.base, pool.quote)
     d.send(c["v3_factory"].functions.createPool(t0, t1, pool.fee), d.deployer, gas=6_000_000)
     address = c["v3_factory"].functions.getPool(t0, t1, pool.fee).call()
     pool_contract = d.at("UniswapV3Pool", address)
     d.send(pool_contract.functions.initialize(sqrt_price_x96(raw)), d.deployer, gas=200_000)
-    plans = plan_positions(
-        pool.shape, pool.positions, raw, pool.fee, pool.depth_usd, layout.usd_per_raw_token1(usd), seed
-    )
+    plans = plan_positions(pool.shape, pool.positions, raw, pool.fee, pool.depth_usd, usd_per_t1, seed)
     for plan in plans:
         params = (t0, t1, pool.fee, plan.tick_lower, plan.tick_upper, plan.amount0, plan.amount1, 0, 0, d.lp, 2**40)
         d.send(c["position_manager"].functions.mint(params), d.lp, gas=1_000_000)
@@ -139,7 +150,7 @@ def create_v2_pair(d: ChainDeployer, c: dict[str, Contract], pool: Any, prices: 
     d.send(c["v2_factory"].functions.createPair(c[pool.base].address, c[pool.quote].address), d.deployer, gas=5_000_000)
     address = c["v2_factory"].functions.getPair(c[pool.base].address, c[pool.quote].address).call()
     base_amount = to_raw(pool.base, pool.depth_usd / 2 / usd)
-    quote_amount = to_raw(pool.quote, pool.depth_usd / 2)
+    quote_amount = to_raw(pool.quote, pool.depth_usd / 2 / usd_of(prices, pool.quote))
     d.send(c[pool.base].functions.transfer(address, base_amount), d.lp, gas=100_000)
     d.send(c[pool.quote].functions.transfer(address, quote_amount), d.lp, gas=100_000)
     d.send(d.at("UniswapV2Pair", address).functions.mint(d.lp), d.lp, gas=300_000)
@@ -170,13 +181,39 @@ def lp_needs(spec: Any, prices: dict[str, float]) -> dict[str, int]:
         usd = price_of(prices, pool.base, pool.price_offset_bps)
         # A position can be single-sided, so budget the whole depth on each side, twice over.
         needs[pool.base] += to_raw(pool.base, 2 * pool.depth_usd / usd)
-        needs[pool.quote] += to_raw(pool.quote, 2 * pool.depth_usd)
+        needs[pool.quote] += to_raw(pool.quote, 2 * pool.depth_usd / usd_of(prices, pool.quote))
     return needs
 
 
 def venue_name(pool: Any) -> str:
     pair = f"{pool.base.lower()}_{pool.quote.lower()}"
     return f"v3_{pair}_{pool.fee}" if pool.kind == "uniswap_v3" else f"v2_{pair}"
+
+
+def is_route_leg_only(pool: Any) -> bool:
+    """A pool quoted in a non-USD token (WBTC/WETH) is a route leg, never a venue: a venue hedges against USD."""
+    return TOKENS[pool.quote][2] != "USD"
+
+
+def route_venues(spec: Any, legs: dict[str, dict[str, str]], router: str | None, quoter: str) -> dict[str, Any]:
+    """The chain's ``uniswap_route`` venue sections: each route's legs (pool or pair by kind), in SELL order.
+
+    Named ``route_<tokens>_<fee or v2 per leg>`` (route_wbtc_weth_usdc_500_500). Raises DeployError for a leg that
+    is not one of the chain's pools, or routes on a chain without a UniversalRouter (deployed with its V4 pools).
+    """
+    if spec.routes and router is None:
+        raise DeployError("devnet routes need the chain's UniversalRouter: give the chain v4_pools")
+    out: dict[str, Any] = {}
+    for route in spec.routes:
+        missing = [leg for leg in route.legs if leg not in legs]
+        if missing:
+            raise DeployError(f"devnet route {route.legs}: legs {missing} are not pools of the chain")
+        sections = [legs[leg] for leg in route.legs]
+        tiers = "_".join(leg.rsplit("_", 1)[1] if leg.startswith("v3_") else "v2" for leg in route.legs)
+        tokens = [route.legs[0].split("_")[1]] + [leg.split("_")[2] for leg in route.legs]
+        out[f"route_{'_'.join(tokens)}_{tiers}"] = {
+            "adapter": "uniswap_route", "router": router, "quoter": quoter, "legs": sections}
+    return out
 
 
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
@@ -191,12 +228,19 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         fund(d, c, d.lp, symbol, amount + v4_needs[symbol])  # one mint per token for the V3/V2 and V4 pools
     approve_all(d, c, d.lp, [c["position_manager"].address])
     venues: dict[str, dict[str, Any]] = {}
+    legs: dict[str, dict[str, str]] = {}  # every pool by devnet name, as a route leg
+    route_pools: dict[str, dict[str, str]] = {}  # pools that are route legs only (WBTC/WETH), by devnet name
     operator_ids: list[int] = []
     seed = sum(map(ord, name))
     for index, pool in enumerate(spec.pools):
         key = venue_name(pool)
         if pool.kind == "uniswap_v3":
             address = create_v3_pool(d, c, pool, prices, seed + index)
+            legs[key] = {"kind": "uniswap_v3", "pool": address}
+            if is_route_leg_only(pool):
+                # Not a venue, but the market driver keeps its price in line like any pool's.
+                route_pools[key] = {"adapter": "uniswap_v3", "pool": address, "router": c["swap_router"].address}
+                continue
             if not operator_ids and spec.operator_lp_usd > 0:
                 operator_ids.append(mint_operator_position(d, c, pool, prices, spec.operator_lp_usd, operator))
             venues[key] = {
@@ -207,8 +251,15 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
             }
         else:
             address = create_v2_pair(d, c, pool, prices)
-            venues[key] = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+            legs[key] = {"kind": "uniswap_v2", "pair": address}
+            section = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
+            if is_route_leg_only(pool):
+                route_pools[key] = section
+            else:
+                venues[key] = section
     v4 = deploy_v4(d, c, spec, prices) if spec.v4_pools else {"section": None, "code_hashes": {}}
+    router = v4["section"]["universal_router"] if v4["section"] else None
+    venues |= route_venues(spec, legs, router, c["quoter_v2"].address)
     for symbol, amount in spec.operator_inventory.items():
         fund(d, c, operator, symbol, to_raw(symbol, amount))
     anvil_rpc(w3, "anvil_setBalance", operator, hex(int(spec.operator_native_eth * 10**18)))
@@ -218,13 +269,14 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
     # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
     # pool and pair the factories created.
-    pools = [str(v.get("pool") or v["pair"]) for v in venues.values()]
+    pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values()]
     return {
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
         "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools]), **v4["code_hashes"]},
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
+        "route_pools": route_pools,  # route legs that are no venue of their own (the market driver moves them)
         "uniswap_v4": v4["section"],  # V4 contracts and pool keys: not venues until a uniswap_v4 adapter exists
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
         "operator_lp_token_ids": operator_ids,

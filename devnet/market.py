@@ -1,6 +1,7 @@
 """Move the devnet's pools along a real price path, the way arbitrageurs keep DEX prices in line with the market.
 
-Each step sets a target USD price per underlying; every pool is then swapped to it by the devnet's trader account:
+Each step sets a target USD price per underlying; every pool is then swapped to it by the devnet's trader account
+(a pool quoted in another risky token, a route's WBTC/WETH leg, to the ratio of their prices):
 a Uniswap V3 pool with SwapRouter.exactInputSingle and a sqrtPriceLimitX96 at the target (the swap stops exactly
 there), a V2 pair with the constant-product amount that lands its reserves on the target. Devnet only: the trader
 is an unlocked anvil account.
@@ -63,7 +64,9 @@ class MarketDriver:
         for chain, s in state["chains"].items():
             w3s[chain] = Web3(HTTPProvider(s["rpc_url"], request_kwargs={"timeout": 30}))
             trader[chain] = s["accounts"]["trader"]
-            for venue, section in s["venues"].items():
+            # Route venues trade through pools listed here already, or in route_pools (their legs only).
+            sections = {v: sec for v, sec in s["venues"].items() if "legs" not in sec} | s.get("route_pools", {})
+            for venue, section in sections.items():
                 kind = section["adapter"]
                 parts = venue.split("_")  # v3_weth_usdc_500 / v2_weth_usdc
                 base, quote = parts[1].upper(), parts[2].upper()
@@ -91,6 +94,11 @@ class MarketDriver:
             target = prices.get(_underlying(pool.base))
             if target is None:
                 continue
+            if _underlying(pool.quote) != "USD":  # a cross pool (WBTC/WETH) sits on the ratio of the two prices
+                quote_usd = prices.get(_underlying(pool.quote))
+                if quote_usd is None:
+                    continue
+                target /= quote_usd
             w3 = self.w3s[pool.chain]
             if pool.chain in self.base_fees_wei:  # keep each chain's gas market at its own level
                 anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[pool.chain]))

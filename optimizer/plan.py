@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from adapters import Side, VenueState
-from crosshedge import AdapterError, PlanError
+from crosshedge import AdapterError, InfeasiblePlanError, PlanError
 from optimizer.baselines import BASELINES
 from optimizer.diagnose import explain, infeasibility, usable_venues
 from optimizer.finalize import Allocation, Quoter, build_plan, registry_quoter
@@ -102,7 +102,29 @@ class Planner:
         return states, data, result, stats
 
     def plan(self, problem: HedgeProblem, with_explanation: bool = True) -> Plan:
-        """The cheapest set of hedge trades for ``problem`` (see module docstring)."""
+        """The cheapest set of hedge trades for ``problem`` (see module docstring).
+
+        Venues that share a pool (a route and a venue that is one of its legs) are solved as if independent, so a
+        plan trading both would meet the pool already moved by the other: the cheaper of the plans without one or
+        the other is taken instead (see :func:`shared_pool_trades`).
+        """
+        best = self._plan(problem, with_explanation)
+        clash = shared_pool_trades(problem, best)
+        if clash is None:
+            return best
+        plans = []
+        for key in clash:
+            variant = problem.model_copy(update={"disabled_venues": [*problem.disabled_venues, key]})
+            try:
+                plans.append(self.plan(variant, with_explanation))
+            except InfeasiblePlanError:
+                continue
+        if not plans:
+            raise InfeasiblePlanError(f"venues {clash[0]} and {clash[1]} share a pool and no plan hedges without "
+                                      "trading both")
+        return min(plans, key=lambda p: p.objective_usd)
+
+    def _plan(self, problem: HedgeProblem, with_explanation: bool) -> Plan:
         states, data, result, stats = self.solve(problem)
         allocations = allocations_from(states, result, data)
         draft = build_plan(problem, allocations, stats=stats, model_objective=result.objective, quoter=self.quoter)
@@ -184,6 +206,17 @@ def allocations_from(states: list[VenueState], result: SolveResult, data: Packed
 def default_planner() -> Planner:
     """The process-wide planner behind :func:`plan` (exact quotes from the adapter registry)."""
     return Planner()
+
+
+def shared_pool_trades(problem: HedgeProblem, plan: Plan) -> tuple[str, str] | None:
+    """The first two venue keys (``chain/venue``) the plan trades that list a pool in common, else None."""
+    pools = {f"{v.chain}/{v.venue}": {(v.chain, p) for p in v.pools} for v in problem.venues}
+    used = sorted({t.venue_key for t in plan.trades})
+    for i, a in enumerate(used):
+        for b in used[i + 1:]:
+            if pools.get(a, set()) & pools.get(b, set()):
+                return a, b
+    return None
 
 
 def plan(problem: HedgeProblem, quoter: Quoter | None = None, now: float | None = None,

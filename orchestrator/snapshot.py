@@ -174,7 +174,8 @@ def read_venues(
         lens_reader = registry.lens_reader(a) if use_lens else None
         if lens_reader is not None:
             readers[a], more = lens_reader.lens_stages(ctx, group)
-            walks += more
+            # A pool read by two adapters (a V3 venue that is also a route's leg) is walked once.
+            walks += [w for w in more if w not in walks]
         elif (reader := registry.staged_reader(a)) is not None:
             readers[a] = reader.read_stages(ctx, group)
     number, values = run_stages(ctx.w3, list(readers.values()), block, ctx.multicall, ctx.name, batch=batch,
@@ -268,7 +269,7 @@ def native_prices(config: Config, reads: Mapping[str, _ChainRead]) -> dict[str, 
     mids: dict[str, list[float]] = {}
     for r in reads.values():
         for v in r.venues:
-            if v.quote.underlying == "USD":
+            if v.quote.underlying == "USD" and not v.composite:  # a route's mid is no market of its own
                 mids.setdefault(v.underlying, []).append(v.mid_price)
     prices: dict[str, float] = {}
     for name in reads:

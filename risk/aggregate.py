@@ -280,10 +280,11 @@ def _underlying(u: str, items: Sequence[tuple[_Key, _Acc]], s: float, book: _Boo
 
 
 def marks_from_venues(states: Sequence[VenueState]) -> dict[str, float]:
-    """Median mid per underlying over every venue quoted in USD (the book's marks)."""
+    """Median mid per underlying over every single-market venue quoted in USD (the book's marks; a route's mid is
+    its pools' product, so it would move the BTC mark with the ETH pools)."""
     mids: dict[str, list[float]] = {}
     for v in states:
-        if v.quote.underlying == "USD":
+        if v.quote.underlying == "USD" and not v.composite:
             mids.setdefault(v.underlying, []).append(v.mid_price)
     return {u: statistics.median(m) for u, m in mids.items()}
 

@@ -179,6 +179,7 @@ class UniswapV2Adapter:
             pool={"address": config.pair, "router": config.router, "chain_id": chain.chain_id,
                   "token0": token0.address, "token1": token1.address, "base_is_token0": base_is_token0,
                   "reserve0": int(r0), "reserve1": int(r1)},
+            pools=(config.pair.lower(),),
         )
 
     def _curve(self, side: Side, reserve_in: int, reserve_out: int, base_decimals: int, quote_decimals: int) -> Curve:

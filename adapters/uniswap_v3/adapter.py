@@ -195,7 +195,7 @@ class UniswapV3Adapter:
             gas_units_per_tick=GAS_PER_TICK,
             sell=cached_curve_of(self._curves, m, sell_zf1, Side.SELL, base.decimals, quote.decimals),
             buy=cached_curve_of(self._curves, m, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
-            pool=pool,
+            pool=pool, pools=(r.address.lower(),),
         )
 
     def quote(self, state: VenueState, side: Side, amount_in: int) -> int:

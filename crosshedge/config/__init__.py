@@ -20,7 +20,7 @@ from crosshedge.config.chains import (
     UniswapV4PoolKey,
     WalletSettings,
 )
-from crosshedge.config.devnet import DevnetChain, DevnetPool, DevnetSpec, DevnetV4Pool
+from crosshedge.config.devnet import DevnetChain, DevnetPool, DevnetRoute, DevnetSpec, DevnetV4Pool
 from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
 from crosshedge.config.generated import (
     CONFIG_ENV,
@@ -44,6 +44,7 @@ __all__ = [
     "Config",
     "DevnetChain",
     "DevnetPool",
+    "DevnetRoute",
     "DevnetSpec",
     "DevnetV4Pool",
     "ExecutionSettings",

@@ -37,6 +37,17 @@ class DevnetPool(_Section):
     price_offset_bps: float = 0.0  # start this pool's price slightly off the reference (fragmented markets)
 
 
+class DevnetRoute(_Section):
+    """A multi-hop route venue over the chain's pools, named by their devnet venue names in swap order (SELL).
+
+    E.g. ``{legs: [v3_wbtc_weth_500, v3_weth_usdc_500]}``: WBTC→WETH→USDC, a real alternative to the direct WBTC/USDC
+    pools. Every leg's pool must be in the chain's ``pools``; the route trades through the chain's UniversalRouter,
+    so the chain needs ``v4_pools`` (which deploy it).
+    """
+
+    legs: list[str] = Field(min_length=2, max_length=4)
+
+
 class DevnetV4Pool(_Section):
     """One Uniswap V4 pool to initialise on the chain's PoolManager (no hooks) and mint LP ranges in.
 
@@ -71,6 +82,9 @@ class DevnetChain(_Section):
     # Uniswap V4 pools (the chain then also gets PoolManager, StateView, V4Quoter, PositionManager, UniversalRouter
     # and Permit2); recorded under the generated chain's ``uniswap_v4`` key, not as venues.
     v4_pools: list[DevnetV4Pool] = []
+    # Multi-hop route venues (adapter ``uniswap_route``) over the pools above; a pool whose quote is not a USD token
+    # (WBTC/WETH) is deployed as a route leg only, never as a venue of its own.
+    routes: list[DevnetRoute] = []
     operator_inventory: dict[str, float] = {}  # token symbol -> amount funded to the operator wallet
     # The operator's own LP position in the chain's first V3 pool (±10% range), so the book holds LP risk too.
     operator_lp_usd: float = Field(default=0.0, ge=0)

@@ -214,10 +214,12 @@ def test_each_v3_tick_crossed_is_a_breakpoint_where_the_swap_gas_steps(devnet: D
     assert not failed
     snap = take_snapshot(devnet.config, connections, default_registry())
     for name, chain_snap in snap.chains.items():
-        pools = {v.venue for v in chain_snap.venues if v.adapter == "uniswap_v3"}
-        assert set(chain_snap.tick_gas_usd) == pools, name
-        for venue in pools:
-            want = GAS_PER_TICK * chain_snap.gas_price_wei / 1e18 * chain_snap.native_usd
+        # Route venues with V3 legs price their legs' ticks the same way.
+        ticked = {v.venue: v.gas_units_per_tick for v in chain_snap.venues if v.gas_units_per_tick}
+        assert {v.venue for v in chain_snap.venues if v.adapter == "uniswap_v3"} < set(ticked), name
+        assert set(chain_snap.tick_gas_usd) == set(ticked), name
+        for venue, per_tick in ticked.items():
+            want = per_tick * chain_snap.gas_price_wei / 1e18 * chain_snap.native_usd
             assert chain_snap.tick_gas_usd[venue] == pytest.approx(want, rel=1e-12)
 
 
@@ -260,8 +262,9 @@ def test_all_venues_of_a_chain_share_round_trips(devnet: DevnetHandle) -> None:
     registry = AdapterRegistry.from_entry_points()  # fresh adapter instances: a cold read
     counter.reset()
     number, cold = read_chain_venues(ctx, entries, registry, "latest")
-    assert counter.count == MAX_ROUND_TRIPS  # V2 pairs ride in the V3 rounds; "latest" costs no eth_blockNumber
-    assert {s.adapter for s in cold} == {"uniswap_v2", "uniswap_v3"} and len(cold) == len(entries)
+    # V2 pairs and the route venues' legs ride in the V3 rounds; "latest" costs no eth_blockNumber.
+    assert counter.count == MAX_ROUND_TRIPS
+    assert {s.adapter for s in cold} == {"uniswap_v2", "uniswap_v3", "uniswap_route"} and len(cold) == len(entries)
     assert {s.block_number for s in cold} == {number}
     counter.reset()
     again_number, warm = read_chain_venues(ctx, entries, registry, number)

@@ -61,19 +61,25 @@ def test_every_devnet_venue_verifies(devnet: DevnetHandle, pinned: bool) -> None
         assert config.chains[chain].code_hashes if pinned else not config.chains[chain].code_hashes
         ctx = context(config, chain)
         venues = config.venues_on(chain)
-        assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2"}
+        assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2", "uniswap_route"}
         assert verifier.verify(config, REGISTRY, ctx, venues, head(ctx)) == {}
         allowed = verifier.allowlist(config, REGISTRY, ctx, venues, head(ctx))
         contracts = devnet.state["chains"][chain]["contracts"]
         tokens = {t["address"] for t in devnet.state["chains"][chain]["tokens"].values()}
-        assert allowed == {contracts["swap_router"], contracts["v2_router"]} | tokens
+        # Route venues swap through the UniversalRouter and approve Permit2 (which the router pulls through).
+        v4 = devnet.state["chains"][chain]["uniswap_v4"]
+        routers = {contracts["swap_router"], contracts["v2_router"], v4["universal_router"], v4["permit2"]}
+        assert allowed == {Web3.to_checksum_address(a) for a in routers} | tokens
 
 
 def test_the_devnet_pins_the_code_of_everything_it_deploys(devnet: DevnetHandle) -> None:
     for chain in devnet.chains():
         state = devnet.state["chains"][chain]
         pinned = devnet.config.chains[chain].code_hashes
-        deployed = set(state["contracts"].values()) | {v.get("pool") or v["pair"] for v in state["venues"].values()}
+        deployed = set(state["contracts"].values()) | {v.get("pool") or v["pair"] for v in state["venues"].values()
+                                                       if "legs" not in v}
+        # A route venue's pools are its legs (the WBTC/WETH pool is nothing but a leg).
+        deployed |= {leg.get("pool") or leg["pair"] for v in state["venues"].values() for leg in v.get("legs", ())}
         # Uniswap V4's contracts (recorded apart from the venues until its adapter exists) are pinned too.
         deployed |= {a for k, a in (state.get("uniswap_v4") or {}).items() if k != "pools"}
         assert set(pinned) == {Web3.to_checksum_address(a) for a in deployed}
