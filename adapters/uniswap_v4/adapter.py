@@ -135,8 +135,11 @@ class UniswapV4Adapter:
         """Approvals go to Permit2; swaps call the Universal Router, which pulls through Permit2 and swaps in
         PoolManager; reads touch StateView (and V4Quoter in diagnostics)."""
         c = self._config(venue)
-        read = {"state_view": c.state_view} | ({"v4_quoter": c.v4_quoter} if c.v4_quoter else {})
-        called = {"universal_router": c.universal_router, "permit2": c.permit2, "pool_manager": c.pool_manager}
+        # Transactions go to the router and Permit2 only (what the sender's allowlist admits); PoolManager is
+        # reached through the router, and its state is read through StateView.
+        read = {"state_view": c.state_view, "pool_manager": c.pool_manager} | (
+            {"v4_quoter": c.v4_quoter} if c.v4_quoter else {})
+        called = {"universal_router": c.universal_router, "permit2": c.permit2}
         return VenueContracts(spender=c.permit2, router=c.universal_router, called=called, read=read)
 
     def verification(self, venue: VenueEntry) -> VenueChecks:

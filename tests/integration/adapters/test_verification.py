@@ -61,7 +61,7 @@ def test_every_devnet_venue_verifies(devnet: DevnetHandle, pinned: bool) -> None
         assert config.chains[chain].code_hashes if pinned else not config.chains[chain].code_hashes
         ctx = context(config, chain)
         venues = config.venues_on(chain)
-        assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2", "uniswap_route"}
+        assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2", "uniswap_route", "uniswap_v4"}
         assert verifier.verify(config, REGISTRY, ctx, venues, head(ctx)) == {}
         allowed = verifier.allowlist(config, REGISTRY, ctx, venues, head(ctx))
         contracts = devnet.state["chains"][chain]["contracts"]
@@ -199,7 +199,7 @@ def test_a_wrong_pinned_hash_refuses(devnet: DevnetHandle) -> None:
     ctx = context(config, "arbitrum")
     venues = config.venues_on("arbitrum")
     refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
-    users = {v.name for v in venues if v.config.model_dump()["router"] == router}
+    users = {v.name for v in venues if v.config.model_dump().get("router") == router}
     assert set(refused) == users and users
     assert refused[entry.name] == (f"chain arbitrum: venue {entry.name}: router {router} has code keccak {real}, "
                                    f"not the 0x{'ab' * 32} in code_hashes; refused")

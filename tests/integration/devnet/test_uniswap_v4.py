@@ -74,12 +74,14 @@ def _usd_price(devnet: DevnetHandle, chain: str, pool: V4Pool, sqrt_price_x96: i
 
 
 @pytest.mark.parametrize("chain", CHAINS)
-def test_v4_is_recorded_apart_from_venues_and_pinned(devnet: DevnetHandle, chain: str) -> None:
+def test_v4_is_recorded_pinned_and_listed_as_venues_with_the_flag(devnet: DevnetHandle, chain: str) -> None:
     settings = devnet.config.chains[chain]
     v4 = _deployment(devnet, chain)
     w3 = devnet.w3(chain)
     assert v4.permit2 == PERMIT2_ADDRESS
-    assert all(not name.startswith("v4_") for name in settings.venues)
+    assert devnet.config.raw.devnet is not None
+    listed = {name for name in settings.venues if name.startswith("v4_")}
+    assert listed == (set(v4.pools) if devnet.config.raw.devnet.v4_venues else set())
     for address in (v4.pool_manager, v4.state_view, v4.v4_quoter, v4.position_manager, v4.universal_router,
                     v4.permit2):
         code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))

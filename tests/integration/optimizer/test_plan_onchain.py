@@ -60,12 +60,21 @@ def _execute(
     w3 = devnet.w3(state.chain)
     chain = snap.chains[state.chain]
     token_in, token_out = (state.base, state.quote) if trade.side is Side.SELL else (state.quote, state.base)
-    tx = default_registry().venue(state.adapter).build_swap(
-        state, trade.side, trade.amount_in_raw, trade.min_amount_out_raw, operator, chain.block_timestamp + 3600)
+    adapter, deadline = default_registry().venue(state.adapter), chain.block_timestamp + 3600
+    tx = adapter.build_swap(state, trade.side, trade.amount_in_raw, trade.min_amount_out_raw, operator, deadline)
     priority = int(devnet.config.chains[state.chain].gas.priority_fee_gwei * 1e9)
     fees = {"maxPriorityFeePerGas": priority, "maxFeePerGas": 4 * chain.gas_price_wei + priority}
+    spender, permits = tx.to, default_registry().permit2_venue(state.adapter)
+    if permits is not None:
+        # The impersonated operator has no key to sign a permit here (the lane signs one in production): it gives
+        # the router the same exact Permit2 allowance on chain, which the permit-less swap then spends.
+        permit = permits.permit_request(state, trade.side, trade.amount_in_raw, deadline)
+        spender = permit.permit2
+        _send(w3, operator, {"to": permit.permit2, "gas": 100_000, **fees, "data": calldata(
+            "approve(address,address,uint160,uint48)", token_in.address, permit.spender, permit.amount,
+            permit.expiration)})
     _send(w3, operator, {"to": token_in.address, "gas": 100_000, **fees,
-                         "data": calldata("approve(address,uint256)", tx.to, trade.amount_in_raw)})
+                         "data": calldata("approve(address,uint256)", spender, trade.amount_in_raw)})
     before_in, before_out = _balance(w3, token_in.address, operator), _balance(w3, token_out.address, operator)
     receipt = _send(w3, operator, {"to": tx.to, "data": tx.data, "value": tx.value, "gas": 1_500_000, **fees})
     paid = before_in - _balance(w3, token_in.address, operator)

@@ -43,11 +43,11 @@ def test_pyproject_registers_the_adapter_under_its_name() -> None:
     assert type(check_entry_point("uniswap_v4", eps=[ep])) is UniswapV4Adapter
 
 
-def test_contracts_approve_permit2_and_call_router_permit2_and_pool_manager() -> None:
+def test_contracts_approve_permit2_and_call_only_the_router_and_permit2() -> None:
     contracts = UniswapV4Adapter().contracts(ENTRY)
-    assert contracts.spender == PERMIT2_ADDRESS
-    assert contracts.called == {"universal_router": SECTION["universal_router"], "permit2": PERMIT2_ADDRESS,
-                                "pool_manager": SECTION["pool_manager"]}
+    assert contracts.spender == PERMIT2_ADDRESS and contracts.router == SECTION["universal_router"]
+    assert contracts.called == {"universal_router": SECTION["universal_router"], "permit2": PERMIT2_ADDRESS}
+    assert contracts.read["pool_manager"] == SECTION["pool_manager"]  # reached through the router, never sent to
 
 
 def _read(protocol_fee: int = 0) -> V4Read:
