@@ -157,7 +157,7 @@ def read_venues(
     :func:`adapters.run_stages`, so their rounds share multicalls: with warm pool hints the whole chain is ONE
     round trip, and with ``block="latest"`` that round also yields the block number. Where the chain's RPC runs
     the read lens (``read_lens``, the default), the whole chain is ONE eth_call, cold or warm: lens readers'
-    (Uniswap V3) bitmap walks answer their later rounds. Other adapters' ``read``
+    (Uniswap V3 pools', V4 pools' through StateView) bitmap walks answer their later rounds. Other adapters' ``read``
     follow at that block. With ``batch``, the first round rides in it (adapters.rpc.run_stages).
 
     Usage::

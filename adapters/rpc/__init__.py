@@ -34,7 +34,7 @@ from adapters.rpc.connection import (
     redact_url,
 )
 from adapters.rpc.failover import FailoverProvider, check_heads, connect, rpc_status
-from adapters.rpc.lens import LENS_ADDRESS, Walk, lens_status, lens_usable
+from adapters.rpc.lens import LENS_ADDRESS, Walk, WalkKind, lens_status, lens_usable
 from adapters.rpc.multicall import batch_call, batch_call_in, decode_multicall, encode_multicall, raw_call
 from adapters.rpc.stages import StageResult, Stages, run_stages
 
@@ -58,6 +58,7 @@ __all__ = [
     "StageResult",
     "Stages",
     "Walk",
+    "WalkKind",
     "batch_call",
     "batch_call_in",
     "calldata",

@@ -1,6 +1,7 @@
 """The ``uniswap_v4`` venue adapter: exact quotes of one V4 pool (by its pool key) from PoolManager state.
 
-Reads go through StateView in at most three staged rounds merged with the chain's other readers
+Reads go through StateView: one round trip inside the chain's read-lens call (its StateView walks answer the later
+rounds), else at most three staged multicall rounds merged with the chain's other readers
 (:mod:`adapters.uniswap_v4.reader`); quotes replay V4's swap loop, V3's with V4's fees and exact-in step
 (:mod:`adapters.uniswap_v4.model`), to the wei of V4Quoter; curves come from the same closed-form pass as V3's,
 per direction with its own swap fee. Pools whose hooks can change a swap's amounts are refused when the config
@@ -37,7 +38,7 @@ from adapters.contract import (
 )
 from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.pool_state import PoolState, UniswapV4PoolState
-from adapters.rpc import Address, Stages, run_stages
+from adapters.rpc import Address, Stages, Walk, lens_usable, run_stages
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.curve import CurveCache
 from adapters.uniswap.math import PIPS
@@ -52,7 +53,7 @@ from adapters.uniswap_v4.execution import build_v4_swap, parse_v4_fill, v4_permi
 from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG, MAX_LP_FEE, is_dynamic_fee
 from adapters.uniswap_v4.hooks import HookPolicy, hook_policy
 from adapters.uniswap_v4.model import V4ModelCache
-from adapters.uniswap_v4.reader import V4Read, V4Request, read_v4_pools_staged
+from adapters.uniswap_v4.reader import V4Read, V4Request, lens_walks, read_v4_pools_staged
 from adapters.uniswap_v4.records import quote_record_v4, read_full_v4, record_of_v4
 from crosshedge import AdapterError, InputError, QuoteOutOfRangeError
 
@@ -122,11 +123,11 @@ class UniswapV4Adapter:
     kind: ClassVar[Literal["venue"]] = "venue"
     config_model: ClassVar[type[BaseModel]] = UniswapV4Config
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.STAGED_READS, Capability.POOL_STATE, Capability.PERMIT2})
+        {Capability.STAGED_READS, Capability.LENS_READS, Capability.POOL_STATE, Capability.PERMIT2})
 
     def __init__(self) -> None:
-        # Which bitmap words and ticks each pool had last time, so a repeated read asks for them in its first
-        # round (one round trip, inside the read lens's call); never a source of values (reader.HintCache).
+        # Which bitmap words and ticks each pool had last time, so a repeated multicall read asks for them in its
+        # first round (one round trip instead of three); never a source of values (reader.HintCache).
         self._hints = HintCache()
         self._models = V4ModelCache()
         self._curves = CurveCache()
@@ -158,16 +159,36 @@ class UniswapV4Adapter:
         return VenueChecks(roles=roles, links=links)
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
-        """Every given pool at ``block``, with curves, in at most 3 round trips (reader.MAX_ROUND_TRIPS)."""
-        _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
+        """Every given pool at ``block``, with curves: one round trip through the read lens, else at most 3
+        (reader.MAX_ROUND_TRIPS) through the multicall."""
+        if chain.read_lens and lens_usable(chain.w3):
+            stages, walks = self.lens_stages(chain, venues)
+            _, [states] = run_stages(chain.w3, [stages], block, chain.multicall, chain.name, walks=walks,
+                                     lens_gas=chain.lens_gas)
+        else:
+            _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
         return list(states)
+
+    def lens_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> tuple[Stages, list[Walk]]:
+        """:meth:`read_stages` for the read lens (no predicted calls) and the StateView walks that answer its
+        rounds 2-3."""
+        configs = [self._exact_config(v) for v in venues]
+        requests = self._requests(venues, configs)
+        return self._stages(chain, requests, configs, predict=False), lens_walks(requests)
 
     def read_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> Stages:
         """:meth:`read` as a staged reader, to merge its rounds with other adapters' (adapters.rpc.run_stages)."""
         configs = [self._exact_config(v) for v in venues]
-        requests = [V4Request(v.name, c.state_view, c.key, c.window_ticks, c.weth)
-                    for v, c in zip(venues, configs, strict=True)]
-        reads = yield from read_v4_pools_staged(chain, requests, self._hints)
+        return self._stages(chain, self._requests(venues, configs), configs, predict=True)
+
+    @staticmethod
+    def _requests(venues: Sequence[VenueEntry], configs: Sequence[UniswapV4Config]) -> list[V4Request]:
+        return [V4Request(v.name, c.state_view, c.key, c.window_ticks, c.weth)
+                for v, c in zip(venues, configs, strict=True)]
+
+    def _stages(self, chain: ChainContext, requests: Sequence[V4Request], configs: Sequence[UniswapV4Config],
+                predict: bool) -> Stages:
+        reads = yield from read_v4_pools_staged(chain, requests, self._hints, predict)
         return [self._state(chain, r, c) for r, c in zip(reads, configs, strict=True)]
 
     def policy(self, venue: VenueEntry) -> HookPolicy:

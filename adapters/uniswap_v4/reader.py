@@ -9,9 +9,9 @@ address, all calls to StateView (which reads PoolManager's storage with ``extslo
 3. ``getTickLiquidity(id, tick)`` (liquidityGross, liquidityNet) for every initialized tick of those words.
 
 Rounds merge with every other staged reader of the chain (adapters.rpc.run_stages), so V4 pools add no round trip
-when V3 pools are read too. With the read lens, round 1 rides in the lens's one call, but the lens's bitmap walks
-(:class:`adapters.rpc.Walk`) call a V3 pool's own ``tickBitmap`` / ``ticks``; V4's live in PoolManager behind
-StateView, so rounds 2 and 3 go through the multicall (extending the lens's Solidity to StateView is left for later).
+when V3 pools are read too. With the read lens (:mod:`adapters.rpc.lens`) all three rounds are ONE eth_call: it
+runs round 1's calls and walks each pool's window through StateView itself (:func:`lens_walks`, a
+``WalkKind.V4_STATE_VIEW`` walk per pool id), and rounds 2 and 3 are answered from what it read.
 A :class:`~adapters.uniswap_v3.reader.HintCache` (keyed by pool id) makes a repeated read fetch the words around
 the remembered tick and their ticks in round 1, as the V3 reader does, so a warm read is one round trip (inside the
 lens's call) unless the price moved past the margin or LPs initialized new ticks. Hints only choose calls: the
@@ -28,7 +28,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.rpc import Call, CallResult, StageResult, decode, encode_call, run_stages
+from adapters.rpc import Call, CallResult, StageResult, Walk, WalkKind, decode, encode_call, run_stages
 from adapters.types import ChainContext, TokenInfo
 from adapters.uniswap.tokens import check_token
 from adapters.uniswap_v3.reader import HintCache, PoolHint, hint_margin, initialized_ticks, word_window
@@ -141,12 +141,16 @@ def _store(chain: ChainContext, entries: Sequence[tuple[_Pool, int, Call]], resu
 
 
 def read_v4_pools_staged(
-    chain: ChainContext, requests: Sequence[V4Request], hints: HintCache | None = None,
+    chain: ChainContext, requests: Sequence[V4Request], hints: HintCache | None = None, predict: bool = True,
 ) -> Generator[list[Call], StageResult, list[V4Read]]:
-    """The staged reader of ``requests`` (see module doc); drive it with :func:`adapters.rpc.run_stages`."""
+    """The staged reader of ``requests`` (see module doc); drive it with :func:`adapters.rpc.run_stages`.
+
+    With ``predict=False`` the hints are only remembered, never used to pick round-1 calls: the read lens walks
+    the window itself (:func:`lens_walks`), so predicted calls would be read twice.
+    """
     if not requests:
         return []
-    pools = [_Pool(r, hints.get(chain.chain_id, r.key.pool_id) if hints else None) for r in requests]
+    pools = [_Pool(r, hints.get(chain.chain_id, r.key.pool_id) if hints and predict else None) for r in requests]
     calls = [c for p in pools for c in (encode_call(p.request.state_view, "getSlot0(bytes32)", p.pool_id),
                                          encode_call(p.request.state_view, "getLiquidity(bytes32)", p.pool_id))]
     tokens = list(chain.tokens.values())
@@ -214,4 +218,12 @@ def read_v4_pools(chain: ChainContext, requests: Sequence[V4Request], block: int
     return list(reads)
 
 
-__all__ = ["MAX_ROUND_TRIPS", "V4Read", "V4Request", "read_v4_pools", "read_v4_pools_staged"]
+def lens_walks(requests: Sequence[V4Request]) -> list[Walk]:
+    """The read-lens walks that answer rounds 2 and 3 of :func:`read_v4_pools_staged`: each pool's window through
+    its StateView, as :func:`word_window` computes it from the tick the lens reads at the same block."""
+    return [Walk(r.state_view, r.window_ticks, kind=WalkKind.V4_STATE_VIEW,
+                 pool_id=bytes.fromhex(r.key.pool_id.removeprefix("0x")), spacing=r.key.tick_spacing)
+            for r in requests]
+
+
+__all__ = ["MAX_ROUND_TRIPS", "V4Read", "V4Request", "lens_walks", "read_v4_pools", "read_v4_pools_staged"]

@@ -4,8 +4,10 @@ pragma solidity 0.8.37;
 /// @title ReadLens: every venue of one chain in ONE eth_call.
 /// @notice Never deployed: crosshedge runs it with eth_call and a state override that puts this runtime code at a
 /// fixed dummy address, pinned to a block. It executes arbitrary read calls (like UniswapInterfaceMulticall, with
-/// the same result layout) and walks Uniswap V3 tick bitmaps itself, so the pool heads, the bitmap words of the
-/// read window and every initialized tick's liquidity come back together instead of in three dependent rounds.
+/// the same result layout) and walks tick bitmaps itself, so the pool heads, the bitmap words of the read window and
+/// every initialized tick's liquidity come back together instead of in three dependent rounds. A walk's ``kind``
+/// says where the bitmap lives: a Uniswap V3 pool's own getters, or Uniswap V4's StateView for a pool id (V4 pools
+/// all live in PoolManager, and StateView has no tickSpacing getter, so the walk carries the key's spacing).
 /// Walks are bounded by gas and by the output buffer: a walk that runs out stops at a whole word and reports where,
 /// and the caller continues from there in another call at the same block.
 contract ReadLens {
@@ -22,9 +24,13 @@ contract ReadLens {
     }
 
     /// A pool's read window: ``windowTicks`` each side of its current tick, or (``ranged``) the words
-    /// ``fromWord``..``toWord`` inclusive (a continuation of an earlier call).
+    /// ``fromWord``..``toWord`` inclusive (a continuation of an earlier call). ``target`` is the V3 pool, or
+    /// (KIND_V4) the StateView serving pool ``poolId`` of tick spacing ``spacing``; both are ignored for V3.
     struct Walk {
-        address pool;
+        address target;
+        uint256 kind;
+        bytes32 poolId;
+        int256 spacing;
         int256 windowTicks;
         bool ranged;
         int256 fromWord;
@@ -38,6 +44,11 @@ contract ReadLens {
     bytes4 internal constant TICK_SPACING = bytes4(keccak256("tickSpacing()"));
     bytes4 internal constant TICK_BITMAP = bytes4(keccak256("tickBitmap(int16)"));
     bytes4 internal constant TICKS = bytes4(keccak256("ticks(int24)"));
+    bytes4 internal constant V4_SLOT0 = bytes4(keccak256("getSlot0(bytes32)"));
+    bytes4 internal constant V4_TICK_BITMAP = bytes4(keccak256("getTickBitmap(bytes32,int16)"));
+    bytes4 internal constant V4_TICK_LIQUIDITY = bytes4(keccak256("getTickLiquidity(bytes32,int24)"));
+    uint256 internal constant KIND_V3 = 0;
+    uint256 internal constant KIND_V4 = 1;
 
     /// @notice Runs ``calls`` then ``walks`` at the current block.
     /// @param reserveGas a walk reads another word only while gasleft() exceeds this (one word of 256 ticks plus
@@ -111,11 +122,8 @@ contract ReadLens {
         uint256 h = n;
         for (uint256 k = 0; k < HEADER; ++k) _put(out, h + k, 0); // status 0 unless the walk gets through
         n += HEADER;
-        (bool ok0, uint256 tickWord, ) = _read(w.pool, SLOT0, 0, false, 64);
-        (bool ok1, uint256 spacingWord, ) = _read(w.pool, TICK_SPACING, 0, false, 32);
-        int256 tick = int256(tickWord);
-        int256 spacing = int256(spacingWord);
-        if (!ok0 || !ok1 || spacing <= 0 || spacing > 16384 || tick < MIN_TICK || tick > MAX_TICK) {
+        (bool okHead, int256 tick, int256 spacing) = _head(w);
+        if (!okHead || spacing <= 0 || spacing > 16384 || tick < MIN_TICK || tick > MAX_TICK) {
             return n; // status 0: the caller's own calls say why the address is not a pool
         }
         (int256 lo, int256 hi) = w.ranged ? (w.fromWord, w.toWord) : _window(tick, spacing, w.windowTicks);
@@ -123,14 +131,14 @@ contract ReadLens {
         for (; word <= hi; ++word) {
             // A word with all 256 bits set needs 513 slots; stop at a whole word so the caller resumes cleanly.
             if (gasleft() < reserveGas || n + 513 > maxOut) break;
-            (bool ok, uint256 bits, ) = _read(w.pool, TICK_BITMAP, word, true, 32);
+            (bool ok, uint256 bits, ) = _at(w, TICK_BITMAP, V4_TICK_BITMAP, word, 32);
             if (!ok) return h + HEADER;
             _put(out, n++, bits);
             while (bits != 0) {
                 uint256 bit = _lowestBit(bits);
                 bits &= bits - 1;
                 int256 t = ((word << 8) + int256(bit)) * spacing;
-                (bool okT, uint256 gross, uint256 net) = _read(w.pool, TICKS, t, true, 64);
+                (bool okT, uint256 gross, uint256 net) = _at(w, TICKS, V4_TICK_LIQUIDITY, t, 64);
                 if (!okT) return h + HEADER;
                 _put(out, n++, gross);
                 _put(out, n++, net);
@@ -143,6 +151,30 @@ contract ReadLens {
         _put(out, h + 4, uint256(hi));
         _put(out, h + 5, uint256(word));
         return n;
+    }
+
+    /// ``w``'s getter for ``arg``: the V3 pool's ``v3``, or StateView's ``v4`` for the walk's pool id (a helper, not
+    /// locals in the walk, whose loop already keeps as many values live as the stack allows).
+    function _at(Walk calldata w, bytes4 v3, bytes4 v4, int256 arg, uint256 need)
+        private
+        view
+        returns (bool ok, uint256 a, uint256 b)
+    {
+        bool isV4 = w.kind == KIND_V4;
+        return _read(w.target, isV4 ? v4 : v3, isV4, w.poolId, arg, true, need);
+    }
+
+    /// The pool's current tick and spacing: a V3 pool's slot0() and tickSpacing(); for V4, StateView's
+    /// getSlot0(id) (tick is its second word; an uninitialized pool has sqrtPriceX96 0) and the walk's spacing.
+    function _head(Walk calldata w) private view returns (bool ok, int256 tick, int256 spacing) {
+        if (w.kind == KIND_V4) {
+            (bool okS, uint256 sqrtPrice, uint256 tickWord) = _read(w.target, V4_SLOT0, true, w.poolId, 0, false, 64);
+            return (okS && sqrtPrice != 0, int256(tickWord), w.spacing);
+        }
+        if (w.kind != KIND_V3) return (false, 0, 0);
+        (bool ok0, , uint256 tickWord3) = _read(w.target, SLOT0, false, 0, 0, false, 64);
+        (bool ok1, uint256 spacingWord, ) = _read(w.target, TICK_SPACING, false, 0, 0, false, 32);
+        return (ok0 && ok1, int256(tickWord3), int256(spacingWord));
     }
 
     /// Words covering tick ± window, clamped to the valid tick range: the reader's ``word_window`` exactly
@@ -171,27 +203,33 @@ contract ReadLens {
         if (x & 0x1 == 0) { r += 1; }
     }
 
-    /// A view call returning its first two words, in the 64-byte scratch space at 0x00 (allocating per call would
-    /// make the quadratic memory cost dominate a long walk, and the output grows past the free memory pointer).
-    /// ``ok`` only when it succeeded with at least ``need`` bytes.
-    function _read(address pool, bytes4 selector, int256 arg, bool withArg, uint256 need)
+    /// A view call returning its first two words, in the scratch space at 0x00 (allocating per call would make the
+    /// quadratic memory cost dominate a long walk, and the output grows past the free memory pointer). With ``withId``
+    /// the pool id precedes the argument, so the calldata (0x44 bytes) runs over the free memory pointer's slot,
+    /// which is saved and put back. ``ok`` only when it succeeded with at least ``need`` bytes.
+    function _read(address target, bytes4 selector, bool withId, bytes32 id, int256 arg, bool withArg, uint256 need)
         private
         view
         returns (bool ok, uint256 a, uint256 b)
     {
         assembly {
-            let p := 0
-            mstore(p, selector)
-            mstore(add(p, 4), arg)
+            let fmp := mload(0x40)
+            mstore(0, selector)
             let size := 4
-            if withArg { size := 0x24 }
-            ok := staticcall(gas(), pool, p, size, p, 0x40)
+            if withId {
+                mstore(4, id)
+                size := 0x24
+            }
+            if withArg {
+                mstore(size, arg)
+                size := add(size, 0x20)
+            }
+            ok := staticcall(gas(), target, 0, size, 0, 0x40)
             if lt(returndatasize(), need) { ok := 0 }
-            a := mload(p)
-            b := mload(add(p, 0x20))
+            a := mload(0)
+            b := mload(0x20)
             if lt(returndatasize(), 0x40) { b := 0 }
+            mstore(0x40, fmp)
         }
-        // slot0's tick and a ticks() answer's net are the second word; tickSpacing and tickBitmap the first.
-        if (selector == SLOT0) a = b;
     }
 }

@@ -1,6 +1,7 @@
 """The read lens: the project's own Solidity contract (``ReadLens.sol``) that reads every venue of a chain in ONE
 ``eth_call``, run with a state override so it is never deployed. It executes the staged readers' first-round calls
-and walks each Uniswap V3 pool's tick bitmap itself, so the later rounds are answered without round trips.
+and walks each Uniswap V3 pool's tick bitmap (and, through StateView, each V4 pool's) itself, so the later rounds
+are answered without round trips.
 
 Usage::
 
@@ -8,7 +9,7 @@ Usage::
 """
 
 from adapters.rpc.lens.build import build, lens_runtime_code
-from adapters.rpc.lens.codec import LensAnswer, Walk, WalkOut, decode_read, encode_read, walk_answers
+from adapters.rpc.lens.codec import LensAnswer, Walk, WalkKind, WalkOut, decode_read, encode_read, walk_answers
 from adapters.rpc.lens.driver import (
     LENS_ADDRESS,
     LENS_GAS,
@@ -30,6 +31,7 @@ __all__ = [
     "LensAnswer",
     "LensRound",
     "Walk",
+    "WalkKind",
     "WalkOut",
     "build",
     "decode_read",

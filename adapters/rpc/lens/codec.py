@@ -9,6 +9,7 @@ Usage::
     data = encode_read(calls, [Walk(pool, 4000)], reserve_gas=4_000_000, max_out=12_000)
     answer = decode_read(raw)            # block, results, timestamp, base fee, one WalkOut per walk
     answers = walk_answers(answer.walks)  # (pool, calldata) -> the tickBitmap / ticks result the walk read
+    v4 = Walk(state_view, 4000, kind=WalkKind.V4_STATE_VIEW, pool_id=pool_id, spacing=60)  # answers StateView's
 """
 
 from __future__ import annotations
@@ -16,26 +17,50 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from adapters.rpc.abi import Call, CallResult, _address_word, _selector_and_types, encode_call
 from adapters.rpc.multicall import _word, decode_multicall, encode_multicall
 
-READ_SIGNATURE = "read((address,uint256,bytes)[],(address,int256,bool,int256,int256)[],uint256,uint256)"
+READ_SIGNATURE = ("read((address,uint256,bytes)[],(address,uint256,bytes32,int256,int256,bool,int256,int256)[],"
+                  "uint256,uint256)")
 HEADER = 6  # status, tick, spacing, lo, hi, next (ReadLens.HEADER)
 _WORD = 1 << 256
 
 
+class WalkKind(IntEnum):
+    """Where a walk's bitmap lives (ReadLens.KIND_*)."""
+
+    V3_POOL = 0  # a Uniswap V3 pool's own slot0() / tickSpacing() / tickBitmap(int16) / ticks(int24)
+    V4_STATE_VIEW = 1  # Uniswap V4's StateView getSlot0 / getTickBitmap / getTickLiquidity for one pool id
+
+
 @dataclass(frozen=True)
 class Walk:
-    """One Uniswap V3 pool's bitmap walk: ``window_ticks`` each side of its tick, or (``words``) a word range.
+    """One pool's bitmap walk: ``window_ticks`` each side of its tick, or (``words``) a word range.
 
     The window is the reader's :func:`adapters.uniswap_v3.reader.word_window`; ``words`` continues a walk that
-    stopped at its gas budget.
+    stopped at its gas budget. ``pool`` is the address called: the V3 pool, or for ``V4_STATE_VIEW`` the StateView,
+    with the pool's id (32 bytes) and its key's tick spacing (StateView has no getter for it).
     """
 
     pool: str
     window_ticks: int
     words: tuple[int, int] | None = None
+    kind: WalkKind = WalkKind.V3_POOL
+    pool_id: bytes = b""
+    spacing: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind is WalkKind.V4_STATE_VIEW and (len(self.pool_id) != 32 or self.spacing <= 0):
+            raise ValueError(f"V4 walk on {self.pool}: needs a 32-byte pool id and a positive tick spacing")
+        if self.kind is WalkKind.V3_POOL and (self.pool_id or self.spacing):
+            raise ValueError(f"V3 walk on {self.pool}: the pool reports its own spacing and has no pool id")
+
+    @property
+    def subject(self) -> tuple[str, bytes]:
+        """Which pool the walk reads: pieces of one walk share it, V4 walks of one StateView do not."""
+        return self.pool.lower(), self.pool_id
 
 
 @dataclass(frozen=True)
@@ -77,7 +102,8 @@ def encode_read(calls: Sequence[Call], walks: Sequence[Walk], reserve_gas: int, 
     walks_array = [len(walks).to_bytes(32, "big")]
     for w in walks:
         lo, hi = w.words if w.words is not None else (0, 0)
-        walks_array += [_address_word(w.pool), (w.window_ticks % _WORD).to_bytes(32, "big"),
+        walks_array += [_address_word(w.pool), int(w.kind).to_bytes(32, "big"), w.pool_id.rjust(32, b"\0"),
+                        w.spacing.to_bytes(32, "big"), (w.window_ticks % _WORD).to_bytes(32, "big"),
                         int(w.words is not None).to_bytes(32, "big"), (lo % _WORD).to_bytes(32, "big"),
                         (hi % _WORD).to_bytes(32, "big")]
     head = [128, 128 + len(calls_array), reserve_gas, max_out]
@@ -134,18 +160,35 @@ def _key(pool: str, signature: str, arg: int) -> tuple[str, bytes]:
     return pool.lower(), encode_call(pool, signature, arg).data
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _v4_key(state_view: str, signature: str, pool_id: bytes, arg: int) -> tuple[str, bytes]:
+    return state_view.lower(), encode_call(state_view, signature, pool_id, arg).data
+
+
+#: The calls a walk stands in for, per kind: (bitmap word getter, tick liquidity getter).
+_GETTERS = {WalkKind.V3_POOL: ("tickBitmap(int16)", "ticks(int24)"),
+            WalkKind.V4_STATE_VIEW: ("getTickBitmap(bytes32,int16)", "getTickLiquidity(bytes32,int24)")}
+
+
 def walk_answers(outs: Sequence[WalkOut]) -> dict[tuple[str, bytes], CallResult]:
-    """The ``tickBitmap(int16)`` and ``ticks(int24)`` results the walks read, keyed as the staged driver keys
-    calls ((target lower-case, calldata)). A ticks() answer holds the two words the lens read (liquidityGross,
-    liquidityNet), not all eight of the getter's: the readers use no others."""
+    """The bitmap-word and tick results the walks read, keyed as the staged driver keys calls ((target lower-case,
+    calldata)): V3's ``tickBitmap(int16)`` / ``ticks(int24)`` on the pool, V4's ``getTickBitmap(bytes32,int16)`` /
+    ``getTickLiquidity(bytes32,int24)`` on StateView. A tick answer holds the two words the lens read
+    (liquidityGross, liquidityNet): all of V4's getter, and the two of V3's eight that the readers use."""
     answers: dict[tuple[str, bytes], CallResult] = {}
     for out in outs:
-        pool = out.walk.pool
+        w = out.walk
+        word_sig, tick_sig = _GETTERS[w.kind]
+
+        def key(signature: str, arg: int, w: Walk = w) -> tuple[str, bytes]:
+            if w.kind is WalkKind.V4_STATE_VIEW:
+                return _v4_key(w.pool, signature, w.pool_id, arg)
+            return _key(w.pool, signature, arg)
+
         for word, bits in out.words.items():
-            answers[_key(pool, "tickBitmap(int16)", word)] = CallResult(True, bits.to_bytes(32, "big"))
+            answers[key(word_sig, word)] = CallResult(True, bits.to_bytes(32, "big"))
         for tick, (gross, net) in out.ticks.items():
-            answers[_key(pool, "ticks(int24)", tick)] = CallResult(True, gross.to_bytes(32, "big") +
-                                                                    net.to_bytes(32, "big"))
+            answers[key(tick_sig, tick)] = CallResult(True, gross.to_bytes(32, "big") + net.to_bytes(32, "big"))
     return answers
 
 
@@ -154,5 +197,5 @@ def probe_calldata() -> bytes:
     return encode_read([], [], 0, 0)
 
 
-__all__ = ["HEADER", "READ_SIGNATURE", "LensAnswer", "Walk", "WalkOut", "decode_read", "encode_read",
+__all__ = ["HEADER", "READ_SIGNATURE", "LensAnswer", "Walk", "WalkKind", "WalkOut", "decode_read", "encode_read",
            "probe_calldata", "walk_answers"]

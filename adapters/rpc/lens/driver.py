@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -208,7 +209,7 @@ def _continued(w3: Web3, outs: list[WalkOut], block: int, chain: str, gas: int) 
         pieces: list[Walk] = []
         for o in todo:
             step = max(1, (o.next - o.lo) // 2)  # half what the last call managed: denser words cost more
-            pieces += [Walk(o.walk.pool, o.walk.window_ticks, (lo, min(o.hi, lo + step - 1)))
+            pieces += [dataclasses.replace(o.walk, words=(lo, min(o.hi, lo + step - 1)))
                        for lo in range(o.next, o.hi + 1, step)]
         batch = RpcBatch(w3, chain)
         ids = [batch.add("eth_call", _request(encode_read([], [p], RESERVE_GAS, MAX_OUT), block, gas))
@@ -239,7 +240,7 @@ def _merged(outs: Sequence[WalkOut], pieces: Sequence[WalkOut]) -> list[WalkOut]
     for o in outs:
         words, ticks = dict(o.words), dict(o.ticks)
         for p in pieces:
-            if p is not o and p.walk.pool == o.walk.pool and p.walk.words is not None:
+            if p is not o and p.walk.subject == o.walk.subject and p.walk.words is not None:
                 words.update(p.words)
                 ticks.update(p.ticks)
         merged.append(WalkOut(o.walk, o.ok, o.tick, o.spacing, o.lo, o.hi, o.hi + 1 if o.ok else o.next,
