@@ -2,11 +2,13 @@
 time (never copied into the repo), as :class:`CodeExpectation` values with their immutables masked.
 
 The packages are those package.json pins (``@uniswap/v3-core`` 1.0.1, ``@uniswap/v3-periphery`` 1.4.4,
-``@uniswap/v2-core`` 1.0.1, ``@uniswap/v2-periphery``). Their V3 pool and V2 pair builds are the ones mainnet's
-factories deploy (the init code hashes are mainnet's ``0xe34f…8b54`` and ``0x96e8…845f``); a router or quoter
-compiled differently on some chain does not match, and is verified by pinning its hash in ``code_hashes``
-instead. node_modules is the repo's own, or ``$CROSSHEDGE_NODE_MODULES``. A missing artifact does not raise: the
-expectation says why it is unavailable, and the verifier refuses the address unless its hash is pinned.
+``@uniswap/v2-core`` 1.0.1, ``@uniswap/v2-periphery``, and for V4 ``@uniswap/v4-core``, ``@uniswap/v4-periphery``,
+``@uniswap/universal-router``; Permit2's runtime comes from v4-periphery's copy of the permit2 repo). Their V3
+pool and V2 pair builds are the ones mainnet's factories deploy (the init code hashes are mainnet's
+``0xe34f…8b54`` and ``0x96e8…845f``); a router or quoter compiled differently on some chain does not match, and is
+verified by pinning its hash in ``code_hashes`` instead. node_modules is the repo's own, or
+``$CROSSHEDGE_NODE_MODULES``. A missing artifact does not raise: the expectation says why it is unavailable, and the
+verifier refuses the address unless its hash is pinned.
 
 Usage::
 
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import cache
 from pathlib import Path
 
-from adapters.contract import CodeExpectation
+from adapters.contract import CodeExpectation, code_keccak
 
 #: Environment variable naming the node_modules directory that holds the artifacts (default: the repo's).
 NODE_MODULES_ENV = "CROSSHEDGE_NODE_MODULES"
@@ -40,7 +43,18 @@ ARTIFACTS: dict[str, tuple[str, str]] = {
     "UniswapV2Factory": ("@uniswap/v2-core", "@uniswap/v2-core/build/UniswapV2Factory.json"),
     "UniswapV2Pair": ("@uniswap/v2-core", "@uniswap/v2-core/build/UniswapV2Pair.json"),
     "UniswapV2Router02": ("@uniswap/v2-periphery", "@uniswap/v2-periphery/build/UniswapV2Router02.json"),
+    "PoolManager": ("@uniswap/v4-core", "@uniswap/v4-core/out/PoolManager.sol/PoolManager.json"),
+    "StateView": ("@uniswap/v4-periphery", "@uniswap/v4-periphery/foundry-out/StateView.sol/StateView.json"),
+    "PositionManager": ("@uniswap/v4-periphery",
+                        "@uniswap/v4-periphery/foundry-out/PositionManager.sol/PositionManager.json"),
+    "V4Quoter": ("@uniswap/v4-periphery", "@uniswap/v4-periphery/foundry-out/V4Quoter.sol/V4Quoter.json"),
+    "UniversalRouter": ("@uniswap/universal-router",
+                        "@uniswap/universal-router/artifacts/contracts/UniversalRouter.sol/UniversalRouter.json"),
 }
+#: Permit2 ships no build artifact on npm; v4-periphery's copy of the permit2 repo embeds the canonical deployment's
+#: runtime code (immutables filled: mainnet's chain id and domain separator) as the one ``hex"..."`` literal of this
+#: Foundry test helper. The devnet etches exactly that code, so it is compared whole, nothing masked.
+PERMIT2_SOURCE = ("@uniswap/v4-periphery", "@uniswap/v4-periphery/lib/permit2/test/utils/DeployPermit2.sol")
 
 
 def node_modules() -> Path:
@@ -91,9 +105,35 @@ def _artifact_code(name: str, embeds: tuple[str, ...], root: Path) -> CodeExpect
     return CodeExpectation.of_runtime(label, runtime, embeds)
 
 
+def permit2_code() -> CodeExpectation:
+    """The code a venue's ``permit2`` must hold: the canonical Permit2 runtime (see :data:`PERMIT2_SOURCE`).
+
+    Its two immutables (the chain id and domain separator it was deployed with) are part of the reference, so a
+    Permit2 deployed on another chain id does not match and is verified by pinning its hash in ``code_hashes``.
+    """
+    return _permit2_code(node_modules())
+
+
+@cache
+def _permit2_code(root: Path) -> CodeExpectation:
+    package, rel = PERMIT2_SOURCE
+    label, path = f"Permit2 ({package})", root / rel
+    try:
+        found = re.findall(r'hex"([0-9a-fA-F]+)"', path.read_text())
+    except OSError:
+        return CodeExpectation(contract=label, unavailable=f"{path} is missing (run `npm ci`)")
+    if len(found) != 1:
+        return CodeExpectation(contract=label, unavailable=f"{path} is not usable: it holds {len(found)} hex "
+                                                            "literals, not the one with Permit2's runtime code")
+    runtime = bytes.fromhex(found[0])
+    # Compared whole: its immutables are filled in, and no PUSH32 of zeros may be mistaken for an open slot.
+    return CodeExpectation(contract=label, code_hash=code_keccak(runtime), size=len(runtime))
+
+
 def multicall_code() -> CodeExpectation:
     """The code the chain's ``multicall`` must hold: UniswapInterfaceMulticall (no immutables)."""
     return artifact_code("UniswapInterfaceMulticall")
 
 
-__all__ = ["ARTIFACTS", "NODE_MODULES_ENV", "artifact_code", "multicall_code", "node_modules", "runtime_code"]
+__all__ = ["ARTIFACTS", "NODE_MODULES_ENV", "PERMIT2_SOURCE", "artifact_code", "multicall_code", "node_modules",
+           "permit2_code", "runtime_code"]
