@@ -1,7 +1,9 @@
 """Contracts are verified, not trusted: the devnet's venues verify (pinned by the code hashes the devnet writes, and
-from the npm artifacts alone); an account, a contract of the wrong kind, a token posing as a pool, a router of
-another factory, a wrong pinned hash and a fake multicall are each refused with their sentence while the other
-venues verify; a second verification costs no round trip, and one past the cache's horizon reads again.
+from the npm artifacts alone), its Uniswap V4 pools among them whether or not ``devnet.v4_venues`` lists them; an
+account, a contract of the wrong kind, a token posing as a pool, PoolManager or Permit2, a V3 router as a V4
+venue's UniversalRouter, a router of another factory, a StateView of another PoolManager, a wrong pinned hash and a
+fake multicall are each refused with their sentence while the other venues verify; a second verification costs no
+round trip, and one past the cache's horizon reads again.
 
 Everything runs on the real devnet (official bytecode from npm); nothing is mocked.
 """
@@ -230,6 +232,25 @@ def test_a_router_of_another_factory_is_refused(devnet: DevnetHandle, adapter: s
     assert refused == {"foreign_router": (
         f"chain base: venue foreign_router: router {router}: factory() returned {factory}, not the {what}'s factory "
         f"{Web3.to_checksum_address(real_factory)} (a router of another factory swaps in another {what}); refused")}
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+@pytest.mark.parametrize("pinned", [True, False], ids=["code_hashes", "npm_artifacts"])
+def test_a_v4_state_view_of_another_pool_manager_is_refused(devnet: DevnetHandle, pinned: bool) -> None:
+    # A StateView built from the npm artifact for another PoolManager: its code matches (the PoolManager is a
+    # masked immutable), so only the poolManager() link tells it would read another PoolManager's pools.
+    w3 = devnet.w3("base")
+    state = devnet.state["chains"]["base"]
+    other = Web3.to_checksum_address(state["contracts"]["v3_factory"])  # any contract that is not this PoolManager
+    state_view = _deploy(w3, state["accounts"]["deployer"], "StateView", other)
+    bad = v4_variant(devnet, "base", "foreign_state_view", state_view=state_view)
+    config = devnet.config if pinned else unpinned(devnet.config)
+    ctx = context(config, "base")
+    refused = ContractVerifier().verify(config, REGISTRY, ctx, [*with_v4(devnet, config, "base"), bad], head(ctx))
+    pool_manager = Web3.to_checksum_address(state["uniswap_v4"]["pool_manager"])
+    assert refused == {"foreign_state_view": (
+        f"chain base: venue foreign_state_view: state_view {state_view}: poolManager() returned {other}, not the "
+        f"configured PoolManager {pool_manager} (it would read or swap in another PoolManager); refused")}
 
 
 def test_a_wrong_pinned_hash_refuses(devnet: DevnetHandle) -> None:
