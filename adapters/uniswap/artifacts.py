@@ -24,7 +24,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from adapters.contract import CodeExpectation, code_keccak
+from adapters.contract import CodeExpectation, masked_keccak
 
 #: Environment variable naming the node_modules directory that holds the artifacts (default: the repo's).
 NODE_MODULES_ENV = "CROSSHEDGE_NODE_MODULES"
@@ -51,9 +51,9 @@ ARTIFACTS: dict[str, tuple[str, str]] = {
     "UniversalRouter": ("@uniswap/universal-router",
                         "@uniswap/universal-router/artifacts/contracts/UniversalRouter.sol/UniversalRouter.json"),
 }
-#: Permit2 ships no build artifact on npm; v4-periphery's copy of the permit2 repo embeds the canonical deployment's
-#: runtime code (immutables filled: mainnet's chain id and domain separator) as the one ``hex"..."`` literal of this
-#: Foundry test helper. The devnet etches exactly that code, so it is compared whole, nothing masked.
+#: Permit2 ships no build artifact on npm; v4-periphery's copy of the permit2 repo embeds its runtime code
+#: (immutables filled in for Foundry's test chain) as the one ``hex"..."`` literal of this Foundry test helper,
+#: which the devnet etches at the canonical address.
 PERMIT2_SOURCE = ("@uniswap/v4-periphery", "@uniswap/v4-periphery/lib/permit2/test/utils/DeployPermit2.sol")
 
 
@@ -106,28 +106,53 @@ def _artifact_code(name: str, embeds: tuple[str, ...], root: Path) -> CodeExpect
 
 
 def permit2_code() -> CodeExpectation:
-    """The code a venue's ``permit2`` must hold: the canonical Permit2 runtime (see :data:`PERMIT2_SOURCE`).
+    """The code a venue's ``permit2`` must hold: the canonical Permit2 runtime (see :data:`PERMIT2_SOURCE`) with
+    its two immutables, the chain id and EIP-712 domain separator it was deployed with, masked.
 
-    Its two immutables (the chain id and domain separator it was deployed with) are part of the reference, so a
-    Permit2 deployed on another chain id does not match and is verified by pinning its hash in ``code_hashes``.
+    The literal was built on Foundry's test chain (31337), so those slots hold that chain's values; masking them
+    lets the Permit2 any chain deployed verify from npm alone (Permit2 rebuilds the separator when the chain id
+    differs from its cached one, so the masked values never decide what a signature means).
     """
     return _permit2_code(node_modules())
+
+
+#: Permit2's EIP712 reads its cache as ``block.chainid == _CACHED_CHAIN_ID ? _CACHED_DOMAIN_SEPARATOR : build()``:
+#: CHAINID, PUSH32 <chain id>, SUB, PUSH2 <build>, JUMPI, PUSH32 <domain separator>.
+_CACHED_DOMAIN = re.compile(rb"\x46\x7f(.{32})\x03\x61..\x57\x7f(.{32})", re.DOTALL)
+
+
+def _permit2_slots(runtime: bytes) -> tuple[int, ...] | None:
+    """The offsets of Permit2's chain id and domain separator slots, every place its code reads them; None when
+    the code does not read them as Permit2's EIP712 does."""
+    found = list(_CACHED_DOMAIN.finditer(runtime))
+    if len(found) != 1:
+        return None
+    chain_id, separator = found[0].group(1), found[0].group(2)
+    slots = [i + 1 for i in range(len(runtime) - 32) if runtime[i] == 0x7F
+             and runtime[i + 1 : i + 33] in (chain_id, separator)]
+    return tuple(slots)
 
 
 @cache
 def _permit2_code(root: Path) -> CodeExpectation:
     package, rel = PERMIT2_SOURCE
     label, path = f"Permit2 ({package})", root / rel
+    embeds = ("chain id", "domain separator")
     try:
         found = re.findall(r'hex"([0-9a-fA-F]+)"', path.read_text())
     except OSError:
-        return CodeExpectation(contract=label, unavailable=f"{path} is missing (run `npm ci`)")
+        return CodeExpectation(contract=label, embeds=embeds, unavailable=f"{path} is missing (run `npm ci`)")
     if len(found) != 1:
-        return CodeExpectation(contract=label, unavailable=f"{path} is not usable: it holds {len(found)} hex "
-                                                            "literals, not the one with Permit2's runtime code")
+        return CodeExpectation(contract=label, embeds=embeds, unavailable=f"{path} is not usable: it holds "
+                               f"{len(found)} hex literals, not the one with Permit2's runtime code")
     runtime = bytes.fromhex(found[0])
-    # Compared whole: its immutables are filled in, and no PUSH32 of zeros may be mistaken for an open slot.
-    return CodeExpectation(contract=label, code_hash=code_keccak(runtime), size=len(runtime))
+    slots = _permit2_slots(runtime)
+    if slots is None:
+        return CodeExpectation(contract=label, embeds=embeds, unavailable=f"{path} is not usable: its code does "
+                               "not read a cached chain id and domain separator as Permit2 does")
+    # Its immutables are filled in (not zero PUSH32s), so immutable_slots cannot find them: they are located above.
+    return CodeExpectation(contract=label, code_hash=masked_keccak(runtime, slots), size=len(runtime),
+                           immutables=slots, embeds=embeds)
 
 
 def multicall_code() -> CodeExpectation:

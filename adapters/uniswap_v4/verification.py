@@ -8,7 +8,8 @@ every real deployment fill them from constructor arguments):
 * ``universal_router``: UniversalRouter (``@uniswap/universal-router``; Permit2, WETH9, the V2/V3 factories and
   init code hashes, the PoolManager, both position managers, the Across SpokePool: 39 slots, found by walking the
   code since its hardhat artifact lists no immutable references);
-* ``permit2``: Permit2's canonical runtime, compared whole (adapters.uniswap.artifacts.permit2_code);
+* ``permit2``: Permit2's runtime as v4-periphery's permit2 copy embeds it, its chain id and domain separator masked
+  (adapters.uniswap.artifacts.permit2_code);
 * ``v4_quoter`` when configured: V4Quoter (``@uniswap/v4-periphery``; the PoolManager);
 * derived from the router: ``v4_position_manager`` (``universal_router.V4_POSITION_MANAGER()``), a PositionManager
   (``@uniswap/v4-periphery``).

@@ -43,7 +43,7 @@ def runtime_of(name: str) -> bytes:
     ("v4_quoter", "V4Quoter (@uniswap/v4-periphery)", 6118, 4),
     ("universal_router", "UniversalRouter (@uniswap/universal-router)", 18469, 39),
     ("v4_position_manager", "PositionManager (@uniswap/v4-periphery)", 23877, 40),
-    ("permit2", "Permit2 (@uniswap/v4-periphery)", 9152, 0),
+    ("permit2", "Permit2 (@uniswap/v4-periphery)", 9152, 2),
 ])
 def test_every_v4_role_has_its_npm_artifact(role: str, name: str, size: int, slots: int) -> None:
     expected = v4_role_codes()[role]
@@ -73,13 +73,19 @@ def test_masking_accepts_any_constructor_values_and_nothing_else(name: str) -> N
     assert not expected.matches(deployed + b"\x00")
 
 
-def test_permit2_is_the_runtime_the_devnet_etches_compared_whole() -> None:
+def test_permit2_is_the_runtime_the_devnet_etches_with_its_chain_id_and_domain_separator_masked() -> None:
     etched = bytes.fromhex(permit2_runtime().removeprefix("0x"))
     expected = permit2_code()
-    assert expected.matches(etched) and expected.immutables == ()
-    # Its immutables (chain id, domain separator) are filled in the reference, so another chain's differs.
+    assert expected.matches(etched)
+    chain_id, separator = expected.immutables
+    assert etched[chain_id:chain_id + 32] == (31337).to_bytes(32, "big")  # built on Foundry's test chain
+    # The same Permit2 deployed on another chain (its chain id and separator cached at construction) matches.
+    other = bytearray(etched)
+    other[chain_id:chain_id + 32] = (42161).to_bytes(32, "big")
+    other[separator:separator + 32] = bytes(range(32))
+    assert expected.matches(bytes(other))
     changed = bytearray(etched)
-    changed[len(etched) // 2] ^= 1
+    changed[len(etched) // 3] ^= 1
     assert not expected.matches(bytes(changed))
 
 
@@ -96,6 +102,12 @@ def test_without_node_modules_every_role_says_why_and_needs_a_pinned_hash(
     helper.write_text('bytes a = hex"6000"; bytes b = hex"6001";')
     broken = permit2_code()
     assert broken.unavailable is not None and "2 hex literals" in broken.unavailable
+    elsewhere = tmp_path / "elsewhere"  # one literal, but not code that caches a chain id and domain separator
+    monkeypatch.setenv(NODE_MODULES_ENV, str(elsewhere))
+    (elsewhere / PERMIT2_SOURCE[1]).parent.mkdir(parents=True)
+    (elsewhere / PERMIT2_SOURCE[1]).write_text('bytes a = hex"6000";')
+    foreign = permit2_code()
+    assert foreign.unavailable is not None and "cached chain id" in foreign.unavailable
 
 
 def test_v4_checks_every_contract_and_ties_the_deployment_to_the_pool_manager_and_permit2() -> None:
