@@ -6,7 +6,14 @@ Usage::
     from adapters.uniswap import artifact_code, curve_from_points, get_amount_out, get_sqrt_ratio_at_tick
 """
 
-from adapters.uniswap.artifacts import ARTIFACTS, NODE_MODULES_ENV, artifact_code, multicall_code, node_modules
+from adapters.uniswap.artifacts import (
+    ARTIFACTS,
+    NODE_MODULES_ENV,
+    artifact_code,
+    multicall_code,
+    node_modules,
+    permit2_code,
+)
 from adapters.uniswap.curve import (
     CHORD_ERROR,
     EXACT_IMPACT_BPS,
@@ -56,5 +63,6 @@ __all__ = [
     "get_tick_at_sqrt_ratio",
     "multicall_code",
     "node_modules",
+    "permit2_code",
     "size_within_bps",
 ]

@@ -25,17 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.contract import (
-    ANY_CODE,
-    Capability,
-    LinkCheck,
-    LinkKind,
-    RoleAddress,
-    RoleCheck,
-    VenueChecks,
-    VenueContracts,
-    ViewCall,
-)
+from adapters.contract import Capability, VenueChecks, VenueContracts
 from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.pool_state import PoolState, UniswapV4PoolState
 from adapters.rpc import Address, Stages, Walk, lens_usable, run_stages
@@ -55,6 +45,7 @@ from adapters.uniswap_v4.hooks import HookPolicy, hook_policy
 from adapters.uniswap_v4.model import V4ModelCache
 from adapters.uniswap_v4.reader import V4Read, V4Request, lens_walks, read_v4_pools_staged
 from adapters.uniswap_v4.records import quote_record_v4, read_full_v4, record_of_v4
+from adapters.uniswap_v4.verification import v4_checks
 from crosshedge import AdapterError, InputError, QuoteOutOfRangeError
 
 #: Gas of one exact-in single-pool V4 swap through UniversalRouter.execute(V4_SWAP) crossing no initialized tick,
@@ -112,10 +103,6 @@ class UniswapV4Config(BaseModel):
         return hook_policy(self.hooks, self.fee)
 
 
-def _call(role: str, signature: str) -> ViewCall:
-    return ViewCall(role=role, signature=signature)
-
-
 class UniswapV4Adapter:
     """Venue adapter for Uniswap V4 pools (see module docstring)."""
 
@@ -144,19 +131,10 @@ class UniswapV4Adapter:
         return VenueContracts(spender=c.permit2, router=c.universal_router, called=called, read=read)
 
     def verification(self, venue: VenueEntry) -> VenueChecks:
-        """Every role must hold code (the devnet's ``code_hashes`` pin it), and StateView, the Universal Router and
-        V4Quoter must all serve the configured PoolManager (their ``poolManager()`` immutable)."""
+        """Each role against its npm artifact, immutables masked, and every periphery contract serving the
+        configured PoolManager (adapters.uniswap_v4.verification)."""
         c = self._config(venue)
-        roles = {r: RoleCheck(address=a, code=ANY_CODE) for r, a in (
-            ("pool_manager", c.pool_manager), ("state_view", c.state_view),
-            ("universal_router", c.universal_router), ("permit2", c.permit2))}
-        if c.v4_quoter is not None:
-            roles["v4_quoter"] = RoleCheck(address=c.v4_quoter, code=ANY_CODE)
-        links = tuple(
-            LinkCheck(call=_call(r, "poolManager()"), expect=LinkKind.EQUALS, value=RoleAddress(role="pool_manager"),
-                      says="the configured PoolManager", note="it would read or swap in another PoolManager")
-            for r in roles if r not in ("pool_manager", "permit2"))
-        return VenueChecks(roles=roles, links=links)
+        return v4_checks(c.pool_manager, c.state_view, c.universal_router, c.permit2, c.v4_quoter)
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pool at ``block``, with curves: one round trip through the read lens, else at most 3

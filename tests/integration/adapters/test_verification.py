@@ -1,7 +1,9 @@
 """Contracts are verified, not trusted: the devnet's venues verify (pinned by the code hashes the devnet writes, and
-from the npm artifacts alone); an account, a contract of the wrong kind, a token posing as a pool, a router of
-another factory, a wrong pinned hash and a fake multicall are each refused with their sentence while the other
-venues verify; a second verification costs no round trip, and one past the cache's horizon reads again.
+from the npm artifacts alone), its Uniswap V4 pools among them whether or not ``devnet.v4_venues`` lists them; an
+account, a contract of the wrong kind, a token posing as a pool, PoolManager or Permit2, a V3 router as a V4
+venue's UniversalRouter, a router of another factory, a StateView of another PoolManager, a wrong pinned hash and a
+fake multicall are each refused with their sentence while the other venues verify; a second verification costs no
+round trip, and one past the cache's horizon reads again.
 
 Everything runs on the real devnet (official bytecode from npm); nothing is mocked.
 """
@@ -21,6 +23,7 @@ from crosshedge.config import Config
 from devnet import load_artifact
 from orchestrator import ContractVerifier, chain_context
 from tests.integration.adapters.adapter_helpers import context
+from tests.integration.adapters.v4_helpers import v4_entries
 from tests.integration.conftest import DevnetHandle
 
 pytestmark = pytest.mark.integration
@@ -49,6 +52,21 @@ def variant(config: Config, chain: str, adapter: str, name: str, **update: str) 
     return VenueEntry(name=name, chain=chain, adapter=adapter, config=entry.config.model_copy(update=fields))
 
 
+def with_v4(devnet: DevnetHandle, config: Config, chain: str) -> list[VenueEntry]:
+    """The chain's venues with its Uniswap V4 pools among them, whether or not ``devnet.v4_venues`` lists them."""
+    venues = config.venues_on(chain)
+    if any(v.adapter == "uniswap_v4" for v in venues):
+        return venues
+    return [*venues, *v4_entries(devnet, chain)]
+
+
+def v4_variant(devnet: DevnetHandle, chain: str, name: str, **update: str) -> VenueEntry:
+    """A copy of the chain's first V4 venue named ``name`` with contract fields replaced."""
+    entry = v4_entries(devnet, chain)[0]
+    fields = {k: Web3.to_checksum_address(a) for k, a in update.items()}
+    return VenueEntry(name=name, chain=chain, adapter="uniswap_v4", config=entry.config.model_copy(update=fields))
+
+
 def head(ctx: ChainContext) -> int:
     return int(ctx.w3.eth.block_number)
 
@@ -60,15 +78,17 @@ def test_every_devnet_venue_verifies(devnet: DevnetHandle, pinned: bool) -> None
     for chain in devnet.chains():
         assert config.chains[chain].code_hashes if pinned else not config.chains[chain].code_hashes
         ctx = context(config, chain)
-        venues = config.venues_on(chain)
+        venues = with_v4(devnet, config, chain)
         assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2", "uniswap_route", "uniswap_v4"}
         assert verifier.verify(config, REGISTRY, ctx, venues, head(ctx)) == {}
         allowed = verifier.allowlist(config, REGISTRY, ctx, venues, head(ctx))
         contracts = devnet.state["chains"][chain]["contracts"]
         tokens = {t["address"] for t in devnet.state["chains"][chain]["tokens"].values()}
-        # Route venues swap through the UniversalRouter and approve Permit2 (which the router pulls through).
+        # Route and V4 venues swap through the UniversalRouter and approve Permit2 (which the router pulls through);
+        # a V4 swap's call also names PoolManager.
         v4 = devnet.state["chains"][chain]["uniswap_v4"]
-        routers = {contracts["swap_router"], contracts["v2_router"], v4["universal_router"], v4["permit2"]}
+        routers = {contracts["swap_router"], contracts["v2_router"], v4["universal_router"], v4["permit2"],
+                   v4["pool_manager"]}
         assert allowed == {Web3.to_checksum_address(a) for a in routers} | tokens
 
 
@@ -119,6 +139,30 @@ def _bad_venue(devnet: DevnetHandle, case: str) -> tuple[str, VenueEntry, dict[b
             True: f"chain ethereum: venue v3_bad: pool {weth}: factory() returned no address, so its factory is "
                   "unknown; refused",
             False: f"chain ethereum: venue v3_bad: pool {weth} is not a UniswapV3Pool (@uniswap/v3-core)"}
+    if case == "v4_router_is_a_v3_router":
+        router = contracts["ethereum"]["swap_router"]
+        return "ethereum", v4_variant(devnet, "ethereum", "v4_bad", universal_router=router), {
+            True: f"chain ethereum: venue v4_bad: universal_router {router}: V4_POSITION_MANAGER() returned no "
+                  "address, so its v4_position_manager is unknown; refused",
+            False: f"chain ethereum: venue v4_bad: universal_router {router} is not a UniversalRouter "
+                   "(@uniswap/universal-router)"}
+    if case == "v4_pool_manager_is_a_token":
+        usdc = contracts["arbitrum"]["usdc"]
+        v4 = {k: Web3.to_checksum_address(a) for k, a in state["arbitrum"]["uniswap_v4"].items() if k != "pools"}
+        return "arbitrum", v4_variant(devnet, "arbitrum", "v4_bad", pool_manager=usdc), {
+            True: f"chain arbitrum: venue v4_bad: state_view {v4['state_view']}: poolManager() returned "
+                  f"{v4['pool_manager']}, not the configured PoolManager {usdc} (it would read or swap in another "
+                  "PoolManager); refused",
+            False: f"chain arbitrum: venue v4_bad: pool_manager {usdc} is not a PoolManager (@uniswap/v4-core)"}
+    if case == "v4_permit2_is_a_token":
+        weth = contracts["base"]["weth"]
+        v4 = {k: Web3.to_checksum_address(a) for k, a in state["base"]["uniswap_v4"].items() if k != "pools"}
+        # WETH's code is pinned, so only the router's position manager's Permit2 tells it from Permit2.
+        return "base", v4_variant(devnet, "base", "v4_bad", permit2=weth), {
+            True: f"chain base: venue v4_bad: v4_position_manager {v4['position_manager']}: permit2() returned "
+                  f"{v4['permit2']}, not the configured Permit2 {weth} (the venue would approve a Permit2 its "
+                  "deployment does not pull through); refused",
+            False: f"chain base: venue v4_bad: permit2 {weth} is not a Permit2 (@uniswap/v4-periphery)"}
     assert case == "v2_pair_is_a_v3_pool"
     pool = Web3.to_checksum_address(
         next(v["pool"] for v in state["base"]["venues"].values() if v["adapter"] == "uniswap_v3"))
@@ -129,7 +173,8 @@ def _bad_venue(devnet: DevnetHandle, case: str) -> tuple[str, VenueEntry, dict[b
 
 
 CASES = ["v2_router_is_an_account", "v3_router_is_the_quoter", "v3_router_is_a_token", "v3_pool_is_a_token",
-         "v2_pair_is_a_v3_pool"]
+         "v2_pair_is_a_v3_pool", "v4_router_is_a_v3_router", "v4_pool_manager_is_a_token",
+         "v4_permit2_is_a_token"]
 
 
 @pytest.mark.parametrize("pinned", [True, False], ids=["code_hashes", "npm_artifacts"])
@@ -138,7 +183,7 @@ def test_a_bad_venue_is_refused_alone_with_its_sentence(devnet: DevnetHandle, ca
     chain, bad, sentences = _bad_venue(devnet, case)
     config = devnet.config if pinned else unpinned(devnet.config)
     ctx = context(config, chain)
-    venues = [*config.venues_on(chain), bad]
+    venues = [*with_v4(devnet, config, chain), bad]
     refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
     assert list(refused) == [bad.name]
     assert refused[bad.name].startswith(sentences[pinned]), refused[bad.name]
@@ -187,6 +232,25 @@ def test_a_router_of_another_factory_is_refused(devnet: DevnetHandle, adapter: s
     assert refused == {"foreign_router": (
         f"chain base: venue foreign_router: router {router}: factory() returned {factory}, not the {what}'s factory "
         f"{Web3.to_checksum_address(real_factory)} (a router of another factory swaps in another {what}); refused")}
+
+
+@pytest.mark.usefixtures("chain_snapshot")
+@pytest.mark.parametrize("pinned", [True, False], ids=["code_hashes", "npm_artifacts"])
+def test_a_v4_state_view_of_another_pool_manager_is_refused(devnet: DevnetHandle, pinned: bool) -> None:
+    # A StateView built from the npm artifact for another PoolManager: its code matches (the PoolManager is a
+    # masked immutable), so only the poolManager() link tells it would read another PoolManager's pools.
+    w3 = devnet.w3("base")
+    state = devnet.state["chains"]["base"]
+    other = Web3.to_checksum_address(state["contracts"]["v3_factory"])  # any contract that is not this PoolManager
+    state_view = _deploy(w3, state["accounts"]["deployer"], "StateView", other)
+    bad = v4_variant(devnet, "base", "foreign_state_view", state_view=state_view)
+    config = devnet.config if pinned else unpinned(devnet.config)
+    ctx = context(config, "base")
+    refused = ContractVerifier().verify(config, REGISTRY, ctx, [*with_v4(devnet, config, "base"), bad], head(ctx))
+    pool_manager = Web3.to_checksum_address(state["uniswap_v4"]["pool_manager"])
+    assert refused == {"foreign_state_view": (
+        f"chain base: venue foreign_state_view: state_view {state_view}: poolManager() returned {other}, not the "
+        f"configured PoolManager {pool_manager} (it would read or swap in another PoolManager); refused")}
 
 
 def test_a_wrong_pinned_hash_refuses(devnet: DevnetHandle) -> None:
