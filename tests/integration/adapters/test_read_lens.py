@@ -57,7 +57,7 @@ def test_lens_reads_every_venue_in_one_round_trip_exactly_as_the_multicall(devne
         _, multicall_states = cold(multicall_only(ctx), entries, number)
         assert counter.count == 3  # heads, bitmap words, ticks
         assert lens_states == multicall_states, chain
-        assert {s.adapter for s in lens_states} == {"uniswap_v2", "uniswap_v3", "uniswap_route"}
+        assert {s.adapter for s in lens_states} == {"uniswap_v2", "uniswap_v3", "uniswap_route", "uniswap_v4"}
         assert len(lens_states) == len(entries)
         registry = AdapterRegistry.from_entry_points()
         read_venues(ctx, entries, registry, number)
