@@ -48,6 +48,15 @@ RELAY_PORT_OFFSET = 100  # a chain's private relay listens at the chain's port +
 DEVNET_SCRYPT_N = 2**14
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by two sections (a pool that is a venue and a route's leg) out in full each time: no
+    ``&id001`` anchors, so the file reads plainly and is the same text whether its sections share objects or not
+    (a deployment and its cached copy)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class ChainStatus:
     name: str
@@ -297,7 +306,8 @@ class DevnetManager:
                                      "password_file": state["password_file"]}},
         }
         header = "# Written by `crosshedge devnet up`; do not edit. Addresses of this devnet's deployment.\n"
-        (self.state_dir / GENERATED_CONFIG).write_text(header + yaml.safe_dump(generated, sort_keys=False))
+        text = yaml.dump(generated, Dumper=_PlainDumper, sort_keys=False)
+        (self.state_dir / GENERATED_CONFIG).write_text(header + text)
 
     def down(self) -> list[str]:
         """Stop the block producer, the relays and every chain's anvil; returns the names of the chains that were

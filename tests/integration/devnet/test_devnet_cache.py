@@ -82,8 +82,8 @@ def _call(w3: Web3, artifact: str, address: str, fn: str, *args: Any) -> Any:
 
 
 def readings(state: dict[str, Any]) -> dict[str, Any]:
-    """Per chain at its head: the head number, every pool's price and liquidity (V3 slot0, V2 reserves), the
-    balances of every token in every pool and wallet, and the dev accounts' nonces."""
+    """Per chain at its head: the head number, every pool's price and liquidity (V3 slot0, V2 reserves, V4 slot0
+    from StateView), the balances of every token in every pool and wallet, and the dev accounts' nonces."""
     out: dict[str, Any] = {}
     for name, chain in state["chains"].items():
         w3 = Web3(HTTPProvider(chain["rpc_url"], request_kwargs={"timeout": 30}))
@@ -94,9 +94,17 @@ def readings(state: dict[str, Any]) -> dict[str, Any]:
                 pools[venue] = [list(_call(w3, "UniswapV3Pool", section["pool"], "slot0")),
                                 _call(w3, "UniswapV3Pool", section["pool"], "liquidity")]
                 holders.append(section["pool"])
-            else:
+            elif section["adapter"] == "uniswap_v2":
                 pools[venue] = list(_call(w3, "UniswapV2Pair", section["pair"], "getReserves"))[:2]
                 holders.append(section["pair"])
+            # Route venues are made of pools listed here or under v4; V4 pools live in the singleton PoolManager.
+        v4 = chain.get("uniswap_v4") or {}
+        for pool, spec in v4.get("pools", {}).items():
+            pool_id = bytes.fromhex(spec["pool_id"][2:])
+            pools[f"v4:{pool}"] = [list(_call(w3, "StateView", v4["state_view"], "getSlot0", pool_id)),
+                                   _call(w3, "StateView", v4["state_view"], "getLiquidity", pool_id)]
+        if v4:
+            holders.append(v4["pool_manager"])
         balances = {f"{token}@{holder}": _call(w3, "ERC20PresetMinterPauser", spec["address"], "balanceOf",
                                                Web3.to_checksum_address(holder))
                     for token, spec in chain["tokens"].items() for holder in holders}
