@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,7 @@ from adapters.types import (
     VenueEntry,
     VenueState,
 )
-from adapters.uniswap.curve import curve_from_points
+from adapters.uniswap.curve import CurveCache, curve_from_points
 from adapters.uniswap_route.compose import RouteFill, compose, mid_rate_of, route_points, series_reserve
 from adapters.uniswap_route.config import UniswapRouteConfig
 from adapters.uniswap_route.fills import fill_of_route
@@ -77,6 +78,7 @@ class UniswapRouteAdapter:
         self._hints = HintCache()  # the V3 legs' bitmap hints (choose calls only, never values)
         self._lock = threading.Lock()
         self._models: OrderedDict[int, tuple[VenueState, list[LegModel]]] = OrderedDict()
+        self._curves = CurveCache()
 
     # ---------------------------------------------------------------- config and contracts
 
@@ -160,6 +162,7 @@ class UniswapRouteAdapter:
         pool: dict[str, Any] = {"router": config.router, "permit2": config.permit2, "quoter": config.quoter,
                                 "chain_id": chain.chain_id, "path": path, "legs": legs}
         models = self._leg_models(chain.name, venue.name, legs)
+        legs_key = json.dumps(legs, sort_keys=True, default=str)
         sell_dirs, buy_dirs = directions(path, legs), directions(path[::-1], legs[::-1])
         fees = fee_factor(models)
         rate = mid_rate_of(models, sell_dirs)
@@ -168,8 +171,8 @@ class UniswapRouteAdapter:
             fee_pips=round(1_000_000 * (1 - fees)), mid_price=rate * 10 ** (base.decimals - quote.decimals),
             block_number=block, block_timestamp=timestamp,
             gas_units=ROUTE_GAS + sum(HOP_GAS[leg["kind"]] for leg in legs), gas_units_per_tick=GAS_PER_TICK,
-            sell=self._curve(models, sell_dirs, Side.SELL, base, quote),
-            buy=self._curve(models[::-1], buy_dirs, Side.BUY, base, quote),
+            sell=self._curve(models, sell_dirs, Side.SELL, base, quote, legs_key),
+            buy=self._curve(models[::-1], buy_dirs, Side.BUY, base, quote, legs_key),
             pool=pool, composite=True, pools=tuple(str(leg["address"]).lower() for leg in legs),
         )
         self._remember(state, models)
@@ -179,11 +182,17 @@ class UniswapRouteAdapter:
         return [LEG_KINDS[leg["kind"]].model(leg, f"chain {chain}: venue {venue} leg {i + 1} ({leg['address']})")
                 for i, leg in enumerate(legs)]
 
-    def _curve(self, models: list[LegModel], dirs: list[bool], side: Side, base: TokenInfo, quote: TokenInfo
-               ) -> Curve:
-        points, crossed = route_points(lambda x: compose(models, dirs, x), mid_rate_of(models, dirs),
-                                       fee_factor(models), series_reserve(models, dirs), len(models))
-        return curve_from_points(side, points, base.decimals, quote.decimals, crossed)
+    def _curve(self, models: list[LegModel], dirs: list[bool], side: Side, base: TokenInfo, quote: TokenInfo,
+               legs_key: str) -> Curve:
+        """The route's curve from its composed exact quote, built once per content of its legs (``legs_key``: the
+        legs' recorded state, everything the models are built from): thousands of composed quotes a curve."""
+        def build() -> Curve:
+            points, crossed = route_points(lambda x: compose(models, dirs, x), mid_rate_of(models, dirs),
+                                           fee_factor(models), series_reserve(models, dirs), len(models))
+            return curve_from_points(side, points, base.decimals, quote.decimals, crossed)
+
+        return self._curves.curve(("uniswap_route", legs_key, tuple(dirs), side, base.decimals, quote.decimals),
+                                  build)
 
     # ---------------------------------------------------------------- quotes
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
@@ -86,7 +87,7 @@ class PoolKey:
         return (to_checksum_address(self.currency0), to_checksum_address(self.currency1), self.fee,
                 self.tick_spacing, to_checksum_address(self.hooks))
 
-    @property
+    @cached_property  # a read asks for it per call it builds: the keccak once per key
     def pool_id(self) -> str:
         """``PoolIdLibrary.toId``: keccak256 of the ABI-encoded key (all static fields), 0x-prefixed."""
         return "0x" + keccak(encode([_POOL_KEY], [self.as_tuple()])).hex()
