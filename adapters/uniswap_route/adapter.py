@@ -162,7 +162,10 @@ class UniswapRouteAdapter:
         pool: dict[str, Any] = {"router": config.router, "permit2": config.permit2, "quoter": config.quoter,
                                 "chain_id": chain.chain_id, "path": path, "legs": legs}
         models = self._leg_models(chain.name, venue.name, legs)
-        legs_key = json.dumps(legs, sort_keys=True, default=str)
+        # The legs' pool state without the block's timestamp (a V3 leg carries it), which changes every block while
+        # the pools, and so the curve, mostly do not.
+        legs_key = json.dumps([{k: v for k, v in leg.items() if k != "block_timestamp"} for leg in legs],
+                              sort_keys=True, default=str)
         sell_dirs, buy_dirs = directions(path, legs), directions(path[::-1], legs[::-1])
         fees = fee_factor(models)
         rate = mid_rate_of(models, sell_dirs)
