@@ -277,7 +277,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
         "route_pools": route_pools,  # route legs that are no venue of their own (the market driver moves them)
-        "uniswap_v4": v4["section"],  # V4 contracts and pool keys: not venues until a uniswap_v4 adapter exists
+        "uniswap_v4": v4["section"],  # V4 contracts and pool keys (venues too with devnet.v4_venues)
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,

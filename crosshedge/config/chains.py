@@ -86,10 +86,10 @@ class UniswapV4PoolKey(Strict):
 
 
 class UniswapV4Deployment(Strict):
-    """A chain's Uniswap V4 deployment (the devnet records it for the coming ``uniswap_v4`` adapter).
+    """A chain's Uniswap V4 deployment, as the devnet records it: the contracts and every pool's key and id.
 
-    V4 pools are not venues yet: no adapter reads them, so they are listed here, under the chain's ``uniswap_v4``
-    key, rather than in ``venues`` (where an unknown adapter fails loading).
+    The pools that are hedge venues are listed again in ``venues`` as ``uniswap_v4`` sections (the devnet writes
+    them with ``devnet.v4_venues``); this section is the deployment itself, which tests and tools read.
     """
 
     pool_manager: Address  # the singleton that holds every pool
@@ -131,7 +131,7 @@ class ChainSettings(Strict):
     gas: GasSettings = GasSettings()
     tokens: dict[str, TokenSettings] = {}
     venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config
-    # The chain's Uniswap V4 contracts and pool keys (the devnet writes them): not venues until an adapter exists.
+    # The chain's Uniswap V4 contracts and pool keys (the devnet writes them); its venues are in ``venues``.
     uniswap_v4: UniswapV4Deployment | None = None
 
     @property

@@ -99,5 +99,5 @@ class DevnetSpec(_Section):
     prices: dict[str, float] = {"ETH": 3000.0, "BTC": 60000.0}
     chains: dict[str, DevnetChain] = {}
     # Also write each chain's V4 pools as ``uniswap_v4`` venues in the generated config (the ``uniswap_v4``
-    # deployment section stays). Off until V4 swaps are wired, so the optimizer cannot pick a venue it cannot trade.
+    # deployment section stays). The repo's chains.yaml turns it on; a spec that leaves it out keeps V4 out of plans.
     v4_venues: bool = False
