@@ -27,6 +27,7 @@ from adapters.contract import (
     Capability,
     CodeExpectation,
     Const,
+    LensStagedReader,
     LensVenueReader,
     LinkCheck,
     LinkKind,
@@ -44,6 +45,7 @@ from adapters.contract import (
     code_keccak,
     immutable_slots,
     masked_keccak,
+    read_staged,
 )
 from adapters.option_book import load_book
 from adapters.permit2 import PermitRequest, SignedPermit, permit_typed_data, read_permit_nonce
@@ -134,6 +136,7 @@ __all__ = [
     "FailoverStatus",
     "Fill",
     "Head",
+    "LensStagedReader",
     "LensVenueReader",
     "LinkCheck",
     "LinkKind",
@@ -210,6 +213,7 @@ __all__ = [
     "permit_typed_data",
     "pool_state_filename",
     "read_permit_nonce",
+    "read_staged",
     "redact_url",
     "rpc_status",
     "run_stages",

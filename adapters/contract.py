@@ -39,7 +39,7 @@ from eth_utils.crypto import keccak
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from adapters.permit2 import PermitRequest, SignedPermit
-from adapters.rpc import Stages, Walk
+from adapters.rpc import Stages, Walk, lens_usable, run_stages
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from crosshedge import Frozen
 
@@ -363,6 +363,30 @@ class LensVenueReader(Protocol):
         ...
 
 
+class LensStagedReader(StagedVenueReader, LensVenueReader, Protocol):
+    """A venue adapter with both reads (:attr:`Capability.STAGED_READS` and :attr:`Capability.LENS_READS`)."""
+
+
+def read_staged(reader: LensStagedReader, chain: ChainContext, venues: Sequence[VenueEntry],
+                block: int) -> list[VenueState]:
+    """``read`` of such an adapter: every venue at ``block`` in one round trip through the read lens where the chain
+    allows it, else through the adapter's staged multicall rounds.
+
+    Usage::
+
+        def read(self, chain, venues, block): return read_staged(self, chain, venues, block)
+    """
+    if not venues:
+        return []
+    if chain.read_lens and lens_usable(chain.w3):
+        stages, walks = reader.lens_stages(chain, venues)
+        _, [states] = run_stages(chain.w3, [stages], block, chain.multicall, chain.name, walks=walks,
+                                 lens_gas=chain.lens_gas)
+    else:
+        _, [states] = run_stages(chain.w3, [reader.read_stages(chain, venues)], block, chain.multicall, chain.name)
+    return list(states)
+
+
 @runtime_checkable
 class PoolStateVenue(Protocol):
     """The members behind :attr:`Capability.POOL_STATE`."""
@@ -442,6 +466,7 @@ __all__ = [
     "Capability",
     "CodeExpectation",
     "Const",
+    "LensStagedReader",
     "LensVenueReader",
     "LinkCheck",
     "LinkKind",
@@ -460,4 +485,5 @@ __all__ = [
     "code_keccak",
     "immutable_slots",
     "masked_keccak",
+    "read_staged",
 ]

@@ -28,9 +28,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 from web3 import Web3
 
-from adapters.contract import Capability, VenueChecks, VenueContracts
+from adapters.contract import Capability, VenueChecks, VenueContracts, read_staged
 from adapters.permit2 import PermitRequest, SignedPermit
-from adapters.rpc import Stages, Walk, lens_usable, run_stages
+from adapters.rpc import Stages, Walk
 from adapters.types import (
     ChainContext,
     Curve,
@@ -104,15 +104,7 @@ class UniswapRouteAdapter:
 
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given route at ``block``: one round trip through the read lens, else the V3 reader's rounds."""
-        if not venues:
-            return []
-        if chain.read_lens and lens_usable(chain.w3):
-            stages, walks = self.lens_stages(chain, venues)
-            _, [states] = run_stages(chain.w3, [stages], block, chain.multicall, chain.name, walks=walks,
-                                     lens_gas=chain.lens_gas)
-        else:
-            _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
-        return list(states)
+        return read_staged(self, chain, venues, block)
 
     def read_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> Stages:
         """:meth:`read` as a staged reader, to merge its rounds with the chain's other adapters'."""

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
-from adapters.contract import Capability, VenueChecks, VenueContracts
+from adapters.contract import Capability, VenueChecks, VenueContracts, read_staged
 from adapters.pool_state import PoolState, UniswapV3PoolState
 from adapters.receipts import SwapAmounts, fill_from_receipt
-from adapters.rpc import Address, Stages, Walk, calldata, decode, lens_usable, run_stages
+from adapters.rpc import Address, Stages, Walk, calldata, decode
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.curve import CurveCache
 from adapters.uniswap.tokens import base_quote
@@ -45,6 +45,7 @@ from crosshedge import AdapterError, InputError, QuoteOutOfRangeError
 
 SWAP_GAS = 110_000  # exactInputSingle through SwapRouter, no tick crossed (token transfers + pool swap)
 GAS_PER_TICK = 31_000
+M = TypeVar("M")
 SWAP_TOPIC = Web3.keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)")
 EXACT_INPUT_SINGLE = "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
 
@@ -74,27 +75,28 @@ def model_of(state: VenueState) -> PoolModel:
     )
 
 
-class ModelCache:
-    """Pool models by the identity of the state they were built from, at most ``size`` of them (oldest dropped).
+class ModelCache(Generic[M]):
+    """Pool models (``build(state)``) by the identity of the state they were built from, at most ``size`` of them
+    (oldest dropped). The V3 adapter builds PoolModels; the V4 adapter its per-direction V4 models.
 
     States are immutable values, so a model built once serves every quote of that state; an entry holds its state,
     so the id it is keyed by cannot be reused by another object while the entry lives. Thread-safe.
 
     Usage::
 
-        cache = ModelCache(); model = cache.model(state)  # the same object for the same state
+        cache = ModelCache(model_of); model = cache.model(state)  # the same object for the same state
     """
 
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
+    def __init__(self, build: Callable[[VenueState], M], size: int = 256) -> None:
+        self._build, self._size = build, size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[int, tuple[VenueState, PoolModel]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[VenueState, M]] = OrderedDict()
 
-    def model(self, state: VenueState) -> PoolModel:
+    def model(self, state: VenueState) -> M:
         entry = self._entries.get(id(state))
         if entry is not None and entry[0] is state:
             return entry[1]
-        model = model_of(state)
+        model = self._build(state)
         with self._lock:
             self._entries[id(state)] = (state, model)
             while len(self._entries) > self._size:
@@ -126,7 +128,7 @@ class UniswapV3Adapter:
         # Which bitmap words and ticks each pool had last time: lets a repeated read fetch them in its first round
         # (one round trip instead of three). Never a source of values; see reader.HintCache.
         self._hints = HintCache()
-        self._models = ModelCache()
+        self._models = ModelCache(model_of)
         self._curves = CurveCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
@@ -144,13 +146,7 @@ class UniswapV3Adapter:
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pool at ``block``, with curves: one round trip through the read lens, else at most 3
         (reader.MAX_ROUND_TRIPS) through the multicall."""
-        if chain.read_lens and lens_usable(chain.w3):
-            stages, walks = self.lens_stages(chain, venues)
-            _, [states] = run_stages(chain.w3, [stages], block, chain.multicall, chain.name, walks=walks,
-                                     lens_gas=chain.lens_gas)
-        else:
-            _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
-        return list(states)
+        return read_staged(self, chain, venues, block)
 
     def lens_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> tuple[Stages, list[Walk]]:
         """:meth:`read_stages` for the read lens (no predicted calls) and the walks that answer its rounds 2-3."""

@@ -46,7 +46,7 @@ from adapters.uniswap_v4.fees import (
     swap_fee,
 )
 from adapters.uniswap_v4.hooks import DELTA_FLAGS, HookFlag, HookPolicy, hook_flags, hook_policy
-from adapters.uniswap_v4.model import V4Model, V4ModelCache
+from adapters.uniswap_v4.model import V4Model
 from adapters.uniswap_v4.reader import V4Read, V4Request, read_v4_pools, read_v4_pools_staged
 from adapters.uniswap_v4.records import model_of_record_v4, quote_record_v4, read_full_v4, record_of_v4
 
@@ -72,7 +72,6 @@ __all__ = [
     "UniswapV4Adapter",
     "UniswapV4Config",
     "V4Model",
-    "V4ModelCache",
     "V4Read",
     "V4Request",
     "V4Route",

@@ -25,15 +25,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.contract import Capability, VenueChecks, VenueContracts
+from adapters.contract import Capability, VenueChecks, VenueContracts, read_staged
 from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.pool_state import PoolState, UniswapV4PoolState
-from adapters.rpc import Address, Stages, Walk, lens_usable, run_stages
+from adapters.rpc import Address, Stages, Walk
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from adapters.uniswap.curve import CurveCache
 from adapters.uniswap.math import PIPS
 from adapters.uniswap.tokens import base_quote
-from adapters.uniswap_v3.adapter import mid_price
+from adapters.uniswap_v3.adapter import ModelCache, mid_price
 from adapters.uniswap_v3.curve import cached_curve_of
 from adapters.uniswap_v3.pool import OutOfWindow, SwapResult
 from adapters.uniswap_v3.reader import HintCache
@@ -42,7 +42,7 @@ from adapters.uniswap_v4.encoding import NATIVE, NO_HOOKS, PoolKey
 from adapters.uniswap_v4.execution import build_v4_swap, parse_v4_fill, v4_permit_request
 from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG, MAX_LP_FEE, is_dynamic_fee
 from adapters.uniswap_v4.hooks import HookPolicy, hook_policy
-from adapters.uniswap_v4.model import V4ModelCache
+from adapters.uniswap_v4.model import V4Model, model_of
 from adapters.uniswap_v4.reader import V4Read, V4Request, lens_walks, read_v4_pools_staged
 from adapters.uniswap_v4.records import quote_record_v4, read_full_v4, record_of_v4
 from adapters.uniswap_v4.verification import v4_checks
@@ -116,7 +116,7 @@ class UniswapV4Adapter:
         # Which bitmap words and ticks each pool had last time, so a repeated multicall read asks for them in its
         # first round (one round trip instead of three); never a source of values (reader.HintCache).
         self._hints = HintCache()
-        self._models = V4ModelCache()
+        self._models: ModelCache[V4Model] = ModelCache(model_of)
         self._curves = CurveCache()
 
     def contracts(self, venue: VenueEntry) -> VenueContracts:
@@ -139,13 +139,7 @@ class UniswapV4Adapter:
     def read(self, chain: ChainContext, venues: Sequence[VenueEntry], block: int) -> list[VenueState]:
         """Every given pool at ``block``, with curves: one round trip through the read lens, else at most 3
         (reader.MAX_ROUND_TRIPS) through the multicall."""
-        if chain.read_lens and lens_usable(chain.w3):
-            stages, walks = self.lens_stages(chain, venues)
-            _, [states] = run_stages(chain.w3, [stages], block, chain.multicall, chain.name, walks=walks,
-                                     lens_gas=chain.lens_gas)
-        else:
-            _, [states] = run_stages(chain.w3, [self.read_stages(chain, venues)], block, chain.multicall, chain.name)
-        return list(states)
+        return read_staged(self, chain, venues, block)
 
     def lens_stages(self, chain: ChainContext, venues: Sequence[VenueEntry]) -> tuple[Stages, list[Walk]]:
         """:meth:`read_stages` for the read lens (no predicted calls) and the StateView walks that answer its

@@ -13,8 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from adapters.types import VenueState
@@ -55,7 +53,7 @@ class V4Model:
 
 
 def model_of(state: VenueState) -> V4Model:
-    """Rebuild the exact model from a V4 state's JSON-able ``pool`` dict (uncached: see :class:`V4ModelCache`)."""
+    """Rebuild the exact model from a V4 state's JSON-able ``pool`` dict (uncached: see ModelCache)."""
     p = state.pool
     lo, hi = p["word_range"]
     bitmap = dict.fromkeys(range(lo, hi + 1), 0)
@@ -66,29 +64,4 @@ def model_of(state: VenueState) -> V4Model:
                       venue=f"chain {state.chain}: venue {state.venue}")
 
 
-class V4ModelCache:
-    """V4 models by the identity of their state, at most ``size`` (as :class:`adapters.uniswap_v3.ModelCache`).
-
-    Usage::
-
-        cache = V4ModelCache(); cache.model(state) is cache.model(state)
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[int, tuple[VenueState, V4Model]] = OrderedDict()
-
-    def model(self, state: VenueState) -> V4Model:
-        entry = self._entries.get(id(state))
-        if entry is not None and entry[0] is state:
-            return entry[1]
-        model = model_of(state)
-        with self._lock:
-            self._entries[id(state)] = (state, model)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return model
-
-
-__all__ = ["V4Model", "V4ModelCache", "model_of"]
+__all__ = ["V4Model", "model_of"]
