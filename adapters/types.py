@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from web3 import Web3
 
+from adapters.rpc.abi import checksum_address
 from crosshedge import Frozen
 
 
@@ -152,7 +153,7 @@ class ChainContext:
     lens_gas: int = 30_000_000  # gas of each lens call: within the RPC's eth_call cap (adapters.rpc.LENS_GAS)
 
     def token(self, address: str) -> TokenInfo | None:
-        return self.tokens.get(Web3.to_checksum_address(address))
+        return self.tokens.get(checksum_address(address))
 
 
 @dataclass(frozen=True)

@@ -115,31 +115,36 @@ def pinned_degenbot() -> str:
     return str(next(e for e in extras if e.startswith("degenbot")).split(";")[0].strip())
 
 
-def _python312() -> str | None:
-    for name in ("python3.13", "python3.12"):
-        found = shutil.which(name)
-        if found:
-            return found
-    versions = sorted(Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python"))
-    return str(versions[-1]) if versions else None
+def _pythons312() -> list[str]:
+    """Interpreters >= 3.12 to try, oldest minor first: degenbot's pins build on 3.12 where 3.13 may lack wheels."""
+    found = [path for name in ("python3.12", "python3.13") if (path := shutil.which(name))]
+    found += [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python"))]
+    return list(dict.fromkeys(found))
 
 
 def ensure_venv(pin: str) -> tuple[Path | None, str]:
-    """The bench venv's interpreter with ``pin`` installed, or None and why not."""
+    """The bench venv's interpreter with ``pin`` installed, or None and why not (each candidate Python is tried)."""
     python = VENV / "bin" / "python"
     version = pin.split("==")[1]
     check = [str(python), "-c", f"import importlib.metadata as m; assert m.version('degenbot') == '{version}'"]
     if python.exists() and subprocess.run(check, check=False, capture_output=True).returncode == 0:
         return python, "installed"
-    base = _python312()
-    if base is None:
+    bases = _pythons312()
+    if not bases:
         return None, "no Python >= 3.12 found (python3.12/python3.13 on PATH or under ~/.pyenv); degenbot needs it"
-    steps = [[base, "-m", "venv", str(VENV)], [str(python), "-m", "pip", "install", "-q", pin]]
-    for step in steps:
-        done = subprocess.run(step, check=False, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            return None, f"{' '.join(step[:4])} failed: {(done.stderr or done.stdout).strip()[-300:]}"
-    return python, "installed now"
+    why = ""
+    for base in bases:
+        shutil.rmtree(VENV, ignore_errors=True)
+        steps = [[base, "-m", "venv", str(VENV)], [str(python), "-m", "pip", "install", "-q", pin]]
+        for step in steps:
+            done = subprocess.run(step, check=False, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                lines = [ln for ln in (done.stderr or done.stdout).splitlines() if not ln.startswith("WARNING:")]
+                why = f"{' '.join(step[:4])} failed: {' '.join(lines)[-300:]}"
+                break
+        else:
+            return python, f"installed now with {base}"
+    return None, why
 
 
 def _degenbot_home() -> Path:

@@ -50,6 +50,11 @@ class Call:
     data: bytes
     gas: int = DEFAULT_CALL_GAS
 
+    @functools.cached_property  # memoised calls (cached_call) come back every read: the lower() once per call
+    def key(self) -> tuple[str, bytes]:
+        """What identifies the call in a merged round: (target lower-case, calldata)."""
+        return self.target.lower(), self.data
+
 
 @dataclass(frozen=True)
 class CallResult:
@@ -71,38 +76,52 @@ def encode_call(target: str, signature: str, *args: Any, gas: int = DEFAULT_CALL
     return Call(target, selector + (fast if fast is not None else abi_encode(list(types), list(args))), gas)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a warm read asks for the same bitmap words and ticks every time
+def cached_call(target: str, signature: str, *args: int | str | bytes) -> Call:
+    """:func:`encode_call` memoised, for the hashable arguments pool reads repeat block after block."""
+    return encode_call(target, signature, *args)
+
+
+#: Fast-path kinds of a static argument (see :func:`_static_spec`); an int range is the third kind.
+_ADDRESS, _BYTES32 = "address", "bytes32"
+
+
 @functools.lru_cache(maxsize=256)
-def _static_spec(types: tuple[str, ...]) -> tuple[tuple[int, int] | None, ...] | None:
-    """Per argument: the integer range, or None for an address; None overall if any type needs eth_abi."""
-    spec: list[tuple[int, int] | None] = []
+def _static_spec(types: tuple[str, ...]) -> tuple[tuple[int, int] | str, ...] | None:
+    """Per argument: the integer range, or the address / bytes32 kind; None overall if any type needs eth_abi."""
+    spec: list[tuple[int, int] | str] = []
     for t in types:
+        if t in (_ADDRESS, _BYTES32):
+            spec.append(t)
+            continue
         m = _STATIC.fullmatch(t)
         if m is None or t == "bool":
             return None
-        if t == "address":
-            spec.append(None)
-            continue
         bits = int(m.group(2) or 256)
         spec.append((-(1 << (bits - 1)), 1 << (bits - 1)) if m.group(1) == "int" else (0, 1 << bits))
     return tuple(spec)
 
 
 def _encode_static(types: tuple[str, ...], args: Sequence[Any]) -> bytes | None:
-    """Fast path for in-range integer / address arguments (tick and word reads); None defers to eth_abi,
-    which then validates and raises as usual."""
+    """Fast path for in-range integer, address and 32-byte arguments (tick, word and V4 StateView reads); None
+    defers to eth_abi, which then validates and raises as usual."""
     spec = _static_spec(types)
     if spec is None or len(spec) != len(args):
         return None
     words: list[bytes] = []
-    for bounds, v in zip(spec, args, strict=True):
-        if bounds is None:
+    for kind, v in zip(spec, args, strict=True):
+        if kind == _ADDRESS:
             if not (isinstance(v, str) and len(v) == 42):
                 return None
             try:
                 words.append(_address_word(v))
             except ValueError:
                 return None
-        elif type(v) is int and bounds[0] <= v < bounds[1]:
+        elif kind == _BYTES32:
+            if not (type(v) is bytes and len(v) == 32):
+                return None
+            words.append(v)
+        elif isinstance(kind, tuple) and type(v) is int and kind[0] <= v < kind[1]:
             words.append((v % (1 << 256)).to_bytes(32, "big"))
         else:
             return None
@@ -117,24 +136,34 @@ def calldata(signature: str, *args: Any) -> str:
 _STATIC = re.compile(r"(u?int)(\d*)|address|bool")
 
 
-def _decode_static(types: Sequence[str], data: bytes) -> tuple[Any, ...] | None:
-    """Fast path for all-static word types (the bulk of pool reads); None when a type needs eth_abi."""
-    if len(data) < 32 * len(types):
-        return None
-    out: list[Any] = []
-    for i, t in enumerate(types):
-        word = data[32 * i : 32 * i + 32]
+@functools.lru_cache(maxsize=256)
+def _decode_spec(types: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Per word type: "address", "bool", "int" or "uint"; None when a type needs eth_abi."""
+    kinds: list[str] = []
+    for t in types:
         m = _STATIC.fullmatch(t)
         if m is None:
             return None
-        if t == "address":
-            out.append("0x" + word[12:].hex())
-        elif t == "bool":
-            out.append(word[-1] == 1)
-        elif m.group(1) == "int":
-            out.append(int.from_bytes(word, "big", signed=True))
-        else:
+        kinds.append(t if t in ("address", "bool") else m.group(1))
+    return tuple(kinds)
+
+
+def _decode_static(types: Sequence[str], data: bytes) -> tuple[Any, ...] | None:
+    """Fast path for all-static word types (the bulk of pool reads); None when a type needs eth_abi."""
+    kinds = _decode_spec(tuple(types))
+    if kinds is None or len(data) < 32 * len(kinds):
+        return None
+    out: list[Any] = []
+    for i, kind in enumerate(kinds):
+        word = data[32 * i : 32 * i + 32]
+        if kind == "uint":
             out.append(int.from_bytes(word, "big"))
+        elif kind == "int":
+            out.append(int.from_bytes(word, "big", signed=True))
+        elif kind == "address":
+            out.append("0x" + word[12:].hex())
+        else:
+            out.append(word[-1] == 1)
     return tuple(out)
 
 

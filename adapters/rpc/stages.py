@@ -61,7 +61,7 @@ def run_stages(
         merged: list[Call] = []
         for calls in pending.values():
             for c in calls:
-                if index.setdefault((c.target.lower(), c.data), len(merged)) == len(merged):
+                if index.setdefault(c.key, len(merged)) == len(merged):
                     merged.append(c)
         got = lens_round(w3, merged, walks or (), at, chain, batch, lens_gas) if lens else None
         ran_at: int | None
@@ -78,7 +78,7 @@ def run_stages(
         assert isinstance(at, int)  # resolved above when there is no multicall to report it
         this_round, pending = pending, {}
         for i, calls in this_round.items():
-            mine = [results[index[(c.target.lower(), c.data)]] for c in calls]
+            mine = [results[index[c.key]] for c in calls]
             _advance(readers, i, (at, mine), pending, values)
     if not isinstance(at, int):  # no reader had anything to read
         at = int(w3.eth.block_number)
@@ -97,15 +97,15 @@ def _round(
     batch: RpcBatch | None, answers: Answers,
 ) -> tuple[int | None, list[CallResult]]:
     """One round's results: from the lens's ``answers`` where it read them, the rest from the node."""
-    missing = [c for c in merged if (c.target.lower(), c.data) not in answers]
+    missing = [c for c in merged if c.key not in answers]
     if not missing:
-        return (at if isinstance(at, int) else None), [answers[(c.target.lower(), c.data)] for c in merged]
+        return (at if isinstance(at, int) else None), [answers[c.key] for c in merged]
     if batch is not None and not batch.sent:
         ran_at, fetched = batch_call_in(batch, missing, at, multicall, chain)
     else:
         ran_at, fetched = batch_call(w3, missing, at, multicall, chain)
     got = iter(fetched)
-    return ran_at, [answers.get((c.target.lower(), c.data)) or next(got) for c in merged]
+    return ran_at, [answers.get(c.key) or next(got) for c in merged]
 
 
 def _advance(

@@ -30,13 +30,12 @@ Usage::
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.rpc import Call, CallResult, StageResult, Walk, decode, encode_call, run_stages
+from adapters.rpc import Call, CallResult, StageResult, Walk, cached_call, decode, encode_call, run_stages
 from adapters.types import ChainContext, TokenInfo
 from adapters.uniswap.math import MAX_TICK, MIN_TICK
 from adapters.uniswap.tokens import check_token
@@ -162,17 +161,12 @@ class _Pool:
         return word_window(self.head.tick, self.head.spacing, self.request.window_ticks)
 
 
-@functools.lru_cache(maxsize=1 << 14)  # pure; a warm read asks for the same words and ticks every time
-def _cached_call(address: str, signature: str, arg: int) -> Call:
-    return encode_call(address, signature, arg)
-
-
 def _word_calls(pool: _Pool, words: Sequence[int]) -> list[tuple[_Pool, int, Call]]:
-    return [(pool, w, _cached_call(pool.request.address, "tickBitmap(int16)", w)) for w in words]
+    return [(pool, w, cached_call(pool.request.address, "tickBitmap(int16)", w)) for w in words]
 
 
 def _tick_calls(pool: _Pool, ticks: Sequence[int]) -> list[tuple[_Pool, int, Call]]:
-    return [(pool, t, _cached_call(pool.request.address, "ticks(int24)", t)) for t in ticks]
+    return [(pool, t, cached_call(pool.request.address, "ticks(int24)", t)) for t in ticks]
 
 
 def _hinted(pool: _Pool) -> tuple[list[tuple[_Pool, int, Call]], list[tuple[_Pool, int, Call]]]:

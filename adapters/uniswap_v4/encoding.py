@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cached_property
+from functools import lru_cache
 
 from eth_abi.abi import encode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+
+from adapters.rpc.abi import checksum_address
 
 #: Native ETH as a V4 currency (it sorts before every token, so it is always currency0).
 NATIVE = "0x0000000000000000000000000000000000000000"
@@ -84,17 +85,22 @@ class PoolKey:
 
     def as_tuple(self) -> tuple[str, str, int, int, str]:
         """The struct as web3/eth_abi take it (checksummed addresses)."""
-        return (to_checksum_address(self.currency0), to_checksum_address(self.currency1), self.fee,
-                self.tick_spacing, to_checksum_address(self.hooks))
+        return (checksum_address(self.currency0), checksum_address(self.currency1), self.fee, self.tick_spacing,
+                checksum_address(self.hooks))
 
-    @cached_property  # a read asks for it per call it builds: the keccak once per key
+    @property
     def pool_id(self) -> str:
         """``PoolIdLibrary.toId``: keccak256 of the ABI-encoded key (all static fields), 0x-prefixed."""
-        return "0x" + keccak(encode([_POOL_KEY], [self.as_tuple()])).hex()
+        return _pool_id(self)
 
     @property
     def has_native(self) -> bool:
         return int(self.currency0, 16) == 0
+
+
+@lru_cache(maxsize=1024)  # every read builds its calls from a fresh key of the config: the keccak once per key
+def _pool_id(key: PoolKey) -> str:
+    return "0x" + keccak(encode([_POOL_KEY], [key.as_tuple()])).hex()
 
 
 def sorted_currencies(a: str, b: str) -> tuple[str, str]:
@@ -113,17 +119,17 @@ def mint_position(key: PoolKey, tick_lower: int, tick_upper: int, liquidity: int
     """MINT_POSITION parameters: (PoolKey, tickLower, tickUpper, liquidity, amount0Max, amount1Max, owner, hookData)."""
     return encode([_POOL_KEY, "int24", "int24", "uint256", "uint128", "uint128", "address", "bytes"],
                   [key.as_tuple(), tick_lower, tick_upper, liquidity, amount0_max, amount1_max,
-                   to_checksum_address(owner), hook_data])
+                   checksum_address(owner), hook_data])
 
 
 def settle_pair(currency0: str, currency1: str) -> bytes:
     """SETTLE_PAIR parameters: pay both debts of the plan from the caller."""
-    return encode(["address", "address"], [to_checksum_address(currency0), to_checksum_address(currency1)])
+    return encode(["address", "address"], [checksum_address(currency0), checksum_address(currency1)])
 
 
 def sweep(currency: str, to: str) -> bytes:
     """SWEEP parameters: send the contract's leftover ``currency`` (excess native ETH sent as value) to ``to``."""
-    return encode(["address", "address"], [to_checksum_address(currency), to_checksum_address(to)])
+    return encode(["address", "address"], [checksum_address(currency), checksum_address(to)])
 
 
 def swap_exact_in_single(key: PoolKey, zero_for_one: bool, amount_in: int, amount_out_minimum: int = 0,
@@ -136,12 +142,12 @@ def swap_exact_in_single(key: PoolKey, zero_for_one: bool, amount_in: int, amoun
 
 def settle_all(currency: str, max_amount: int) -> bytes:
     """SETTLE_ALL parameters: pay the whole debt in ``currency`` from the caller, at most ``max_amount``."""
-    return encode(["address", "uint256"], [to_checksum_address(currency), max_amount])
+    return encode(["address", "uint256"], [checksum_address(currency), max_amount])
 
 
 def take_all(currency: str, min_amount: int) -> bytes:
     """TAKE_ALL parameters: send the whole credit in ``currency`` to the caller, at least ``min_amount``."""
-    return encode(["address", "uint256"], [to_checksum_address(currency), min_amount])
+    return encode(["address", "uint256"], [checksum_address(currency), min_amount])
 
 
 def quote_exact_single(key: PoolKey, zero_for_one: bool, exact_amount: int,

@@ -24,11 +24,12 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.rpc import Call, CallResult, StageResult, Walk, WalkKind, decode, encode_call, run_stages
+from adapters.rpc import Call, CallResult, StageResult, Walk, WalkKind, cached_call, decode, encode_call, run_stages
 from adapters.types import ChainContext, TokenInfo
 from adapters.uniswap.tokens import check_token
 from adapters.uniswap_v3.reader import HintCache, PoolHint, hint_margin, initialized_ticks, word_window
@@ -83,7 +84,7 @@ class _Pool:
     words: dict[int, int] = field(default_factory=dict)
     nets: dict[int, int] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def pool_id(self) -> bytes:
         return bytes.fromhex(self.request.key.pool_id[2:])
 
@@ -111,12 +112,12 @@ def _token(chain: ChainContext, req: V4Request, currency: str, decimals: dict[st
 
 
 def _word_calls(pool: _Pool, words: Sequence[int]) -> list[tuple[_Pool, int, Call]]:
-    return [(pool, w, encode_call(pool.request.state_view, "getTickBitmap(bytes32,int16)", pool.pool_id, w))
+    return [(pool, w, cached_call(pool.request.state_view, "getTickBitmap(bytes32,int16)", pool.pool_id, w))
             for w in words]
 
 
 def _tick_calls(pool: _Pool, ticks: Sequence[int]) -> list[tuple[_Pool, int, Call]]:
-    return [(pool, t, encode_call(pool.request.state_view, "getTickLiquidity(bytes32,int24)", pool.pool_id, t))
+    return [(pool, t, cached_call(pool.request.state_view, "getTickLiquidity(bytes32,int24)", pool.pool_id, t))
             for t in ticks]
 
 

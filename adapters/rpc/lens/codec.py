@@ -14,12 +14,11 @@ Usage::
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from adapters.rpc.abi import Call, CallResult, _address_word, _selector_and_types, encode_call
+from adapters.rpc.abi import Call, CallResult, _address_word, _selector_and_types, cached_call
 from adapters.rpc.multicall import _word, decode_multicall, encode_multicall
 
 READ_SIGNATURE = ("read((address,uint256,bytes)[],(address,uint256,bytes32,int256,int256,bool,int256,int256)[],"
@@ -155,16 +154,6 @@ def _walk_out(walk: Walk, values: Sequence[int], i: int) -> tuple[WalkOut, int]:
     return WalkOut(walk, True, tick, spacing, lo, hi, nxt, words, ticks), i
 
 
-@functools.lru_cache(maxsize=1 << 14)  # a warm read answers the same words and ticks every time
-def _key(pool: str, signature: str, arg: int) -> tuple[str, bytes]:
-    return pool.lower(), encode_call(pool, signature, arg).data
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _v4_key(state_view: str, signature: str, pool_id: bytes, arg: int) -> tuple[str, bytes]:
-    return state_view.lower(), encode_call(state_view, signature, pool_id, arg).data
-
-
 #: The calls a walk stands in for, per kind: (bitmap word getter, tick liquidity getter).
 _GETTERS = {WalkKind.V3_POOL: ("tickBitmap(int16)", "ticks(int24)"),
             WalkKind.V4_STATE_VIEW: ("getTickBitmap(bytes32,int16)", "getTickLiquidity(bytes32,int24)")}
@@ -179,16 +168,13 @@ def walk_answers(outs: Sequence[WalkOut]) -> dict[tuple[str, bytes], CallResult]
     for out in outs:
         w = out.walk
         word_sig, tick_sig = _GETTERS[w.kind]
-
-        def key(signature: str, arg: int, w: Walk = w) -> tuple[str, bytes]:
-            if w.kind is WalkKind.V4_STATE_VIEW:
-                return _v4_key(w.pool, signature, w.pool_id, arg)
-            return _key(w.pool, signature, arg)
-
+        # The calls' keys come from the memoised calls the readers build (a warm read repeats every one of them).
+        by: tuple[bytes, ...] = (w.pool_id,) if w.kind is WalkKind.V4_STATE_VIEW else ()
         for word, bits in out.words.items():
-            answers[key(word_sig, word)] = CallResult(True, bits.to_bytes(32, "big"))
+            answers[cached_call(w.pool, word_sig, *by, word).key] = CallResult(True, bits.to_bytes(32, "big"))
         for tick, (gross, net) in out.ticks.items():
-            answers[key(tick_sig, tick)] = CallResult(True, gross.to_bytes(32, "big") + net.to_bytes(32, "big"))
+            answers[cached_call(w.pool, tick_sig, *by, tick).key] = CallResult(
+                True, gross.to_bytes(32, "big") + net.to_bytes(32, "big"))
     return answers
 
 

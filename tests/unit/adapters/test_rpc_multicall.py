@@ -9,7 +9,7 @@ from eth_abi.exceptions import EncodingError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.rpc import Call, decode_multicall, encode_call, encode_multicall
+from adapters.rpc import Call, cached_call, decode, decode_multicall, encode_call, encode_multicall
 from adapters.rpc.multicall import MULTICALL_RETURNS
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
@@ -53,3 +53,36 @@ def test_fast_argument_encoding_equals_eth_abi_and_defers_out_of_range() -> None
     assert encode_call(owner, "balanceOf(address)", owner).data[4:] == abi_encode(["address"], [owner])
     with pytest.raises(EncodingError, match="24 bits"):  # out of range: eth_abi refuses it, the fast path never guesses
         encode_call(owner, "ticks(int24)", 2**23)
+
+
+@settings(max_examples=80, deadline=None)
+@given(pool_id=st.binary(min_size=32, max_size=32), tick=st.integers(-(2**23), 2**23 - 1))
+def test_fast_bytes32_encoding_equals_eth_abi(pool_id: bytes, tick: int) -> None:
+    # V4's StateView getters take (bytes32 poolId, int24 tick): the read path's most repeated calls.
+    got = encode_call("0x" + "11" * 20, "getTickLiquidity(bytes32,int24)", pool_id, tick).data[4:]
+    assert got == abi_encode(["bytes32", "int24"], [pool_id, tick])
+    assert cached_call("0x" + "11" * 20, "getTickLiquidity(bytes32,int24)", pool_id, tick).data[4:] == got
+
+
+def test_short_bytes32_defers_to_eth_abi() -> None:
+    # A shorter value is right-padded by eth_abi (its rule for bytesN); the fast path takes only exactly 32 bytes.
+    assert encode_call("0x" + "11" * 20, "getSlot0(bytes32)", b"\x01").data[4:] == abi_encode(["bytes32"], [b"\x01"])
+    with pytest.raises(EncodingError):
+        encode_call("0x" + "11" * 20, "getSlot0(bytes32)", b"\x01" * 33)
+
+
+_WORD_VALUES = {
+    "uint256": st.integers(0, 2**256 - 1), "uint128": st.integers(0, 2**128 - 1),
+    "int24": st.integers(-(2**23), 2**23 - 1), "int128": st.integers(-(2**127), 2**127 - 1),
+    "address": addresses, "bool": st.booleans(),
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(st.sampled_from(sorted(_WORD_VALUES)).flatmap(
+    lambda t: st.tuples(st.just(t), _WORD_VALUES[t])), min_size=1, max_size=6))
+def test_fast_decoding_equals_eth_abi(values: list[tuple[str, object]]) -> None:
+    types = [t for t, _ in values]
+    data = abi_encode(types, [v for _, v in values])
+    expected = [v.lower() if isinstance(v, str) else v for v in abi_decode(types, data)]
+    assert list(decode(types, data)) == expected == [v.lower() if isinstance(v, str) else v for _, v in values]
