@@ -29,7 +29,7 @@ from devnet.liquidity import (
     sqrt_price_x96,
     tick_at,
 )
-from devnet.v4 import deploy_v4, v4_lp_needs
+from devnet.v4 import deploy_v4, v4_leg_sections, v4_lp_needs
 
 
 def _set_decimals(d: ChainDeployer, token: Contract, decimals: int) -> None:
@@ -195,11 +195,13 @@ def is_route_leg_only(pool: Any) -> bool:
     return TOKENS[pool.quote][2] != "USD"
 
 
-def route_venues(spec: Any, legs: dict[str, dict[str, str]], router: str | None, quoter: str) -> dict[str, Any]:
-    """The chain's ``uniswap_route`` venue sections: each route's legs (pool or pair by kind), in SELL order.
+def route_venues(spec: Any, legs: dict[str, dict[str, Any]], router: str | None, quoter: str) -> dict[str, Any]:
+    """The chain's ``uniswap_route`` venue sections: each route's legs (pool, pair or V4 pool key by kind), in SELL
+    order.
 
-    Named ``route_<tokens>_<fee or v2 per leg>`` (route_wbtc_weth_usdc_500_500). Raises DeployError for a leg that
-    is not one of the chain's pools, or routes on a chain without a UniversalRouter (deployed with its V4 pools).
+    Named ``route_<tokens>_<fee, v4_<fee> or v2 per leg>`` (route_wbtc_weth_usdc_500_500). Raises DeployError for
+    a leg that is not one of the chain's pools, legs that do not chain, or routes on a chain without a
+    UniversalRouter (deployed with its V4 pools).
     """
     if spec.routes and router is None:
         raise DeployError("devnet routes need the chain's UniversalRouter: give the chain v4_pools")
@@ -208,12 +210,32 @@ def route_venues(spec: Any, legs: dict[str, dict[str, str]], router: str | None,
         missing = [leg for leg in route.legs if leg not in legs]
         if missing:
             raise DeployError(f"devnet route {route.legs}: legs {missing} are not pools of the chain")
-        sections = [legs[leg] for leg in route.legs]
-        tiers = "_".join(leg.rsplit("_", 1)[1] if leg.startswith("v3_") else "v2" for leg in route.legs)
-        tokens = [route.legs[0].split("_")[1]] + [leg.split("_")[2] for leg in route.legs]
+        sections = [{k: v for k, v in legs[leg].items() if k != "symbols"} for leg in route.legs]
+        tiers = "_".join(_tier(leg) for leg in route.legs)
+        tokens = _route_symbols(route.legs, [legs[leg]["symbols"] for leg in route.legs])
         out[f"route_{'_'.join(tokens)}_{tiers}"] = {
             "adapter": "uniswap_route", "router": router, "quoter": quoter, "legs": sections}
     return out
+
+
+def _tier(leg: str) -> str:
+    """A leg's part of a route's name: its fee tier (V3), ``v4_<fee>`` (V4) or ``v2``."""
+    if leg.startswith("v3_"):
+        return leg.rsplit("_", 1)[1]
+    return f"v4_{leg.rsplit('_', 1)[1]}" if leg.startswith("v4_") else "v2"
+
+
+def _route_symbols(names: list[str], pairs: list[tuple[str, str]]) -> list[str]:
+    """The route's token symbols in SELL order (lower-case): leg 1's token not in leg 2, then each leg's other."""
+    first = set(pairs[0]) - set(pairs[1])
+    if len(first) != 1:
+        raise DeployError(f"devnet route {names}: legs 1 and 2 must share exactly one token")
+    path = [first.pop()]
+    for name, pair in zip(names, pairs, strict=True):
+        if path[-1] not in pair:
+            raise DeployError(f"devnet route {names}: leg {name} does not trade {path[-1]}")
+        path.append(pair[1] if pair[0] == path[-1] else pair[0])
+    return [s.lower() for s in path]
 
 
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
@@ -228,7 +250,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         fund(d, c, d.lp, symbol, amount + v4_needs[symbol])  # one mint per token for the V3/V2 and V4 pools
     approve_all(d, c, d.lp, [c["position_manager"].address])
     venues: dict[str, dict[str, Any]] = {}
-    legs: dict[str, dict[str, str]] = {}  # every pool by devnet name, as a route leg
+    legs: dict[str, dict[str, Any]] = {}  # every pool by devnet name, as a route leg (with its symbols)
     route_pools: dict[str, dict[str, str]] = {}  # pools that are route legs only (WBTC/WETH), by devnet name
     operator_ids: list[int] = []
     seed = sum(map(ord, name))
@@ -236,7 +258,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         key = venue_name(pool)
         if pool.kind == "uniswap_v3":
             address = create_v3_pool(d, c, pool, prices, seed + index)
-            legs[key] = {"kind": "uniswap_v3", "pool": address}
+            legs[key] = {"kind": "uniswap_v3", "pool": address, "symbols": (pool.base, pool.quote)}
             if is_route_leg_only(pool):
                 # Not a venue, but the market driver keeps its price in line like any pool's.
                 route_pools[key] = {"adapter": "uniswap_v3", "pool": address, "router": c["swap_router"].address}
@@ -251,7 +273,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
             }
         else:
             address = create_v2_pair(d, c, pool, prices)
-            legs[key] = {"kind": "uniswap_v2", "pair": address}
+            legs[key] = {"kind": "uniswap_v2", "pair": address, "symbols": (pool.base, pool.quote)}
             section = {"adapter": "uniswap_v2", "pair": address, "router": c["v2_router"].address}
             if is_route_leg_only(pool):
                 route_pools[key] = section
@@ -259,6 +281,8 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
                 venues[key] = section
     v4 = deploy_v4(d, c, spec, prices) if spec.v4_pools else {"section": None, "code_hashes": {}}
     router = v4["section"]["universal_router"] if v4["section"] else None
+    if v4["section"]:
+        legs |= v4_leg_sections(v4["section"], spec.v4_pools)
     venues |= route_venues(spec, legs, router, c["quoter_v2"].address)
     for symbol, amount in spec.operator_inventory.items():
         fund(d, c, operator, symbol, to_raw(symbol, amount))
@@ -269,7 +293,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
     # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
     # pool and pair the factories created.
-    pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values()]
+    pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values() if leg["kind"] != "uniswap_v4"]
     return {
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},

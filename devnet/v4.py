@@ -215,6 +215,22 @@ def deploy_v4(d: ChainDeployer, c: dict[str, Contract], spec: Any, prices: dict[
             "code_hashes": runtime_code_hashes(d, addresses.values())}
 
 
+def v4_leg_sections(section: Mapping[str, Any], specs: Any) -> dict[str, dict[str, Any]]:
+    """The chain's V4 pools of two ERC20s as route legs (``uniswap_route`` leg sections) by devnet pool name, each
+    with its token ``symbols`` (base, quote) for the route's name; ether pools are no route leg."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        name = v4_pool_name(spec)
+        p = section["pools"][name]
+        if int(p["currency0"], 16) == 0:
+            continue
+        out[name] = {"kind": "uniswap_v4", "pool_manager": section["pool_manager"],
+                     "state_view": section["state_view"],
+                     **{k: p[k] for k in ("currency0", "currency1", "fee", "tick_spacing", "hooks")},
+                     "symbols": (spec.base, spec.quote)}
+    return out
+
+
 def v4_venue_sections(section: Mapping[str, Any], weth: str, window_ticks: int = 4000) -> dict[str, dict[str, Any]]:
     """The chain's V4 pools as ``uniswap_v4`` venue sections (chains.yaml ``venues``), from its ``uniswap_v4``
     deployment section; ``weth`` is the wallet's token for native ETH. Written only with ``devnet.v4_venues``."""

@@ -44,21 +44,23 @@ from adapters.types import (
 )
 from adapters.uniswap.curve import CurveCache, curve_from_points
 from adapters.uniswap_route.compose import RouteFill, compose, mid_rate_of, route_points, series_reserve
-from adapters.uniswap_route.config import UniswapRouteConfig
+from adapters.uniswap_route.config import LegConfig, UniswapRouteConfig, V4LegConfig
 from adapters.uniswap_route.fills import fill_of_route
 from adapters.uniswap_route.legs import LEG_KINDS, LegModel, LegState, fee_factor
 from adapters.uniswap_route.reads import merge_stages
 from adapters.uniswap_route.router import Hop, route_calldata
 from adapters.uniswap_route.verification import route_checks
 from adapters.uniswap_v3.reader import HintCache
+from adapters.uniswap_v4.encoding import NO_HOOKS
 from crosshedge import AdapterError, QuoteOutOfRangeError, UnsafeTransactionError
 
 #: UniversalRouter.execute with a Permit2 pull, the transaction's intrinsic gas and calldata, no leg. With HOP_GAS
 #: fitted to swaps crossing no tick on the devnet's warm pools (test_uniswap_route.py prints them): two V3 legs
-#: 178-191k gas, a V3 and a V2 leg 174-189k.
+#: 178-191k gas, a V3 and a V2 leg 174-189k, a V3 and a V4 leg 193-211k (V4's leg is one V4_SWAP: unlock, swap,
+#: settle and take).
 ROUTE_GAS = 45_000
 #: Each leg's swap inside the router (pool swap, token transfers), no tick crossed.
-HOP_GAS = {"uniswap_v3": 70_000, "uniswap_v2": 65_000}
+HOP_GAS = {"uniswap_v3": 70_000, "uniswap_v2": 65_000, "uniswap_v4": 90_000}
 #: Per initialized tick crossed on any V3 leg: Uniswap's router gas model (REFERENCES §3); the devnet measures
 #: 26-30k when a tick is crossed again. Its first crossing on a fresh devnet pool costs 40-57k (fee-growth-outside
 #: slots written from zero), which a live pool's ticks rarely pay.
@@ -91,7 +93,9 @@ class UniswapRouteAdapter:
         """The approval goes to Permit2 (which the router pulls through, and whose allowance for the router a wallet
         may set), swaps to the UniversalRouter; reads touch every leg's pool (and QuoterV2)."""
         config = self._config(venue)
-        read = {f"leg{i + 1}": leg.pool for i, leg in enumerate(config.legs)}
+        # A V4 leg is a pool id in PoolManager, read through StateView: those are the contracts it touches.
+        read = {f"leg{i + 1}": leg.state_view if isinstance(leg, V4LegConfig) else leg.pool
+                for i, leg in enumerate(config.legs)}
         read |= {"quoter": config.quoter} if config.quoter else {}
         return VenueContracts(spender=config.permit2, called={"router": config.router, "permit2": config.permit2},
                               read=read, router=config.router)
@@ -114,17 +118,17 @@ class UniswapRouteAdapter:
         """:meth:`read_stages` for the read lens, and the V3 legs' walks that answer its later rounds."""
         by_kind = self._pools_by_kind(venues)
         window = max((self._config(v).window_ticks for v in venues), default=4000)
-        walks = [w for kind, pools in by_kind.items() for w in LEG_KINDS[kind].walks(pools, window)]
+        walks = [w for kind, legs in by_kind.items() for w in LEG_KINDS[kind].walks(legs, window)]
         return self._stages(chain, venues, predict=False), walks
 
-    def _pools_by_kind(self, venues: Sequence[VenueEntry]) -> dict[str, list[str]]:
-        """Each kind's distinct pools over every route (a pool two routes share is read once)."""
-        out: dict[str, list[str]] = {}
+    def _pools_by_kind(self, venues: Sequence[VenueEntry]) -> dict[str, list[LegConfig]]:
+        """Each kind's distinct legs over every route (a pool two routes share is read once)."""
+        out: dict[str, list[LegConfig]] = {}
         for v in venues:
             for leg in self._config(v).legs:
-                pools = out.setdefault(leg.kind, [])
-                if leg.pool.lower() not in {p.lower() for p in pools}:
-                    pools.append(leg.pool)
+                legs = out.setdefault(leg.kind, [])
+                if leg.pool.lower() not in {other.pool.lower() for other in legs}:
+                    legs.append(leg)
         return out
 
     def _stages(self, chain: ChainContext, venues: Sequence[VenueEntry], predict: bool) -> Stages:
@@ -133,8 +137,8 @@ class UniswapRouteAdapter:
         by_kind = self._pools_by_kind(venues)
         window = max(self._config(v).window_ticks for v in venues)
         label = venues[0].name if len(venues) == 1 else f"{venues[0].name} (and other routes)"
-        readers = [LEG_KINDS[kind].read_stages(chain, pools, label, window, self._hints, predict)
-                   for kind, pools in by_kind.items()]
+        readers = [LEG_KINDS[kind].read_stages(chain, legs, label, window, self._hints, predict)
+                   for kind, legs in by_kind.items()]
         block, results = yield from merge_stages(readers)
         legs: dict[str, LegState] = {k: v for r in results for k, v in r.items()}
         timestamp = next((int(s["block_timestamp"]) for s in legs.values() if "block_timestamp" in s), None)
@@ -243,7 +247,8 @@ class UniswapRouteAdapter:
         legs, path = state.pool["legs"], state.pool["path"]
         if side is Side.BUY:
             legs, path = legs[::-1], path[::-1]
-        return [Hop(leg["kind"], path[i], path[i + 1], int(leg["fee"])) for i, leg in enumerate(legs)]
+        return [Hop(leg["kind"], path[i], path[i + 1], int(leg["fee"]), *_v4_key_fields(leg))
+                for i, leg in enumerate(legs)]
 
     def build_swap(  # the VenueAdapter protocol's signature
         self, state: VenueState, side: Side, amount_in: int, min_amount_out: int, recipient: str, deadline: int
@@ -308,6 +313,13 @@ def token_path(chain: str, venue: str, legs: Sequence[LegState]) -> list[str]:
     if len(set(path)) != len(path):
         raise AdapterError(f"chain {chain}: venue {venue}: the route visits a token twice ({path})")
     return path
+
+
+def _v4_key_fields(leg: LegState) -> tuple[int, str]:
+    """A V4 leg's tick spacing and hooks (its pool key needs them); the defaults for the other kinds."""
+    if leg["kind"] != "uniswap_v4":
+        return 0, NO_HOOKS
+    return int(leg["tick_spacing"]), str(leg["hooks"])
 
 
 def directions(path: Sequence[str], legs: Sequence[LegState]) -> list[bool]:

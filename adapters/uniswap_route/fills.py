@@ -1,8 +1,9 @@
 """A mined route swap's receipt as a :class:`Fill`: the wallet's token Transfers, checked against the legs' Swaps.
 
-What the wallet paid is the input token's Transfer from the sender (``receipt.from``) to the first pool; what it
-got is the output token's Transfer from the last pool. The first leg's Swap event must report the same input and the
-last leg's the same output: a receipt where they disagree (a leg that is not the route's, an extra pull) is refused.
+What the wallet paid is the input token's Transfer from the sender (``receipt.from``) to the first leg's custodian
+(its pool or pair; V4's PoolManager); what it got is the output token's Transfer from the last leg's custodian. The
+first leg's Swap event must report the same input and the last leg's the same output: a receipt where they disagree
+(a leg that is not the route's, an extra pull) is refused.
 
 Usage::
 
@@ -39,14 +40,17 @@ def _transfers(receipt: Mapping[str, Any], token: str) -> list[tuple[str, str, i
     return out
 
 
+def _custodian(leg: Mapping[str, Any]) -> str:
+    """The contract holding the leg's tokens (recorded states from before V4 legs name only the pool)."""
+    return Web3.to_checksum_address(str(leg.get("custodian", leg["address"])))
+
+
 def _swap_amounts(receipt: Mapping[str, Any], leg: Mapping[str, Any], hop: Hop) -> tuple[int, int]:
     kind = LEG_KINDS[str(leg["kind"])]
-    address = Web3.to_checksum_address(str(leg["address"]))
     for log in receipt["logs"]:
-        topics = [HexBytes(t) for t in log["topics"]]
-        if Web3.to_checksum_address(log["address"]) == address and topics and topics[0] == kind.swap_topic:
+        if kind.is_swap_log(dict(leg), log):
             return kind.decode_swap(HexBytes(log["data"]), hop.token_in == leg["token0"])
-    raise ValueError(f"no Swap event from leg pool {address}")
+    raise ValueError(f"no Swap event of leg pool {leg['address']}")
 
 
 def fill_of_route(state: VenueState, receipt: Mapping[str, Any], hops_of: Callable[[VenueState, Side], Sequence[Hop]]
@@ -58,11 +62,10 @@ def fill_of_route(state: VenueState, receipt: Mapping[str, Any], hops_of: Callab
         raise AdapterError(f"{where}: transaction {tx_hash} reverted")
     wallet = Web3.to_checksum_address(str(receipt["from"]))
     legs = state.pool["legs"]
-    first_pools = {Side.SELL: legs[0]["address"], Side.BUY: legs[-1]["address"]}
     for side in (Side.SELL, Side.BUY):
         hops = list(hops_of(state, side))
         ordered = legs if side is Side.SELL else legs[::-1]
-        first, last = Web3.to_checksum_address(first_pools[side]), Web3.to_checksum_address(ordered[-1]["address"])
+        first, last = _custodian(ordered[0]), _custodian(ordered[-1])
         paid = [a for f, t, a in _transfers(receipt, Web3.to_checksum_address(hops[0].token_in))
                 if f == wallet and t == first]
         got = [a for f, _, a in _transfers(receipt, Web3.to_checksum_address(hops[-1].token_out)) if f == last]

@@ -1,16 +1,21 @@
 """The legs of a route: one pool each, read and quoted by its own protocol's code, behind one small interface.
 
-A leg kind is named after the venue adapter whose pools it reads (``uniswap_v3``, ``uniswap_v2``; ``uniswap_v4``
-plugs in by adding a :class:`LegKind` to :data:`LEG_KINDS` under that name). A kind reads its pools with that
-adapter's own staged reader (the V3 reader's bounded rounds and lens walks; the V2 pair fields), records each pool
-as a JSON-able dict, turns such a dict back into an exact :class:`LegModel`, and decodes its Swap event. Nothing
-here assumes a USD side: a leg is any pool of two configured tokens (WBTC/WETH).
+A leg kind is named after the venue adapter whose pools it reads (``uniswap_v3``, ``uniswap_v2``, ``uniswap_v4``;
+another protocol plugs in by adding a :class:`LegKind` to :data:`LEG_KINDS` under that name). A kind reads its pools
+with that adapter's own staged reader (the V3 reader's bounded rounds and lens walks; the V2 pair fields; V4's
+StateView reader and walks), records each pool as a JSON-able dict, turns such a dict back into an exact
+:class:`LegModel`, and finds and decodes its Swap event. Nothing here assumes a USD side: a leg is any pool of two
+configured tokens (WBTC/WETH).
+
+A leg's ``address`` is its identity (the pool's or pair's address; a V4 pool's id) and its ``custodian`` the
+contract that holds its tokens, emits its Swap and is paid and pays in the wallet's Transfers (the pool or pair
+itself; V4's PoolManager).
 
 Usage::
 
     kind = LEG_KINDS["uniswap_v3"]
-    states = yield from kind.read_stages(chain, ["0xPool"], "route_x", window_ticks=4000, hints=hints, predict=True)
-    fill = kind.model(states["0xPool"], "chain c: venue route_x leg 1").swap(zero_for_one=True, amount_in=10**8)
+    states = yield from kind.read_stages(chain, [leg_config], "route_x", window_ticks=4000, hints=hints, predict=True)
+    fill = kind.model(states["0xpool"], "chain c: venue route_x leg 1").swap(zero_for_one=True, amount_in=10**8)
 """
 
 from __future__ import annotations
@@ -19,14 +24,20 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from hexbytes import HexBytes
 from web3 import Web3
 
 from adapters.rpc import Call, StageResult, Walk, decode, encode_call
 from adapters.types import ChainContext
 from adapters.uniswap.math import PIPS, Q96, V2_FEE_PIPS, get_amount_out
 from adapters.uniswap.tokens import check_token
+from adapters.uniswap_route.config import LegConfig, V4LegConfig
 from adapters.uniswap_v3.pool import OutOfWindow, PoolModel
 from adapters.uniswap_v3.reader import HintCache, PoolRequest, lens_walks, read_pools_staged
+from adapters.uniswap_v4.execution import SWAP_TOPIC as V4_SWAP_TOPIC
+from adapters.uniswap_v4.model import V4Model
+from adapters.uniswap_v4.reader import V4Request, read_v4_pools_staged
+from adapters.uniswap_v4.reader import lens_walks as v4_lens_walks
 from crosshedge import AdapterError, QuoteOutOfRangeError
 
 #: A leg's recorded state: addresses, tokens, fee and the protocol's exact state, JSON-able.
@@ -74,12 +85,13 @@ class LegKind(Protocol):
     #: topic0 of the pool's Swap event (a fill is cross-checked against it).
     swap_topic: ClassVar[bytes]
 
-    def read_stages(self, chain: ChainContext, addresses: Sequence[str], label: str, window_ticks: int,
+    def read_stages(self, chain: ChainContext, legs: Sequence[LegConfig], label: str, window_ticks: int,
                     hints: HintCache, predict: bool) -> LegStages:
-        """Read every given pool at one block (staged, so its rounds merge with the chain's other reads)."""
+        """Read every given leg's pool at one block (staged, so its rounds merge with the chain's other reads);
+        the states come back by the legs' ``pool`` lower-cased."""
         ...
 
-    def walks(self, addresses: Sequence[str], window_ticks: int) -> list[Walk]:
+    def walks(self, legs: Sequence[LegConfig], window_ticks: int) -> list[Walk]:
         """The read-lens walks that answer this kind's later rounds (none for a kind read in one round)."""
         ...
 
@@ -87,9 +99,19 @@ class LegKind(Protocol):
         """The exact model of a recorded leg state; ``where`` names the route and leg in errors."""
         ...
 
+    def is_swap_log(self, state: LegState, log: Mapping[str, Any]) -> bool:
+        """Whether a receipt log is this leg's Swap event."""
+        ...
+
     def decode_swap(self, data: bytes, zero_for_one: bool) -> tuple[int, int]:
         """(amount in, amount out) of the pool's Swap event data for a swap in that direction."""
         ...
+
+
+def _emitted_by(log: Mapping[str, Any], address: str, topic: bytes) -> bool:
+    topics = log["topics"]
+    return Web3.to_checksum_address(log["address"]) == Web3.to_checksum_address(address) and bool(topics) \
+        and HexBytes(topics[0]) == topic
 
 
 # ---------------------------------------------------------------- Uniswap V3
@@ -130,25 +152,25 @@ class V3Leg:
     name: ClassVar[str] = "uniswap_v3"
     swap_topic: ClassVar[bytes] = bytes(Web3.keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)"))
 
-    def read_stages(self, chain: ChainContext, addresses: Sequence[str], label: str, window_ticks: int,
+    def read_stages(self, chain: ChainContext, legs: Sequence[LegConfig], label: str, window_ticks: int,
                     hints: HintCache, predict: bool) -> LegStages:
-        requests = [PoolRequest(f"{label} leg {a}", a, window_ticks) for a in addresses]
+        requests = [PoolRequest(f"{label} leg {leg.pool}", leg.pool, window_ticks) for leg in legs]
         reads = yield from read_pools_staged(chain, requests, hints, predict)
         out: dict[str, LegState] = {}
         for r in reads:
             m = r.model
             out[r.address.lower()] = {
-                "kind": self.name, "address": r.address, "token0": r.token0.address, "token1": r.token1.address,
-                "fee": m.fee, "sqrt_price_x96": m.sqrt_price_x96, "tick": m.tick, "liquidity": m.liquidity,
-                "tick_spacing": m.tick_spacing, "word_range": list(m.word_range),
+                "kind": self.name, "address": r.address, "custodian": r.address, "token0": r.token0.address,
+                "token1": r.token1.address, "fee": m.fee, "sqrt_price_x96": m.sqrt_price_x96, "tick": m.tick,
+                "liquidity": m.liquidity, "tick_spacing": m.tick_spacing, "word_range": list(m.word_range),
                 "bitmap": [[w, v] for w, v in sorted(m.bitmap.items()) if v],
                 "ticks": [[t, n] for t, n in sorted(m.liquidity_net.items())],
                 "block_timestamp": r.block_timestamp,
             }
         return out
 
-    def walks(self, addresses: Sequence[str], window_ticks: int) -> list[Walk]:
-        return lens_walks([PoolRequest(a, a, window_ticks) for a in addresses])
+    def walks(self, legs: Sequence[LegConfig], window_ticks: int) -> list[Walk]:
+        return lens_walks([PoolRequest(leg.pool, leg.pool, window_ticks) for leg in legs])
 
     def model(self, state: LegState, where: str) -> LegModel:
         lo, hi = state["word_range"]
@@ -160,6 +182,9 @@ class V3Leg:
             liquidity_net={int(t): int(n) for t, n in state["ticks"]}, word_range=(lo, hi), venue=where,
         )
         return V3LegModel(str(state["token0"]), str(state["token1"]), int(state["fee"]), pool)
+
+    def is_swap_log(self, state: LegState, log: Mapping[str, Any]) -> bool:
+        return _emitted_by(log, str(state["address"]), self.swap_topic)
 
     def decode_swap(self, data: bytes, zero_for_one: bool) -> tuple[int, int]:
         amount0, amount1, *_ = decode(("int256", "int256", "uint160", "uint128", "int24"), data)
@@ -201,8 +226,9 @@ class V2Leg:
     name: ClassVar[str] = "uniswap_v2"
     swap_topic: ClassVar[bytes] = bytes(Web3.keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)"))
 
-    def read_stages(self, chain: ChainContext, addresses: Sequence[str], label: str, window_ticks: int,
+    def read_stages(self, chain: ChainContext, legs: Sequence[LegConfig], label: str, window_ticks: int,
                     hints: HintCache, predict: bool) -> LegStages:
+        addresses = [leg.pool for leg in legs]
         if not addresses:
             return {}
         tokens = list(chain.tokens.values())
@@ -224,25 +250,123 @@ class V2Leg:
             if r0 == 0 or r1 == 0:
                 raise AdapterError(f"chain {chain.name}: venue {where}: the pair has no reserves")
             token0, token1 = check_token(chain, where, str(t0), dec), check_token(chain, where, str(t1), dec)
-            out[address.lower()] = {"kind": self.name, "address": address, "token0": token0.address,
-                                    "token1": token1.address, "fee": V2_FEE_PIPS, "reserve0": int(r0),
-                                    "reserve1": int(r1)}
+            out[address.lower()] = {"kind": self.name, "address": address, "custodian": address,
+                                    "token0": token0.address, "token1": token1.address, "fee": V2_FEE_PIPS,
+                                    "reserve0": int(r0), "reserve1": int(r1)}
         return out
 
-    def walks(self, addresses: Sequence[str], window_ticks: int) -> list[Walk]:
+    def walks(self, legs: Sequence[LegConfig], window_ticks: int) -> list[Walk]:
         return []
 
     def model(self, state: LegState, where: str) -> LegModel:
         return V2LegModel(str(state["token0"]), str(state["token1"]), int(state["reserve0"]), int(state["reserve1"]))
+
+    def is_swap_log(self, state: LegState, log: Mapping[str, Any]) -> bool:
+        return _emitted_by(log, str(state["address"]), self.swap_topic)
 
     def decode_swap(self, data: bytes, zero_for_one: bool) -> tuple[int, int]:
         a0_in, a1_in, a0_out, a1_out = decode(("uint256",) * 4, data)
         return (int(a0_in), int(a1_out)) if zero_for_one else (int(a1_in), int(a0_out))
 
 
-#: Leg kinds by the name of the venue adapter whose pools they read. A new protocol's legs (``uniswap_v4``) are one
-#: more entry here plus its UniversalRouter command in :mod:`adapters.uniswap_route.router`.
-LEG_KINDS: Mapping[str, LegKind] = {V3Leg.name: V3Leg(), V2Leg.name: V2Leg()}
+# ---------------------------------------------------------------- Uniswap V4
+
+
+@dataclass(frozen=True)
+class V4LegModel:
+    """A V4 pool's exact model as a route leg: V3's walk with V4's exact-in step and each direction's swap fee."""
+
+    token0: str
+    token1: str
+    pool: V4Model
+
+    @property
+    def fee_pips(self) -> int:
+        # The larger direction's fee: it only scales curve estimates (fee_factor); quotes use each direction's own.
+        return max(self.pool.zero_for_one.fee, self.pool.one_for_zero.fee)
+
+    def swap(self, zero_for_one: bool, amount_in: int) -> LegFill:
+        model = self.pool.direction(zero_for_one)
+        try:
+            r = model.swap_exact_in(zero_for_one, amount_in)
+        except OutOfWindow as exc:
+            raise QuoteOutOfRangeError(f"{model.venue}: a swap of {amount_in} raw units runs past the liquidity "
+                                       f"read ({exc}); read a wider window_ticks") from None
+        price01 = (r.sqrt_price_x96 / Q96) ** 2
+        return LegFill(r.amount_in, r.amount_out, r.initialized_ticks_crossed, r.partial,
+                       price01 if zero_for_one else 1 / price01)
+
+    def mid_rate(self, zero_for_one: bool) -> float:
+        price01 = (self.pool.zero_for_one.sqrt_price_x96 / Q96) ** 2
+        return price01 if zero_for_one else 1 / price01
+
+    def reserve_in(self, zero_for_one: bool) -> float:
+        s = self.pool.zero_for_one.sqrt_price_x96 / Q96
+        liquidity = float(max(self.pool.zero_for_one.liquidity, 1))
+        return liquidity / s if zero_for_one else liquidity * s
+
+
+class V4Leg:
+    """Uniswap V4 pools (ERC20 currencies) as legs, read through StateView by the V4 adapter's own staged reader
+    (its lens walks included); the Swap event is PoolManager's, for the leg's pool id."""
+
+    name: ClassVar[str] = "uniswap_v4"
+    swap_topic: ClassVar[bytes] = bytes(V4_SWAP_TOPIC)
+
+    @staticmethod
+    def _requests(legs: Sequence[LegConfig], label: str, window_ticks: int) -> list[V4Request]:
+        out = []
+        for leg in legs:
+            if not isinstance(leg, V4LegConfig):
+                raise AdapterError(f"venue {label}: leg {leg.pool} is not a uniswap_v4 leg")
+            out.append(V4Request(f"{label} leg {leg.pool}", leg.state_view, leg.key, window_ticks))
+        return out
+
+    def read_stages(self, chain: ChainContext, legs: Sequence[LegConfig], label: str, window_ticks: int,
+                    hints: HintCache, predict: bool) -> LegStages:
+        managers = {leg.pool.lower(): leg.pool_manager for leg in legs if isinstance(leg, V4LegConfig)}
+        reads = yield from read_v4_pools_staged(chain, self._requests(legs, label, window_ticks), hints, predict)
+        out: dict[str, LegState] = {}
+        for r in reads:
+            pool_id = r.key.pool_id
+            out[pool_id.lower()] = {
+                "kind": self.name, "address": pool_id, "custodian": managers[pool_id.lower()],
+                "token0": r.token0.address, "token1": r.token1.address, "fee": r.key.fee,
+                "tick_spacing": r.key.tick_spacing, "hooks": r.key.hooks, "lp_fee": r.lp_fee,
+                "protocol_fee": r.protocol_fee, "sqrt_price_x96": r.sqrt_price_x96, "tick": r.tick,
+                "liquidity": r.liquidity, "word_range": list(r.word_range),
+                "bitmap": [[w, v] for w, v in sorted(r.bitmap.items()) if v],
+                "ticks": [[t, n] for t, n in sorted(r.liquidity_net.items())],
+                "block_timestamp": r.block_timestamp,
+            }
+        return out
+
+    def walks(self, legs: Sequence[LegConfig], window_ticks: int) -> list[Walk]:
+        return v4_lens_walks(self._requests(legs, "route", window_ticks))
+
+    def model(self, state: LegState, where: str) -> LegModel:
+        lo, hi = state["word_range"]
+        bitmap = dict.fromkeys(range(lo, hi + 1), 0)
+        bitmap.update({int(w): int(v) for w, v in state["bitmap"]})
+        pool = V4Model.of(int(state["sqrt_price_x96"]), int(state["tick"]), int(state["liquidity"]),
+                          int(state["lp_fee"]), int(state["protocol_fee"]), int(state["tick_spacing"]), bitmap,
+                          {int(t): int(n) for t, n in state["ticks"]}, (lo, hi), venue=where)
+        return V4LegModel(str(state["token0"]), str(state["token1"]), pool)
+
+    def is_swap_log(self, state: LegState, log: Mapping[str, Any]) -> bool:
+        topics = log["topics"]
+        return _emitted_by(log, str(state["custodian"]), self.swap_topic) and len(topics) > 1 \
+            and HexBytes(topics[1]) == HexBytes(str(state["address"]))
+
+    def decode_swap(self, data: bytes, zero_for_one: bool) -> tuple[int, int]:
+        amount0, amount1, *_ = decode(("int128", "int128", "uint160", "uint128", "int24", "uint24"), data)
+        # The swapper's deltas (Pool.swap's swapDelta): what it paid negative, what it took positive.
+        return (int(-amount0), int(amount1)) if zero_for_one else (int(-amount1), int(amount0))
+
+
+#: Leg kinds by the name of the venue adapter whose pools they read. A new protocol's legs are one more entry here
+#: plus its UniversalRouter command in :mod:`adapters.uniswap_route.router`.
+LEG_KINDS: Mapping[str, LegKind] = {V3Leg.name: V3Leg(), V2Leg.name: V2Leg(), V4Leg.name: V4Leg()}
 
 
 def fee_factor(models: Sequence[LegModel]) -> float:
@@ -254,4 +378,4 @@ def fee_factor(models: Sequence[LegModel]) -> float:
 
 
 __all__ = ["LEG_KINDS", "LegFill", "LegKind", "LegModel", "LegStages", "LegState", "V2Leg", "V2LegModel", "V3Leg",
-           "V3LegModel", "fee_factor"]
+           "V3LegModel", "V4Leg", "V4LegModel", "fee_factor"]

@@ -211,7 +211,8 @@ class UniswapV4Adapter:
             gas_units_per_tick=GAS_PER_TICK,
             sell=cached_curve_of(self._curves, sell_model, sell_zf1, Side.SELL, base.decimals, quote.decimals),
             buy=cached_curve_of(self._curves, buy_model, not sell_zf1, Side.BUY, base.decimals, quote.decimals),
-            pool=pool,
+            # The pool's id, as a route through it lists it: the planner never trades both as if independent.
+            pool=pool, pools=(key.pool_id.lower(),),
         )
 
     def quote(self, state: VenueState, side: Side, amount_in: int) -> int:

@@ -41,8 +41,9 @@ class DevnetRoute(_Section):
     """A multi-hop route venue over the chain's pools, named by their devnet venue names in swap order (SELL).
 
     E.g. ``{legs: [v3_wbtc_weth_500, v3_weth_usdc_500]}``: WBTC→WETH→USDC, a real alternative to the direct WBTC/USDC
-    pools. Every leg's pool must be in the chain's ``pools``; the route trades through the chain's UniversalRouter,
-    so the chain needs ``v4_pools`` (which deploy it).
+    pools; ``{legs: [v3_wbtc_weth_500, v4_wbtc_usdc_1500]}``: WETH→WBTC→USDC through a V3 and a V4 pool. Every leg's
+    pool must be in the chain's ``pools`` or, of two ERC20s, its ``v4_pools``; the route trades through the chain's
+    UniversalRouter, so the chain needs ``v4_pools`` (which deploy it).
     """
 
     legs: list[str] = Field(min_length=2, max_length=4)

@@ -25,6 +25,7 @@ from adapters import (
 )
 from adapters.uniswap_v3.adapter import UniswapV3Adapter
 from adapters.uniswap_v3.reader import initialized_ticks
+from crosshedge import HeadMovedError
 from orchestrator import read_venues
 from tests.integration.adapters.adapter_helpers import V3_MINT, approve, context, mint_narrow_positions, send
 from tests.integration.adapters.lens_proxy import OverrideRefusingProxy
@@ -49,12 +50,17 @@ def test_lens_reads_every_venue_in_one_round_trip_exactly_as_the_multicall(devne
         counter = RoundTripCounter()
         ctx = context(devnet.config, chain, counter)
         entries = devnet.config.venues_on(chain)
-        counter.reset()
-        number, lens_states = cold(ctx, entries, "latest")
-        assert counter.count == 1, (chain, counter.methods)  # cold, "latest": no eth_blockNumber, no later rounds
-        assert lens_status(ctx.w3) == "lens"
-        counter.reset()
-        _, multicall_states = cold(multicall_only(ctx), entries, number)
+        for attempt in range(5):
+            counter.reset()
+            number, lens_states = cold(ctx, entries, "latest")
+            assert counter.count == 1, (chain, counter.methods)  # cold, "latest": no eth_blockNumber, no later rounds
+            assert lens_status(ctx.w3) == "lens"
+            counter.reset()
+            try:
+                _, multicall_states = cold(multicall_only(ctx), entries, number)
+                break
+            except HeadMovedError:  # a block mined under the three rounds: both reads again, as the snapshot does
+                assert attempt < 4, chain
         assert counter.count == 3  # heads, bitmap words, ticks
         assert lens_states == multicall_states, chain
         assert {s.adapter for s in lens_states} == {"uniswap_v2", "uniswap_v3", "uniswap_route", "uniswap_v4"}

@@ -33,10 +33,12 @@ from adapters import (
     read_permit_nonce,
 )
 from adapters.uniswap.curve import cumulative
-from adapters.uniswap_route import PERMIT2_ADDRESS, UniswapRouteAdapter, v3_path
+from adapters.uniswap_route import PERMIT2_ADDRESS, Hop, UniswapRouteAdapter, v3_path
 from adapters.uniswap_v3.reader import MAX_ROUND_TRIPS
+from adapters.uniswap_v4 import quote_exact_single
+from devnet import load_artifact
 from orchestrator import read_venues as read_chain_venues
-from tests.integration.adapters.adapter_helpers import approve, balance, context, read_venues, send
+from tests.integration.adapters.adapter_helpers import approve, at_head, balance, context, read_venues, send
 from tests.integration.conftest import DevnetHandle
 
 pytestmark = pytest.mark.integration
@@ -54,6 +56,10 @@ def _routes(devnet: DevnetHandle, chain: str, block: int | None = None) -> list[
 
 def _all_v3(state: VenueState) -> bool:
     return all(leg["kind"] == "uniswap_v3" for leg in state.pool["legs"])
+
+
+def _kinds(state: VenueState) -> list[str]:
+    return [leg["kind"] for leg in state.pool["legs"]]
 
 
 def _size(rng: random.Random, state: VenueState, side: Side) -> int:
@@ -97,7 +103,7 @@ def test_mixed_route_quotes_equal_quoter_then_pair(devnet: DevnetHandle) -> None
     rng = random.Random(7)
     w3 = devnet.w3("ethereum")
     block = w3.eth.block_number
-    [state] = [s for s in _routes(devnet, "ethereum", block) if not _all_v3(s)]
+    [state] = [s for s in _routes(devnet, "ethereum", block) if _kinds(s) == ["uniswap_v3", "uniswap_v2"]]
     v2_router = devnet.config.chains["ethereum"].contracts["v2_router"]
     for _ in range(30):
         amount = _size(rng, state, Side.SELL)
@@ -108,6 +114,53 @@ def test_mixed_route_quotes_equal_quoter_then_pair(devnet: DevnetHandle) -> None
         raw = w3.eth.call({"to": v2_router, "data": calldata(  # type: ignore[typeddict-item]
             "getAmountsOut(uint256,address[])", mid, [hops[1].token_in, hops[1].token_out])}, block)
         assert ROUTE.quote(state, Side.SELL, amount) == decode(("uint256[]",), raw)[0][-1]
+
+
+def _v4_quoter_out(w3: Web3, quoter: str, hop: Hop, amount_in: int, block: int) -> int:
+    v4_quoter = w3.eth.contract(address=Web3.to_checksum_address(quoter), abi=load_artifact("V4Quoter").abi)
+    params = quote_exact_single(hop.pool_key(), hop.zero_for_one, amount_in)
+    out, _gas = v4_quoter.functions.quoteExactInputSingle(params).call(block_identifier=block)
+    return int(out)
+
+
+def test_v3_then_v4_route_quotes_equal_quoter_v2_then_v4_quoter(devnet: DevnetHandle) -> None:
+    """WETH→WBTC through a V3 pool, then WBTC→USDC through a V4 pool (and back): QuoterV2's single-pool quote of
+    the V3 leg feeds V4Quoter's of the V4 leg, each leg's output the next one's input, as the router swaps them."""
+    rng = random.Random(41)
+    w3 = devnet.w3("ethereum")
+    v4 = devnet.config.chains["ethereum"].uniswap_v4
+    assert v4 is not None
+    block, routes = at_head(context(devnet.config, "ethereum"), lambda at: _routes(devnet, "ethereum", at))
+    [state] = [s for s in routes if "uniswap_v4" in _kinds(s)]
+    assert _kinds(state) == ["uniswap_v3", "uniswap_v4"] and state.base.symbol == "WETH"
+    checked = crossed = 0
+    for side in (Side.SELL, Side.BUY):
+        hops = ROUTE.hops(state, side)
+        for _ in range(40):
+            amount = _size(rng, state, side)
+            fill = ROUTE.route_fill(state, side, amount)
+            mid = (_quoter_exact_input(w3, _first_leg(state, side), side, amount, block) if hops[0].kind == "uniswap_v3"
+                   else _v4_quoter_out(w3, v4.v4_quoter, hops[0], amount, block))
+            out = (_v4_quoter_out(w3, v4.v4_quoter, hops[1], mid, block) if hops[1].kind == "uniswap_v4"
+                   else _quoter_exact_input(w3, _last_leg(state, side), side, mid, block))
+            assert (fill.legs[0].amount_out, fill.amount_out) == (mid, out), f"{side.value} {amount}"
+            checked += 1
+            crossed += fill.ticks_crossed >= 1
+    assert checked == 80 and crossed >= 10, (checked, crossed)
+
+
+def _one_leg(state: VenueState, index: int) -> VenueState:
+    """The route cut to its leg ``index`` (SELL order), for QuoterV2's path of that leg alone."""
+    pool = {**state.pool, "legs": [state.pool["legs"][index]], "path": state.pool["path"][index:index + 2]}
+    return state.model_copy(update={"pool": pool})
+
+
+def _first_leg(state: VenueState, side: Side) -> VenueState:
+    return _one_leg(state, 0 if side is Side.SELL else len(state.pool["legs"]) - 1)
+
+
+def _last_leg(state: VenueState, side: Side) -> VenueState:
+    return _one_leg(state, len(state.pool["legs"]) - 1 if side is Side.SELL else 0)
 
 
 def test_route_curves_convex_and_within_one_bp_at_every_breakpoint(devnet: DevnetHandle) -> None:
@@ -133,8 +186,9 @@ def _allow_router(w3: Web3, owner: str, token: str, router: str) -> None:
                                               MAX_UINT160, MAX_UINT48), gas=100_000)
 
 
-#: The router's errors for a final output below the minimum (V3 and V2 commands).
-TOO_LITTLE = {bytes(Web3.keccak(text=e))[:4].hex() for e in ("V3TooLittleReceived()", "V2TooLittleReceived()")}
+#: The router's errors for a final output below the minimum (V3, V2 and V4 commands).
+TOO_LITTLE = {bytes(Web3.keccak(text=e))[:4].hex() for e in ("V3TooLittleReceived()", "V2TooLittleReceived()",
+                                                              "V4TooLittleReceived(uint256,uint256)")}
 
 
 def _too_little_received(w3: Web3, sender: str, to: str, data: str) -> bool:
@@ -270,16 +324,21 @@ def test_a_route_swap_carrying_the_wallets_signed_permit_needs_no_standing_allow
     assert ROUTE.parse_receipt(state, receipt).amount_out_raw == quoted
 
 
-def test_routes_price_btc_like_the_direct_pools(devnet: DevnetHandle) -> None:
+def test_routes_price_like_the_direct_pools(devnet: DevnetHandle) -> None:
     """The devnet's WBTC/WETH pools sit at the ratio of the BTC and ETH prices, so a route's mid is the direct
-    WBTC/USDC pools' within the pools' configured offsets (a few bp), and its legs are deep."""
+    pools' of its underlying within the pools' configured offsets (a few bp), and its legs are deep: WBTC routes
+    through WETH, and the WETH route through WBTC then V4's WBTC/USDC pool."""
+    paths = {"BTC": ["WBTC", "WETH", "USDC"], "ETH": ["WETH", "WBTC", "USDC"]}
+    seen: set[str] = set()
     for chain in devnet.chains():
         ctx = context(devnet.config, chain)
         block = ctx.w3.eth.block_number
-        direct = [s for s in read_venues(devnet.config, ctx, "uniswap_v3", block) if s.underlying == "BTC"]
+        direct = read_venues(devnet.config, ctx, "uniswap_v3", block)
         for state in _routes(devnet, chain, block):
-            assert state.underlying == "BTC" and (state.base.symbol, state.quote.symbol) == ("WBTC", "USDC")
-            assert [ctx.token(t).symbol for t in state.pool["path"]] == ["WBTC", "WETH", "USDC"]  # type: ignore[union-attr]
-            assert all(abs(state.mid_price / d.mid_price - 1) < 15e-4 for d in direct), (chain, state.venue)
+            seen.add(state.underlying)
+            assert [ctx.token(t).symbol for t in state.pool["path"]] == paths[state.underlying]  # type: ignore[union-attr]
+            same = [d for d in direct if d.underlying == state.underlying]
+            assert same and all(abs(state.mid_price / d.mid_price - 1) < 15e-4 for d in same), (chain, state.venue)
             reach = sum(s.size for s in state.sell.segments) * state.mid_price
             assert reach > 250_000, (chain, state.venue, reach)  # USD the sell curve reaches: a real alternative
+    assert seen == {"BTC", "ETH"}

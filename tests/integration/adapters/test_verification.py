@@ -10,6 +10,7 @@ Everything runs on the real devnet (official bytecode from npm); nothing is mock
 
 from __future__ import annotations
 
+import functools
 import socket
 from typing import Any
 
@@ -22,7 +23,7 @@ from crosshedge import RpcError
 from crosshedge.config import Config
 from devnet import load_artifact
 from orchestrator import ContractVerifier, chain_context
-from tests.integration.adapters.adapter_helpers import context
+from tests.integration.adapters.adapter_helpers import at_head, context
 from tests.integration.adapters.v4_helpers import v4_entries
 from tests.integration.conftest import DevnetHandle
 
@@ -71,6 +72,14 @@ def head(ctx: ChainContext) -> int:
     return int(ctx.w3.eth.block_number)
 
 
+def verified(ctx: ChainContext, config: Config, venues: list[VenueEntry],
+             verifier: ContractVerifier | None = None) -> dict[str, str]:
+    """The refusals of verifying ``venues`` at the head (read again at the new head if a block is mined under it,
+    as the snapshot does)."""
+    check = verifier or ContractVerifier()
+    return at_head(ctx, functools.partial(check.verify, config, REGISTRY, ctx, venues))[1]
+
+
 @pytest.mark.parametrize("pinned", [True, False], ids=["code_hashes", "npm_artifacts"])
 def test_every_devnet_venue_verifies(devnet: DevnetHandle, pinned: bool) -> None:
     config = devnet.config if pinned else unpinned(devnet.config)
@@ -80,8 +89,8 @@ def test_every_devnet_venue_verifies(devnet: DevnetHandle, pinned: bool) -> None
         ctx = context(config, chain)
         venues = with_v4(devnet, config, chain)
         assert {v.adapter for v in venues} == {"uniswap_v3", "uniswap_v2", "uniswap_route", "uniswap_v4"}
-        assert verifier.verify(config, REGISTRY, ctx, venues, head(ctx)) == {}
-        allowed = verifier.allowlist(config, REGISTRY, ctx, venues, head(ctx))
+        assert verified(ctx, config, venues, verifier) == {}
+        allowed = at_head(ctx, functools.partial(verifier.allowlist, config, REGISTRY, ctx, venues))[1]
         contracts = devnet.state["chains"][chain]["contracts"]
         tokens = {t["address"] for t in devnet.state["chains"][chain]["tokens"].values()}
         # Route and V4 venues swap through the UniversalRouter and approve Permit2 (which the router pulls through);
@@ -97,8 +106,10 @@ def test_the_devnet_pins_the_code_of_everything_it_deploys(devnet: DevnetHandle)
         pinned = devnet.config.chains[chain].code_hashes
         deployed = set(state["contracts"].values()) | {v.get("pool") or v["pair"] for v in state["venues"].values()
                                                        if "legs" not in v}
-        # A route venue's pools are its legs (the WBTC/WETH pool is nothing but a leg).
-        deployed |= {leg.get("pool") or leg["pair"] for v in state["venues"].values() for leg in v.get("legs", ())}
+        # A route venue's pools are its legs (the WBTC/WETH pool is nothing but a leg); a V4 leg is a pool id in
+        # PoolManager (pinned below), not a contract of its own.
+        deployed |= {leg.get("pool") or leg["pair"] for v in state["venues"].values() for leg in v.get("legs", ())
+                     if leg["kind"] != "uniswap_v4"}
         # Uniswap V4's contracts (recorded apart from the venues until its adapter exists) are pinned too.
         deployed |= {a for k, a in (state.get("uniswap_v4") or {}).items() if k != "pools"}
         assert set(pinned) == {Web3.to_checksum_address(a) for a in deployed}
@@ -183,7 +194,7 @@ def test_a_bad_venue_is_refused_alone_with_its_sentence(devnet: DevnetHandle, ca
     config = devnet.config if pinned else unpinned(devnet.config)
     ctx = context(config, chain)
     venues = [*with_v4(devnet, config, chain), bad]
-    refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
+    refused = verified(ctx, config, venues)
     assert list(refused) == [bad.name]
     assert refused[bad.name].startswith(sentences[pinned]), refused[bad.name]
     assert refused[bad.name].endswith("; refused") and refused[bad.name].count("; refused") == 1
@@ -196,7 +207,7 @@ def test_pinned_code_is_not_taken_for_the_role_it_does_not_play(devnet: DevnetHa
     quoter = bad.config.model_dump()["router"]
     assert quoter in devnet.config.chains["ethereum"].code_hashes
     ctx = context(devnet.config, "ethereum")
-    refused = ContractVerifier().verify(devnet.config, REGISTRY, ctx, [bad], head(ctx))
+    refused = verified(ctx, devnet.config, [bad])
     assert "did not revert with 'Transaction too old' as a SwapRouter does" in refused[bad.name]
 
 
@@ -227,7 +238,7 @@ def test_a_router_of_another_factory_is_refused(devnet: DevnetHandle, adapter: s
     bad = variant(devnet.config, "base", adapter, "foreign_router", router=router)
     ctx = context(devnet.config, "base")
     venues = [*devnet.config.venues_on("base"), bad]
-    refused = ContractVerifier().verify(devnet.config, REGISTRY, ctx, venues, head(ctx))
+    refused = verified(ctx, devnet.config, venues)
     assert refused == {"foreign_router": (
         f"chain base: venue foreign_router: router {router}: factory() returned {factory}, not the {what}'s factory "
         f"{Web3.to_checksum_address(real_factory)} (a router of another factory swaps in another {what}); refused")}
@@ -245,7 +256,7 @@ def test_a_v4_state_view_of_another_pool_manager_is_refused(devnet: DevnetHandle
     bad = v4_variant(devnet, "base", "foreign_state_view", state_view=state_view)
     config = devnet.config if pinned else unpinned(devnet.config)
     ctx = context(config, "base")
-    refused = ContractVerifier().verify(config, REGISTRY, ctx, [*with_v4(devnet, config, "base"), bad], head(ctx))
+    refused = verified(ctx, config, [*with_v4(devnet, config, "base"), bad])
     pool_manager = Web3.to_checksum_address(state["uniswap_v4"]["pool_manager"])
     assert refused == {"foreign_state_view": (
         f"chain base: venue foreign_state_view: state_view {state_view}: poolManager() returned {other}, not the "
@@ -261,7 +272,7 @@ def test_a_wrong_pinned_hash_refuses(devnet: DevnetHandle) -> None:
     config = with_chain(devnet.config, "arbitrum", code_hashes=hashes)
     ctx = context(config, "arbitrum")
     venues = config.venues_on("arbitrum")
-    refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
+    refused = verified(ctx, config, venues)
     users = {v.name for v in venues if v.config.model_dump().get("router") == router}
     assert set(refused) == users and users
     assert refused[entry.name] == (f"chain arbitrum: venue {entry.name}: router {router} has code keccak {real}, "
@@ -273,7 +284,7 @@ def test_a_fake_multicall_refuses_every_venue_of_its_chain(devnet: DevnetHandle)
     config = unpinned(with_chain(devnet.config, "base", multicall=usdc))
     ctx = context(config, "base")
     venues = config.venues_on("base")
-    refused = ContractVerifier().verify(config, REGISTRY, ctx, venues, head(ctx))
+    refused = verified(ctx, config, venues)
     assert set(refused) == {v.name for v in venues}
     assert all(f"multicall {usdc} is not a UniswapInterfaceMulticall" in s for s in refused.values())
 

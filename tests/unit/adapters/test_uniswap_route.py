@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -30,8 +31,9 @@ from adapters import (
 )
 from adapters.uniswap import math as m
 from adapters.uniswap.curve import EXACT_IMPACT_BPS, cumulative, curve_from_points
-from adapters.uniswap.universal_router import ADDRESS_THIS, CONTRACT_BALANCE, Command
+from adapters.uniswap.universal_router import ADDRESS_THIS, CONTRACT_BALANCE, OPEN_DELTA, Command
 from adapters.uniswap_route import (
+    LEG_KINDS,
     PERMIT2_ADDRESS,
     Hop,
     LegModel,
@@ -49,6 +51,7 @@ from adapters.uniswap_route import (
     v3_path,
 )
 from adapters.uniswap_v3.pool import PoolModel
+from adapters.uniswap_v4 import Action
 from crosshedge import AdapterError, QuoteOutOfRangeError, UnsafeTransactionError
 from risk import marks_from_venues
 from tests.unit.adapters.pool_helpers import pool_with
@@ -281,3 +284,67 @@ def test_marks_never_take_a_routes_mid() -> None:
     direct = _example_state().model_copy(update={"venue": "v3_wbtc_usdc_500", "mid_price": 60_000.0})
     route = _example_state().model_copy(update={"mid_price": 59_000.0, "composite": True})
     assert marks_from_venues([direct, route, route]) == {"BTC": 60_000.0}
+
+
+def _v4_plan(data: bytes) -> list[tuple[int, bytes]]:
+    actions, params = abi_decode(["bytes", "bytes[]"], data)
+    return list(zip(actions, params, strict=True))
+
+
+def test_a_v4_leg_swaps_in_one_v4_swap_settled_from_the_user_first_or_from_the_routers_balance_after() -> None:
+    v3, v4 = Hop("uniswap_v3", A, B, 500), Hop("uniswap_v4", B, C, 1500, tick_spacing=30)
+    # V3 first: the V4 run settles the router's whole balance of its input, swaps the full credit, takes to the wallet.
+    commands, inputs = route_commands([v3, v4], 10**8, 99, WALLET)
+    assert commands == bytes([Command.V3_SWAP_EXACT_IN, Command.V4_SWAP])
+    plan = _v4_plan(inputs[1])
+    assert [a for a, _ in plan] == [Action.SETTLE, Action.SWAP_EXACT_IN_SINGLE, Action.TAKE]
+    assert abi_decode(["address", "uint256", "bool"], plan[0][1]) == (B, CONTRACT_BALANCE, False)
+    ((key, zero_for_one, amount_in, minimum, _),) = abi_decode(
+        ["((address,address,uint24,int24,address),bool,uint128,uint128,bytes)"], plan[1][1])
+    assert (key[2], key[3], zero_for_one, amount_in, minimum) == (1500, 30, int(B, 16) < int(C, 16), OPEN_DELTA, 99)
+    assert abi_decode(["address", "address", "uint256"], plan[2][1])[1:] == (WALLET, OPEN_DELTA)
+    # V4 first: it swaps exactly the input, settles exactly that from the user (Permit2), takes to the router.
+    commands, inputs = route_commands([Hop("uniswap_v4", C, B, 1500, tick_spacing=30), Hop("uniswap_v3", B, A, 500)],
+                                      10**6, 7, WALLET)
+    assert commands == bytes([Command.V4_SWAP, Command.V3_SWAP_EXACT_IN])
+    plan = _v4_plan(inputs[0])
+    assert [a for a, _ in plan] == [Action.SWAP_EXACT_IN_SINGLE, Action.SETTLE, Action.TAKE]
+    ((_, _, amount_in, minimum, _),) = abi_decode(
+        ["((address,address,uint24,int24,address),bool,uint128,uint128,bytes)"], plan[0][1])
+    assert (amount_in, minimum) == (10**6, 0)  # only the last command checks the final output
+    assert abi_decode(["address", "uint256", "bool"], plan[1][1]) == (C, 10**6, True)
+    assert abi_decode(["address", "address", "uint256"], plan[2][1])[1] == ADDRESS_THIS
+
+
+def test_a_v4_leg_is_an_erc20_pool_verified_with_its_pool_manager_and_state_view() -> None:
+    v4_leg = {"kind": "uniswap_v4", "pool_manager": A, "state_view": B, "currency0": B, "currency1": C, "fee": 1500,
+              "tick_spacing": 30}
+    config = UniswapRouteConfig.model_validate({"router": C, "legs": [{"kind": "uniswap_v3", "pool": A}, v4_leg]})
+    venue = VenueEntry(name="route_v4", chain="c", adapter="uniswap_route", config=config)
+    adapter = UniswapRouteAdapter()
+    check_static(adapter, venue)
+    assert verification_problems(adapter, venue, adapter.contracts(venue)) == []
+    checks = adapter.verification(venue)
+    assert (checks.roles["leg2"].address, checks.roles["leg2_state_view"].address) == tuple(
+        Web3.to_checksum_address(a) for a in (A, B))
+    served = {link.call.role for link in checks.links if link.call.signature == "poolManager()"}
+    assert served == {"leg2_state_view", "router"}  # StateView and the router both serve the leg's PoolManager
+    with pytest.raises(ValidationError, match="native ether"):
+        UniswapRouteConfig.model_validate({"router": C, "legs": [
+            {"kind": "uniswap_v3", "pool": A}, {**v4_leg, "currency0": "0x" + "00" * 20}]})
+    with pytest.raises(ValidationError, match="must sort below"):
+        UniswapRouteConfig.model_validate({"router": C, "legs": [
+            {"kind": "uniswap_v3", "pool": A}, {**v4_leg, "currency0": C, "currency1": B}]})
+
+
+def test_a_v4_legs_swap_event_is_poolmanagers_for_its_pool_id_with_the_swappers_deltas() -> None:
+    kind = LEG_KINDS["uniswap_v4"]
+    pool_id = "0x" + "ab" * 32
+    state = {"kind": "uniswap_v4", "address": pool_id, "custodian": A}
+    data = abi_encode(["int128", "int128", "uint160", "uint128", "int24", "uint24"], [-1000, 950, 2**96, 10**18, 0,
+                                                                                       1500])
+    log = {"address": A, "topics": [kind.swap_topic, bytes.fromhex(pool_id[2:]), bytes(32)], "data": data}
+    assert kind.is_swap_log(state, log)
+    assert not kind.is_swap_log(state, {**log, "topics": [kind.swap_topic, bytes(32), bytes(32)]})  # another pool
+    assert not kind.is_swap_log(state, {**log, "address": B})  # not the leg's PoolManager
+    assert kind.decode_swap(data, zero_for_one=True) == (1000, 950)  # paid 1000 of token0, took 950 of token1
