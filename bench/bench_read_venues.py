@@ -47,8 +47,7 @@ from crosshedge import HeadMovedError
 from crosshedge.cli.common import resolve_config
 from crosshedge.config import Config, load_config
 from devnet import DevnetManager
-from orchestrator import chain_context, read_venues
-from orchestrator.snapshot import HEAD_MOVED_ATTEMPTS
+from orchestrator import HEAD_MOVED_ATTEMPTS, chain_context, read_venues
 
 PATHS = ("lens", "multicall")
 

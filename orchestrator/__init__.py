@@ -73,7 +73,15 @@ from orchestrator.safety import KillSwitch, RunLock, check_not_halted
 from orchestrator.scheduling import TickResult, policy_tick
 from orchestrator.sender import execute_intent, skip_intent
 from orchestrator.signer import WalletSigner, load_signer, terminal_prompt
-from orchestrator.snapshot import ChainSnapshot, Snapshot, chain_context, connect_all, read_venues, take_snapshot
+from orchestrator.snapshot import (
+    HEAD_MOVED_ATTEMPTS,
+    ChainSnapshot,
+    Snapshot,
+    chain_context,
+    connect_all,
+    read_venues,
+    take_snapshot,
+)
 from orchestrator.status import (
     PING_TIMEOUT_S,
     STUCK_AFTER_S,
@@ -92,6 +100,7 @@ from orchestrator.views import IntentLine, RunSummary, run_explain, run_risk, ru
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "HEAD_MOVED_ATTEMPTS",
     "LOG_CAP_BYTES",
     "PING_TIMEOUT_S",
     "REDIS_URL_ENV",

@@ -28,12 +28,21 @@ import typer
 from rich.table import Table
 from web3 import Web3
 
-from adapters import AdapterRegistry, VenueEntry, default_registry, size_within_bps, write_pool_state
+from adapters import (
+    AdapterRegistry,
+    ChainContext,
+    PoolState,
+    PoolStateVenue,
+    VenueEntry,
+    default_registry,
+    size_within_bps,
+    write_pool_state,
+)
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import CommandFailedError, command_errors, emit, note, warn_failed, working
 from crosshedge.config import Config
-from crosshedge.errors import CrosshedgeError
-from orchestrator import Snapshot, chain_context, connect_all, take_snapshot
+from crosshedge.errors import CrosshedgeError, HeadMovedError
+from orchestrator import HEAD_MOVED_ATTEMPTS, Snapshot, chain_context, connect_all, take_snapshot
 
 DEPTH_BPS = (10, 50, 100)
 SaveStateOption = Annotated[Path | None, typer.Option(
@@ -90,6 +99,17 @@ def venues_table(rows: list[dict[str, Any]], failed: dict[str, str], reads: dict
     return table
 
 
+def _saved(saver: PoolStateVenue, ctx: ChainContext, entries: list[VenueEntry], block: int) -> list[PoolState]:
+    """``saver.save_state`` at ``block``, read again when a node answered a read pinned there from a later block
+    (HeadMovedError: the block was the head as a new one was mined); the block stays the snapshot's."""
+    for _ in range(HEAD_MOVED_ATTEMPTS - 1):
+        try:
+            return saver.save_state(ctx, entries, block)
+        except HeadMovedError:
+            continue
+    return saver.save_state(ctx, entries, block)
+
+
 def save_states(
     cfg: Config, connections: dict[str, Web3], snap: Snapshot, registry: AdapterRegistry, directory: Path
 ) -> tuple[list[str], dict[str, str]]:
@@ -111,7 +131,7 @@ def save_states(
                                                  "record its state"
                 continue
             try:
-                records = saver.save_state(ctx, entries, chain.block_number)
+                records = _saved(saver, ctx, entries, chain.block_number)
             except CrosshedgeError as exc:  # one chain's failure is named; the other chains are still saved
                 failed[f"{name}/{adapter_name}"] = str(exc)
                 continue

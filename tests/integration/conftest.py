@@ -22,13 +22,17 @@ from typing import Any
 import pytest
 import yaml
 from web3 import HTTPProvider, Web3
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxParams, Wei
 
 from crosshedge.config import Config, load_config, resolve_generated
 from devnet import CACHE_ENV, DevnetManager
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVNET_CACHE = REPO_ROOT / ".crosshedge" / "devnet-cache"
+#: Fees a test's own transactions pay: far above any devnet base fee. web3's default (twice the latest block's base
+#: fee) races the block producer, which sets every next block's base fee back to the chain's level after a burst of
+#: near-empty automined blocks has lowered it: a transaction priced just before stays pending for good.
+DEV_TX_FEES: TxParams = {"maxFeePerGas": Wei(10**13), "maxPriorityFeePerGas": Wei(10**9)}
 
 
 @dataclass

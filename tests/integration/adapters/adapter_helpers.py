@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from eth_typing import HexStr
 from web3 import Web3
 
 from adapters import ChainContext, RoundTripCounter, VenueState, calldata, connect, default_registry
 from crosshedge import HeadMovedError
 from crosshedge.config import Config
 from orchestrator import chain_context
+from tests.integration.conftest import DEV_TX_FEES
 
 
 def context(config: Config, chain: str, counter: RoundTripCounter | None = None) -> ChainContext:
@@ -68,7 +70,7 @@ def mint_narrow_positions(w3: Web3, trader: str, manager: str, pool: VenueState,
 
 def send(w3: Web3, sender: str, to: str, data: str, gas: int = 3_000_000) -> Any:
     """Send from an anvil-unlocked account and wait for the receipt."""
-    tx_hash = w3.eth.send_transaction({"from": sender, "to": to, "data": data, "gas": gas})  # type: ignore[typeddict-item]
+    tx_hash = w3.eth.send_transaction({"from": sender, "to": to, "data": HexStr(data), "gas": gas, **DEV_TX_FEES})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
     assert receipt["status"] == 1, f"transaction to {to} reverted"
     return receipt

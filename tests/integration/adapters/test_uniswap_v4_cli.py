@@ -74,7 +74,7 @@ def test_saved_v4_states_quote_through_the_cli_equal_to_v4_quoter(devnet: Devnet
     assert len(v4_rows) == 3 * len(devnet.chains()) and not listed["failed"]
     # Every venue's state is saved but the route venues' (a route is no pool: it has no state of its own to record).
     assert all(key.split("/")[1].startswith("route_") and "cannot record its state" in why
-               for key, why in listed["save_failed"].items())
+               for key, why in listed["save_failed"].items()), listed["save_failed"]
     assert all(r["hook_policy"] == "exact: no hooks" for r in v4_rows)
     assert all(r["hook_policy"] is None for r in listed["venues"] if r["adapter"] != "uniswap_v4")
     table = _run(shim, "venues", "--config", str(config))  # for people: the policy of each V4 venue under the table

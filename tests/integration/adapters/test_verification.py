@@ -25,7 +25,7 @@ from devnet import load_artifact
 from orchestrator import ContractVerifier, chain_context
 from tests.integration.adapters.adapter_helpers import at_head, context
 from tests.integration.adapters.v4_helpers import v4_entries
-from tests.integration.conftest import DevnetHandle
+from tests.integration.conftest import DEV_TX_FEES, DevnetHandle
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +214,7 @@ def test_pinned_code_is_not_taken_for_the_role_it_does_not_play(devnet: DevnetHa
 def _deploy(w3: Web3, sender: str, name: str, *args: Any) -> str:
     art = load_artifact(name)
     tx = w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).transact(
-        {"from": sender, "gas": 8_000_000})
+        {"from": sender, "gas": 8_000_000, **DEV_TX_FEES})
     receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=30)
     address = receipt["contractAddress"]
     assert receipt["status"] == 1 and address is not None

@@ -18,6 +18,7 @@ from adapters import Side, VenueState, calldata, default_registry
 from crosshedge.config import OptimizerSettings
 from optimizer import HedgeProblem, HedgeTarget, PlannedTrade, Planner, registry_quoter
 from orchestrator import Snapshot, connect_all, take_snapshot
+from tests.integration.conftest import DEV_TX_FEES
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,8 @@ def _balance(w3: Web3, token: str, holder: str) -> int:
 
 
 def _send(w3: Web3, sender: str, tx: dict[str, Any]) -> Any:
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": sender, **tx}), timeout=30)  # type: ignore[typeddict-item]
+    sent = w3.eth.send_transaction({"from": sender, **DEV_TX_FEES, **tx})  # type: ignore[typeddict-item]
+    receipt = w3.eth.wait_for_transaction_receipt(sent, timeout=30)
     assert receipt["status"] == 1, f"transaction to {tx['to']} reverted"
     return receipt
 

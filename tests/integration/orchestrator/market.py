@@ -8,6 +8,7 @@ from web3 import Web3
 
 from adapters import calldata
 from adapters.uniswap_v3.adapter import EXACT_INPUT_SINGLE  # the router call the sandwich bot makes
+from tests.integration.conftest import DEV_TX_FEES
 
 WHALE = Web3.to_checksum_address("0x" + "7a" * 20)
 
@@ -30,6 +31,6 @@ def push_price(orch: Any, chain: str, venue: str, sell_base: float) -> None:
         {"to": cfg["router"], "data": calldata(EXACT_INPUT_SINGLE, (weth, usdc, fee, WHALE, deadline, amount, 1, 0))},
     ]
     for call in calls:
-        tx = w3.eth.send_transaction({"from": WHALE, "gas": 3_000_000, **call})  # type: ignore[typeddict-item]
+        tx = w3.eth.send_transaction({"from": WHALE, "gas": 3_000_000, **DEV_TX_FEES, **call})  # type: ignore[typeddict-item]
         receipt = w3.eth.wait_for_transaction_receipt(tx)
         assert receipt["status"] == 1, f"whale call to {call['to']} reverted"
