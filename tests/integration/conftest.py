@@ -29,10 +29,11 @@ from devnet import CACHE_ENV, DevnetManager
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVNET_CACHE = REPO_ROOT / ".crosshedge" / "devnet-cache"
-#: Fees a test's own transactions pay: far above any devnet base fee. web3's default (twice the latest block's base
-#: fee) races the block producer, which sets every next block's base fee back to the chain's level after a burst of
-#: near-empty automined blocks has lowered it: a transaction priced just before stays pending for good.
-DEV_TX_FEES: TxParams = {"maxFeePerGas": Wei(10**13), "maxPriorityFeePerGas": Wei(10**9)}
+#: Fees a test's own transactions pay: 100 gwei, five times the highest devnet base fee (ethereum's 20 gwei) and
+#: still cheap for the operator's 5 ETH of gas money. web3's default (twice the latest block's base fee) races the
+#: block producer, which sets every next block's base fee back to the chain's level after a burst of near-empty
+#: automined blocks has lowered it: a transaction priced just before stays pending for good.
+DEV_TX_FEES: TxParams = {"maxFeePerGas": Wei(10**11), "maxPriorityFeePerGas": Wei(10**9)}
 
 
 @dataclass
@@ -119,6 +120,24 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
         yield DevnetHandle(config=resolve_generated(base), config_path=config_path, state=state, manager=manager)
     finally:
         manager.down()
+
+
+@pytest.fixture
+def still_chains(devnet: DevnetHandle) -> Iterator[None]:
+    """No block is mined on any chain during the test (automine off: the block producer leaves such a chain alone).
+
+    For tests that compare two reads pinned to the head: anvil may answer a call pinned to the head from the next
+    block when one is mined meanwhile (the adapters rightly refuse that read with HeadMovedError, and the snapshot
+    reads again). A test that must see both reads at one block holds the chains still instead of retrying.
+    """
+    for chain in devnet.chains():
+        devnet.w3(chain).provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
+    time.sleep(0.3)  # a mine the producer began before it saw automine off lands now, not during the test
+    try:
+        yield
+    finally:
+        for chain in devnet.chains():
+            devnet.w3(chain).provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import yaml
 
 from adapters import Side, UniswapV4PoolState, load_pool_state
 from adapters.registry import ENTRY_POINT_GROUP
-from adapters.uniswap_v4 import UniswapV4Config
+from adapters.uniswap_v4 import UniswapV4Adapter, UniswapV4Config
 from crosshedge.config import generated_path
 from devnet.v4 import v4_venue_sections
 from tests.integration.adapters.v4_helpers import quoter_out, v4_entries
@@ -79,20 +79,25 @@ def test_saved_v4_states_quote_through_the_cli_equal_to_v4_quoter(devnet: Devnet
     assert all(r["hook_policy"] is None for r in listed["venues"] if r["adapter"] != "uniswap_v4")
     table = _run(shim, "venues", "--config", str(config))  # for people: the policy of each V4 venue under the table
     assert all(f"{r['chain']}/{r['venue']}: exact: no hooks" in table for r in v4_rows), table
-    checked = 0
+    checked = through_cli = 0
+    v4 = UniswapV4Adapter()  # the adapter `quote --pool-state` loads for a V4 state
     for chain in devnet.chains():
         w3 = devnet.w3(chain)
-        for entry in v4_entries(devnet, chain):
+        for i, entry in enumerate(v4_entries(devnet, chain)):
             assert isinstance(entry.config, UniswapV4Config)
             file = tmp_path / "states" / f"{chain}.{entry.name}.json"
             record = load_pool_state(file)
             assert isinstance(record, UniswapV4PoolState) and len(record.ticks) >= 4
             for side, amount in ((Side.SELL, 10 ** record.base_token.decimals // 3),
                                  (Side.BUY, 7_000 * 10 ** record.quote_token.decimals)):
-                got = _cli(shim, "quote", "--pool-state", str(file), "--side", side.value, "--amount-in", str(amount),
-                           "--json")
                 zf1 = record.base_is_token0 == (side is Side.SELL)
-                assert not got["partial"]
-                assert got["amount_out"] == quoter_out(w3, entry.config, zf1, amount, record.block_number)
+                expected = quoter_out(w3, entry.config, zf1, amount, record.block_number)
+                quote = v4.quote_pool_state(record, side, amount)  # what `quote --pool-state` runs, in process
+                assert not quote.partial and quote.amount_out == expected
+                if i == 0:  # and the command itself, once a side per chain (each run is an interpreter start)
+                    got = _cli(shim, "quote", "--pool-state", str(file), "--side", side.value, "--amount-in",
+                               str(amount), "--json")
+                    assert not got["partial"] and got["amount_out"] == expected
+                    through_cli += 1
                 checked += 1
-    assert checked == 2 * 3 * len(devnet.chains())
+    assert checked == 2 * 3 * len(devnet.chains()) and through_cli == 2 * len(devnet.chains())

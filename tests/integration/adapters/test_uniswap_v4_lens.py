@@ -26,7 +26,8 @@ from tests.integration.adapters.adapter_helpers import context
 from tests.integration.adapters.v4_helpers import v4_entries
 from tests.integration.conftest import DevnetHandle
 
-pytestmark = pytest.mark.integration
+# Both tests compare reads pinned to the head: no block is mined under them.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("still_chains")]
 
 
 def registry() -> AdapterRegistry:

@@ -1,10 +1,9 @@
-"""The demo for real, twice: its own devnet, embedded Redis and worker process, three hours of the June 2022 path.
-
-Every hour the policy fired on ends inside its band, under a run id of its own; the second demo over the same
-prices makes the same trades at the same costs, to the cent; and the embedded Redis is stopped at the end with
-the ledger kept, so `crosshedge runs` still reads it. The demo's chains.yaml is a temporary copy whose devnet
-ports are moved (free ones, searched from CROSSHEDGE_TEST_PORT_SLOT) and whose devnet, Redis and outputs live in
-the test's temporary directory, so neither a developer's devnet nor other tests are touched.
+"""The demo for real, twice: its own devnet, embedded Redis and worker process, three hours of the June 2022 path. Every
+hour the policy fired on ends inside its band, under a run id of its own; the second demo over the same prices makes
+the same runs and trades at the same costs (within a cent per $100: see below); and the embedded Redis is stopped at
+the end with the ledger kept, so `crosshedge runs` still reads it. The demo's chains.yaml is a temporary copy whose
+devnet ports are moved (free ones, searched from CROSSHEDGE_TEST_PORT_SLOT) and whose devnet, Redis and outputs live
+in the test's temporary directory, so neither a developer's devnet nor other tests are touched.
 """
 
 from __future__ import annotations
@@ -24,8 +23,12 @@ pytestmark = [pytest.mark.integration]
 STEPS, START = 3, "2022-06-12 00:00:00"  # hours 1 and 2 fire (the second with a follow-up); hour 3 is in band
 
 
-def figures(steps: list[DemoStep]) -> list[tuple[int, list[str], int, float, float]]:
-    return [(s.step, s.run_ids, s.trades, round(s.cost_usd, 2), round(s.predicted_cost_usd, 2)) for s in steps]
+def figures(steps: list[DemoStep]) -> list[tuple[int, list[str], int]]:
+    return [(s.step, s.run_ids, s.trades) for s in steps]
+
+
+def costs(steps: list[DemoStep]) -> list[float]:
+    return [x for s in steps for x in (s.cost_usd, s.predicted_cost_usd)]
 
 
 def test_every_hedged_hour_ends_in_band_and_a_second_demo_repeats_it(
@@ -61,4 +64,9 @@ def test_every_hedged_hour_ends_in_band_and_a_second_demo_repeats_it(
 
     second = demo("second")
     assert figures(second.steps) == figures(first.steps)
+    # The block clock makes the chains deterministic but for one thing (crosshedge/demo/blocks.py): a lane slower than
+    # its quiet time between two transactions (a loaded machine) gets confirmation blocks in between, so a later run
+    # reads a head seconds later (the book's time value) and signs other deadlines (calldata gas). Measured: 3 cents
+    # on a $1,440 hour. A real difference (another trade, another venue, a missed fill) is dollars.
+    assert costs(second.steps) == pytest.approx(costs(first.steps), rel=1e-4, abs=0.01)
     server.stop()
