@@ -35,8 +35,6 @@ ARTIFACT_PATHS: dict[str, str] = {
     "WETH9": "@uniswap/v2-periphery/build/WETH9.json",
     "ERC20PresetMinterPauser": "@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json",
     "PoolManager": "@uniswap/v4-core/out/PoolManager.sol/PoolManager.json",
-    # v4-core's test swap router: the devnet's arbitrageur swaps V4 pools to a price limit with it (V4Router has none).
-    "PoolSwapTest": "@uniswap/v4-core/out/PoolSwapTest.sol/PoolSwapTest.json",
     "PositionManager": "@uniswap/v4-periphery/foundry-out/PositionManager.sol/PositionManager.json",
     "StateView": "@uniswap/v4-periphery/foundry-out/StateView.sol/StateView.json",
     "V4Quoter": "@uniswap/v4-periphery/foundry-out/V4Quoter.sol/V4Quoter.json",

@@ -302,7 +302,6 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         "venues": venues,
         "route_pools": route_pools,  # route legs that are no venue of their own (the market driver moves them)
         "uniswap_v4": v4["section"],  # V4 contracts and pool keys (venues too with devnet.v4_venues)
-        "v4_swap_test": v4.get("swap_test"),  # the market driver's V4 arbitrage router (PoolSwapTest)
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,

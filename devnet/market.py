@@ -3,9 +3,8 @@
 Each step sets a target USD price per underlying; every pool is then swapped to it by the devnet's trader account
 (a pool quoted in another risky token, a route's WBTC/WETH leg, to the ratio of their prices):
 a Uniswap V3 pool with SwapRouter.exactInputSingle and a sqrtPriceLimitX96 at the target (the swap stops exactly
-there), a V4 pool the same way through v4-core's PoolSwapTest (native ether paid as value, the rest refunded), a
-V2 pair with the constant-product amount that lands its reserves on the target. Devnet only: the trader is an
-unlocked anvil account.
+there), a V2 pair with the constant-product amount that lands its reserves on the target. Devnet only: the trader
+is an unlocked anvil account.
 
 Usage::
 
@@ -41,40 +40,13 @@ class PoolRef:
     router: str
     base: str  # symbol
     quote: str
-    base_address: str  # 0x0 for a V4 pool's native ether
+    base_address: str
     quote_address: str
     fee: int
-    tick_spacing: int = 0  # V4: the pool key's, and its StateView
-    state_view: str = ""
-
-
-#: A V4 pool's native ether: currency 0x0, 18 decimals, ETH underlying.
-NATIVE = "0x" + "00" * 20
-_DECIMALS = {"ETH": 18, **{s: d for s, (_, d, _) in TOKENS.items()}}
-#: Ether a native-in V4 arbitrage may pay (the unused rest comes back): far above any step of a devnet pool.
-V4_NATIVE_BUDGET = 10**6 * 10**18
-#: The exact-in amount a token-in V4 arbitrage names; the price limit stops it long before.
-V4_TOKEN_BUDGET = 10**36
 
 
 def _underlying(symbol: str) -> str:
-    return "ETH" if symbol == "ETH" else TOKENS[symbol][2]
-
-
-def _v4_pools(chain: str, s: dict[str, Any]) -> list[PoolRef]:
-    """The chain's V4 pools (``v4_<base>_<quote>_<fee>``), arbitraged through its PoolSwapTest."""
-    section, router = s.get("uniswap_v4"), s.get("v4_swap_test")
-    if not section or not router:
-        return []
-    out = []
-    for name, p in section["pools"].items():
-        _, base, quote, _fee = name.split("_")
-        base, quote = base.upper(), quote.upper()
-        address_of = {**{sym: t["address"] for sym, t in s["tokens"].items()}, "ETH": NATIVE}
-        out.append(PoolRef(chain=chain, venue=name, kind="uniswap_v4", address=p["pool_id"], router=router,
-                           base=base, quote=quote, base_address=address_of[base], quote_address=address_of[quote],
-                           fee=int(p["fee"]), tick_spacing=int(p["tick_spacing"]), state_view=section["state_view"]))
-    return out
+    return TOKENS[symbol][2]
 
 
 class MarketDriver:
@@ -112,38 +84,35 @@ class MarketDriver:
                         fee=int(parts[3]) if kind == "uniswap_v3" else 3000,
                     )
                 )
-            pools += _v4_pools(chain, s)
         fees = {c: int(g * 1e9) for c, g in base_fees_gwei.items()}
         return cls(w3s, pools, trader, fees)
 
     def move_to(self, prices: dict[str, float]) -> int:
         """Swap every pool to ``prices`` (USD per underlying); returns the number of arbitrage swaps sent."""
-        sent = sum(self.move_to_one(pool, prices) for pool in self.pools)
+        sent = 0
+        for pool in self.pools:
+            target = prices.get(_underlying(pool.base))
+            if target is None:
+                continue
+            if _underlying(pool.quote) != "USD":  # a cross pool (WBTC/WETH) sits on the ratio of the two prices
+                quote_usd = prices.get(_underlying(pool.quote))
+                if quote_usd is None:
+                    continue
+                target /= quote_usd
+            w3 = self.w3s[pool.chain]
+            if pool.chain in self.base_fees_wei:  # keep each chain's gas market at its own level
+                anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[pool.chain]))
+            moved = self._v3_to(w3, pool, target) if pool.kind == "uniswap_v3" else self._v2_to(w3, pool, target)
+            sent += int(moved)
         self.swaps += sent
         return sent
-
-    def move_to_one(self, pool: PoolRef, prices: dict[str, float]) -> bool:
-        """Swap ``pool`` to ``prices``; whether a swap was sent (none when it is there, or its prices are missing)."""
-        target = prices.get(_underlying(pool.base))
-        if target is None:
-            return False
-        if _underlying(pool.quote) != "USD":  # a cross pool (WBTC/WETH) sits on the ratio of the two prices
-            quote_usd = prices.get(_underlying(pool.quote))
-            if quote_usd is None:
-                return False
-            target /= quote_usd
-        w3 = self.w3s[pool.chain]
-        if pool.chain in self.base_fees_wei:  # keep each chain's gas market at its own level
-            anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[pool.chain]))
-        move = {"uniswap_v3": self._v3_to, "uniswap_v4": self._v4_to}.get(pool.kind, self._v2_to)
-        return move(w3, pool, target)
 
     def _tx(self, pool: PoolRef, gas: int) -> Any:
         return {"from": self.trader[pool.chain], "gas": gas, **TX}  # TxParams, a TypedDict web3 checks at run time
 
     def _layout(self, pool: PoolRef) -> PairLayout:
         return PairLayout(
-            int(pool.base_address, 16) < int(pool.quote_address, 16), _DECIMALS[pool.base], _DECIMALS[pool.quote]
+            int(pool.base_address, 16) < int(pool.quote_address, 16), TOKENS[pool.base][1], TOKENS[pool.quote][1]
         )
 
     def _v3_to(self, w3: Web3, pool: PoolRef, usd: float) -> bool:
@@ -165,28 +134,6 @@ class MarketDriver:
         router = w3.eth.contract(address=Web3.to_checksum_address(pool.router), abi=load_artifact("SwapRouter").abi)
         params = (token_in, token_out, pool.fee, self.trader[pool.chain], 2**40, 10**40, 0, target)
         tx = router.functions.exactInputSingle(params).transact(self._tx(pool, 3_000_000))
-        w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
-        return True
-
-    def _v4_to(self, w3: Web3, pool: PoolRef, usd: float) -> bool:
-        state_view = w3.eth.contract(address=Web3.to_checksum_address(pool.state_view),
-                                     abi=load_artifact("StateView").abi)
-        pool_id = bytes.fromhex(pool.address.removeprefix("0x"))
-        current = state_view.functions.getSlot0(pool_id).call()[0]
-        layout = self._layout(pool)
-        target = sqrt_price_x96(layout.raw_price(usd))
-        if abs(target - current) <= current // 1_000_000:
-            return False
-        zero_for_one = target < current  # lowering sqrtPrice: token0 in
-        token0, token1 = sorted((pool.base_address, pool.quote_address), key=lambda a: int(a, 16))
-        key = (Web3.to_checksum_address(token0), Web3.to_checksum_address(token1), pool.fee, pool.tick_spacing, NATIVE)
-        native_in = zero_for_one and int(token0, 16) == 0
-        budget = V4_NATIVE_BUDGET if native_in else V4_TOKEN_BUDGET
-        router = w3.eth.contract(address=Web3.to_checksum_address(pool.router), abi=load_artifact("PoolSwapTest").abi)
-        params = self._tx(pool, 1_000_000)
-        params["value"] = budget if native_in else 0
-        # SwapParams (zeroForOne, amountSpecified < 0: exact in, sqrtPriceLimitX96), TestSettings (no claims).
-        tx = router.functions.swap(key, (zero_for_one, -budget, target), (False, False), b"").transact(params)
         w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
         return True
 

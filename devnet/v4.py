@@ -211,13 +211,8 @@ def deploy_v4(d: ChainDeployer, c: dict[str, Contract], spec: Any, prices: dict[
             "pool_id": key.pool_id,
         }
     addresses = v4.addresses()
-    # The market driver's arbitrage router (devnet.market), approved for the trader's tokens: a third party's
-    # contract, not one crosshedge calls, so neither in the section nor pinned.
-    swap_test = d.deploy("PoolSwapTest", v4.pool_manager.address, record=False)
-    for symbol in sorted(tokens):
-        d.send(c[symbol].functions.approve(swap_test.address, MAX_UINT), d.trader, gas=100_000)
     return {"section": {**addresses, "pools": pools},
-            "code_hashes": runtime_code_hashes(d, addresses.values()), "swap_test": str(swap_test.address)}
+            "code_hashes": runtime_code_hashes(d, addresses.values())}
 
 
 def v4_leg_sections(section: Mapping[str, Any], specs: Any) -> dict[str, dict[str, Any]]:

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from web3 import Web3
 
-from adapters import AdapterRegistry, LpPosition, PositionScope
-from crosshedge import AdapterError, Frozen, RpcError, StaleDataError
+from adapters import AdapterRegistry, ChainContext, LpPosition, PositionScope
+from crosshedge import AdapterError, Frozen, HeadMovedError, RpcError, StaleDataError
 from crosshedge.config import Config
 from optimizer import HedgeProblem, HedgeTarget, Plan
 from optimizer import plan as optimize
 from orchestrator.coverage import Book, ChainRead, PositionMemory, apply_coverage, complete_book, widen_for_staleness
 from orchestrator.metrics import set_book_greeks
-from orchestrator.snapshot import Snapshot, chain_context, take_snapshot
+from orchestrator.snapshot import HEAD_MOVED_ATTEMPTS, Snapshot, chain_context, take_snapshot
 from orchestrator.verification import ContractVerifier
 from risk import (
     CASH_UNDERLYINGS,
@@ -88,6 +88,20 @@ def read_positions(config: Config, snap: Snapshot, connections: Mapping[str, Web
     return offchain, reads
 
 
+def _positions_at(registry: AdapterRegistry, adapter: str, ctx: ChainContext, config: BaseModel, block: int,
+                  now: datetime) -> list[BaseModel]:
+    """A chain-scoped source's positions at the snapshot's ``block``, read again when the node answered a read
+    pinned there from a block mined meanwhile (HeadMovedError; anvil does this while ``block`` is the head): the
+    block stays the snapshot's, so the book is still read at one block per chain."""
+    source = registry.positions(adapter)
+    for _ in range(HEAD_MOVED_ATTEMPTS - 1):
+        try:
+            return list(source.read_positions(ctx, config, block, now))
+        except HeadMovedError:
+            continue
+    return list(source.read_positions(ctx, config, block, now))
+
+
 def _chain_read(config: Config, snap: Snapshot, connections: Mapping[str, Web3], registry: AdapterRegistry,
                 name: str, now: datetime) -> ChainRead:
     chain = snap.chains.get(name)
@@ -101,7 +115,7 @@ def _chain_read(config: Config, snap: Snapshot, connections: Mapping[str, Web3],
         if entry.scope != PositionScope.CHAIN:
             continue
         try:
-            found = registry.positions(entry.adapter).read_positions(ctx, entry.config, chain.block_number, now)
+            found = _positions_at(registry, entry.adapter, ctx, entry.config, chain.block_number, now)
         except (AdapterError, RpcError, StaleDataError) as exc:  # this chain unread, not the plan
             return ChainRead(chain=name, block=chain.block_number, missing=str(exc))
         lp += [p for p in found if isinstance(p, LpPosition)]
