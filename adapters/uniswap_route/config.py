@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.rpc import Address
 from adapters.uniswap_v4.encoding import NO_HOOKS, PoolKey
-from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG, MAX_LP_FEE, is_dynamic_fee
-from adapters.uniswap_v4.hooks import hook_policy
+from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG
+from adapters.uniswap_v4.hooks import pool_key_problem
 
 #: Permit2's address on every chain (the devnet etches its runtime code there too).
 PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
@@ -76,13 +76,9 @@ class V4LegConfig(_Section):
         if int(self.currency0, 16) == 0:
             raise ValueError("currency0 is native ether: a route leg must be a pool of two ERC20s (the route passes "
                              "tokens between legs; trade an ether pool as a uniswap_v4 venue, which wraps)")
-        if int(self.currency0, 16) >= int(self.currency1, 16):
-            raise ValueError(f"currency0 {self.currency0} must sort below currency1 {self.currency1}")
-        if self.fee > MAX_LP_FEE and not is_dynamic_fee(self.fee):
-            raise ValueError(f"fee {self.fee} is neither an LP fee (<= {MAX_LP_FEE}) nor the dynamic flag 0x800000")
-        policy = hook_policy(self.hooks, self.fee)
-        if not policy.exact:
-            raise ValueError(f"hooks: {policy.reason}")
+        problem = pool_key_problem(self.currency0, self.currency1, self.fee, self.hooks)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property

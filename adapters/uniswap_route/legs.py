@@ -117,6 +117,18 @@ def _emitted_by(log: Mapping[str, Any], address: str, topic: bytes) -> bool:
 # ---------------------------------------------------------------- Uniswap V3
 
 
+def _tick_pool_fill(pool: PoolModel, zero_for_one: bool, amount_in: int) -> LegFill:
+    """The exact-in swap of a tick-walking pool model (a V3 pool, or a V4 pool's model for that direction)."""
+    try:
+        r = pool.swap_exact_in(zero_for_one, amount_in)
+    except OutOfWindow as exc:
+        raise QuoteOutOfRangeError(f"{pool.venue}: a swap of {amount_in} raw units runs past the liquidity read "
+                                   f"({exc}); read a wider window_ticks") from None
+    price01 = (r.sqrt_price_x96 / Q96) ** 2
+    return LegFill(r.amount_in, r.amount_out, r.initialized_ticks_crossed, r.partial,
+                   price01 if zero_for_one else 1 / price01)
+
+
 @dataclass(frozen=True)
 class V3LegModel:
     """A V3 pool's exact model as a route leg."""
@@ -127,14 +139,7 @@ class V3LegModel:
     pool: PoolModel
 
     def swap(self, zero_for_one: bool, amount_in: int) -> LegFill:
-        try:
-            r = self.pool.swap_exact_in(zero_for_one, amount_in)
-        except OutOfWindow as exc:
-            raise QuoteOutOfRangeError(f"{self.pool.venue}: a swap of {amount_in} raw units runs past the liquidity "
-                                       f"read ({exc}); read a wider window_ticks") from None
-        price01 = (r.sqrt_price_x96 / Q96) ** 2
-        return LegFill(r.amount_in, r.amount_out, r.initialized_ticks_crossed, r.partial,
-                       price01 if zero_for_one else 1 / price01)
+        return _tick_pool_fill(self.pool, zero_for_one, amount_in)
 
     def mid_rate(self, zero_for_one: bool) -> float:
         price01 = (self.pool.sqrt_price_x96 / Q96) ** 2  # raw token1 per raw token0
@@ -286,15 +291,7 @@ class V4LegModel:
         return max(self.pool.zero_for_one.fee, self.pool.one_for_zero.fee)
 
     def swap(self, zero_for_one: bool, amount_in: int) -> LegFill:
-        model = self.pool.direction(zero_for_one)
-        try:
-            r = model.swap_exact_in(zero_for_one, amount_in)
-        except OutOfWindow as exc:
-            raise QuoteOutOfRangeError(f"{model.venue}: a swap of {amount_in} raw units runs past the liquidity "
-                                       f"read ({exc}); read a wider window_ticks") from None
-        price01 = (r.sqrt_price_x96 / Q96) ** 2
-        return LegFill(r.amount_in, r.amount_out, r.initialized_ticks_crossed, r.partial,
-                       price01 if zero_for_one else 1 / price01)
+        return _tick_pool_fill(self.pool.direction(zero_for_one), zero_for_one, amount_in)
 
     def mid_rate(self, zero_for_one: bool) -> float:
         price01 = (self.pool.zero_for_one.sqrt_price_x96 / Q96) ** 2

@@ -45,7 +45,7 @@ from adapters.uniswap_v4.fees import (
     is_dynamic_fee,
     swap_fee,
 )
-from adapters.uniswap_v4.hooks import DELTA_FLAGS, HookFlag, HookPolicy, hook_flags, hook_policy
+from adapters.uniswap_v4.hooks import DELTA_FLAGS, HookFlag, HookPolicy, hook_flags, hook_policy, pool_key_problem
 from adapters.uniswap_v4.model import V4Model
 from adapters.uniswap_v4.reader import V4Read, V4Request, read_v4_pools, read_v4_pools_staged
 from adapters.uniswap_v4.records import model_of_record_v4, quote_record_v4, read_full_v4, record_of_v4
@@ -85,6 +85,7 @@ __all__ = [
     "mint_position",
     "model_of_record_v4",
     "parse_v4_fill",
+    "pool_key_problem",
     "quote_exact_single",
     "quote_record_v4",
     "read_full_v4",

@@ -40,8 +40,8 @@ from adapters.uniswap_v3.reader import HintCache
 from adapters.uniswap_v3.records import swap_quote
 from adapters.uniswap_v4.encoding import NATIVE, NO_HOOKS, PoolKey
 from adapters.uniswap_v4.execution import build_v4_swap, parse_v4_fill, v4_permit_request
-from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG, MAX_LP_FEE, is_dynamic_fee
-from adapters.uniswap_v4.hooks import HookPolicy, hook_policy
+from adapters.uniswap_v4.fees import DYNAMIC_FEE_FLAG, is_dynamic_fee
+from adapters.uniswap_v4.hooks import HookPolicy, hook_policy, pool_key_problem
 from adapters.uniswap_v4.model import V4Model, model_of
 from adapters.uniswap_v4.reader import V4Read, V4Request, lens_walks, read_v4_pools_staged
 from adapters.uniswap_v4.records import quote_record_v4, read_full_v4, record_of_v4
@@ -81,17 +81,11 @@ class UniswapV4Config(BaseModel):
 
     @model_validator(mode="after")
     def _key(self) -> UniswapV4Config:
-        if int(self.currency0, 16) >= int(self.currency1, 16):
-            raise ValueError(f"currency0 {self.currency0} must sort below currency1 {self.currency1}")
-        if self.fee > MAX_LP_FEE and not is_dynamic_fee(self.fee):
-            raise ValueError(f"fee {self.fee} is neither an LP fee (<= {MAX_LP_FEE}) nor the dynamic flag 0x800000")
+        problem = pool_key_problem(self.currency0, self.currency1, self.fee, self.hooks)
+        if problem is not None:
+            raise ValueError(problem)
         if int(self.currency0, 16) == 0 and self.weth is None:
             raise ValueError("currency0 is native ETH, so weth (the wallet's token for it) is required")
-        # A pool the model cannot quote exactly is refused when the config loads, not at the first read (where it
-        # would make its whole chain unreadable).
-        policy = hook_policy(self.hooks, self.fee)
-        if not policy.exact:
-            raise ValueError(f"hooks: {policy.reason}")
         return self
 
     @property

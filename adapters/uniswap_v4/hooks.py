@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntFlag
 
-from adapters.uniswap_v4.fees import is_dynamic_fee
+from adapters.uniswap_v4.fees import MAX_LP_FEE, is_dynamic_fee
 
 
 class HookFlag(IntFlag):
@@ -70,6 +70,18 @@ def _names(flags: HookFlag) -> str:
     return ", ".join(str(f.name).lower() for f in HookFlag if f in flags)
 
 
+def pool_key_problem(currency0: str, currency1: str, fee: int, hooks: str) -> str | None:
+    """Why a configured pool key cannot be quoted exactly (unsorted currencies, a fee that is neither an LP fee nor the
+    dynamic flag, hooks outside the model), or None. Checked when a config loads, not at the first read, where it would
+    make the whole chain unreadable."""
+    if int(currency0, 16) >= int(currency1, 16):
+        return f"currency0 {currency0} must sort below currency1 {currency1}"
+    if fee > MAX_LP_FEE and not is_dynamic_fee(fee):
+        return f"fee {fee} is neither an LP fee (<= {MAX_LP_FEE}) nor the dynamic flag 0x800000"
+    policy = hook_policy(hooks, fee)
+    return None if policy.exact else f"hooks: {policy.reason}"
+
+
 def hook_policy(hooks: str, fee: int) -> HookPolicy:
     """The quoting policy of a pool with ``hooks`` and key ``fee`` (see module doc)."""
     flags = hook_flags(hooks)
@@ -86,4 +98,5 @@ def hook_policy(hooks: str, fee: int) -> HookPolicy:
                       "alone during a swap", flags)
 
 
-__all__ = ["ALL_HOOK_MASK", "DELTA_FLAGS", "HookFlag", "HookPolicy", "hook_flags", "hook_policy"]
+__all__ = ["ALL_HOOK_MASK", "DELTA_FLAGS", "HookFlag", "HookPolicy", "hook_flags", "hook_policy",
+           "pool_key_problem"]
