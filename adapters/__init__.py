@@ -1,6 +1,8 @@
-"""Venue and position-source plugins: the contract, the values adapters produce, the registry and conformance suite.
+"""Venue, position-source and transfer plugins: the contract, the values adapters produce, the registry and the
+conformance suites.
 
-Built-in adapters (``uniswap_v3``, ``uniswap_v4``, ``uniswap_v2``, ``erc20``, ``uniswap_v3_lp``, ``option_book``) are
+Built-in adapters (``uniswap_v3``, ``uniswap_v4``, ``uniswap_v2``, ``erc20``, ``uniswap_v3_lp``, ``option_book``,
+``across``) are
 found through the ``crosshedge.adapters`` entry-point group like any third-party plugin, so nothing here imports them;
 what they share with the rest of crosshedge (values, RPC helpers, the curve helpers) is exported below.
 
@@ -20,6 +22,12 @@ from adapters.conformance import (
     static_problems,
     verification_problems,
 )
+from adapters.conformance_transfer import (
+    TransferConformance,
+    check_live_deposit,
+    check_static_transfer,
+    quote_problems,
+)
 from adapters.contract import (
     ANY_CODE,
     REQUIRED_MEMBERS,
@@ -38,6 +46,7 @@ from adapters.contract import (
     RoleAddress,
     RoleCheck,
     StagedVenueReader,
+    TransferAdapter,
     VenueAdapter,
     VenueChecks,
     VenueContracts,
@@ -96,6 +105,7 @@ from adapters.rpc import (
     rpc_status,
     run_stages,
 )
+from adapters.transfers import Deposit, FillStatus, Refund, RelayFill, TransferEntry, TransferQuote, TransferRoute
 from adapters.types import (
     ChainContext,
     Curve,
@@ -131,10 +141,12 @@ __all__ = [
     "CodeExpectation",
     "Const",
     "Curve",
+    "Deposit",
     "EndpointStatus",
     "FailoverEndpoint",
     "FailoverStatus",
     "Fill",
+    "FillStatus",
     "Head",
     "LensStagedReader",
     "LensVenueReader",
@@ -149,6 +161,8 @@ __all__ = [
     "PositionEntry",
     "PositionScope",
     "PositionSource",
+    "Refund",
+    "RelayFill",
     "RoleAddress",
     "RoleCheck",
     "RoundTripCounter",
@@ -167,6 +181,11 @@ __all__ = [
     "TickRecord",
     "TokenInfo",
     "TokenRecord",
+    "TransferAdapter",
+    "TransferConformance",
+    "TransferEntry",
+    "TransferQuote",
+    "TransferRoute",
     "TxRequest",
     "UniswapV2PoolState",
     "UniswapV3PoolState",
@@ -186,8 +205,10 @@ __all__ = [
     "check_entry_point",
     "check_head_fresh",
     "check_heads",
+    "check_live_deposit",
     "check_live_venue",
     "check_static",
+    "check_static_transfer",
     "checksum_address",
     "code_keccak",
     "connect",
@@ -212,6 +233,7 @@ __all__ = [
     "permit_problems",
     "permit_typed_data",
     "pool_state_filename",
+    "quote_problems",
     "read_permit_nonce",
     "read_staged",
     "redact_url",

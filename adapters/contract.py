@@ -2,7 +2,8 @@
 
 An adapter is one class, registered under the ``crosshedge.adapters`` entry-point group, that implements one of
 the protocols below. Venue adapters (``kind = "venue"``) read liquidity and trade; position sources
-(``kind = "positions"``) read what the book holds. Both own a pydantic model for their section of chains.yaml.
+(``kind = "positions"``) read what the book holds; transfer adapters (``kind = "transfer"``) bridge a token
+between two chains' wallets (adapters.transfers). Each owns a pydantic model for its section of chains.yaml.
 
 Everything the runtime relies on is declared here, never discovered with ``getattr``:
 
@@ -40,6 +41,7 @@ from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from adapters.permit2 import PermitRequest, SignedPermit
 from adapters.rpc import Stages, Walk, lens_usable, run_stages
+from adapters.transfers import Deposit, FillStatus, Refund, RelayFill, TransferEntry, TransferQuote, TransferRoute
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
 from crosshedge import Frozen
 
@@ -439,13 +441,70 @@ class PositionSource(Protocol):
         ...
 
 
-Adapter = VenueAdapter | PositionSource
+@runtime_checkable
+class TransferAdapter(Protocol):
+    """A bridge: moves a token from the wallet on one chain to the same wallet on another (``kind = "transfer"``).
+
+    One instance serves every route of its type. Its config is a section per chain (``chains.<chain>.transfers``);
+    a route is two chains' sections of the same adapter and a token both configure (:class:`TransferRoute`). The
+    quote comes from the config alone (the bridge's published fee schedule), so planning needs no round trip; the
+    deposit is one origin transaction (after an exact approval of ``contracts().spender``); the fill and a refund
+    are found in the chains' logs.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["transfer"]]
+    config_model: ClassVar[type[BaseModel]]
+
+    def contracts(self, entry: TransferEntry) -> VenueContracts:
+        """The approval spender and every contract the adapter calls or reads on ``entry``'s chain."""
+        ...
+
+    def verification(self, entry: TransferEntry) -> VenueChecks:
+        """Per role the code expected at its address and the links between roles, from the config alone."""
+        ...
+
+    def tokens(self, entry: TransferEntry) -> tuple[str, ...]:
+        """The token symbols this chain's section bridges (a route needs the symbol on both ends)."""
+        ...
+
+    def quote(self, route: TransferRoute, amount_in: int) -> TransferQuote:
+        """What the destination receives for ``amount_in`` raw units, the fee, gas and expected latency."""
+        ...
+
+    def build_deposit(self, route: TransferRoute, quote: TransferQuote, depositor: str, recipient: str,
+                      quote_timestamp: int, fill_deadline: int) -> TxRequest:
+        """The origin's deposit call for ``quote`` (its output amount and ``fill_deadline``), not yet signed."""
+        ...
+
+    def parse_deposit(self, route: TransferRoute, receipt: Mapping[str, Any]) -> Deposit:
+        """Decode the deposit event in a mined origin receipt (AdapterError when it reverted or has none)."""
+        ...
+
+    def fill_status(self, chain: ChainContext, route: TransferRoute, deposit: Deposit, block: int) -> FillStatus:
+        """The destination's record of ``deposit`` at ``block`` (``chain`` is the destination)."""
+        ...
+
+    def find_fill(self, chain: ChainContext, route: TransferRoute, deposit: Deposit, from_block: int,
+                  to_block: int) -> RelayFill | None:
+        """The destination's fill of ``deposit`` between the blocks (``chain`` is the destination), if any."""
+        ...
+
+    def find_refund(self, chain: ChainContext, route: TransferRoute, deposit: Deposit, from_block: int,
+                    to_block: int) -> Refund | None:
+        """The origin's refund of an expired ``deposit`` to its depositor between the blocks, if any."""
+        ...
+
+
+Adapter = VenueAdapter | PositionSource | TransferAdapter
 
 #: Members each kind must define; the registry checks these at load and lists what is missing.
 REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
     "venue": ("name", "kind", "config_model", "capabilities", "contracts", "verification", "read", "quote",
               "build_swap", "parse_receipt"),
     "positions": ("name", "kind", "config_model", "scope", "read_positions"),
+    "transfer": ("name", "kind", "config_model", "contracts", "verification", "tokens", "quote", "build_deposit",
+                 "parse_deposit", "fill_status", "find_fill", "find_refund"),
 }
 #: Attributes (not methods) among REQUIRED_MEMBERS.
 DECLARED_ATTRIBUTES = frozenset({"name", "kind", "config_model", "capabilities", "scope"})
@@ -478,6 +537,7 @@ __all__ = [
     "RoleAddress",
     "RoleCheck",
     "StagedVenueReader",
+    "TransferAdapter",
     "VenueAdapter",
     "VenueChecks",
     "VenueContracts",

@@ -24,6 +24,7 @@ from adapters.contract import (
     CAPABILITY_MEMBERS,
     DECLARED_ATTRIBUTES,
     REQUIRED_MEMBERS,
+    Adapter,
     Capability,
     LensVenueReader,
     Permit2Venue,
@@ -31,6 +32,7 @@ from adapters.contract import (
     PositionScope,
     PositionSource,
     StagedVenueReader,
+    TransferAdapter,
     VenueAdapter,
 )
 from crosshedge import AdapterConformanceError, ConfigError
@@ -79,11 +81,11 @@ class AdapterRegistry:
     def __init__(
         self,
         entry_points_by_name: Mapping[str, EntryPoint] | None = None,
-        adapters: Mapping[str, VenueAdapter | PositionSource] | None = None,
+        adapters: Mapping[str, Adapter] | None = None,
     ) -> None:
         # Entry points are imported on first use, so one broken plugin does not take the others down.
         self._entry_points = dict(entry_points_by_name or {})
-        self._adapters: dict[str, VenueAdapter | PositionSource] = dict(adapters or {})
+        self._adapters: dict[str, Adapter] = dict(adapters or {})
         # Venue adapters that passed venue()'s checks: a read asks for its adapters several times per chain, and a
         # runtime Protocol isinstance costs ~10 µs each (the adapter was already checked for conformance at load).
         self._venues: dict[str, VenueAdapter] = {}
@@ -97,7 +99,7 @@ class AdapterRegistry:
     def names(self) -> list[str]:
         return sorted(set(self._adapters) | set(self._entry_points))
 
-    def get(self, name: str) -> VenueAdapter | PositionSource:
+    def get(self, name: str) -> Adapter:
         """The adapter called ``name``, imported and conformance-checked on first use."""
         if name not in self._adapters:
             if name not in self._entry_points:
@@ -140,6 +142,14 @@ class AdapterRegistry:
         adapter = self.venue(name)
         return cast(Permit2Venue, adapter) if Capability.PERMIT2 in adapter.capabilities else None
 
+    def transfer(self, name: str) -> TransferAdapter:
+        """The transfer adapter (a bridge) called ``name``."""
+        adapter = self.get(name)
+        if adapter.kind != "transfer":
+            raise ConfigError(f"adapter {name!r} is a {adapter.kind} adapter, not a transfer adapter")
+        assert isinstance(adapter, TransferAdapter)
+        return adapter
+
     def positions(self, name: str) -> PositionSource:
         adapter = self.get(name)
         if adapter.kind != "positions":
@@ -148,7 +158,7 @@ class AdapterRegistry:
         return adapter
 
 
-def load_entry_point(ep: EntryPoint) -> VenueAdapter | PositionSource:
+def load_entry_point(ep: EntryPoint) -> Adapter:
     """Import one entry point, instantiate its class and check it; errors name the entry point."""
     where = f"{ep.name!r} ({ep.value})"
     try:
@@ -161,7 +171,7 @@ def load_entry_point(ep: EntryPoint) -> VenueAdapter | PositionSource:
         raise AdapterConformanceError(
             f"adapter {where} declares name {getattr(instance, 'name', None)!r}; it must match its entry point name"
         )
-    return cast(VenueAdapter | PositionSource, instance)
+    return cast(Adapter, instance)
 
 
 @cache

@@ -26,7 +26,7 @@ from orchestrator.metrics import MetricsObserver
 from orchestrator.redis_server import embedded_identity, redis_client, resolve_redis_url
 from orchestrator.signer import PasswordPrompt, WalletSigner, load_signer
 from orchestrator.snapshot import chain_context
-from orchestrator.verification import ContractVerifier
+from orchestrator.verification import ContractVerifier, Verifiable
 
 
 @dataclass
@@ -76,11 +76,12 @@ class RunContext:
         return chain_context(self.config, chain, w3 or self.w3(chain))
 
     def allowlist(self, chain: str, block: int | None = None) -> frozenset[str]:
-        """The only contracts transactions on ``chain`` may call: what the enabled venues that verify at ``block``
-        (the run's snapshot block; the head when None) call (their routers) and the configured tokens their pools
-        hold (approvals). Never the config's word alone."""
+        """The only contracts transactions on ``chain`` may call: what the enabled venues and bridge sections that
+        verify at ``block`` (the run's snapshot block; the head when None) call (routers, SpokePools) and the
+        configured tokens their pools hold (approvals). Never the config's word alone."""
         ctx = self.chain_context(chain)
-        venues = [v for v in self.config.venues_on(chain) if v.enabled]
+        venues: list[Verifiable] = [v for v in self.config.venues_on(chain) if v.enabled]
+        venues += [t for t in self.config.transfers_on(chain) if t.enabled]  # bridges' contracts (a SpokePool)
         at = int(ctx.w3.eth.block_number) if block is None else block
         return self.verifier.allowlist(self.config, self.registry, ctx, venues, at)
 

@@ -29,6 +29,7 @@ from adapters import checksum_address
 from crosshedge import (
     CircuitBreakerError,
     HaltedError,
+    LedgerError,
     NotReadyError,
     StaleDataError,
     UnsafeTransactionError,
@@ -41,6 +42,7 @@ from orchestrator.runs import skip_planned
 from orchestrator.sender import execute_intent, skip_intent
 from orchestrator.snapshot import Snapshot
 from orchestrator.terms import hooks_for, run_snapshot
+from orchestrator.transfers import deposit_record, route_of
 
 #: Intent states after which an intent needs nothing more from the executor.
 _DONE = frozenset({IntentState.INCLUDED, IntentState.CONFIRMED, IntentState.FAILED, IntentState.SKIPPED,
@@ -239,6 +241,8 @@ def _confirm_pass(ctx: RunContext, lane: Lane, records: list[IntentRecord],
         record = listed
         if landing is not None and listed.spec.id in receipts:
             record = _confirm_one(ctx, lane, listed, waiting, landing)
+        if record.spec.kind is IntentKind.DEPOSIT and record.state is IntentState.CONFIRMED:
+            book_transfer(ctx, record)  # idempotent: a crash after confirming and before this books it next pass
         if record.in_flight and record.state is not IntentState.INCLUDED:
             if hooks is not None:
                 record = execute_intent(lane, record.spec.id, hooks)  # a reorged or resumed one: land it again
@@ -265,6 +269,23 @@ def _confirm_one(ctx: RunContext, lane: Lane, record: IntentRecord, waiting: lis
         return ctx.ledger.advance(record.spec.id, IntentState.CONFIRMED, lease=lane.lease, confirmed_depth="1")
     return ctx.ledger.advance(record.spec.id, IntentState.FAILED, lease=lane.lease, confirmed_depth="1",
                               error=f"reverted on chain in block {receipt.block_number}; gas booked")
+
+
+def book_transfer(ctx: RunContext, record: IntentRecord) -> None:
+    """Open the transfer of a confirmed deposit in the ledger (once; a second call finds it there). Its fill is
+    searched from the destination's block in the run's snapshot: the deposit came after it, and so does any fill."""
+    spec, deposit = record.spec, record.deposit
+    if deposit is None or spec.destination is None or spec.adapter is None or spec.route is None:
+        raise LedgerError(f"intent {spec.id}: a confirmed deposit without its decoded event or destination")
+    snap = run_snapshot(ctx, spec.run_id)
+    dest = snap.chains.get(spec.destination)
+    route = route_of(ctx.config, ctx.registry, spec.adapter, spec.chain, spec.destination,
+                     spec.route.rsplit("/", 1)[-1])
+    if ctx.ledger.add_transfer(deposit_record(spec.run_id, spec.id, route, deposit,
+                                              dest.block_number if dest is not None else 0)):
+        ctx.ledger.add_event(spec.run_id, "transfer", f"transfer {route.key}: deposit {deposit.deposit_id} of "
+                             f"{deposit.input_amount} raw booked; {deposit.output_amount} raw arriving on "
+                             f"{spec.destination}", chain=spec.chain, intent=spec.id)
 
 
 def _reorged(ctx: RunContext, lane: Lane, record: IntentRecord) -> IntentRecord:

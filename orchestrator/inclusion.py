@@ -16,7 +16,7 @@ from typing import Any
 
 from web3 import Web3
 
-from crosshedge import HaltedError, NotReadyError
+from crosshedge import HaltedError, LedgerError, NotReadyError
 from orchestrator.broadcast import broadcast, find_receipt, is_known
 from orchestrator.lane import Hooks, Lane, UnderpricedError, crash_point
 from orchestrator.ledger import Attempt, IntentKind, IntentRecord, IntentState, ReceiptInfo, fields_of
@@ -168,6 +168,10 @@ def include(lane: Lane, record: IntentRecord, receipt: Mapping[str, Any], hooks:
     fields = fields_of(receipt=info, gas_cost_wei=info.gas_used * info.effective_gas_price_wei)
     if info.status == 1 and record.spec.kind is IntentKind.SWAP:
         fields.update(fields_of(fill=hooks.parse_fill(record, receipt)))
+    if info.status == 1 and record.spec.kind is IntentKind.DEPOSIT:
+        if hooks.parse_deposit is None:
+            raise LedgerError(f"intent {record.spec.id}: a deposit, and the run has no transfer adapter hooks")
+        fields.update(fields_of(deposit=hooks.parse_deposit(record, receipt)))
     crash_point("before_book")
     return lane.ledger.advance(record.spec.id, IntentState.INCLUDED, lease=lane.lease, **fields)
 

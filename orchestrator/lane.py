@@ -26,7 +26,7 @@ from typing import Any
 
 from web3 import Web3
 
-from adapters import Fill, PermitRequest, RpcBatch, SignedPermit, TxRequest
+from adapters import Deposit, Fill, PermitRequest, RpcBatch, SignedPermit, TxRequest
 from crosshedge import ExecutionError, LeaseLostError
 from crosshedge.config import ChainSettings, ExecutionSettings
 from orchestrator.ledger import IntentRecord, Lease, Ledger
@@ -86,6 +86,10 @@ class Hooks:
     # signer signed (orchestrator.permits). None: no venue of the run needs one.
     permit_request: Callable[[IntentRecord, int], PermitRequest | None] | None = None
     build_permit_swap: Callable[[IntentRecord, SwapTerms, int, SignedPermit], TxRequest] | None = None
+    # Bridge deposits (a transfer adapter's): the deposit call for (intent, quote timestamp: the chain head's time,
+    # its fill deadline follows from the route), and its event decoded from the receipt. None: the run has none.
+    build_deposit: Callable[[IntentRecord, int], TxRequest] | None = None
+    parse_deposit: Callable[[IntentRecord, Mapping[str, Any]], Deposit] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextvars
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import Field
 
 from adapters import Side, SpotPosition
 from crosshedge import Frozen, LedgerError, NotReadyError
@@ -20,11 +22,13 @@ from optimizer import Plan
 from orchestrator.assess import assess_now
 from orchestrator.context import RunContext
 from orchestrator.coverage import PositionMemory
-from orchestrator.ledger import IntentKind, IntentRecord, IntentState, RunState, lane_name
+from orchestrator.execution import book_transfer
+from orchestrator.ledger import IntentKind, IntentRecord, IntentState, RunState, TransferRecord, lane_name
 from orchestrator.metrics import record_cost
 from orchestrator.runs import finish_run
 from orchestrator.snapshot import Snapshot, read_wallet_inventory
 from orchestrator.terms import run_snapshot
+from orchestrator.transfers import await_run_transfers, landed_between
 
 #: Re-reads the book after a run: (ctx, run_id) -> (net delta per underlying, underlyings outside their band).
 Assessor = Callable[[RunContext, str], tuple[dict[str, float], list[str]]]
@@ -52,6 +56,22 @@ class TradeRow(Frozen):
     error: str
 
 
+class TransferRow(Frozen):
+    """One bridge transfer of a run, as ``runs`` shows it: both ends' transactions, fee and latency."""
+
+    transfer: str
+    route: str
+    state: str
+    origin_tx: str
+    destination_tx: str | None
+    refund_tx: str | None
+    amount_in_raw: int
+    amount_out_raw: int
+    fee_raw: int
+    latency_s: float | None
+    note: str = ""
+
+
 class RunReport(Frozen):
     """What a run did: trades against the plan, predicted vs realised cost, ledger vs chain, residual delta."""
 
@@ -69,6 +89,16 @@ class RunReport(Frozen):
     residual_delta: dict[str, float]
     outside_band: list[str]
     followup: str | None = None
+    transfers: list[TransferRow] = Field(default_factory=list)
+
+
+def transfer_row(record: TransferRecord) -> TransferRow:
+    d = record.deposit
+    return TransferRow(transfer=record.id, route=record.route, state=record.state.value, origin_tx=d.tx_hash,
+                       destination_tx=record.fill.tx_hash if record.fill else None,
+                       refund_tx=record.refund.tx_hash if record.refund else None, amount_in_raw=d.input_amount,
+                       amount_out_raw=d.output_amount, fee_raw=d.input_amount - d.output_amount,
+                       latency_s=record.latency_s, note=record.note)
 
 
 def _marks(snap: Snapshot) -> dict[str, float]:
@@ -94,36 +124,52 @@ def trade_row(record: IntentRecord, mark: float, native_usd: float) -> TradeRow:
         predicted_cost_usd=spec.predicted_cost_usd, realised_cost_usd=realised, gas_usd=gas_usd, error=record.error)
 
 
-def expected_balances(snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, dict[str, int]]:
-    """The wallet's balances the ledger implies: snapshot inventory, plus fills, minus gas (raw units)."""
+def expected_balances(snap: Snapshot, records: Sequence[IntentRecord],
+                      landed: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, dict[str, int]]:
+    """The wallet's balances the ledger implies: snapshot inventory, plus fills, minus deposits and gas, plus what
+    transfers brought in since the snapshot (``landed``: fills and refunds, orchestrator.transfers) (raw units)."""
     out = {c: {p.address: p.raw for p in cs.inventory} for c, cs in snap.chains.items()}
+    for chain, tokens in (landed or {}).items():
+        if chain in out:
+            for token, amount in tokens.items():
+                out[chain][token] = out[chain].get(token, 0) + amount
     for r in records:
         book = out.get(r.spec.chain)
         if book is None:
             continue
         if "native" in book:
             book["native"] -= r.gas_cost_wei
+        if r.deposit is not None:  # the funds left this wallet; they are the transfer's until they land
+            book[r.spec.token_in] = book.get(r.spec.token_in, 0) - r.deposit.input_amount
         if r.fill is not None and r.spec.token_out is not None:
             book[r.spec.token_in] = book.get(r.spec.token_in, 0) - r.fill.amount_in_raw
             book[r.spec.token_out] = book.get(r.spec.token_out, 0) + r.fill.amount_out_raw
     return out
 
 
-def chain_balances(ctx: RunContext, chain: str) -> dict[str, int]:
-    """The wallet's raw balances on ``chain`` now, read by the configured wallet-inventory sources."""
+def chain_balances(ctx: RunContext, chain: str) -> tuple[int, dict[str, int]]:
+    """The wallet's raw balances on ``chain`` now (and the block they were read at), read by the configured
+    wallet-inventory sources."""
     w3 = ctx.w3(chain)
-    positions = read_wallet_inventory(ctx.config, ctx.registry, ctx.chain_context(chain, w3), int(w3.eth.block_number))
-    return {p.address: p.raw for p in positions if isinstance(p, SpotPosition)}
+    block = int(w3.eth.block_number)
+    positions = read_wallet_inventory(ctx.config, ctx.registry, ctx.chain_context(chain, w3), block)
+    return block, {p.address: p.raw for p in positions if isinstance(p, SpotPosition)}
 
 
 def ledger_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, dict[str, int]]:
     """{chain: {token: chain - ledger}} for every balance that differs (empty when the ledger equals the chain).
 
     The chains are read in parallel (one thread each, as the snapshot reads them)."""
-    expected = expected_balances(snap, records)
-    with ThreadPoolExecutor(max_workers=max(1, len(expected))) as pool:
-        futures = {c: pool.submit(contextvars.copy_context().run, chain_balances, ctx, c) for c in expected}
-        balances = {c: f.result() for c, f in futures.items()}
+    chains = list(snap.chains)
+    with ThreadPoolExecutor(max_workers=max(1, len(chains))) as pool:
+        futures = {c: pool.submit(contextvars.copy_context().run, chain_balances, ctx, c) for c in chains}
+        read = {c: f.result() for c, f in futures.items()}
+    balances = {c: b for c, (_, b) in read.items()}
+    # Transfers that landed between the snapshot and these reads (this run's and earlier runs'), pinned to both.
+    since = {c: cs.block_number for c, cs in snap.chains.items()}
+    recent = [t for t in ctx.ledger.transfers() if t.open or _landed_after(t, since)]
+    landed = landed_between(ctx, recent, since, {c: block for c, (block, _) in read.items()}) if recent else {}
+    expected = expected_balances(snap, records, landed)
     diff: dict[str, dict[str, int]] = {}
     for chain, want in expected.items():
         have = balances[chain]
@@ -131,6 +177,15 @@ def ledger_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRec
         if bad:
             diff[chain] = bad
     return diff
+
+
+def _landed_after(record: TransferRecord, since: Mapping[str, int]) -> bool:
+    """A closed transfer whose fill or refund is after the snapshot's block of the chain it landed on."""
+    if record.fill is not None:
+        return record.fill.block_number > since.get(record.destination, 2**63)
+    if record.refund is not None:
+        return record.refund.block_number > since.get(record.origin, 2**63)
+    return False
 
 
 def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None) -> RunReport:
@@ -153,6 +208,10 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
                                                          IntentState.INCLUDED)]
     if pending:
         raise NotReadyError(f"run {run_id}: intents not landed yet: {', '.join(pending)}")
+    for record in records:  # idempotent: a deposit confirmed just before a crash gets its transfer here
+        if record.deposit is not None and record.state is IntentState.CONFIRMED:
+            book_transfer(ctx, record)
+    transfers = [transfer_row(t) for t in await_run_transfers(ctx, run_id)]  # a staged run waits (bounded)
     marks = _marks(snap)
     rows = [trade_row(r, marks.get(r.spec.underlying or "", 0.0), snap.chains[r.spec.chain].native_usd)
             for r in records if r.spec.chain in snap.chains]
@@ -180,7 +239,7 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
         realised_cost_usd=sum(row.realised_cost_usd for row in rows),
         approval_gas_usd=sum(row.gas_usd for row in rows if row.kind is IntentKind.APPROVE),
         failed_gas_usd=sum(row.gas_usd for row in rows if row.state is IntentState.FAILED),
-        balance_diff=diff, residual_delta=residual, outside_band=outside, followup=followup,
+        balance_diff=diff, residual_delta=residual, outside_band=outside, followup=followup, transfers=transfers,
     )
     ctx.ledger.put_blob(run_id, "report", report)
     ctx.ledger.transition_all([r.spec.id for r in records if r.state in (IntentState.CONFIRMED, IntentState.FAILED)],
@@ -200,5 +259,15 @@ def default_assessor(ctx: RunContext, run_id: str) -> tuple[dict[str, float], li
                       PositionMemory(ctx.ledger), ctx.verifier)
 
 
-__all__ = ["Assessor", "RunReport", "TradeRow", "chain_balances", "expected_balances", "ledger_vs_chain",
-           "reconcile_run", "trade_row"]
+__all__ = [
+    "Assessor",
+    "RunReport",
+    "TradeRow",
+    "TransferRow",
+    "chain_balances",
+    "expected_balances",
+    "ledger_vs_chain",
+    "reconcile_run",
+    "trade_row",
+    "transfer_row",
+]

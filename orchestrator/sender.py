@@ -48,6 +48,9 @@ from orchestrator.transactions import (
 
 #: Nonce gaps filled while one intent waits, at most (then it waits for recovery like any stuck intent).
 MAX_GAP_FILLS = 3
+#: Kinds whose terms (a fresh quote, the caps) are computed before signing: a swap, a deposit, and the approval
+#: in front of either (nothing is approved for a transaction that would be refused).
+_TERMS_FIRST = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT, IntentKind.APPROVE})
 
 
 def execute_intent(lane: Lane, intent_id: str, hooks: Hooks) -> IntentRecord:
@@ -94,16 +97,18 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
     early = _known_tx(lane, record)
     if early is not None and lane.execution.simulate:
         reads.simulate_early(lane.signer.address, early)
-    terms = _terms(record, hooks, reads) if spec.kind in (IntentKind.SWAP, IntentKind.APPROVE) else None
+    terms = _terms(record, hooks, reads) if spec.kind in _TERMS_FIRST else None
     reads.batch.send()
     # The router checks the deadline against the chain's clock: never let a lagging host clock shorten it.
     now = max(lane.clock(), float(reads.head_timestamp()))
     deadline = int(now) + lane.execution.deadline_s if spec.kind is IntentKind.SWAP else None
+    # A deposit's quote time is the chain's own clock (the SpokePool refuses one from its future).
+    quote_timestamp = int(reads.head_timestamp())
     notional = terms.notional_usd if terms is not None else None
     limits = (lane.settings.chain_id, lane.allowlist, now, deadline, lane.execution.max_trade_usd, notional)
     try:
         validate_tx(record, None, *limits)
-        tx = _build(lane, record, hooks, terms, deadline)
+        tx = _build(lane, record, hooks, terms, deadline, quote_timestamp)
         validate_tx(record, tx, *limits)
         gas = _gas(lane, record, tx, where, reads)
     except UnsafeTransactionError as exc:
@@ -145,7 +150,7 @@ def _known_tx(lane: Lane, record: IntentRecord) -> TxRequest | None:
 
 
 def _build(lane: Lane, record: IntentRecord, hooks: Hooks, terms: SwapTerms | None,
-           deadline: int | None) -> TxRequest:
+           deadline: int | None, quote_timestamp: int) -> TxRequest:
     spec = record.spec
     if spec.kind is IntentKind.APPROVE:
         return approve_tx(lane.settings.chain_id, spec.token_in, spec.spender or "", spec.amount_in_raw)
@@ -153,6 +158,10 @@ def _build(lane: Lane, record: IntentRecord, hooks: Hooks, terms: SwapTerms | No
         return approve_tx(lane.settings.chain_id, spec.token_in, spec.spender or "", 0)
     if spec.kind is IntentKind.NONCE_FILL:
         return self_transfer_tx(lane.settings.chain_id, spec.sender)
+    if spec.kind is IntentKind.DEPOSIT:
+        if hooks.build_deposit is None:
+            raise UnsafeTransactionError(f"intent {spec.id}: a deposit, and the run has no transfer adapter hooks")
+        return hooks.build_deposit(record, quote_timestamp)
     assert terms is not None and deadline is not None  # a swap always has both (see _sign_first)
     return build_swap_with_permit(lane, record, hooks, terms, deadline)  # the permit first where the venue needs one
 
@@ -177,7 +186,7 @@ def _sign_and_store(lane: Lane, spec: Intent, fields: TxFields, max_fee: int, ti
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, signed_at=now)
     # False: another delivery won the write-ahead; its bytes are the ones broadcast.
     stored = lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields, lease=lane.lease)
-    if stored and spec.kind is IntentKind.SWAP and notional is not None:
+    if stored and spec.kind in (IntentKind.SWAP, IntentKind.DEPOSIT) and notional is not None:
         lane.ledger.add_notional(spec.id, notional)  # the rolling day cap counts what was signed, at its value
 
 

@@ -76,6 +76,9 @@ class ChainSnapshot(Frozen):
     # chain's other venues and its holdings are unaffected.
     refused_venues: dict[str, str] = Field(default_factory=dict)
     inventory_error: str | None = None  # the wallet inventory could not be read (holdings unknown)
+    # Bridge sections (chains.<chain>.transfers) refused at this block (unverified SpokePool, ...): name -> why.
+    # A route from or to a refused section is not offered to the plan.
+    refused_transfers: dict[str, str] = Field(default_factory=dict)
     # How the venues were read: "lens" (one eth_call), or "multicall (<why>)" where the RPC refused state overrides.
     read_path: str = "multicall"
 
@@ -109,6 +112,7 @@ class _ChainRead:
     refused: dict[str, str]
     inventory_error: str | None
     read_path: str
+    refused_transfers: dict[str, str]
 
 
 def chain_context(config: Config, name: str, w3: Web3) -> ChainContext:
@@ -217,6 +221,8 @@ def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRe
         unverified = verifier.verify(config, registry, ctx, enabled, block)
         states, refused = read_venues_isolated(ctx, [e for e in enabled if e.name not in unverified], registry, block)
         refused = unverified | refused
+        bridges = [t for t in config.transfers_on(name) if t.enabled]
+        refused_transfers = verifier.verify(config, registry, ctx, bridges, block) if bridges else {}
         spot: list[SpotPosition] = []
         inventory_error = None
         if inventory:
@@ -231,7 +237,8 @@ def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRe
     except (OSError, Web3Exception) as exc:
         raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
     read_path = lens_status(w3) if settings.read_lens else "multicall (read_lens is off)"
-    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error, read_path)
+    return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error, read_path,
+                      refused_transfers)
 
 
 def read_venues_isolated(ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: int
@@ -308,7 +315,7 @@ def _chain_snapshot(
         native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, tick_gas_usd=tick_usd,
         venues=tuple(r.venues),
         inventory=tuple(r.inventory), refused_venues=r.refused, inventory_error=r.inventory_error,
-        read_path=r.read_path,
+        read_path=r.read_path, refused_transfers=r.refused_transfers,
     )
 
 

@@ -47,6 +47,7 @@ from orchestrator.recovery import recover_runs, resume_run
 from orchestrator.runs import RunExistsError, fail_run, start_run
 from orchestrator.scheduling import policy_tick
 from orchestrator.signer import WalletSigner
+from orchestrator.transfers import track_open_transfers
 
 log = logging.getLogger("crosshedge.tasks")
 T = TypeVar("T")
@@ -218,6 +219,7 @@ def register(app: Celery) -> None:
     def recover(self: CrosshedgeTask) -> None:
         try:
             recover_runs(app, self.ctx)
+            track_open_transfers(self.ctx)  # transfers outlive their runs: every sweep moves the open ones along
         except LedgerUnavailableError as exc:  # the next sweep will try again; nothing to end
             CrosshedgeTask._ctx = None
             log.info("recover: %s", exc)

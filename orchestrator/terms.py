@@ -20,7 +20,20 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters import Fill, Permit2Venue, PermitRequest, RpcBatch, Side, SignedPermit, TxRequest, VenueState
+from adapters import (
+    Deposit,
+    Fill,
+    Permit2Venue,
+    PermitRequest,
+    RpcBatch,
+    Side,
+    SignedPermit,
+    TransferQuote,
+    TransferRoute,
+    TxRequest,
+    VenueState,
+    checksum_address,
+)
 from crosshedge import CircuitBreakerError, LedgerError, StaleDataError, UnsafeTransactionError
 from optimizer import Plan
 from orchestrator.context import RunContext
@@ -28,8 +41,11 @@ from orchestrator.lane import Hooks, SwapTerms
 from orchestrator.ledger import IntentKind, IntentRecord
 from orchestrator.safety import check_price_move
 from orchestrator.snapshot import Snapshot, read_venues
+from orchestrator.transfers import route_of
 
 DAY_S = 86_400.0
+#: The intents an approval is for: the next one of these in its lane spends what it approves.
+_SPENDERS = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT})
 
 
 def run_snapshot(ctx: RunContext, run_id: str) -> Snapshot:
@@ -70,6 +86,8 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = 
     def prepare_swap_in(record: IntentRecord, batch: RpcBatch | None) -> SwapTerms:
         swap = _swap_for(ctx, record, known)
         check_plan_age(ctx, run_id, plan)
+        if swap.spec.kind is IntentKind.DEPOSIT:
+            return deposit_terms(ctx, snap, swap)
         then, adapter = state_of(swap)
         now_state = _fresh(ctx, chain, then, adapter, batch)
         return swap_terms(ctx, swap, then, now_state)
@@ -107,25 +125,69 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = 
         return venue.build_permit_swap(state, side, spec.amount_in_raw, terms.min_amount_out, spec.sender, deadline,
                                        permit)
 
+    def build_deposit(record: IntentRecord, quote_timestamp: int) -> TxRequest:
+        route, quote = _deposit_quote(ctx, record)
+        spec = record.spec
+        recipient = ctx.wallet_address(route.destination.chain)
+        return ctx.registry.transfer(route.origin.adapter).build_deposit(
+            route, quote, spec.sender, recipient, quote_timestamp, quote_timestamp + quote.fill_deadline_s)
+
+    def parse_deposit(record: IntentRecord, receipt: Mapping[str, Any]) -> Deposit:
+        route, _ = _deposit_quote(ctx, record)
+        return ctx.registry.transfer(route.origin.adapter).parse_deposit(route, receipt)
+
     return Hooks(prepare_swap=prepare_swap, build_swap=build_swap, parse_fill=parse_fill,
                  prepare_swap_in=prepare_swap_in, permit_request=permit_request,
-                 build_permit_swap=build_permit_swap)
+                 build_permit_swap=build_permit_swap, build_deposit=build_deposit, parse_deposit=parse_deposit)
+
+
+def _deposit_quote(ctx: RunContext, record: IntentRecord) -> tuple[TransferRoute, TransferQuote]:
+    """The deposit's route from the config and its quote now; CircuitBreakerError when the destination would now
+    receive less than the plan said (the bridge's fees rose: a deposit priced at the old fee would not be filled)."""
+    spec = record.spec
+    if spec.destination is None or spec.adapter is None or spec.route is None:
+        raise LedgerError(f"intent {spec.id}: a deposit names no destination, adapter or route")
+    symbol = spec.route.rsplit("/", 1)[-1]
+    route = route_of(ctx.config, ctx.registry, spec.adapter, spec.chain, spec.destination, symbol)
+    quote = ctx.registry.transfer(spec.adapter).quote(route, spec.amount_in_raw)
+    if quote.amount_out_raw < spec.min_amount_out_raw:
+        raise CircuitBreakerError(f"route {route.key}: the bridge now delivers {quote.amount_out_raw} raw for "
+                                  f"{spec.amount_in_raw}, less than the plan's {spec.min_amount_out_raw}; the fee rose")
+    return route, quote
+
+
+def deposit_terms(ctx: RunContext, snap: Snapshot, record: IntentRecord) -> SwapTerms:
+    """A deposit's terms: the exact output the destination receives, and its notional at the snapshot's mark of
+    the token's underlying (USD tokens at 1), checked against every cap as a swap's is."""
+    _, quote = _deposit_quote(ctx, record)
+    spec = record.spec
+    token = ctx.config.tokens(spec.chain).get(checksum_address(spec.token_in))
+    if token is None:
+        raise LedgerError(f"intent {spec.id}: token {spec.token_in} is not configured on {spec.chain}")
+    mids = [v.mid_price for v in snap.venue_states() if v.underlying == token.underlying and not v.composite]
+    price = 1.0 if token.underlying == "USD" else (sorted(mids)[len(mids) // 2] if mids else math.nan)
+    if not math.isfinite(price):
+        raise StaleDataError(f"intent {spec.id}: no venue of the snapshot prices {token.underlying}, so the deposit's "
+                             "notional is unknown; not signed")
+    notional = spec.amount_in_raw / 10**token.decimals * price
+    _check_caps(ctx, spec.run_id, spec.id, notional)
+    return SwapTerms(min_amount_out=quote.amount_out_raw, expected_out=quote.amount_out_raw, notional_usd=notional)
 
 
 def _swap_for(ctx: RunContext, record: IntentRecord, known: Sequence[IntentRecord] = ()) -> IntentRecord:
     """The swap an intent is about: itself, or for an approval the next intent of its lane (from ``known`` when
     it is there: only the swap's spec is used)."""
-    if record.spec.kind is IntentKind.SWAP:
+    if record.spec.kind in _SPENDERS:
         return record
     found = _next_swap(record, known) or _next_swap(record, ctx.ledger.intents(record.spec.run_id, record.spec.lane))
     if found is None:
-        raise LedgerError(f"intent {record.spec.id}: an approval with no swap after it in its lane")
+        raise LedgerError(f"intent {record.spec.id}: an approval with no swap or deposit after it in its lane")
     return found
 
 
 def _next_swap(record: IntentRecord, records: Sequence[IntentRecord]) -> IntentRecord | None:
     spec = record.spec
-    return next((o for o in records if o.spec.kind is IntentKind.SWAP and o.spec.seq == spec.seq + 1
+    return next((o for o in records if o.spec.kind in _SPENDERS and o.spec.seq == spec.seq + 1
                  and o.spec.lane == spec.lane and o.spec.run_id == spec.run_id), None)
 
 
@@ -182,4 +244,4 @@ def _check_caps(ctx: RunContext, run_id: str, intent_id: str, notional: float) -
                                   f"${day + notional:,.0f}, above the per-day cap of ${per_day:,.0f}")
 
 
-__all__ = ["check_plan_age", "hooks_for", "run_plan", "run_snapshot", "swap_terms", "venue_state"]
+__all__ = ["check_plan_age", "deposit_terms", "hooks_for", "run_plan", "run_snapshot", "swap_terms", "venue_state"]

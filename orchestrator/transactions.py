@@ -76,8 +76,11 @@ def validate_tx(record: IntentRecord, tx: TxRequest | None, chain_id: int, allow
         if spec.min_amount_out_raw <= 0:
             raise UnsafeTransactionError(
                 f"{where}: amountOutMinimum must be positive (from the plan), got {spec.min_amount_out_raw}")
-        if deadline is None or deadline <= now:
+        if spec.kind is not IntentKind.DEPOSIT and (deadline is None or deadline <= now):
+            # (a deposit carries its own fill deadline, which the transfer adapter bounds)
             raise UnsafeTransactionError(f"{where}: deadline {deadline} is not in the future (now {int(now)})")
+        if spec.kind is IntentKind.DEPOSIT and (spec.destination is None or spec.destination == spec.chain):
+            raise UnsafeTransactionError(f"{where}: a deposit must name another chain as its destination")
     if tx is None:
         return
     if tx.chain_id != chain_id:

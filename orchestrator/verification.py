@@ -66,7 +66,9 @@ from adapters import (
     LinkKind,
     RoleAddress,
     RoleCheck,
+    TransferEntry,
     VenueChecks,
+    VenueContracts,
     VenueEntry,
     ViewCall,
     checksum_address,
@@ -79,6 +81,9 @@ from adapters import (
 from crosshedge import CrosshedgeError
 from crosshedge.config import Config
 from orchestrator.verification_reads import call_result, code_of, hex_data, multicall_results, verification_batch
+
+#: What the verifier checks: a venue, or a bridge's section on the chain (both declare contracts and checks).
+Verifiable = VenueEntry | TransferEntry
 
 #: How long a read of code or of a link call holds before it is read again (see the module docstring).
 DEFAULT_REVERIFY_AFTER_S = 3600.0
@@ -138,7 +143,7 @@ class ContractVerifier:
         return max(1, int(self.reverify_after_s / config.chains[chain].block_time_s))
 
     def verify(
-        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[VenueEntry],
+        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[Verifiable],
         block: int,
     ) -> dict[str, str]:
         """The venues of ``venues`` (all on ``chain``) that fail verification at ``block``: name -> sentence."""
@@ -146,7 +151,7 @@ class ContractVerifier:
         return refused
 
     def allowlist(
-        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[VenueEntry],
+        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[Verifiable],
         block: int,
     ) -> frozenset[str]:
         """The only contracts transactions on ``chain`` may call: what each verified venue's transactions call
@@ -156,13 +161,16 @@ class ContractVerifier:
         out: set[str] = set()
         for venue in venues:
             if venue.name not in refused:
-                called = registry.venue(venue.adapter).contracts(venue).called.values()
+                called = _contracts_of(registry, venue).called.values()
                 out.update(checksum_address(a) for a in called)
                 out.update(tokens[a.lower()] for a in resolved[venue.name].values() if a.lower() in tokens)
+                if isinstance(venue, TransferEntry):  # a deposit approves the bridge for a token it bridges
+                    bridged = set(registry.transfer(venue.adapter).tokens(venue))
+                    out.update(a for a, t in chain.tokens.items() if t.symbol in bridged)
         return frozenset(out)
 
     def _run(
-        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[VenueEntry],
+        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[Verifiable],
         block: int,
     ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
         """(refusals by venue, each verified venue's role addresses). A verdict is a function of the facts that hold
@@ -197,7 +205,7 @@ class ContractVerifier:
         return verdict
 
     def _judge_all(
-        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[VenueEntry],
+        self, config: Config, registry: AdapterRegistry, chain: ChainContext, venues: Sequence[Verifiable],
         block: int,
     ) -> tuple[dict[str, str], dict[str, dict[str, str]], _View]:
         refused: dict[str, str] = {}
@@ -261,14 +269,25 @@ class ContractVerifier:
             facts.generation += 1
 
 
-def venue_checks(registry: AdapterRegistry, venue: VenueEntry) -> VenueChecks:
+def _contracts_of(registry: AdapterRegistry, entry: Verifiable) -> VenueContracts:
+    if isinstance(entry, TransferEntry):
+        return registry.transfer(entry.adapter).contracts(entry)
+    return registry.venue(entry.adapter).contracts(entry)
+
+
+def _verification_of(registry: AdapterRegistry, entry: Verifiable) -> VenueChecks:
+    if isinstance(entry, TransferEntry):
+        return registry.transfer(entry.adapter).verification(entry)
+    return registry.venue(entry.adapter).verification(entry)
+
+
+def venue_checks(registry: AdapterRegistry, venue: Verifiable) -> VenueChecks:
     """The adapter's checks of ``venue``, plus "any code" for an address its ``contracts`` names that the checks do
     not (the conformance suite refuses such an adapter; at run time such an address is at least never an account).
     """
-    adapter = registry.venue(venue.adapter)
-    checks = adapter.verification(venue)
+    checks = _verification_of(registry, venue)
     covered = {c.address.lower() for c in checks.roles.values() if isinstance(c.address, str)}
-    declared = adapter.contracts(venue)
+    declared = _contracts_of(registry, venue)
     extra = {role: a for role, a in {**declared.called, **declared.read}.items() if a.lower() not in covered}
     if not extra:
         return checks

@@ -101,6 +101,15 @@ class UniswapV4Deployment(Strict):
     pools: dict[str, UniswapV4PoolKey] = {}
 
 
+class InventoryTargetSettings(Strict):
+    """Where one token's inventory should sit (compare Across relayer's targetPct / thresholdPct): this chain's
+    share of the token's total over every chain (held + arriving), and how far below it the chain counts as short
+    (the optimizer then weighs a transfer toward it against its cost)."""
+
+    target_share: float = Field(ge=0, le=1)
+    threshold: float = Field(default=0.05, ge=0, le=1)
+
+
 class ChainSettings(Strict):
     chain_id: int = Field(gt=0)
     rpc_url: str
@@ -131,6 +140,11 @@ class ChainSettings(Strict):
     gas: GasSettings = GasSettings()
     tokens: dict[str, TokenSettings] = {}
     venues: dict[str, dict[str, Any]] = {}  # each validated by its adapter's model in load_config
+    # Bridges from and to this chain (adapter kind "transfer", e.g. across), each validated by its adapter's model;
+    # a route runs between two chains that configure the same adapter and token.
+    transfers: dict[str, dict[str, Any]] = {}
+    # Target share of each token's total inventory on this chain (symbol -> target); see InventoryTargetSettings.
+    inventory_targets: dict[str, InventoryTargetSettings] = {}
     # The chain's Uniswap V4 contracts and pool keys (the devnet writes them); its venues are in ``venues``.
     uniswap_v4: UniswapV4Deployment | None = None
 

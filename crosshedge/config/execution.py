@@ -44,6 +44,10 @@ class ExecutionSettings(_Section):
     max_position_age_s: float = Field(default=300.0, ge=0)
     # A nonce gap (the chain's nonce stuck below the lane's lowest pending one) this many blocks long is healed.
     nonce_gap_blocks: int = Field(default=3, ge=1)
+    # A run whose plan bridged funds waits this long for the fills before it reconciles (its follow-up then trades
+    # with what arrived); a transfer expired this long past its fill deadline without a refund is stuck (alerted).
+    transfer_wait_s: float = Field(default=90.0, ge=0)  # within the reconcile task's bounded retries
+    transfer_stuck_after_s: float = Field(default=3600.0, gt=0)
     max_followups: int = Field(default=1, ge=0)  # bounded follow-up runs when residual delta stays outside the band
     # Redis and Celery.
     redis_dir: Path = Path(".crosshedge/redis")  # embedded Redis: AOF + socket live here (unless CROSSHEDGE_REDIS_URL)

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters import AdapterRegistry, PositionEntry, TokenInfo, VenueEntry, default_registry
+from adapters import AdapterRegistry, PositionEntry, TokenInfo, TransferEntry, VenueEntry, default_registry
 from crosshedge.config.chains import ChainSettings, WalletSettings
 from crosshedge.config.devnet import DevnetSpec
 from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
@@ -54,6 +54,7 @@ class Config(BaseModel):
     raw: RawConfig
     venues: tuple[VenueEntry, ...]
     positions: tuple[PositionEntry, ...] = ()
+    transfers: tuple[TransferEntry, ...] = ()
 
     @property
     def chains(self) -> dict[str, ChainSettings]:
@@ -74,6 +75,9 @@ class Config(BaseModel):
 
     def venues_on(self, chain: str) -> list[VenueEntry]:
         return [v for v in self.venues if v.chain == chain]
+
+    def transfers_on(self, chain: str) -> list[TransferEntry]:
+        return [t for t in self.transfers if t.chain == chain]
 
     def venue(self, chain: str, name: str) -> VenueEntry:
         """The venue ``name`` on ``chain``; ConfigError naming both when there is none."""
@@ -120,6 +124,7 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
         raise ConfigError(describe_validation_error(source, exc)) from None
     registry = registry or default_registry()
     venues: list[VenueEntry] = []
+    transfers: list[TransferEntry] = []
     for chain_name, chain in raw.chains.items():
         where = f"chains.{chain_name}"
         if chain.wallet not in raw.wallets:
@@ -128,14 +133,56 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
             venues.append(
                 _venue_entry(source, f"{where}.venues.{venue_name}", chain_name, venue_name, section, registry)
             )
+        for name, section in chain.transfers.items():
+            entry = _transfer_entry(source, f"{where}.transfers.{name}", chain_name, name, section, registry)
+            missing = sorted(set(registry.transfer(entry.adapter).tokens(entry)) - set(chain.tokens))
+            if missing:
+                raise ConfigError(f"{source}: {where}.transfers.{name}.tokens: {missing} are not tokens of the chain "
+                                  f"(tokens: {sorted(chain.tokens)})")
+            transfers.append(entry)
     for chain_name, chain in raw.chains.items():
         l1 = chain.gas.l1_data_fee
         if l1 is not None and l1.l1_chain not in raw.chains:
             # The rollup's data fee is priced off the L1's base fee, so the L1 must be a configured chain too.
             raise ConfigError(f"{source}: chains.{chain_name}.gas.l1_data_fee.l1_chain: no chain named "
                               f"{l1.l1_chain!r} in chains (the L1 whose base fee prices the data must be configured)")
+    _check_inventory_targets(source, raw)
     positions = tuple(_position_entry(source, name, spec, registry) for name, spec in raw.positions.items())
-    return Config(source=source, raw=raw, venues=tuple(venues), positions=positions)
+    return Config(source=source, raw=raw, venues=tuple(venues), positions=positions, transfers=tuple(transfers))
+
+
+def _check_inventory_targets(source: Path, raw: RawConfig) -> None:
+    """Targets name configured tokens, and one token's target shares over the chains add up to at most 1."""
+    totals: dict[str, float] = {}
+    for chain_name, chain in raw.chains.items():
+        for symbol, target in chain.inventory_targets.items():
+            if symbol not in chain.tokens:
+                raise ConfigError(f"{source}: chains.{chain_name}.inventory_targets.{symbol}: {symbol} is not a "
+                                  f"token of the chain (tokens: {sorted(chain.tokens)})")
+            totals[symbol] = totals.get(symbol, 0.0) + target.target_share
+    for symbol, total in sorted(totals.items()):
+        if total > 1 + 1e-9:
+            raise ConfigError(f"{source}: chains.*.inventory_targets.{symbol}: the target shares add up to "
+                              f"{total:.4g}, above 1 (each is a share of the token's total over every chain)")
+
+
+def _transfer_entry(source: Path, where: str, chain: str, name: str, section: dict[str, Any],
+                    registry: AdapterRegistry) -> TransferEntry:
+    """A transfer section validated by its adapter's model; its tokens must be the chain's."""
+    if not isinstance(section, dict) or "adapter" not in section:
+        raise ConfigError(f"{source}: {where}.adapter: required field is missing (name the bridge's adapter)")
+    body = dict(section)
+    adapter_name = body.pop("adapter")
+    enabled = body.pop("enabled", True)
+    try:
+        adapter = registry.transfer(str(adapter_name))
+    except CrosshedgeError as exc:
+        raise ConfigError(f"{source}: {where}.adapter: {exc}") from None
+    try:
+        model = adapter.config_model.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(source, exc, prefix=where)) from None
+    return TransferEntry(name=name, chain=chain, adapter=adapter.name, config=model, enabled=bool(enabled))
 
 
 def _position_entry(source: Path, name: str, spec: PositionSourceSpec, registry: AdapterRegistry) -> PositionEntry:

@@ -1,4 +1,5 @@
-"""The ledger: runs, intents and their state machines, signed attempts, nonces, leases, limits, the kill switch.
+"""The ledger: runs, intents and their state machines, signed attempts, nonces, leases, limits, the kill switch,
+bridge transfers in flight.
 
 Only :class:`Ledger` talks to Redis; it returns the pydantic models of :mod:`orchestrator.ledger.models`.
 
@@ -34,15 +35,23 @@ from orchestrator.ledger.models import (
     lane_name,
 )
 from orchestrator.ledger.store import Ledger
+from orchestrator.ledger.transfers import (
+    OPEN_TRANSFER_STATES,
+    TRANSFER_TRANSITIONS,
+    TransferRecord,
+    TransferState,
+)
 
 __all__ = [
     "INTENT_TRANSITIONS",
     "LANDED_INTENT_STATES",
     "LATENCY_BUCKETS",
+    "OPEN_TRANSFER_STATES",
     "RUN_PROGRESS",
     "RUN_TRANSITIONS",
     "TERMINAL_INTENT_STATES",
     "TERMINAL_RUN_STATES",
+    "TRANSFER_TRANSITIONS",
     "Attempt",
     "Intent",
     "IntentKind",
@@ -56,6 +65,8 @@ __all__ = [
     "RunRecord",
     "RunState",
     "TaskLatency",
+    "TransferRecord",
+    "TransferState",
     "Transition",
     "TxFields",
     "fields_of",

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import cast
 
-from adapters import Fill
+from adapters import Deposit, Fill
 from crosshedge import LeaseLostError, LedgerError
 from orchestrator.ledger.core import LedgerCore, redis_io
 from orchestrator.ledger.models import (
@@ -78,6 +78,7 @@ class IntentBook(LedgerCore):
             attempts=tuple(Attempt.model_validate(a) for a in json.loads(raw.get("attempts", "[]"))),
             receipt=ReceiptInfo.model_validate_json(raw["receipt"]) if "receipt" in raw else None,
             fill=Fill.model_validate_json(raw["fill"]) if "fill" in raw else None,
+            deposit=Deposit.model_validate_json(raw["deposit"]) if "deposit" in raw else None,
             gas_cost_wei=int(raw.get("gas_cost_wei", "0")),
             error=raw.get("error", ""),
             confirmed_depth=raw.get("confirmed_depth") == "1",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from adapters import Fill, Side
+from adapters import Deposit, Fill, Side
 from crosshedge import Frozen
 
 
@@ -85,6 +85,9 @@ class IntentKind(StrEnum):
     SWAP = "swap"
     REVOKE = "revoke"  # approve(spender, 0) after a swap was skipped behind a landed approval: no allowance left
     NONCE_FILL = "nonce_fill"  # a zero-value self-transfer that fills a nonce gap left by a dropped transaction
+    # A bridge deposit (a transfer adapter's deposit call, after an exact approval of its spender): the funds leave
+    # this lane's chain and arrive on ``destination`` once a relayer fills it (orchestrator.ledger.transfers).
+    DEPOSIT = "deposit"
 
 
 def lane_name(chain: str, wallet: str) -> str:
@@ -93,7 +96,7 @@ def lane_name(chain: str, wallet: str) -> str:
 
 
 class Intent(Frozen):
-    """One transaction crosshedge means to send: an exact ERC20 approval or an exact-in swap."""
+    """One transaction crosshedge means to send: an exact ERC20 approval, an exact-in swap or a bridge deposit."""
 
     id: str
     run_id: str
@@ -118,6 +121,13 @@ class Intent(Frozen):
     notional_usd: float = 0.0
     predicted_cost_usd: float = 0.0  # fee + impact + gas, as the optimizer predicted
     predicted_gas_usd: float = 0.0
+    # Deposits only: the chain the funds go to and the route ("ethereum->base/USDC"); ``min_amount_out_raw`` is
+    # the exact amount the destination's wallet receives (the deposit's outputAmount), ``token_out`` its token there.
+    destination: str | None = None
+    route: str | None = None
+    # Swaps only: the trade spends funds a deposit of the same run brings (the plan staged it), so it waits until
+    # that deposit is filled (orchestrator.staging).
+    staged: bool = False
 
     @property
     def lane(self) -> str:
@@ -170,6 +180,7 @@ class IntentRecord(Frozen):
     attempts: tuple[Attempt, ...] = ()
     receipt: ReceiptInfo | None = None
     fill: Fill | None = None
+    deposit: Deposit | None = None  # a deposit's event, decoded from its receipt
     gas_cost_wei: int = 0
     error: str = ""
     confirmed_depth: bool = False

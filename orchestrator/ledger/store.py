@@ -13,7 +13,8 @@ which return pydantic models. A Redis that cannot be reached raises :class:`Ledg
 
 :class:`Ledger` is composed of one book per concern, each in its own module over the shared client, key space and
 scripts of orchestrator.ledger.core: runs (runs, stage outputs, events), intents, nonces, leases, notional (the
-rolling caps), halts (the kill switch and lane halts), memory (last-known values) and latency (task histograms).
+rolling caps), halts (the kill switch and lane halts), memory (last-known values), latency (task histograms)
+and transfers (bridge deposits in flight).
 
 Usage::
 
@@ -34,9 +35,11 @@ from orchestrator.ledger.memory import MemoryBook
 from orchestrator.ledger.nonces import NonceBook
 from orchestrator.ledger.notional import NotionalBook
 from orchestrator.ledger.runs import RunBook
+from orchestrator.ledger.transfers import TransferBook
 
 
-class Ledger(RunBook, IntentBook, NonceBook, LeaseBook, NotionalBook, HaltBook, MemoryBook, LatencyBook):
+class Ledger(RunBook, IntentBook, NonceBook, LeaseBook, NotionalBook, HaltBook, MemoryBook, LatencyBook,
+             TransferBook):
     """Runs, intents, nonces, leases, limits and the kill switch in one Redis database.
 
     Each book is one concern over the shared client and key space (orchestrator.ledger.core); the ledger is all
