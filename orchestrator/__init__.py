@@ -14,6 +14,7 @@ from orchestrator.assess import assess_now, build_problem, decide_and_plan, deci
 from orchestrator.celery_app import create_app
 from orchestrator.context import RunContext, open_context, open_ledger
 from orchestrator.execution import confirm_lane, execute_lane, lane_lease, lanes_finished
+from orchestrator.inventory import InventoryReport, InventoryShare, build_inventory
 from orchestrator.lane import Hooks, Lane, SwapTerms
 from orchestrator.ledger import (
     TERMINAL_INTENT_STATES,
@@ -27,6 +28,8 @@ from orchestrator.ledger import (
     RunEvent,
     RunRecord,
     RunState,
+    TransferRecord,
+    TransferState,
     lane_name,
 )
 from orchestrator.logs import LogFormat, configure_logging, current_context, log_context
@@ -50,7 +53,7 @@ from orchestrator.metrics import (
 from orchestrator.permits import build_swap_with_permit, check_permit
 from orchestrator.planning import Planner, PolicyVerdicts, intents_from_trades, plan_run, snapshot_run
 from orchestrator.queues import DEFAULT_QUEUE, lane_queue, lane_queues
-from orchestrator.reconcile import RunReport, TradeRow, chain_balances, reconcile_run
+from orchestrator.reconcile import RunReport, TradeRow, TransferRow, chain_balances, reconcile_run
 from orchestrator.recovery import recover_runs, resume_run
 from orchestrator.redis_server import (
     LOG_CAP_BYTES,
@@ -95,6 +98,7 @@ from orchestrator.status import (
 from orchestrator.tasks import preload_signers
 from orchestrator.terms import hooks_for, run_plan, run_snapshot, swap_terms, venue_state
 from orchestrator.transactions import approve_tx, bump_fees, validate_tx
+from orchestrator.transfers import arriving, track_open_transfers, track_transfer, transfer_routes
 from orchestrator.verification import ContractVerifier
 from orchestrator.views import IntentLine, RunSummary, run_explain, run_risk, run_summary, wait_for_run, with_explains
 
@@ -120,6 +124,8 @@ __all__ = [
     "IntentRecord",
     "IntentState",
     "InventoryLine",
+    "InventoryReport",
+    "InventoryShare",
     "KillSwitch",
     "Lane",
     "Lease",
@@ -145,10 +151,15 @@ __all__ = [
     "SwapTerms",
     "TickResult",
     "TradeRow",
+    "TransferRecord",
+    "TransferRow",
+    "TransferState",
     "WalletSigner",
     "WorkerLine",
     "approve_tx",
+    "arriving",
     "assess_now",
+    "build_inventory",
     "build_problem",
     "build_status",
     "build_swap_with_permit",
@@ -219,6 +230,9 @@ __all__ = [
     "swap_terms",
     "take_snapshot",
     "terminal_prompt",
+    "track_open_transfers",
+    "track_transfer",
+    "transfer_routes",
     "validate_tx",
     "venue_costs",
     "venue_state",

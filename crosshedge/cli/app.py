@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "beat": ("crosshedge.cli.beat", "Check the policy on a schedule and start runs."),
     "runs": ("crosshedge.cli.runs", "Run history; `runs cancel RUN` / `runs fail RUN` end a run with a reason."),
     "status": ("crosshedge.cli.status", "Halted?, workers, the last run, delta against band, inventory, stuck runs."),
+    "inventory": ("crosshedge.cli.inventory", "Per chain and token: held, arriving (bridges in flight), target share "
+                  "and deviation."),
     "redis": ("crosshedge.cli.redis", "The embedded Redis server: status and stop."),
     "halt": ("crosshedge.cli.control", "Set the kill switch: nothing is signed or sent until resume."),
     "resume": ("crosshedge.cli.control", "Clear the kill switch."),

@@ -100,7 +100,7 @@ def test_deposit_refuses_what_a_relayer_would_not_fill_before_signing() -> None:
 
 
 def test_a_route_for_a_token_one_end_does_not_bridge_is_refused_naming_it() -> None:
-    with pytest.raises(InputError, match="chain base: transfers.across does not bridge USDC"):
+    with pytest.raises(InputError, match=r"chain base: transfers\.across does not bridge USDC"):
         AcrossAdapter().quote(route(dest=section(SPOKE_B, tokens=["WETH"], relayer_fixed_fee={})), 10**6)
 
 
