@@ -38,6 +38,7 @@ from orchestrator.broadcast import Landing, read_landing
 from orchestrator.context import RunContext
 from orchestrator.lane import Hooks, Lane
 from orchestrator.ledger import TERMINAL_RUN_STATES, Intent, IntentKind, IntentRecord, IntentState, Lease
+from orchestrator.metrics import record_transfer
 from orchestrator.runs import skip_planned
 from orchestrator.sender import execute_intent, skip_intent
 from orchestrator.snapshot import Snapshot
@@ -283,6 +284,7 @@ def book_transfer(ctx: RunContext, record: IntentRecord) -> None:
                      spec.route.rsplit("/", 1)[-1])
     if ctx.ledger.add_transfer(deposit_record(spec.run_id, spec.id, route, deposit,
                                               dest.block_number if dest is not None else 0)):
+        record_transfer(route.key, "deposited")
         ctx.ledger.add_event(spec.run_id, "transfer", f"transfer {route.key}: deposit {deposit.deposit_id} of "
                              f"{deposit.input_amount} raw booked; {deposit.output_amount} raw arriving on "
                              f"{spec.destination}", chain=spec.chain, intent=spec.id)

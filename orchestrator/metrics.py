@@ -64,6 +64,17 @@ HEAD_LAG = Gauge("crosshedge_head_lag_seconds", "Wall clock minus the timestamp 
                  ["chain"], multiprocess_mode="mostrecent")
 INVENTORY = Gauge("crosshedge_inventory", "Spendable wallet inventory in token units", ["chain", "token"],
                   multiprocess_mode="mostrecent")
+IN_FLIGHT = Gauge("crosshedge_transfer_in_flight", "Funds in bridge transfers not yet landed, in token units, by the "
+                  "chain they will land on (as of the last snapshot)", ["chain", "token"],
+                  multiprocess_mode="mostrecent")
+IN_FLIGHT_USD = Gauge("crosshedge_transfer_in_flight_usd", "USD value of every bridge transfer not yet landed (as of "
+                      "the last snapshot)", multiprocess_mode="mostrecent")
+#: Seconds: Across fills in seconds to minutes; a refund takes hours.
+TRANSFER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+TRANSFER_SECONDS = Histogram("crosshedge_transfer_latency_seconds", "Deposit (quote time) to fill (the fill's block "
+                             "time) per route", ["route"], buckets=TRANSFER_BUCKETS)
+TRANSFERS = Counter("crosshedge_transfers", "Transfers that entered each state (deposited, filled, expired, "
+                    "refunded, stuck) per route", ["route", "state"])
 DELTA = Gauge("crosshedge_delta", "Net delta of the book per underlying", ["underlying"],
               multiprocess_mode="mostrecent")
 BAND_LOWER = Gauge("crosshedge_band_lower", "Lower edge of the policy's band", ["underlying"],
@@ -141,6 +152,22 @@ def set_inventory(chain: str, token: str, amount: float) -> None:
     """The wallet's spendable ``token`` (symbol) on ``chain``, in token units."""
     if _finite("inventory", amount):
         INVENTORY.labels(chain, token).set(amount)
+
+
+def set_in_flight(amounts: dict[tuple[str, str], float], usd: float) -> None:
+    """Funds arriving per (chain, token symbol), in token units, and their USD total; lines that landed drop to 0."""
+    for (chain, token), amount in amounts.items():
+        if _finite("transfer_in_flight", amount):
+            IN_FLIGHT.labels(chain, token).set(amount)
+    if _finite("transfer_in_flight_usd", usd):
+        IN_FLIGHT_USD.set(usd)
+
+
+def record_transfer(route: str, state: str, latency_s: float | None = None) -> None:
+    """A transfer entered ``state``; a fill's deposit-to-fill seconds go to the latency histogram."""
+    TRANSFERS.labels(route, state).inc()
+    if latency_s is not None and _finite("transfer_latency", latency_s) and latency_s >= 0:
+        TRANSFER_SECONDS.labels(route).observe(latency_s)
 
 
 def set_band(underlying: str, delta: float, lower: float, upper: float) -> None:
@@ -398,6 +425,7 @@ def connect_worker_signals() -> None:
 __all__ = [
     "MULTIPROC_ENV",
     "TASK_BUCKETS",
+    "TRANSFER_BUCKETS",
     "LedgerCollector",
     "MetricsObserver",
     "MetricsServer",
@@ -411,9 +439,11 @@ __all__ = [
     "record_rpc_error",
     "record_run_failure",
     "record_run_state",
+    "record_transfer",
     "set_band",
     "set_book_greeks",
     "set_head_lag",
+    "set_in_flight",
     "set_inventory",
     "start_metrics_server",
 ]

@@ -23,11 +23,12 @@ from itertools import permutations
 
 from web3.exceptions import Web3Exception
 
-from adapters import AdapterRegistry, Deposit, FillStatus, TransferRoute
+from adapters import AdapterRegistry, Deposit, FillStatus, RelayFill, TransferRoute
 from crosshedge import ConfigError, CrosshedgeError, NotReadyError, RpcError
 from crosshedge.config import Config
 from orchestrator.context import RunContext
 from orchestrator.ledger import TransferRecord, TransferState
+from orchestrator.metrics import record_transfer
 
 log = logging.getLogger("crosshedge.transfers")
 
@@ -63,6 +64,16 @@ def route_of(config: Config, registry: AdapterRegistry, adapter: str, origin: st
                       f"transfers section of adapter {adapter} bridging {symbol})")
 
 
+def _move(ctx: RunContext, record: TransferRecord, to: TransferState, **fields: str) -> None:
+    """One transition, counted in the metrics when this tracker made it (not when another already had)."""
+    if ctx.ledger.move_transfer(record.id, to, **fields):
+        latency = None
+        if to is TransferState.FILLED and "fill" in fields:
+            latency = float(RelayFill.model_validate_json(fields["fill"]).block_timestamp
+                            - record.deposit.quote_timestamp)
+        record_transfer(record.route, to.value, latency)
+
+
 def track_transfer(ctx: RunContext, record: TransferRecord, stuck_after_s: float) -> TransferRecord:
     """Move one open transfer as far as the chains show, and return it as the ledger has it afterwards."""
     if not record.open:
@@ -75,7 +86,7 @@ def track_transfer(ctx: RunContext, record: TransferRecord, stuck_after_s: float
             head = int(dest.w3.eth.block_number)
             fill = adapter.find_fill(dest, route, record.deposit, record.destination_from_block, head)
             if fill is not None:
-                ctx.ledger.move_transfer(record.id, TransferState.FILLED, fill=fill.model_dump_json())
+                _move(ctx, record, TransferState.FILLED, fill=fill.model_dump_json())
                 return ctx.ledger.transfer(record.id)
         origin = ctx.chain_context(record.origin)
         head_block = origin.w3.eth.get_block("latest")
@@ -89,12 +100,12 @@ def track_transfer(ctx: RunContext, record: TransferRecord, stuck_after_s: float
         return ctx.ledger.transfer(record.id)
     if refund is not None:
         if record.state is TransferState.DEPOSITED:
-            ctx.ledger.move_transfer(record.id, TransferState.EXPIRED)
-        ctx.ledger.move_transfer(record.id, TransferState.REFUNDED, refund=refund.model_dump_json())
+            _move(ctx, record, TransferState.EXPIRED)
+        _move(ctx, record, TransferState.REFUNDED, refund=refund.model_dump_json())
     elif record.state is TransferState.DEPOSITED:
-        ctx.ledger.move_transfer(record.id, TransferState.EXPIRED)
+        _move(ctx, record, TransferState.EXPIRED)
     elif record.state is TransferState.EXPIRED and now > record.deposit.fill_deadline + stuck_after_s:
-        ctx.ledger.move_transfer(record.id, TransferState.STUCK,
+        _move(ctx, record, TransferState.STUCK,
                                  note=f"expired at {record.deposit.fill_deadline} and not refunded "
                                       f"{now - record.deposit.fill_deadline} s later")
     return ctx.ledger.transfer(record.id)

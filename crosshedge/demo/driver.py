@@ -47,6 +47,7 @@ from crosshedge.demo.report import DemoStep, outside_band, plot_steps
 from crosshedge.errors import ConfigError, ExecutionError, HaltedError, NotReadyError
 from devnet import DevnetManager, MarketDriver
 from orchestrator import (
+    IntentKind,
     Ledger,
     RunContext,
     RunReport,
@@ -173,6 +174,8 @@ def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices:
     reports = [rep for rep in (ctx.ledger.blob(r, "report", RunReport) for r in runs) if rep is not None]
     after = {u: float(v) for u, v in reports[-1].residual_delta.items()} if reports else delta_before
     trades = [t for rep in reports for t in rep.trades]
+    moved = [t for rep in reports for t in rep.transfers]
+    deposits = [i for r in runs for i in ctx.ledger.intents(r) if i.spec.kind is IntentKind.DEPOSIT]
     return DemoStep(
         step=step, timestamp=timestamp, prices=prices, delta_before=delta_before, delta_after=after, band=band,
         fired=True, reason=result.reason, run_id=result.run_id, run_ids=runs,
@@ -180,6 +183,8 @@ def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices:
         trades=len(trades), chains_traded=sorted({t.chain for t in trades}),
         cost_usd=sum(r.realised_cost_usd for r in reports),
         predicted_cost_usd=sum(r.predicted_cost_usd for r in reports),
+        transfers=len(moved), transfer_cost_usd=sum(i.spec.predicted_cost_usd for i in deposits),
+        transfer_latencies_s=[t.latency_s for t in moved if t.latency_s is not None],
     )
 
 

@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -44,6 +45,9 @@ class DemoStep(BaseModel):
     chains_traded: list[str] = []
     cost_usd: float = 0.0  # realised (gas + fee + impact) of this step's runs
     predicted_cost_usd: float = 0.0
+    transfers: int = 0  # bridge deposits of this step's runs
+    transfer_cost_usd: float = 0.0  # their bridge fees and origin gas, as predicted when planned
+    transfer_latencies_s: list[float] = []  # deposit -> fill, of those filled
 
     @property
     def failed(self) -> bool:
@@ -68,8 +72,10 @@ def outside_band(delta: dict[str, float], band: dict[str, tuple[float, float]]) 
 
 
 def summary_rows(steps: list[DemoStep]) -> dict[str, float | int]:
-    """The demo's figures: hours, runs, trades, costs, hedges that ended outside the band, hours that failed."""
+    """The demo's figures: hours, runs, trades, costs, hedges that ended outside the band, hours that failed, and
+    the bridge transfers (count, predicted cost, median deposit-to-fill seconds)."""
     hedged = [s for s in steps if s.hedged]
+    latencies = [x for s in steps for x in s.transfer_latencies_s]
     return {
         "steps": len(steps),
         "hours_hedged": len(hedged),
@@ -80,6 +86,9 @@ def summary_rows(steps: list[DemoStep]) -> dict[str, float | int]:
         "realised_cost_usd": round(sum(s.cost_usd for s in steps), 2),
         "predicted_cost_usd": round(sum(s.predicted_cost_usd for s in steps), 2),
         "hedged_hours_outside_band": sum(1 for s in hedged if s.outside_band),
+        "transfers": sum(s.transfers for s in steps),
+        "transfer_cost_usd": round(sum(s.transfer_cost_usd for s in steps), 2),
+        "transfer_latency_median_s": round(statistics.median(latencies), 1) if latencies else 0.0,
     }
 
 
