@@ -70,14 +70,16 @@ def runs_table(rows: list[RunSummary], title: str = "crosshedge runs") -> Table:
     """One row per run: state, flags, trades, swap transactions (count and the first hash; every hash is in
     ``runs --run ID`` and ``--json``), predicted/realised cost, residual delta, reason."""
     table = Table(title=title)
-    for col in ("run", "state", "flags", "trades", "swap txs", "predicted $", "realised $", "residual Δ", "reason"):
+    for col in ("run", "state", "flags", "trades", "swap txs", "transfers", "predicted $", "realised $", "residual Δ",
+                "reason"):
         # the id and state stay whole (people copy the id into `runs cancel`); the reason takes what is left
         table.add_column(col, overflow="fold", no_wrap=col in {"run", "state"}, ratio=3 if col == "reason" else None)
     for row in rows:
         rep = row.report
         sent = [i.tx_hash for i in row.intents if i.kind is IntentKind.SWAP and i.tx_hash]
         hashes = f"{len(sent)} ({sent[0][:10]}…)" if sent else ""  # a column of 80-char hash lists crushes the rest
-        table.add_row(row.run.id, row.run.state.value, _flags(row), str(len(rep.trades) if rep else 0), hashes,
+        moved = ", ".join(f"{t.route} {t.state}" for t in rep.transfers) if rep else ""
+        table.add_row(row.run.id, row.run.state.value, _flags(row), str(len(rep.trades) if rep else 0), hashes, moved,
                       f"{rep.predicted_cost_usd:,.2f}" if rep else "", f"{rep.realised_cost_usd:,.2f}" if rep else "",
                       " ".join(f"{k}:{v:+.3f}" for k, v in rep.residual_delta.items()) if rep else "",
                       escape(row.run.error or row.run.halted))
@@ -140,6 +142,18 @@ def trades_table(row: RunSummary) -> Table:
     return table
 
 
+def transfers_table(row: RunSummary) -> Table:
+    """The run's bridge transfers: route, state, both ends' transactions, fee and deposit-to-fill latency."""
+    table = Table(title=f"transfers of {row.run.id}")
+    for col in ("route", "state", "in (raw)", "out (raw)", "fee (raw)", "latency s", "origin tx", "destination tx"):
+        table.add_column(col, overflow="fold", justify="right" if "raw" in col or col.startswith("lat") else "left")
+    for t in row.report.transfers if row.report else []:
+        table.add_row(t.route, t.state, str(t.amount_in_raw), str(t.amount_out_raw), str(t.fee_raw),
+                      "-" if t.latency_s is None else f"{t.latency_s:.0f}", t.origin_tx,
+                      t.destination_tx or t.refund_tx or "")
+    return table
+
+
 EXPLAIN_COLUMNS = ("actual", "delta", "gamma", "vega", "theta", "funding", "fees", "gas", "unexplained")
 
 
@@ -179,6 +193,8 @@ def run_detail(row: RunSummary) -> list[Table]:
         tables.append(events_table(row))
     if row.report is not None and row.report.trades:
         tables.append(trades_table(row))
+    if row.report is not None and row.report.transfers:
+        tables.append(transfers_table(row))
     if row.explain is not None:
         tables.append(explain_table([row]))
     return tables
