@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from adapters import Deposit, RelayFill
 from adapters.transfers import Refund
 from crosshedge import LedgerError
-from orchestrator import Ledger
+from orchestrator import Ledger, RunContext
 from orchestrator.ledger import TransferRecord, TransferState
-from orchestrator.transfers import arriving
+from orchestrator.transfers import arriving, landed_between
 
 USDC_ETH, USDC_BASE = "0x" + "0A" * 20, "0x" + "0B" * 20
 WALLET = "0x" + "CC" * 20
@@ -82,3 +84,18 @@ def test_expired_funds_arrive_back_at_the_origin_until_refunded() -> None:
     late = refund.model_copy(update={"block_number": 121})
     assert arriving([r.model_copy(update={"refund": late})], blocks, times, never) == {
         ("ethereum", USDC_ETH): 1_000_000}
+
+
+def test_landed_between_counts_fills_and_refunds_once_between_the_two_blocks() -> None:
+    no_reads = cast(RunContext, None)  # every record below knows how it ended: nothing is read from a chain
+    filled = record(state=TransferState.FILLED, fill=fill(60))
+    refund = Refund(origin="ethereum", tx_hash="0x" + "33" * 32, block_number=130, log_index=0, amount=1_000_000)
+    refunded = record("r1.t1", state=TransferState.REFUNDED, refund=refund)
+    since, until = {"ethereum": 120, "base": 55}, {"ethereum": 140, "base": 65}
+    assert landed_between(no_reads, [filled, refunded], since, until) == {
+        "base": {USDC_BASE: 999_000}, "ethereum": {USDC_ETH: 1_000_000}}
+    # both landed before the snapshot: already in its balances
+    assert landed_between(no_reads, [filled, refunded], {"ethereum": 130, "base": 60}, until) == {}
+    # neither landed by the later read yet
+    assert landed_between(no_reads, [filled, refunded], {"ethereum": 100, "base": 50},
+                          {"ethereum": 129, "base": 59}) == {}
