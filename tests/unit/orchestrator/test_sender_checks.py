@@ -85,3 +85,22 @@ def test_approval_spender_must_be_allowlisted() -> None:
     assert tx.data.startswith("0x095ea7b3") and tx.data.endswith(f"{5:064x}")
     with pytest.raises(UnsafeTransactionError, match="spender"):
         validate_tx(record, tx, 1, ALLOWLIST, now=0.0, deadline=None, max_trade_usd=1e6)
+
+
+def deposit(destination: str | None = "base", min_out: int = 999) -> IntentRecord:
+    spec = Intent(id="r.eth.3", run_id="r", seq=3, kind=IntentKind.DEPOSIT, chain="ethereum", wallet="operator",
+                  sender=OTHER, target=ROUTER, token_in=TOKEN, amount_in_raw=1000, adapter="across",
+                  destination=destination, route="ethereum->base/USDC", min_amount_out_raw=min_out,
+                  notional_usd=0.001)
+    return IntentRecord(spec=spec, state=IntentState.PLANNED)
+
+
+def test_a_deposit_carries_its_own_fill_deadline_but_the_same_checks_as_a_swap() -> None:
+    validate_tx(deposit(), call(), 1, ALLOWLIST, now=1000.0, deadline=None, max_trade_usd=1e6)
+    with pytest.raises(UnsafeTransactionError, match="must name another chain as its destination"):
+        validate_tx(deposit(destination="ethereum"), call(), 1, ALLOWLIST, now=1000.0, deadline=None,
+                    max_trade_usd=1e6)
+    with pytest.raises(UnsafeTransactionError, match="amountOutMinimum must be positive"):
+        validate_tx(deposit(min_out=0), call(), 1, ALLOWLIST, now=1000.0, deadline=None, max_trade_usd=1e6)
+    with pytest.raises(UnsafeTransactionError, match="not an allowlisted router or token"):
+        validate_tx(deposit(), call(to=OTHER), 1, ALLOWLIST, now=1000.0, deadline=None, max_trade_usd=1e6)
