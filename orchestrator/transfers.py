@@ -35,7 +35,8 @@ log = logging.getLogger("crosshedge.transfers")
 
 def transfer_routes(config: Config, registry: AdapterRegistry) -> list[TransferRoute]:
     """Every route the config allows: an ordered pair of chains whose sections of one adapter both bridge a token
-    the two chains configure under one symbol (disabled sections take part in none)."""
+    the two chains configure under one symbol, other than the destination's wrapped native coin (disabled sections
+    take part in none)."""
     out: list[TransferRoute] = []
     entries = [e for e in config.transfers if e.enabled]
     for a, b in permutations(entries, 2):
@@ -45,11 +46,15 @@ def transfer_routes(config: Config, registry: AdapterRegistry) -> list[TransferR
         tokens_a, tokens_b = config.tokens(a.chain), config.tokens(b.chain)
         by_symbol_b = {t.symbol: t for t in tokens_b.values()}
         both = set(adapter.tokens(a)) & set(adapter.tokens(b))
+        native_b = config.chains[b.chain].gas.native_underlying
         for token in sorted(tokens_a.values(), key=lambda t: t.symbol):
-            if token.symbol in both and token.symbol in by_symbol_b:
+            # A fill of the destination's wrapped native token is paid out unwrapped (as native coin, a balance the
+            # wallet does not trade from), so such routes are left out: bridges move the other ERC20s.
+            out_token = by_symbol_b.get(token.symbol)
+            if token.symbol in both and out_token is not None and out_token.underlying != native_b:
                 out.append(TransferRoute(origin=a, destination=b, origin_chain_id=config.chains[a.chain].chain_id,
                                          destination_chain_id=config.chains[b.chain].chain_id, token_in=token,
-                                         token_out=by_symbol_b[token.symbol]))
+                                         token_out=out_token))
     return out
 
 
