@@ -246,6 +246,9 @@ class PlannedTrade(_Value):
     gas_usd: float
     fee_usd: float
     impact_usd: float  # cost against the underlying's mark, fee excluded (may be negative on a cheap venue)
+    # The trade spends funds a transfer of the same plan brings to its chain: it waits for the fill (the run
+    # executes the transfer, its follow-up the trade, planned again on what arrived).
+    staged: bool = False
 
     @property
     def venue_key(self) -> str:
@@ -254,6 +257,27 @@ class PlannedTrade(_Value):
     @property
     def cost_usd(self) -> float:
         return self.gas_usd + self.fee_usd + self.impact_usd
+
+
+class PlannedTransfer(_Value):
+    """One bridge transfer: ``amount_raw`` of ``symbol`` leaves ``origin`` and about ``expected_received`` arrives
+    on ``destination`` after ``latency_s``; the deposit's exact output is quoted again when its intent is made."""
+
+    adapter: str
+    origin: str
+    destination: str
+    symbol: str
+    amount: float = Field(gt=0)  # token units sent
+    amount_raw: int = Field(gt=0)
+    expected_received: float = Field(ge=0)
+    price_usd: float = Field(gt=0)  # USD per token unit when planned
+    fee_usd: float = Field(ge=0)  # the bridge's fee (LP + relayer)
+    gas_usd: float = Field(ge=0)  # the origin's approval and deposit
+    latency_s: float = Field(ge=0)
+
+    @property
+    def key(self) -> str:
+        return f"{self.origin}->{self.destination}/{self.symbol}"
 
 
 class CostBreakdown(_Value):
@@ -320,6 +344,8 @@ class Plan(_Value):
     # older than the execution's limit is never executed (None counts as too old).
     created_at: float | None = None
     snapshot_blocks: dict[str, int] = {}
+    # Bridge transfers the plan moves capital with (executed first, on their origins' lanes).
+    transfers: list[PlannedTransfer] = []
 
 
 def load_problem(path: Path) -> HedgeProblem:

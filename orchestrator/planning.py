@@ -21,6 +21,7 @@ from web3 import Web3
 from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
 from optimizer import Plan, PlannedTrade
 from orchestrator.assess import plan_with_risk
+from orchestrator.bridging import intents_from_transfers
 from orchestrator.context import RunContext
 from orchestrator.coverage import PositionMemory
 from orchestrator.lane import crash_point
@@ -161,10 +162,15 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         ctx.ledger.set_run_state(run_id, RunState.NOOP, **blocked_reason(ctx, run_id))
         finish_run(ctx, run_id)
         return []
-    keep = tradable(plan.trades, snap, bad_venues, bad_chains)
+    staged = [t for t in plan.trades if t.staged]
+    keep = tradable([t for t in plan.trades if not t.staged], snap, bad_venues, bad_chains)
     for t in plan.trades:
-        if t not in keep:
+        if t not in keep and t not in staged:
             ctx.ledger.add_event(run_id, "breaker", f"trade on {t.venue_key} dropped: {why_untradable(t, snap)}")
+    for t in staged:  # it spends what a transfer brings: the follow-up plans it again on what arrived
+        ctx.ledger.add_event(run_id, "staged", f"trade on {t.venue_key} waits for this run's transfers to arrive")
+    moves = [t for t in plan.transfers if t.origin in snap.chains and t.destination in snap.chains
+             and t.origin not in bad_chains and t.destination not in bad_chains]
     notional = sum(abs(t.quote_amount) for t in keep)
     try:
         check_notional(notional, ctx.ledger.notional_since(ctx.clock() - DAY_S),
@@ -174,11 +180,13 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         fail_run(ctx, run_id, str(exc))
         raise
     ctx.ledger.put_blob_once(run_id, "plan", plan)
-    if not keep:
+    if not keep and not moves:
         ctx.ledger.set_run_state(run_id, RunState.NOOP)
         finish_run(ctx, run_id)
         return []
-    ctx.ledger.add_intents(run_id, intents_from_trades(ctx, run_id, keep))  # all of them in one atomic step
+    seq: dict[str, int] = {}  # per lane: transfers first (their funds start moving), then the trades
+    intents = intents_from_transfers(ctx, run_id, moves, seq) + intents_from_trades(ctx, run_id, keep, seq)
+    ctx.ledger.add_intents(run_id, intents)  # all of them in one atomic step
     crash_point("after_intents")
     ended = ctx.ledger.run(run_id)
     if ended.state in TERMINAL_RUN_STATES:  # cancelled or failed while this plan was being made
@@ -218,11 +226,13 @@ def why_untradable(trade: PlannedTrade, snap: Snapshot) -> str:
     return "a circuit breaker tripped (venue price deviation or gas cap)"
 
 
-def intents_from_trades(ctx: RunContext, run_id: str, trades: Sequence[PlannedTrade]) -> list[Intent]:
+def intents_from_trades(ctx: RunContext, run_id: str, trades: Sequence[PlannedTrade],
+                        seq: dict[str, int] | None = None) -> list[Intent]:
     """Turn planned trades into ledger intents: per trade, an exact approval of the venue's spender, then the swap
-    (calling the venue's router: the spender, or for a Permit2 venue the router the swap's permit names)."""
+    (calling the venue's router: the spender, or for a Permit2 venue the router the swap's permit names). ``seq``
+    holds each lane's next sequence number (intents already made for the lane come first)."""
     out: list[Intent] = []
-    seq: dict[str, int] = {}
+    seq = {} if seq is None else seq
     for trade in trades:
         chain = trade.chain
         wallet = ctx.config.chains[chain].wallet

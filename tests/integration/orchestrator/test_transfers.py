@@ -1,0 +1,235 @@
+"""A bridge transfer through the whole run: Across's SpokePool (npm bytecode, behind its proxy) deployed on the
+devnet's ethereum and base, a given plan that moves USDC from ethereum to base, the deposit signed and confirmed on
+ethereum's lane, its transfer booked and tracked, and reconciliation equal to both chains.
+
+The relayer is a third party: here the test plays it through the real contract, from a devnet account's own
+USDC (the devnet's relayer process is tested with the devnet). When it never fills, the run reconciles after
+``execution.transfer_wait_s`` with the funds counted as arriving; once the deadline has passed the tracker marks
+the transfer expired, and the admin's root bundle refunds it on the origin.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml
+from eth_abi.abi import encode as abi_encode
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams
+
+from adapters import Deposit
+from adapters.across import relay_data
+from adapters.across.events import FUNDS_DEPOSITED, decode_deposit, to_bytes32
+from crosshedge.config import Config, load_config
+from devnet import anvil_rpc, load_artifact, node_modules_dir
+from optimizer import CostBreakdown, Plan, PlannedTransfer, SolveStats
+from orchestrator import (
+    IntentKind,
+    Ledger,
+    RunContext,
+    TransferState,
+    confirm_lane,
+    execute_lane,
+    redis_client,
+    track_open_transfers,
+)
+from tests.integration.orchestra import Orchestra
+from tests.integration.orchestrator.helpers import assert_ledger_invariants, drive
+
+ACROSS = node_modules_dir() / "@across-protocol/contracts/dist/evm/artifacts"
+TX: dict[str, Any] = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "gas": 3_000_000}
+USDC = 10**6
+
+
+def params(**fields: Any) -> TxParams:
+    return cast(TxParams, {**TX, **fields})
+
+
+def _artifact(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ACROSS / f"{name}.sol" / f"{name}.json").read_text())
+    return data
+
+
+def deploy_spoke(w3: Web3, weth: str) -> Contract:
+    """Ethereum_SpokePool behind Across's ERC1967Proxy, initialised; the deployer (dev account 0) is its admin."""
+    impl_art, proxy_art = _artifact("Ethereum_SpokePool"), _artifact("ERC1967Proxy")
+    deployer = str(next(iter(w3.eth.accounts)))
+
+    def deploy(art: dict[str, Any], *args: Any) -> str:
+        tx = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args).transact(
+            params(**{"from": deployer, "gas": 15_000_000}))
+        return str(w3.eth.wait_for_transaction_receipt(tx)["contractAddress"])
+
+    impl = deploy(impl_art, weth, 3600, 7200, "0x" + "00" * 20)
+    init = w3.eth.contract(abi=impl_art["abi"]).encode_abi("initialize", [0, deployer])
+    return w3.eth.contract(address=Web3.to_checksum_address(deploy(proxy_art, impl, init)), abi=impl_art["abi"])
+
+
+@dataclass
+class Bridge:
+    orch: Orchestra
+    config: Config
+    spokes: dict[str, Contract]
+    usdc: dict[str, ChecksumAddress]
+
+    def w3(self, chain: str) -> Web3:
+        return self.orch.w3(chain)
+
+    def ctx(self) -> RunContext:
+        return RunContext(config=self.config, ledger=Ledger(redis_client(self.orch.url),
+                                                            prefix=self.config.raw.execution.key_prefix))
+
+
+@pytest.fixture
+def bridge(orch: Orchestra, chain_snapshot: dict[str, str], tmp_path: Path) -> Iterator[Bridge]:
+    for proxy in orch.proxies.values():
+        proxy.mode = ""
+    raw = yaml.safe_load(orch.config_path.read_text())
+    spokes: dict[str, Contract] = {}
+    usdc: dict[str, ChecksumAddress] = {}
+    for chain in ("ethereum", "base"):
+        w3 = orch.w3(chain)
+        tokens = raw["chains"][chain]["tokens"]
+        spokes[chain] = deploy_spoke(w3, tokens["WETH"]["address"])
+        usdc[chain] = Web3.to_checksum_address(tokens["USDC"]["address"])
+        raw["chains"][chain]["transfers"] = {"across": {
+            "adapter": "across", "spoke_pool": spokes[chain].address, "tokens": ["USDC"], "lp_fee_bps": 1,
+            "relayer_fee_bps": 4, "relayer_fixed_fee": {"USDC": 500_000}, "expected_fill_s": 3,
+            "fill_deadline_s": 600}}
+    raw["execution"]["key_prefix"] = f"xfer-{uuid.uuid4().hex[:8]}"
+    raw["execution"]["transfer_wait_s"] = 20
+    path = tmp_path / "bridge.chains.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    yield Bridge(orch=orch, config=load_config(path), spokes=spokes, usdc=usdc)
+
+
+class Relayer(threading.Thread):
+    """Fills every deposit of the origin SpokePool on the destination from the devnet trader's own USDC."""
+
+    def __init__(self, bridge: Bridge, origin: str = "ethereum", destination: str = "base") -> None:
+        super().__init__(daemon=True)
+        self.bridge, self.origin, self.destination = bridge, origin, destination
+        self.stop = threading.Event()
+        self.filled: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            w3o, w3d = self.bridge.w3(self.origin), self.bridge.w3(self.destination)
+            relayer = str(list(w3d.eth.accounts)[2])  # the devnet's trader: it holds USDC on every chain
+            token = w3d.eth.contract(address=self.bridge.usdc[self.destination],
+                                     abi=load_artifact("ERC20PresetMinterPauser").abi)
+            spoke = self.bridge.spokes[self.destination]
+            w3d.eth.wait_for_transaction_receipt(token.functions.approve(spoke.address, 2**255).transact(
+                params(**{"from": relayer})))
+            seen: set[int] = set()
+            while not self.stop.wait(0.2):
+                for log in w3o.eth.get_logs({"address": self.bridge.spokes[self.origin].address, "fromBlock": 0,
+                                             "topics": ["0x" + bytes(FUNDS_DEPOSITED).hex()]}):
+                    d = decode_deposit(log, "across", self.origin, int(w3o.eth.chain_id))
+                    if d.deposit_id in seen:
+                        continue
+                    seen.add(d.deposit_id)
+                    tx = spoke.functions.fillRelay(relay_data(d), d.origin_chain_id, to_bytes32(relayer)).transact(
+                        params(**{"from": relayer}))
+                    assert w3d.eth.wait_for_transaction_receipt(tx)["status"] == 1
+                    self.filled.append("0x" + bytes(tx).hex())
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+def plan_moving(bridge: Bridge, usdc: float) -> Plan:
+    """A given plan with no trade and one transfer of ``usdc`` from ethereum to base."""
+    return Plan(trades=[], cost=CostBreakdown(), pre_trade_delta={}, residual_delta={}, risk_usd=0.0,
+                objective_usd=0.0, model_objective_usd=0.0, stats=SolveStats(method="test", status="given"),
+                created_at=time.time(), transfers=[PlannedTransfer(
+                    adapter="across", origin="ethereum", destination="base", symbol="USDC", amount=usdc,
+                    amount_raw=int(usdc * USDC), expected_received=usdc * 0.9995 - 0.5, price_usd=1.0,
+                    fee_usd=usdc * 0.0005 + 0.5, gas_usd=1.0, latency_s=3.0)])
+
+
+def balance(bridge: Bridge, chain: str, owner: str) -> int:
+    token = bridge.w3(chain).eth.contract(address=bridge.usdc[chain], abi=load_artifact("ERC20PresetMinterPauser").abi)
+    return int(token.functions.balanceOf(owner).call())
+
+
+def test_a_transfer_is_deposited_once_filled_and_reconciled_on_both_chains(bridge: Bridge) -> None:
+    ctx = bridge.ctx()
+    wallet = {c: ctx.wallet_address(c) for c in ("ethereum", "base")}
+    before = {c: balance(bridge, c, wallet[c]) for c in wallet}
+    relayer = Relayer(bridge)
+    relayer.start()
+    try:
+        report = drive(ctx, plan_moving(bridge, 10_000.0), f"xfer-{uuid.uuid4().hex[:6]}")
+    finally:
+        relayer.stop.set()
+        relayer.join(timeout=10)
+    assert relayer.error is None, f"the relayer failed: {relayer.error!r}"
+    records = ctx.ledger.intents(report.run_id)
+    assert [r.spec.kind for r in records] == [IntentKind.APPROVE, IntentKind.DEPOSIT]
+    assert_ledger_invariants(ctx.ledger, report.run_id, bridge.orch.w3s())
+    assert report.balance_diff == {}, f"the ledger differs from the chains: {report.balance_diff}"
+    [row] = report.transfers
+    assert row.state == "filled" and row.destination_tx == relayer.filled[0] and len(relayer.filled) == 1
+    assert row.amount_in_raw == 10_000 * USDC and row.fee_raw == 10_000 * USDC * 5 // 10_000 + 500_000
+    assert row.latency_s is not None and row.latency_s >= 0
+    assert balance(bridge, "ethereum", wallet["ethereum"]) == before["ethereum"] - row.amount_in_raw
+    assert balance(bridge, "base", wallet["base"]) == before["base"] + row.amount_out_raw
+    # a second delivery of the run's stages deposits nothing more
+    again = drive_again(ctx, report.run_id)
+    assert again == 1, "one deposit on chain for the run"
+
+
+def drive_again(ctx: RunContext, run_id: str) -> int:
+    """Execute and confirm the run's lane once more (a redelivered message); the number of its deposits on chain."""
+    for lane in ctx.ledger.lanes(run_id):
+        execute_lane(ctx, run_id, lane, delivery="again")
+        confirm_lane(ctx, run_id, lane, delivery="again")
+    deposits = [r for r in ctx.ledger.intents(run_id) if r.spec.kind is IntentKind.DEPOSIT]
+    return sum(1 for r in deposits for a in r.attempts if _mined(ctx.w3("ethereum"), a.tx_hash))
+
+
+def _mined(w3: Web3, tx_hash: str) -> bool:
+    try:
+        return w3.eth.get_transaction_receipt(tx_hash)["status"] == 1  # type: ignore[arg-type]
+    except Exception:
+        return False
+
+
+def test_an_unfilled_transfer_stays_arriving_then_expires_and_is_refunded(bridge: Bridge) -> None:
+    ctx = bridge.ctx()
+    w3 = bridge.w3("ethereum")
+    wallet = ctx.wallet_address("ethereum")
+    before = balance(bridge, "ethereum", wallet)
+    report = drive(ctx, plan_moving(bridge, 2_000.0), f"xfer-{uuid.uuid4().hex[:6]}")  # nobody fills it
+    assert report.balance_diff == {}, f"the ledger differs from the chains: {report.balance_diff}"
+    [row] = report.transfers
+    assert row.state == "deposited" and row.destination_tx is None  # waited transfer_wait_s, then reconciled
+    [record] = ctx.ledger.transfers(report.run_id)
+    assert record.open and balance(bridge, "ethereum", wallet) == before - 2_000 * USDC
+    d: Deposit = record.deposit
+    for chain in ("ethereum", "base"):  # both clocks past the fill deadline
+        anvil_rpc(bridge.w3(chain), "evm_increaseTime", 700)
+        anvil_rpc(bridge.w3(chain), "evm_mine")
+    [expired] = track_open_transfers(ctx)
+    assert expired.state is TransferState.EXPIRED
+    # the protocol's refund: the admin relays a root bundle whose one leaf pays the input back to the depositor
+    spoke, admin = bridge.spokes["ethereum"], str(next(iter(w3.eth.accounts)))
+    leaf = (0, int(w3.eth.chain_id), [d.input_amount], 0, d.input_token, [d.depositor])
+    root = Web3.keccak(abi_encode(["(uint256,uint256,uint256[],uint32,address,address[])"], [leaf]))
+    for fn in (spoke.functions.relayRootBundle(root, bytes(32)), spoke.functions.executeRelayerRefundLeaf(0, leaf, [])):
+        assert w3.eth.wait_for_transaction_receipt(fn.transact(params(**{"from": admin})))["status"] == 1
+    track_open_transfers(ctx)
+    refunded = ctx.ledger.transfer(record.id)
+    assert refunded.state is TransferState.REFUNDED and refunded.refund is not None
+    assert balance(bridge, "ethereum", wallet) == before
