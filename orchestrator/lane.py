@@ -6,7 +6,8 @@ knows no adapter. Neither is ever serialised.
 
 Test hook: when ``CROSSHEDGE_TEST_CRASH_DIR`` is set, reaching crash point P while a file named P exists in that
 directory deletes the file and SIGKILLs the current process (points: ``before_sign``, ``after_sign``,
-``after_broadcast``, ``before_book``). Without that variable the hook does nothing.
+``after_sign.<kind>`` (only after signing an intent of that kind, e.g. ``after_sign.deposit``), ``after_broadcast``,
+``before_book``). Without that variable the hook does nothing.
 
 Usage::
 

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +37,8 @@ from orchestrator import (
     IntentKind,
     Ledger,
     RunContext,
+    RunReport,
+    RunState,
     TransferState,
     confirm_lane,
     execute_lane,
@@ -107,7 +109,7 @@ def bridge(orch: Orchestra, chain_snapshot: dict[str, str], tmp_path: Path) -> I
             "relayer_fee_bps": 4, "relayer_fixed_fee": {"USDC": 500_000}, "expected_fill_s": 3,
             "fill_deadline_s": 600}}
     raw["execution"]["key_prefix"] = f"xfer-{uuid.uuid4().hex[:8]}"
-    raw["execution"]["transfer_wait_s"] = 20
+    raw["execution"]["transfer_wait_s"] = 6
     path = tmp_path / "bridge.chains.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     yield Bridge(orch=orch, config=load_config(path), spokes=spokes, usdc=usdc)
@@ -233,3 +235,72 @@ def test_an_unfilled_transfer_stays_arriving_then_expires_and_is_refunded(bridge
     refunded = ctx.ledger.transfer(record.id)
     assert refunded.state is TransferState.REFUNDED and refunded.refund is not None
     assert balance(bridge, "ethereum", wallet) == before
+
+
+# ---------------------------------------------------------------- with the worker: crashes, a chain down, Redis
+
+
+def with_transfers(bridge: Bridge) -> Callable[[dict[str, Any]], None]:
+    """The edit that gives the worker's config the bridge's sections (and a short wait for fills)."""
+    sections = {c: bridge.config.raw.chains[c].transfers for c in ("ethereum", "base")}
+
+    def edit(raw: dict[str, Any]) -> None:
+        for chain, section in sections.items():
+            raw["chains"][chain]["transfers"] = section
+        raw["execution"]["transfer_wait_s"] = 6
+
+    return edit
+
+
+def wait_finished(orch: Orchestra, run_id: str) -> RunReport:
+    run = orch.wait_run(run_id, 150)
+    assert run.state is RunState.RECONCILED, (run, orch.ledger().events(run_id))
+    report = orch.ledger().blob(run_id, "report", RunReport)
+    assert report is not None and report.balance_diff == {}, report
+    assert_ledger_invariants(orch.ledger(), run_id, orch.w3s())
+    return report
+
+
+def test_the_worker_killed_after_signing_the_deposit_deposits_once(fresh: Orchestra, bridge: Bridge) -> None:
+    relayer = Relayer(bridge)
+    with fresh.configured(edit=with_transfers(bridge)):
+        fresh.arm("after_sign.deposit")
+        relayer.start()
+        try:
+            rid = fresh.submit(plan_moving(bridge, 3_000.0), f"xfer-kill-{uuid.uuid4().hex[:6]}")
+            report = wait_finished(fresh, rid)
+        finally:
+            relayer.stop.set()
+            relayer.join(timeout=10)
+    assert not (fresh.crash_dir / "after_sign.deposit").exists(), "the crash point was never reached"
+    assert relayer.error is None and len(relayer.filled) == 1
+    [row] = report.transfers
+    assert row.state == "filled"
+    [deposit_intent] = [r for r in fresh.ledger().intents(rid) if r.spec.kind is IntentKind.DEPOSIT]
+    assert len(deposit_intent.attempts) == 1  # the stored signature was broadcast after the crash, not a new one
+
+
+def test_a_transfer_in_flight_survives_a_redis_restart_and_a_destination_outage(fresh: Orchestra,
+                                                                               bridge: Bridge) -> None:
+    with fresh.configured(edit=with_transfers(bridge)):
+        rid = fresh.submit(plan_moving(bridge, 1_500.0), f"xfer-outage-{uuid.uuid4().hex[:6]}")
+        report = wait_finished(fresh, rid)  # nobody fills: the run reconciles with its transfer arriving
+        assert [r.state for r in report.transfers] == ["deposited"]
+        fresh.redis.restart()
+        ctx = RunContext(config=fresh.config, ledger=fresh.ledger())
+        [open_one] = [t for t in ctx.ledger.transfers(rid) if t.open]  # the AOF kept it
+        fresh.proxies["base"].mode = "down"  # the destination does not answer
+        relayer = Relayer(bridge)
+        relayer.start()
+        try:
+            relayer_done = fresh.wait_for(lambda: relayer.filled, 30, "the relayer's fill")
+            [still] = track_open_transfers(ctx)
+            assert (still.state is TransferState.DEPOSITED and "base" in still.note.lower()) or still.note
+            fresh.proxies["base"].mode = ""
+            [filled] = track_open_transfers(ctx)
+        finally:
+            relayer.stop.set()
+            relayer.join(timeout=10)
+            fresh.proxies["base"].mode = ""
+    assert relayer_done and filled.state is TransferState.FILLED and filled.id == open_one.id
+    assert filled.fill is not None and filled.fill.tx_hash == relayer.filled[0]
