@@ -40,9 +40,11 @@ from orchestrator import (
     RunReport,
     RunState,
     TransferState,
+    build_inventory,
     confirm_lane,
     execute_lane,
     redis_client,
+    take_snapshot,
     track_open_transfers,
 )
 from tests.integration.orchestra import Orchestra
@@ -219,12 +221,15 @@ def test_an_unfilled_transfer_stays_arriving_then_expires_and_is_refunded(bridge
     assert row.state == "deposited" and row.destination_tx is None  # waited transfer_wait_s, then reconciled
     [record] = ctx.ledger.transfers(report.run_id)
     assert record.open and balance(bridge, "ethereum", wallet) == before - 2_000 * USDC
+    # in flight: counted once, on its way to base (`crosshedge inventory`'s figures)
+    assert arriving_usdc(ctx) == {"ethereum": 0.0, "base": row.amount_out_raw / USDC}
     d: Deposit = record.deposit
     for chain in ("ethereum", "base"):  # both clocks past the fill deadline
         anvil_rpc(bridge.w3(chain), "evm_increaseTime", 700)
         anvil_rpc(bridge.w3(chain), "evm_mine")
     [expired] = track_open_transfers(ctx)
     assert expired.state is TransferState.EXPIRED
+    assert arriving_usdc(ctx) == {"ethereum": row.amount_in_raw / USDC, "base": 0.0}  # due back at the origin
     # the protocol's refund: the admin relays a root bundle whose one leaf pays the input back to the depositor
     spoke, admin = bridge.spokes["ethereum"], str(next(iter(w3.eth.accounts)))
     leaf = (0, int(w3.eth.chain_id), [d.input_amount], 0, d.input_token, [d.depositor])
@@ -235,6 +240,14 @@ def test_an_unfilled_transfer_stays_arriving_then_expires_and_is_refunded(bridge
     refunded = ctx.ledger.transfer(record.id)
     assert refunded.state is TransferState.REFUNDED and refunded.refund is not None
     assert balance(bridge, "ethereum", wallet) == before
+    assert arriving_usdc(ctx) == {"ethereum": 0.0, "base": 0.0}
+
+
+def arriving_usdc(ctx: RunContext) -> dict[str, float]:
+    """USDC arriving per chain as `crosshedge inventory` reports it (a fresh snapshot of every chain)."""
+    snap = take_snapshot(ctx.config, {c: ctx.w3(c) for c in ctx.chains()}, ctx.registry, verifier=ctx.verifier)
+    lines = build_inventory(ctx, snap).lines
+    return {line.chain: line.arriving for line in lines if line.symbol == "USDC" and line.chain in ("ethereum", "base")}
 
 
 # ---------------------------------------------------------------- with the worker: crashes, a chain down, Redis
