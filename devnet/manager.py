@@ -298,6 +298,8 @@ class DevnetManager:
                 if self.spec.v4_venues:
                     weth = s["tokens"]["WETH"]["address"]
                     chains[name]["venues"] = {**s["venues"], **v4_venue_sections(s["uniswap_v4"], weth)}
+            if chain.inventory_targets:  # where each token's inventory should sit (crosshedge inventory, the plan)
+                chains[name]["inventory_targets"] = {k: v.model_dump() for k, v in chain.inventory_targets.items()}
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url
                 chains[name]["private_rpc_url"] = s["private_rpc_url"]
         generated = {

@@ -22,8 +22,11 @@ from rich.table import Table
 from crosshedge.cli.common import ConfigOption, JsonOption, resolve_config
 from crosshedge.cli.output import CommandFailedError, command_errors, emit, warn_failed, working
 from crosshedge.errors import LedgerUnavailableError
-from orchestrator import connect_all, open_context, take_snapshot
-from orchestrator.inventory import InventoryReport, build_inventory
+from orchestrator import InventoryReport, build_inventory, connect_all, open_context, take_snapshot
+
+
+def _amount(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10_000 else f"{x:,.6g}"
 
 
 def _pct(x: float | None) -> str:
@@ -36,7 +39,7 @@ def inventory_tables(report: InventoryReport) -> list[RenderableType]:
         table.add_column(col, justify="left" if col in {"chain", "token", "status"} else "right")
     style = {"short": "[bold red]short[/]", "over": "[yellow]over[/]", "ok": "[green]ok[/]", "-": "-"}
     for line in report.lines:
-        table.add_row(line.chain, line.symbol, f"{line.held:,.6g}", f"{line.arriving:,.6g}", f"{line.total:,.6g}",
+        table.add_row(line.chain, line.symbol, _amount(line.held), _amount(line.arriving), _amount(line.total),
                       _pct(line.share), _pct(line.target_share),
                       "-" if line.deviation is None else f"{line.deviation * 100:+.1f} pp", style[line.status])
     out: list[RenderableType] = [table]

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crosshedge.config.chains import InventoryTargetSettings
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,6 +92,8 @@ class DevnetChain(_Section):
     # The operator's own LP position in the chain's first V3 pool (±10% range), so the book holds LP risk too.
     operator_lp_usd: float = Field(default=0.0, ge=0)
     operator_native_eth: float = Field(default=5.0, ge=0)  # gas money; counted as ETH delta like any holding
+    # Written into the generated chain as its inventory_targets (symbol -> target share and threshold).
+    inventory_targets: dict[str, InventoryTargetSettings] = {}
 
 
 class DevnetSpec(_Section):
