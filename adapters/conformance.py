@@ -75,6 +75,12 @@ def static_problems(adapter: Any) -> list[str]:
     signatures = dict(VENUE_SIGNATURES if adapter.kind == "venue" else POSITION_SIGNATURES)
     for capability in getattr(adapter, "capabilities", frozenset()):
         signatures.update({m: CAPABILITY_SIGNATURES[m] for m in CAPABILITY_MEMBERS[capability]})
+    return problems + signature_problems(adapter, signatures)
+
+
+def signature_problems(adapter: Any, signatures: dict[str, tuple[str, ...]]) -> list[str]:
+    """Each method of ``signatures`` whose leading parameters (after self) are not the named ones, in order."""
+    problems = []
     for method, expected in signatures.items():
         params = tuple(inspect.signature(getattr(adapter, method)).parameters)
         if params[: len(expected)] != expected:

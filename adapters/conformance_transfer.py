@@ -15,11 +15,10 @@ Usage (in the plugin's tests)::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from adapters.conformance import check_entry_point, static_problems, verification_problems
+from adapters.conformance import check_entry_point, signature_problems, static_problems, verification_problems
 from adapters.contract import TransferAdapter, VenueContracts
 from adapters.transfers import Deposit, TransferQuote, TransferRoute
 from crosshedge import AdapterConformanceError, CrosshedgeError
@@ -36,15 +35,6 @@ TRANSFER_SIGNATURES: dict[str, tuple[str, ...]] = {
     "find_fill": ("chain", "route", "deposit", "from_block", "to_block"),
     "find_refund": ("chain", "route", "deposit", "from_block", "to_block"),
 }
-
-
-def transfer_signature_problems(adapter: Any) -> list[str]:
-    problems = []
-    for method, expected in TRANSFER_SIGNATURES.items():
-        params = tuple(inspect.signature(getattr(adapter, method)).parameters)
-        if params[: len(expected)] != expected:
-            problems.append(f"{method}{params} must take parameters {expected}")
-    return problems
 
 
 def quote_problems(adapter: TransferAdapter, route: TransferRoute) -> list[str]:
@@ -91,7 +81,7 @@ def _deposit_problems(adapter: TransferAdapter, route: TransferRoute, quote: Tra
 
 def check_static_transfer(adapter: Any, route: TransferRoute | None = None) -> None:
     """Raise AdapterConformanceError listing every static problem of ``adapter`` (and of its quotes on ``route``)."""
-    problems = static_problems(adapter) or transfer_signature_problems(adapter)
+    problems = static_problems(adapter) or signature_problems(adapter, TRANSFER_SIGNATURES)
     if not problems and route is not None:
         problems += quote_problems(adapter, route)
     if problems:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,25 +167,6 @@ def _check_inventory_targets(source: Path, raw: RawConfig) -> None:
                               f"{total:.4g}, above 1 (each is a share of the token's total over every chain)")
 
 
-def _transfer_entry(source: Path, where: str, chain: str, name: str, section: dict[str, Any],
-                    registry: AdapterRegistry) -> TransferEntry:
-    """A transfer section validated by its adapter's model; its tokens must be the chain's."""
-    if not isinstance(section, dict) or "adapter" not in section:
-        raise ConfigError(f"{source}: {where}.adapter: required field is missing (name the bridge's adapter)")
-    body = dict(section)
-    adapter_name = body.pop("adapter")
-    enabled = body.pop("enabled", True)
-    try:
-        adapter = registry.transfer(str(adapter_name))
-    except CrosshedgeError as exc:
-        raise ConfigError(f"{source}: {where}.adapter: {exc}") from None
-    try:
-        model = adapter.config_model.model_validate(body)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(source, exc, prefix=where)) from None
-    return TransferEntry(name=name, chain=chain, adapter=adapter.name, config=model, enabled=bool(enabled))
-
-
 def _position_entry(source: Path, name: str, spec: PositionSourceSpec, registry: AdapterRegistry) -> PositionEntry:
     """A position source's settings, validated by its adapter's model; relative paths resolve against the file."""
     where = f"positions.{name}"
@@ -201,23 +183,37 @@ def _position_entry(source: Path, name: str, spec: PositionSourceSpec, registry:
                          config=model.model_copy(update=relative) if relative else model)
 
 
-def _venue_entry(
-    source: Path, where: str, chain: str, name: str, section: dict[str, Any], registry: AdapterRegistry
-) -> VenueEntry:
+def _adapter_section(source: Path, where: str, section: dict[str, Any], what: str,
+                     lookup: Callable[[str], Any]) -> tuple[str, BaseModel, bool]:
+    """(adapter name, the section validated by the adapter's own model, enabled) of a venue or bridge section;
+    ``lookup`` is the registry's accessor for the kind (it refuses an adapter of another kind)."""
     if not isinstance(section, dict) or "adapter" not in section:
-        raise ConfigError(f"{source}: {where}.adapter: required field is missing (name the venue's adapter)")
+        raise ConfigError(f"{source}: {where}.adapter: required field is missing (name the {what}'s adapter)")
     body = dict(section)
     adapter_name = body.pop("adapter")
     enabled = body.pop("enabled", True)
     try:
-        adapter = registry.venue(str(adapter_name))
+        adapter = lookup(str(adapter_name))
     except CrosshedgeError as exc:
         raise ConfigError(f"{source}: {where}.adapter: {exc}") from None
     try:
         model = adapter.config_model.model_validate(body)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(source, exc, prefix=where)) from None
-    return VenueEntry(name=name, chain=chain, adapter=adapter.name, config=model, enabled=bool(enabled))
+    return str(adapter.name), model, bool(enabled)
+
+
+def _venue_entry(
+    source: Path, where: str, chain: str, name: str, section: dict[str, Any], registry: AdapterRegistry
+) -> VenueEntry:
+    adapter, model, enabled = _adapter_section(source, where, section, "venue", registry.venue)
+    return VenueEntry(name=name, chain=chain, adapter=adapter, config=model, enabled=enabled)
+
+
+def _transfer_entry(source: Path, where: str, chain: str, name: str, section: dict[str, Any],
+                    registry: AdapterRegistry) -> TransferEntry:
+    adapter, model, enabled = _adapter_section(source, where, section, "bridge", registry.transfer)
+    return TransferEntry(name=name, chain=chain, adapter=adapter, config=model, enabled=enabled)
 
 
 def load_config(path: Path, registry: AdapterRegistry | None = None) -> Config:

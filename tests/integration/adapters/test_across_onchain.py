@@ -9,7 +9,6 @@ process is tested with the devnet.
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from eth_abi.abi import encode as abi_encode
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.types import TxParams
 
 from adapters import (
     ChainContext,
@@ -33,16 +30,8 @@ from adapters import (
 )
 from adapters.across import AcrossAdapter, AcrossConfig, relay_data
 from adapters.across.events import to_bytes32
-from devnet import AnvilOptions, anvil_rpc, load_artifact, node_modules_dir, start_anvil, stop_anvil, wait_ready
-
-ACROSS = node_modules_dir() / "@across-protocol/contracts/dist/evm/artifacts"
-TX: dict[str, Any] = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "gas": 3_000_000}
-LEAF = "(uint256,uint256,uint256[],uint32,address,address[])"
-
-
-def across_artifact(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((ACROSS / f"{name}.sol" / f"{name}.json").read_text())
-    return data
+from devnet import AnvilOptions, anvil_rpc, load_artifact, start_anvil, stop_anvil, wait_ready
+from tests.integration.across import account, deploy_spoke, params, refund
 
 
 def free_port() -> int:
@@ -59,16 +48,8 @@ class Side:
     chain_id: int
 
 
-def account(w3: Web3, index: int) -> str:
-    return str(list(w3.eth.accounts)[index])
-
-
-def params(**fields: Any) -> TxParams:
-    return cast(TxParams, {**TX, **fields})
-
-
 def _send(w3: Web3, fn: Any, sender: str, value: int = 0) -> Any:
-    receipt = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "value": value, **TX}))
+    receipt = w3.eth.wait_for_transaction_receipt(fn.transact(params(**{"from": sender, "value": value})))
     assert receipt["status"] == 1, f"{fn.fn_name} reverted"
     return receipt
 
@@ -89,12 +70,7 @@ def _side(name: str, chain_id: int, state_dir: Path) -> Side:
     # The bridged token: another WETH9 deployment, a plain ERC20 to the SpokePool (a fill of its wrapped native
     # token is paid out unwrapped, as native ether, which is a different balance to reconcile).
     weth = _deploy(w3, weth_art.abi, weth_art.bytecode)
-    impl_art, proxy_art = across_artifact("Ethereum_SpokePool"), across_artifact("ERC1967Proxy")
-    impl = _deploy(w3, impl_art["abi"], impl_art["bytecode"], native.address, 3600, 7200, "0x" + "00" * 20)
-    init = w3.eth.contract(abi=impl_art["abi"]).encode_abi("initialize", [0, w3.eth.accounts[0]])
-    proxy = _deploy(w3, proxy_art["abi"], proxy_art["bytecode"], impl.address, init)
-    return Side(w3=w3, spoke=w3.eth.contract(address=proxy.address, abi=impl_art["abi"]), weth=weth,
-                chain_id=chain_id)
+    return Side(w3=w3, spoke=deploy_spoke(w3, native.address, account(w3, 0)), weth=weth, chain_id=chain_id)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +145,7 @@ def test_a_deposit_is_filled_once_and_found_on_the_destination(chains: tuple[Sid
 def test_an_expired_deposit_is_refunded_on_the_origin_by_the_admins_root_bundle(chains: tuple[Side, Side]) -> None:
     origin, dest = chains
     route, adapter = route_of(origin, dest), AcrossAdapter()
-    depositor, admin = account(origin.w3, 3), account(origin.w3, 0)
+    depositor = account(origin.w3, 3)
     before = origin.weth.functions.balanceOf(depositor).call()
     quote, receipt, _ = deposit(origin, route, depositor, 2 * 10**18, 30)
     d = adapter.parse_deposit(route, receipt)
@@ -180,12 +156,9 @@ def test_an_expired_deposit_is_refunded_on_the_origin_by_the_admins_root_bundle(
     assert dest.w3.eth.wait_for_transaction_receipt(late)["status"] == 0  # no fill after the deadline
     origin_ctx = _context(origin, "ethereum")
     assert adapter.find_refund(origin_ctx, route, d, d.block_number, origin.w3.eth.block_number) is None
-    leaf = (0, origin.chain_id, [d.input_amount], 0, origin.weth.address, [depositor])
-    root = Web3.keccak(abi_encode([LEAF], [leaf]))  # a one-leaf tree: its root is the leaf's hash
-    _send(origin.w3, origin.spoke.functions.relayRootBundle(root, bytes(32)), admin)
-    _send(origin.w3, origin.spoke.functions.executeRelayerRefundLeaf(0, leaf, []), admin)
-    refund = adapter.find_refund(origin_ctx, route, d, d.block_number, origin.w3.eth.block_number)
-    assert refund is not None and refund.amount == d.input_amount
+    refund(origin.w3, origin.spoke, d)  # as the protocol does it: the admin's root bundle and its leaf
+    found = adapter.find_refund(origin_ctx, route, d, d.block_number, origin.w3.eth.block_number)
+    assert found is not None and found.amount == d.input_amount
     assert quote.amount_in_raw == d.input_amount == 2 * 10**18
     assert origin.weth.functions.balanceOf(depositor).call() == before + 2 * 10**18  # wrapped, deposited, refunded
 

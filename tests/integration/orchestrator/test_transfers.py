@@ -10,28 +10,25 @@ the transfer expired, and the admin's root bundle refunds it on the origin.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
-from eth_abi.abi import encode as abi_encode
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxParams
 
 from adapters import Deposit
 from adapters.across import relay_data
 from adapters.across.events import FUNDS_DEPOSITED, decode_deposit, to_bytes32
 from crosshedge.config import Config, load_config
-from devnet import anvil_rpc, load_artifact, node_modules_dir
+from devnet import anvil_rpc, load_artifact
 from optimizer import CostBreakdown, Plan, PlannedTransfer, SolveStats
 from orchestrator import (
     IntentKind,
@@ -47,36 +44,11 @@ from orchestrator import (
     take_snapshot,
     track_open_transfers,
 )
+from tests.integration.across import account, deploy_spoke, params, refund
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import assert_ledger_invariants, drive
 
-ACROSS = node_modules_dir() / "@across-protocol/contracts/dist/evm/artifacts"
-TX: dict[str, Any] = {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "gas": 3_000_000}
 USDC = 10**6
-
-
-def params(**fields: Any) -> TxParams:
-    return cast(TxParams, {**TX, **fields})
-
-
-def _artifact(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((ACROSS / f"{name}.sol" / f"{name}.json").read_text())
-    return data
-
-
-def deploy_spoke(w3: Web3, weth: str) -> Contract:
-    """Ethereum_SpokePool behind Across's ERC1967Proxy, initialised; the deployer (dev account 0) is its admin."""
-    impl_art, proxy_art = _artifact("Ethereum_SpokePool"), _artifact("ERC1967Proxy")
-    deployer = str(next(iter(w3.eth.accounts)))
-
-    def deploy(art: dict[str, Any], *args: Any) -> str:
-        tx = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args).transact(
-            params(**{"from": deployer, "gas": 15_000_000}))
-        return str(w3.eth.wait_for_transaction_receipt(tx)["contractAddress"])
-
-    impl = deploy(impl_art, weth, 3600, 7200, "0x" + "00" * 20)
-    init = w3.eth.contract(abi=impl_art["abi"]).encode_abi("initialize", [0, deployer])
-    return w3.eth.contract(address=Web3.to_checksum_address(deploy(proxy_art, impl, init)), abi=impl_art["abi"])
 
 
 @dataclass
@@ -104,7 +76,7 @@ def bridge(orch: Orchestra, chain_snapshot: dict[str, str], tmp_path: Path) -> I
     for chain in ("ethereum", "base"):
         w3 = orch.w3(chain)
         tokens = raw["chains"][chain]["tokens"]
-        spokes[chain] = deploy_spoke(w3, tokens["WETH"]["address"])
+        spokes[chain] = deploy_spoke(w3, tokens["WETH"]["address"], account(w3, 0))
         usdc[chain] = Web3.to_checksum_address(tokens["USDC"]["address"])
         raw["chains"][chain]["transfers"] = {"across": {
             "adapter": "across", "spoke_pool": spokes[chain].address, "tokens": ["USDC"], "lp_fee_bps": 1,
@@ -230,12 +202,7 @@ def test_an_unfilled_transfer_stays_arriving_then_expires_and_is_refunded(bridge
     [expired] = track_open_transfers(ctx)
     assert expired.state is TransferState.EXPIRED
     assert arriving_usdc(ctx) == {"ethereum": row.amount_in_raw / USDC, "base": 0.0}  # due back at the origin
-    # the protocol's refund: the admin relays a root bundle whose one leaf pays the input back to the depositor
-    spoke, admin = bridge.spokes["ethereum"], str(next(iter(w3.eth.accounts)))
-    leaf = (0, int(w3.eth.chain_id), [d.input_amount], 0, d.input_token, [d.depositor])
-    root = Web3.keccak(abi_encode(["(uint256,uint256,uint256[],uint32,address,address[])"], [leaf]))
-    for fn in (spoke.functions.relayRootBundle(root, bytes(32)), spoke.functions.executeRelayerRefundLeaf(0, leaf, [])):
-        assert w3.eth.wait_for_transaction_receipt(fn.transact(params(**{"from": admin})))["status"] == 1
+    refund(w3, bridge.spokes["ethereum"], d)  # the protocol's refund: the admin's root bundle and its leaf
     track_open_transfers(ctx)
     refunded = ctx.ledger.transfer(record.id)
     assert refunded.state is TransferState.REFUNDED and refunded.refund is not None
