@@ -4,11 +4,22 @@ relay that includes transactions without a public mempool, a searcher that sandw
 
 Usage::
 
-    from devnet import DevnetManager, MarketDriver, RelayOptions, start_relay
+    from devnet import DevnetManager, MarketDriver, RelayOptions, start_relay, start_relayer
     state = DevnetManager(config.raw.devnet, root=Path.cwd()).up()
     relay = start_relay(RelayOptions(name="base", upstream=state["chains"]["base"]["rpc_url"], port=18647), dir)
 """
 
+from devnet.across import (
+    RELAYER_ACCOUNT_INDEX,
+    RELAYER_FUNDS,
+    DevnetAcross,
+    RefundableDeposit,
+    deploy_spoke_pool,
+    refund_expired,
+    refund_leaf,
+    relayer_funds_raw,
+    spoke_pool,
+)
 from devnet.anvil import AnvilOptions, anvil_rpc, running, start_anvil, stop_anvil, wait_ready
 from devnet.artifacts import Artifact, anvil_binary, load_artifact, node_modules_dir
 from devnet.cache import CACHE_ENV, DevnetCache, cache_key
@@ -35,45 +46,61 @@ from devnet.mev import (
     stop_relay,
     stop_searcher,
 )
+from devnet.relayer import AcrossRelayer, SeenDeposit, decide, relayer_running, start_relayer, stop_relayer
 
 __all__ = [
     "CACHE_ENV",
+    "RELAYER_ACCOUNT_INDEX",
+    "RELAYER_FUNDS",
     "STATE_FILE",
+    "AcrossRelayer",
     "AnvilOptions",
     "Artifact",
     "ChainStatus",
     "DeployError",
+    "DevnetAcross",
     "DevnetCache",
     "DevnetManager",
     "DevnetProcess",
     "MarketDriver",
     "PendingSwap",
     "PoolRef",
+    "RefundableDeposit",
     "Relay",
     "RelayOptions",
     "RelayRequestError",
     "Searcher",
     "SearcherOptions",
+    "SeenDeposit",
     "SignedTx",
     "anvil_binary",
     "anvil_rpc",
     "cache_key",
+    "decide",
     "decode_signed",
     "decode_swap",
     "deploy_chain",
+    "deploy_spoke_pool",
     "load_artifact",
     "load_price_path",
     "node_modules_dir",
     "read_events",
+    "refund_expired",
+    "refund_leaf",
     "relay_running",
+    "relayer_funds_raw",
+    "relayer_running",
     "running",
     "searcher_running",
     "settle_base_fee",
+    "spoke_pool",
     "start_anvil",
     "start_relay",
+    "start_relayer",
     "start_searcher",
     "stop_anvil",
     "stop_relay",
+    "stop_relayer",
     "stop_searcher",
     "wait_ready",
 ]

@@ -38,7 +38,7 @@ class AnvilOptions:
     port: int
     base_fee_wei: int
     block_time_s: float | None = None  # None: automine (each transaction mined at once)
-    accounts: int = 4
+    accounts: int = 5  # 0 deploys, 1 provides liquidity, 2 trades, 3 searches (sandwiches), 4 relays (Across)
 
 
 @dataclass(frozen=True)

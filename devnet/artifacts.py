@@ -41,6 +41,11 @@ ARTIFACT_PATHS: dict[str, str] = {
     "UniversalRouter": "@uniswap/universal-router/artifacts/contracts/UniversalRouter.sol/UniversalRouter.json",
     # An interface (ABI only): Permit2's allowance half, which approvals for PositionManager and the router use.
     "IAllowanceTransfer": "@uniswap/v4-periphery/foundry-out/IAllowanceTransfer.sol/IAllowanceTransfer.default.json",
+    # Across's L1 SpokePool (the devnet's bridge on every chain) and the proxy it lives behind.
+    "Ethereum_SpokePool": (
+        "@across-protocol/contracts/dist/evm/artifacts/Ethereum_SpokePool.sol/Ethereum_SpokePool.json"
+    ),
+    "ERC1967Proxy": "@across-protocol/contracts/dist/evm/artifacts/ERC1967Proxy.sol/ERC1967Proxy.json",
 }
 #: Permit2 ships no compiled artifact on npm; v4-periphery's copy of the permit2 repo embeds its runtime code in
 #: this Foundry test helper (which etches it at the canonical address), so the devnet reads it from there.

@@ -1,8 +1,10 @@
 """Deploy one devnet chain: the official Uniswap V3/V2, WETH9 and ERC20 bytecode, pools with realistic liquidity.
 
 Runs against a fresh anvil whose dev accounts are unlocked, so deployment sends ``eth_sendTransaction`` from those
-accounts and signs nothing locally. Account roles: 0 deploys, 1 provides liquidity, 2 is a trader (tests and the
-market driver move prices with it). The operator wallet crosshedge trades with is funded but holds its own key.
+accounts and signs nothing locally. Account roles: 0 deploys (and administers Across's SpokePool), 1 provides
+liquidity, 2 is a trader (tests and the market driver move prices with it), 4 is the Across relayer
+(devnet.relayer fills from it; 3 is the sandwich searcher's). The operator wallet crosshedge trades with is funded
+but holds its own key.
 
 Usage::
 
@@ -17,6 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from devnet.across import RELAYER_ACCOUNT_INDEX, deploy_across
 from devnet.anvil import anvil_rpc
 from devnet.deployer import MAX_UINT, TOKENS, ChainDeployer, DeployError, runtime_code_hashes
 from devnet.liquidity import (
@@ -239,9 +242,9 @@ def _route_symbols(names: list[str], pairs: list[tuple[str, str]]) -> list[str]:
 
 
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
-    """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts, and
-    ``code_hashes``: keccak256 of the runtime code of every contract, pool and pair, which the generated config
-    pins)."""
+    """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts, the
+    ``across`` SpokePool, and ``code_hashes``: keccak256 of the runtime code of every contract, pool and pair,
+    which the generated config pins)."""
     deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
     d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
@@ -291,18 +294,22 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     for symbol, budget in trader_budget.items():
         fund(d, c, d.trader, symbol, to_raw(symbol, budget))
     approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
+    # Last, so every address above is what it was before the devnet had a bridge.
+    across = deploy_across(d, c, str(w3.eth.accounts[RELAYER_ACCOUNT_INDEX]))
     # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
     # pool and pair the factories created.
     pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values() if leg["kind"] != "uniswap_v4"]
     return {
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
-        "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools]), **v4["code_hashes"]},
+        "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools, across["spoke_pool"],
+                                                  across["implementation"]]), **v4["code_hashes"]},
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
         "route_pools": route_pools,  # route legs that are no venue of their own (the market driver moves them)
         "uniswap_v4": v4["section"],  # V4 contracts and pool keys (venues too with devnet.v4_venues)
-        "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader},
+        "across": across,  # the SpokePool proxy, its implementation, admin and relayer (devnet.across)
+        "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader, "relayer": across["relayer"]},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,
     }

@@ -58,12 +58,13 @@ class ChainDeployer:
             raise DeployError(f"devnet {self.chain}: transaction {what} reverted ({tx_hash.hex()})")
         return receipt
 
-    def deploy(self, name: str, *args: Any, key: str | None = None, record: bool = True) -> Contract:
+    def deploy(self, name: str, *args: Any, key: str | None = None, record: bool = True,
+               gas: int = 8_000_000) -> Contract:
         """Deploy ``name`` from its npm artifact; ``record`` False keeps it out of the chain's ``contracts`` roles
         (Uniswap V4's contracts go in their own section until an adapter uses them)."""
         art = load_artifact(name)
         factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        tx_hash = factory.constructor(*args).transact({"from": self.deployer, "gas": 8_000_000, **TX})
+        tx_hash = factory.constructor(*args).transact({"from": self.deployer, "gas": gas, **TX})
         address = self._receipt(tx_hash, f"deploy {name}")["contractAddress"]
         if record:
             self.contracts[key or name] = address

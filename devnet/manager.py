@@ -32,12 +32,14 @@ from web3 import HTTPProvider, Web3
 
 from crosshedge import ConfigError, RpcError
 from crosshedge.config import GENERATED_CONFIG, DevnetChain, DevnetSpec
+from devnet.across import DevnetAcross
 from devnet.anvil import AnvilOptions, running, start_anvil, stop_anvil, wait_ready
 from devnet.cache import CACHE_ENV, Deployed, DevnetCache, cache_key, dump_chain, restore_chain
 from devnet.deploy import deploy_chain, settle_base_fee
 from devnet.deployer import DeployError
 from devnet.mev import RelayOptions, start_relay, stop_relay
 from devnet.producer import start_producer, stop_producer
+from devnet.relayer import start_relayer, stop_relayer
 from devnet.v4 import v4_venue_sections
 
 log = logging.getLogger(__name__)
@@ -115,8 +117,10 @@ class DevnetManager:
     """Lifecycle of the devnet described by a chains.yaml ``devnet`` section."""
 
     def __init__(self, spec: DevnetSpec, root: Path, port_offset: int = 0, cache_dir: Path | None = None,
-                 use_cache: bool = True) -> None:
+                 use_cache: bool = True, across: DevnetAcross | None = None) -> None:
         self.spec = spec
+        # The bridge's fee schedule and relayer delay (the generated transfers sections and devnet.relayer).
+        self.across = across or DevnetAcross()
         self.state_dir = spec.state_dir if spec.state_dir.is_absolute() else root / spec.state_dir
         self.port_offset = port_offset  # tests run a second devnet beside a running demo
         self.cache = _cache_for(root, cache_dir) if use_cache else None  # False: every `up` deploys (benchmarks)
@@ -166,10 +170,12 @@ class DevnetManager:
         ks_path, pw_path = self.state_dir / "operator.keystore.json", self.state_dir / "operator.password"
         self._start_relays(chains)
         state = {"operator": operator, "keystore": str(ks_path), "password_file": str(pw_path), "chains": chains,
-                 "prices": self.spec.prices, "cache": outcome, "seconds": round(time.perf_counter() - started, 3)}
+                 "prices": self.spec.prices, "across": self.across.model_dump(mode="json"), "cache": outcome,
+                 "seconds": round(time.perf_counter() - started, 3)}
         (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
         self._write_generated(state)
         self.start_block_producer()
+        self.start_relayer()
         return state
 
     def _check_ports_free(self) -> None:
@@ -302,6 +308,8 @@ class DevnetManager:
                 chains[name]["inventory_targets"] = {k: v.model_dump() for k, v in chain.inventory_targets.items()}
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url
                 chains[name]["private_rpc_url"] = s["private_rpc_url"]
+            if s.get("across"):  # the chain's SpokePool, with the fee schedule the devnet's relayer charges
+                chains[name]["transfers"] = {"across": self.across.transfer_section(s["across"]["spoke_pool"])}
         generated = {
             "chains": chains,
             "wallets": {"operator": {"address": state["operator"], "keystore": state["keystore"],
@@ -312,9 +320,10 @@ class DevnetManager:
         (self.state_dir / GENERATED_CONFIG).write_text(header + text)
 
     def down(self) -> list[str]:
-        """Stop the block producer, the relays and every chain's anvil; returns the names of the chains that were
-        running."""
+        """Stop the block producer, the Across relayer, the relays and every chain's anvil; returns the names of the
+        chains that were running."""
         stop_producer(self.state_dir)
+        stop_relayer(self.state_dir)
         for name in self.spec.chains:
             stop_relay(name, self.state_dir)
         return self._stop_anvils()
@@ -326,6 +335,12 @@ class DevnetManager:
         """Keep blocks coming on every chain (devnet.producer), unless the spec turns it off."""
         if self.spec.block_interval_s > 0:
             start_producer(self.state_dir, self.spec.block_interval_s)
+
+    def start_relayer(self, delay_s: float | None = None, fill: bool = True) -> None:
+        """(Re)start the devnet's Across relayer (devnet.relayer), unless the bridge spec turns it off; ``delay_s``
+        defaults to the spec's (what the generated config publishes as expected_fill_s)."""
+        if self.across.relayer:
+            start_relayer(self.state_dir, self.across.relayer_delay_s if delay_s is None else delay_s, fill=fill)
 
     def status(self) -> list[ChainStatus]:
         out = []

@@ -22,12 +22,14 @@ from optimizer.problem import (
     HedgeProblem,
     Plan,
     PlannedTrade,
+    PlannedTransfer,
     SolveStats,
     VenueExplanation,
     risk_usd,
     trade_gas_usd,
     venue_key,
 )
+from optimizer.transfers import inventory_usd, staged_trades
 
 #: Exact amount out (raw) for an exact-in swap of ``amount_in`` raw units on ``state`` (an adapter's ``quote``).
 Quoter = Callable[[VenueState, Side, int], int]
@@ -163,11 +165,12 @@ def build_plan(
     quoter: Quoter,
     explanation: Sequence[VenueExplanation] = (),
     kind: str = "optimal",
+    transfers: Sequence[PlannedTransfer] = (),
 ) -> Plan:
-    """Exact trades, cost breakdown, residuals and objective for the given allocations."""
+    """Exact trades, cost breakdown, residuals and objective for the given allocations (and transfers)."""
     trades = [exact_trade(problem, a, quoter) for a in allocations]
     return plan_from_trades(problem, trades, stats=stats, model_objective=model_objective, explanation=explanation,
-                            kind=kind)
+                            kind=kind, transfers=transfers)
 
 
 def plan_from_trades(
@@ -178,23 +181,31 @@ def plan_from_trades(
     model_objective: float,
     explanation: Sequence[VenueExplanation] = (),
     kind: str = "optimal",
+    transfers: Sequence[PlannedTransfer] = (),
 ) -> Plan:
-    """Cost breakdown, residuals, risk and objective of already priced trades."""
+    """Cost breakdown, residuals, risk and objective of already priced trades and the plan's transfers: a trade
+    that spends what a transfer brings is marked staged and its wait priced (optimizer.transfers)."""
+    wait, late = staged_trades(problem, trades, transfers)
+    trades = [t.model_copy(update={"staged": i in late}) if t.staged != (i in late) else t
+              for i, t in enumerate(trades)]
+    bridge_fee, bridge_gas = sum(t.fee_usd for t in transfers), sum(t.gas_usd for t in transfers)
     cost = CostBreakdown(
         gas_usd=sum(t.gas_usd for t in trades), fee_usd=sum(t.fee_usd for t in trades),
-        impact_usd=sum(t.impact_usd for t in trades), total_usd=sum(t.cost_usd for t in trades),
+        impact_usd=sum(t.impact_usd for t in trades), bridge_fee_usd=bridge_fee, bridge_gas_usd=bridge_gas,
+        wait_usd=wait, total_usd=sum(t.cost_usd for t in trades) + bridge_fee + bridge_gas + wait,
     )
+    rebalance = inventory_usd(problem, transfers)
     residual = residuals(problem, trades)
     risk = total_risk(problem, residual)
     note = ""
-    if not trades:
+    if not trades and not transfers:
         note = (
             "no trade is the optimum: every delta is inside its band and no set of trades costs less than the "
             f"risk it would remove (risk term now ${risk:,.2f})"
         )
     return Plan(
         trades=list(trades), cost=cost, pre_trade_delta={t.underlying: t.current_delta for t in problem.targets},
-        residual_delta=residual, risk_usd=risk, objective_usd=cost.total_usd + risk,
+        residual_delta=residual, risk_usd=risk, objective_usd=cost.total_usd + risk + rebalance,
         model_objective_usd=model_objective, stats=stats, explanation=list(explanation), note=note,
-        kind="baseline" if kind == "baseline" else "optimal",
+        kind="baseline" if kind == "baseline" else "optimal", transfers=list(transfers), inventory_usd=rebalance,
     )

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from adapters import Side, VenueState
 from optimizer.problem import HedgeProblem, Plan, PlannedTrade, venue_key
+from optimizer.transfers import Flows
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,17 @@ def _run_limits(problem: HedgeProblem, plan: Plan, states: dict[str, VenueState]
         tok = st.base if tr.side is Side.SELL else st.quote
         spent[(st.chain, tok.symbol, tok.decimals)].append(i)
         notional += Fraction(base_raw(tr), 10**st.base.decimals) * Fraction(target.mark_price_usd)
+    flows = Flows.of(plan.transfers)
+    for (chain, symbol), out in sorted(flows.sent.items()):
+        option = next((o for o in problem.transfers if (o.origin, o.symbol) == (chain, symbol)), None)
+        held = raw_balance(problem.inventory.get(chain, {}).get(symbol, 0.0), option.decimals) if option else 0
+        if out > held:  # a transfer sends only what is held now (never funds still on their way)
+            return Breach("inventory", f"({chain}, {symbol}) inventory: the plan's transfers send {out} raw "
+                          f"{symbol}, the wallet holds {held}", (), Fraction(out - held), "raw")
     for (chain, symbol, dec), idx in sorted(spent.items()):
-        used = sum(plan.trades[i].amount_in_raw for i in idx)
+        used = sum(plan.trades[i].amount_in_raw for i in idx) + flows.sent.get((chain, symbol), 0)
         held = raw_balance(problem.inventory.get(chain, {}).get(symbol, 0.0), dec)
+        held += flows.received.get((chain, symbol), 0)  # what the plan's transfers bring (its trades wait for it)
         if used > held:
             return Breach("inventory", f"({chain}, {symbol}) inventory: the plan spends {used} raw {symbol}, the "
                           f"wallet holds {held}", tuple(idx), Fraction(used - held), "raw")

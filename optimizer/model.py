@@ -46,6 +46,8 @@ class SolveResult:
     # (objective − best proven lower bound) / max(1, |objective|): the most the plan can be off optimal in model
     # terms (0 for an integral relaxation; for "milp-fixed" measured against the relaxation's bound).
     gap: float | None = None
+    sent: np.ndarray | None = None  # (T,) token units per bridge route (shape.transfers), else None
+    bridged: np.ndarray | None = None  # (T,) 0/1
 
 
 class HedgeModel:
@@ -63,6 +65,8 @@ class HedgeModel:
         assert self.problem.is_dcp(dpp=True), "the hedge model must be DPP so re-solves skip canonicalisation"
         self._placeholder_values()
         switches = {"used": self.ctx.used} | ({"entered": self.ctx.entered} if self.ctx.entered is not None else {})
+        if self.ctx.sent is not None and self.ctx.bridged is not None:
+            switches |= {"sent": self.ctx.sent, "bridged": self.ctx.bridged}
         self.compiled = CompiledProblem(self.problem, {"fills": self.ctx.fills, **switches})
         self._tick_gas: np.ndarray | None = None
         self.build_ms = (time.perf_counter() - started) * 1e3
@@ -98,6 +102,10 @@ class HedgeModel:
             costly = np.flatnonzero(self._tick_gas > 0)
             cols.append(start + costly)
             values.append(x.value("entered")[costly])
+        if "bridged" in self.compiled.columns:
+            start, size = self.compiled.columns["bridged"]
+            cols.append(start + np.arange(size))
+            values.append(x.value("bridged"))
         return np.concatenate(cols), np.concatenate(values)
 
     def solve(self, settings: OptimizerSettings, relaxation_first: bool = True) -> SolveResult:
@@ -144,7 +152,10 @@ class HedgeModel:
         gap = 0.0 if method == "relaxation-integral" else None
         if bound is not None and method != "relaxation-integral":
             gap = max(0.0, sol.objective - bound) / max(1.0, abs(sol.objective))
-        return SolveResult(status, fills, used, sol.objective, method, _ms(started), bound, gap)
+        sent = bridged = None
+        if "sent" in self.compiled.columns:
+            sent, bridged = np.clip(sol.value("sent"), 0.0, None), np.round(sol.value("bridged"))
+        return SolveResult(status, fills, used, sol.objective, method, _ms(started), bound, gap, sent, bridged)
 
 
 def _ms(started: float) -> float:

@@ -18,6 +18,7 @@ import numpy as np
 from adapters import Side, VenueState
 from crosshedge import InputError
 from optimizer.problem import HedgeProblem, HedgeTarget, risk_breakpoints, venue_key
+from optimizer.transfers import Group, TransferData, route_shape, token_groups, transfer_data
 
 SIDES = (Side.SELL, Side.BUY)
 
@@ -33,6 +34,13 @@ class ModelShape:
     # Some venue prices gas per initialized tick crossed (a tick_gas_usd entry): the model then carries a switch per
     # piece ("entered"), so the step in gas where a fill crosses a tick is priced exactly (see optimizer.terms).
     ticks: bool = False
+    # (origin, destination, token) per bridge route the plan may use (optimizer.transfers); none: no transfer terms.
+    transfers: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def token_groups(self) -> tuple[Group, ...]:
+        """(chain, token) pairs a route starts or ends at."""
+        return token_groups(self.transfers)
 
     @property
     def n_fills(self) -> int:
@@ -72,6 +80,7 @@ class PackedData:
     max_notional: float
     max_trades: float
     tick_gas: np.ndarray | None = None  # (n,) USD of the ticks a fill crosses on entering each piece (shape.ticks)
+    transfers: TransferData | None = None  # the bridge routes' values (shape.transfers)
 
 
 def shape_of(problem: HedgeProblem, states: list[VenueState]) -> ModelShape:
@@ -84,6 +93,7 @@ def shape_of(problem: HedgeProblem, states: list[VenueState]) -> ModelShape:
         segments=padded,
         risk_points=problem.settings.risk_pieces + 3,
         ticks=any(venue_key(s) in problem.tick_gas_usd for s in states),
+        transfers=route_shape(problem),
     )
 
 
@@ -183,6 +193,7 @@ def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> 
         max_notional=s.max_notional_usd_per_run,
         max_trades=float(s.max_trades if s.max_trades is not None else 2 * nv),
         tick_gas=ticks,
+        transfers=transfer_data(problem, shape.base_groups, shape.quote_groups) if shape.transfers else None,
     )
 
 

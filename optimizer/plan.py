@@ -40,6 +40,7 @@ from optimizer.presolve import presolve
 from optimizer.problem import HedgeProblem, Plan, SolveStats
 from optimizer.repair import repair
 from optimizer.terms import RunView, Term
+from optimizer.transfers import transfers_from
 
 # Fills below this many base units are solver noise, not trades.
 DUST = 1e-9
@@ -127,7 +128,10 @@ class Planner:
     def _plan(self, problem: HedgeProblem, with_explanation: bool) -> Plan:
         states, data, result, stats = self.solve(problem)
         allocations = allocations_from(states, result, data)
-        draft = build_plan(problem, allocations, stats=stats, model_objective=result.objective, quoter=self.quoter)
+        moves = transfers_from(problem, result.sent, result.bridged) if result.sent is not None and \
+            result.bridged is not None else []
+        draft = build_plan(problem, allocations, stats=stats, model_objective=result.objective, quoter=self.quoter,
+                           transfers=moves)
         draft = self.finish(problem, draft, len(states))
         if not with_explanation:
             return draft

@@ -71,9 +71,13 @@ def trade_caps(layout: Layout, data: PackedData, k: int) -> np.ndarray:
     mark = data.notional.reshape(t, k).max(axis=1)
     notional = data.max_notional / np.where(mark > 0, mark, 1.0)
     impact = prefix_room(width, slack, np.zeros(t))
-    inventory = np.where(sell, data.inv_base[np.where(sell, layout.trade_group, 0)] if data.inv_base.size else 0.0,
-                         prefix_room(width, price, data.inv_quote[np.where(sell, 0, layout.trade_group)])
-                         if data.inv_quote.size else 0.0)
+    # What a chain's wallet could spend: held now, plus the most the bridge routes into it could bring.
+    flows = data.transfers
+    inv_base = data.inv_base + flows.inflow_base if flows is not None else data.inv_base
+    inv_quote = data.inv_quote + flows.inflow_quote if flows is not None else data.inv_quote
+    inventory = np.where(sell, inv_base[np.where(sell, layout.trade_group, 0)] if inv_base.size else 0.0,
+                         prefix_room(width, price, inv_quote[np.where(sell, 0, layout.trade_group)])
+                         if inv_quote.size else 0.0)
     cap = np.minimum.reduce([direction, notional, impact, inventory]) * (data.enabled > 0)
     too_small = cap < data.min_units - 1e-12 * np.maximum(1.0, data.min_units)
     return np.where(too_small | (cap <= 0), 0.0, cap * (1 + 1e-12))

@@ -11,6 +11,11 @@ equal pieces, plus the target and the current delta as extra breakpoints, so "do
 priced exactly). Doing nothing therefore wins whenever hedging costs more than the risk it removes. The band itself
 is a hard constraint: the residual must end inside it.
 
+With bridge routes (``transfers``, :class:`TransferOption`) the same model also decides transfers, jointly with the
+trades: each carries origin gas (a fixed cost), the bridge's fee (proportional plus fixed), the wait a trade that spends
+its funds must make for the fill, and what it does to the chains' inventory against their targets. See
+:mod:`optimizer.transfers` and the README's "Transfer model" for the variables and costs.
+
 Usage::
 
     problem = HedgeProblem.model_validate_json(Path("problem.json").read_text())
@@ -31,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from adapters import Curve, Side, VenueState
 from crosshedge import InputError
-from crosshedge.config import OptimizerSettings
+from crosshedge.config import InventoryTargetSettings, OptimizerSettings
 
 
 class _Value(BaseModel):
@@ -66,6 +71,39 @@ class HedgeTarget(_Value):
         return self
 
 
+class TransferOption(_Value):
+    """One bridge route the plan may send ``symbol`` over, with its fee schedule as the bridge adapter quoted it.
+
+    Sending ``a`` raw units delivers ``a − ceil(a · fee_bps / 10⁴) − fixed_fee_raw`` on ``destination`` (Across's
+    LP + relayer fee) after about ``latency_s``; the deposit costs ``gas_usd`` on the origin whatever its size.
+    """
+
+    adapter: str
+    origin: str
+    destination: str
+    symbol: str
+    decimals: int = Field(ge=0, le=36)
+    price_usd: float = Field(gt=0)  # USD per token unit
+    fee_bps: float = Field(ge=0, lt=10_000)
+    fixed_fee_raw: int = Field(default=0, ge=0)
+    gas_usd: float = Field(ge=0)  # the origin's approval and deposit
+    latency_s: float = Field(ge=0)  # expected time to the fill
+    max_amount_raw: int = Field(gt=0)  # the route's deposit limit
+
+    @property
+    def key(self) -> str:
+        return f"{self.origin}->{self.destination}/{self.symbol}"
+
+    @property
+    def fixed_fee(self) -> float:
+        return float(self.fixed_fee_raw / 10**self.decimals)
+
+    def received_raw(self, amount_raw: int) -> int:
+        """Raw units delivered for ``amount_raw`` sent (exact integer arithmetic, the fee rounded up)."""
+        proportional = -(-amount_raw * round(self.fee_bps * 100) // 1_000_000)
+        return max(0, amount_raw - proportional - self.fixed_fee_raw)
+
+
 class HedgeProblem(_Value):
     """Everything one planning run needs: targets, venue states, gas, inventory, switches, limits.
 
@@ -73,6 +111,10 @@ class HedgeProblem(_Value):
     ``disabled_venues`` are keyed ``"chain/venue"``; ``inventory`` is ``{chain: {symbol: human units}}`` of what that
     chain's wallet holds (sells and quote spending are limited by it, chain by chain).
     ``as_of`` is the unix time the plan is made at; curves older than ``settings.max_curve_age_s`` are refused.
+
+    ``transfers`` are the bridge routes the plan may use; ``arriving`` (``{chain: {symbol: units}}``) is what
+    transfers already in flight will deliver (not spendable yet, but counted toward the inventory targets), and
+    ``inventory_targets`` each chain's target share of a token's total (chains.yaml ``inventory_targets``).
     """
 
     targets: list[HedgeTarget]
@@ -85,6 +127,9 @@ class HedgeProblem(_Value):
     as_of: int
     slippage_bps: float = Field(default=30.0, gt=0, le=1000)
     settings: OptimizerSettings = OptimizerSettings()
+    transfers: list[TransferOption] = []
+    arriving: dict[str, dict[str, float]] = {}
+    inventory_targets: dict[str, dict[str, InventoryTargetSettings]] = {}
 
     def target(self, underlying: str) -> HedgeTarget | None:
         return next((t for t in self.targets if t.underlying == underlying), None)
@@ -141,8 +186,38 @@ def check_problem(problem: HedgeProblem, segments: bool = True) -> None:
         for symbol, amount in held.items():
             if not math.isfinite(amount) or amount < 0:
                 raise ValueError(f"inventory.{chain}.{symbol}: expected a finite non-negative amount, got {amount!r}")
+    for chain, due in problem.arriving.items():
+        for symbol, amount in due.items():
+            if not math.isfinite(amount) or amount < 0:
+                raise ValueError(f"arriving.{chain}.{symbol}: expected a finite non-negative amount, got {amount!r}")
     _check_names(problem)
+    _check_transfers(problem)
     _warn_far_marks(problem)
+
+
+def _check_transfers(problem: HedgeProblem) -> None:
+    """Routes join two different chains of the problem, once each; their costs are finite."""
+    chains = {v.chain for v in problem.venues} | set(problem.inventory)
+    seen: set[str] = set()
+    for t in problem.transfers:
+        if t.origin == t.destination:
+            raise ValueError(f"transfers.{t.key}: origin and destination are the same chain")
+        for end in (t.origin, t.destination):
+            if end not in chains:
+                raise ValueError(f"transfers.{t.key}: {end!r} is not a chain of the problem (one of {sorted(chains)})")
+        if t.key in seen:
+            raise ValueError(f"transfers.{t.key}: the route is listed twice")
+        seen.add(t.key)
+        for name in ("price_usd", "gas_usd", "latency_s", "fee_bps"):
+            if not math.isfinite(getattr(t, name)):
+                raise ValueError(f"transfers.{t.key}.{name}: expected a finite number, got {getattr(t, name)!r}")
+    shares: dict[str, float] = {}
+    for targets in problem.inventory_targets.values():
+        for symbol, target in targets.items():
+            shares[symbol] = shares.get(symbol, 0.0) + target.target_share
+    for symbol, share in sorted(shares.items()):
+        if share > 1 + 1e-9:
+            raise ValueError(f"inventory_targets: the target shares of {symbol} add up to {share:g} (above 1)")
 
 
 def _check_state(st: VenueState, as_of: int, skew_s: float, segments: bool) -> None:
@@ -270,6 +345,7 @@ class PlannedTransfer(_Value):
     amount: float = Field(gt=0)  # token units sent
     amount_raw: int = Field(gt=0)
     expected_received: float = Field(ge=0)
+    expected_received_raw: int = Field(default=0, ge=0)  # 0: not given (a plan stored before it was kept)
     price_usd: float = Field(gt=0)  # USD per token unit when planned
     fee_usd: float = Field(ge=0)  # the bridge's fee (LP + relayer)
     gas_usd: float = Field(ge=0)  # the origin's approval and deposit
@@ -281,9 +357,15 @@ class PlannedTransfer(_Value):
 
 
 class CostBreakdown(_Value):
+    """The plan's cost in USD: the swaps' gas, fees and impact, the bridges' fee and origin gas, and the wait of
+    trades staged behind a transfer (see :mod:`optimizer.transfers`); ``total_usd`` adds them all."""
+
     gas_usd: float = 0.0
     fee_usd: float = 0.0
     impact_usd: float = 0.0
+    bridge_fee_usd: float = 0.0
+    bridge_gas_usd: float = 0.0
+    wait_usd: float = 0.0
     total_usd: float = 0.0
 
 
@@ -346,6 +428,9 @@ class Plan(_Value):
     snapshot_blocks: dict[str, int] = {}
     # Bridge transfers the plan moves capital with (executed first, on their origins' lanes).
     transfers: list[PlannedTransfer] = []
+    # The inventory term's change (USD): below zero when the transfers bring chains closer to their targets (part of
+    # objective_usd; optimizer.transfers).
+    inventory_usd: float = 0.0
 
 
 def load_problem(path: Path) -> HedgeProblem:

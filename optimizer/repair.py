@@ -43,7 +43,7 @@ def retrade(problem: HedgeProblem, plan: Plan, i: int, amount_in_raw: int, quote
         except (PlanError, AdapterError):
             return None
     return plan_from_trades(problem, trades, stats=plan.stats, model_objective=plan.model_objective_usd,
-                            explanation=plan.explanation, kind=plan.kind)
+                            transfers=plan.transfers, explanation=plan.explanation, kind=plan.kind)
 
 
 def _input_for_base(st: VenueState, tr: PlannedTrade, base: Fraction) -> int:

@@ -102,6 +102,8 @@ class ModelContext:
     * ``sell_dir`` (U,): 1 when the run may sell underlying u, 0 when it may buy it.
     * ``amounts`` (2V,): base units per trade (an expression); ``move`` (U,): net base bought (+) or sold (−) per
       underlying (a variable tied to the fills by ``constraints``).
+    * ``sent``, ``bridged``, ``received`` (T,) or None: with bridge routes (``shape.transfers``), token units sent
+      over each route, its deposit switch and the units that arrive (tied by the ``transfers`` term).
     """
 
     def __init__(self, shape: ModelShape, integer: bool = True) -> None:
@@ -124,6 +126,12 @@ class ModelContext:
         # The net move is its own variable, so each risk line and band row touches one column, not every fill.
         self.move = cp.Variable(nu, name="move")
         self.constraints: list[Expr] = [self.move == self.m["residual"] @ self.fills]
+        # Bridge routes (shape.transfers; optimizer.transfers): units sent, the deposit's switch, units received.
+        nt = len(shape.transfers)
+        self.n_transfers = nt
+        self.sent = cp.Variable(nt, nonneg=True, name="sent") if nt else None
+        self.bridged = cp.Variable(nt, boolean=integer, name="bridged") if nt else None
+        self.received = cp.Variable(nt, name="received") if nt else None
 
 
     def blocked(self, over: str, nonneg: bool = False) -> Blocked:
@@ -183,7 +191,22 @@ def structure(shape: ModelShape) -> dict[str, sp.csr_matrix]:
         "quote": sp.csr_matrix((np.ones(buys.size), (quote_row, buys)), shape=(len(qg), n)),
         "venue_underlying": sp.csr_matrix((np.ones(nv), (np.arange(nv), u_of_venue)), shape=(nv, nu)),
         **(_piece_order(2 * nv, k) if shape.ticks else {}),
+        **(_route_maps(shape) if shape.transfers else {}),
     }
+
+
+def _route_maps(shape: ModelShape) -> dict[str, sp.csr_matrix]:
+    """0/1 maps from routes to the groups they leave (``out_*``) and reach (``in_*``): base, quote, token groups."""
+    routes = shape.transfers
+    out: dict[str, sp.csr_matrix] = {}
+    for name, groups in (("base", shape.base_groups), ("quote", shape.quote_groups), ("token", shape.token_groups)):
+        row = {g: i for i, g in enumerate(groups)}
+        for end, side in (("out", 0), ("in", 1)):
+            hits = [(row[(r[side], r[2])], j) for j, r in enumerate(routes) if (r[side], r[2]) in row]
+            rows = np.array([h[0] for h in hits], dtype=int)
+            cols = np.array([h[1] for h in hits], dtype=int)
+            out[f"{end}_{name}"] = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(len(groups), len(routes)))
+    return out
 
 
 def _piece_order(trades: int, k: int) -> dict[str, sp.csr_matrix]:
@@ -215,8 +238,11 @@ class Term(Protocol):
 
 
 def _data(*names: str) -> Callable[[RunView], dict[str, Any]]:
+    """The packed arrays named ``names``, and every bridge route value (used by the terms that have routes)."""
     def values(run: RunView) -> dict[str, Any]:
-        return {name: getattr(run.data, name) for name in names}
+        flows = run.data.transfers
+        routes = {f: getattr(flows, f) for f in flows.__dataclass_fields__} if flows is not None else {}
+        return {**routes, **{name: getattr(run.data, name) for name in names}}
 
     return values
 
@@ -303,14 +329,54 @@ def _band(m: ModelContext) -> TermParts:
 
 
 def _inventory(m: ModelContext) -> TermParts:
-    """Sell only the base each chain's wallet holds; spend only the quote it holds (before any proceeds)."""
+    """Sell only the base each chain's wallet holds; spend only the quote it holds (before any proceeds).
+
+    With bridge routes, a chain may also spend what its routes bring and must keep what it sends; what it spends
+    beyond what it holds now is spent late (after the fill) and pays the wait (see optimizer.transfers)."""
     nb, nq = len(m.shape.base_groups), len(m.shape.quote_groups)
     inv_base, inv_quote = cp.Parameter(nb, nonneg=True), cp.Parameter(nq, nonneg=True)
     price = m.blocked("fills", nonneg=True)
     spent = cp.sum([m.m["quote"][:, f] @ cp.multiply(p, m.fills[f])
                     for (f, _), p in zip(m.blocks, price.parts, strict=True)])
-    cons = [m.m["base"] @ m.fills <= inv_base, spent <= inv_quote]
-    return TermParts(cons, params={"inv_base": inv_base, "inv_quote": inv_quote, "price": price})
+    params = {"inv_base": inv_base, "inv_quote": inv_quote, "price": price}
+    base_use, quote_use = m.m["base"] @ m.fills, spent
+    if m.sent is None or m.received is None:
+        return TermParts([base_use <= inv_base, quote_use <= inv_quote], params=params)
+    base_use = base_use + m.m["out_base"] @ m.sent
+    quote_use = quote_use + m.m["out_quote"] @ m.sent
+    cons = [base_use <= inv_base + m.m["in_base"] @ m.received, quote_use <= inv_quote + m.m["in_quote"] @ m.received]
+    late_base, late_quote = cp.Variable(nb, nonneg=True, name="late_base"), cp.Variable(nq, nonneg=True,
+                                                                                       name="late_quote")
+    wait_base, wait_quote = cp.Parameter(nb, nonneg=True), cp.Parameter(nq, nonneg=True)
+    cons += [late_base >= base_use - inv_base, late_quote >= quote_use - inv_quote]
+    return TermParts(cons, cost=wait_base @ late_base + wait_quote @ late_quote,
+                     params={**params, "wait_base": wait_base, "wait_quote": wait_quote})
+
+
+def _transfers(m: ModelContext) -> TermParts:
+    """Bridge routes: amount within [min, cap] when the deposit is made, what arrives, the fee and origin gas, a
+    route sends only what its origin holds now, and the inventory shortfall against the targets (optimizer.transfers).
+    """
+    if m.sent is None or m.bridged is None or m.received is None:
+        return TermParts()
+    nt, ng = m.n_transfers, len(m.shape.token_groups)
+    keep, fixed = cp.Parameter(nt, nonneg=True), cp.Parameter(nt, nonneg=True)
+    cap, least = cp.Parameter(nt, nonneg=True), cp.Parameter(nt, nonneg=True)
+    per_unit, per_transfer, most = cp.Parameter(nt, nonneg=True), cp.Parameter(nt, nonneg=True), cp.Parameter(
+        nonneg=True)
+    held, level, short_usd = cp.Parameter(ng, nonneg=True), cp.Parameter(ng), cp.Parameter(ng, nonneg=True)
+    short = cp.Variable(ng, nonneg=True, name="short")
+    cons = [
+        m.received == cp.multiply(keep, m.sent) - cp.multiply(fixed, m.bridged),
+        m.sent <= cp.multiply(cap, m.bridged), m.sent >= cp.multiply(least, m.bridged),
+        m.bridged <= 1, m.bridged >= 0, cp.sum(m.bridged) <= most,
+        m.m["out_token"] @ m.sent <= held,
+        short >= level - m.m["in_token"] @ m.received + m.m["out_token"] @ m.sent,
+    ]
+    cost = per_unit @ m.sent + per_transfer @ m.bridged + short_usd @ short
+    return TermParts(cons, cost=cost, params={
+        "keep": keep, "fixed": fixed, "cap": cap, "min_units": least, "usd_per_unit": per_unit,
+        "usd_fixed": per_transfer, "max_transfers": most, "held": held, "level": level, "short_usd": short_usd})
 
 
 def _limits(m: ModelContext) -> TermParts:
@@ -343,6 +409,7 @@ CORE_TERMS: tuple[Term, ...] = (
     _Core("inventory", _inventory, ("inv_base", "inv_quote", "price")),
     _Core("limits", _limits, ("notional", "max_notional", "max_trades")),
     _Core("risk", _risk, ("slopes", "intercepts")),
+    _Core("transfers", _transfers, ()),
 )
 
 

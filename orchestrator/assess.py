@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from web3 import Web3
 
 from adapters import AdapterRegistry, ChainContext, LpPosition, PositionScope
 from crosshedge import AdapterError, Frozen, HeadMovedError, RpcError, StaleDataError
 from crosshedge.config import Config
-from optimizer import HedgeProblem, HedgeTarget, Plan
+from optimizer import HedgeProblem, HedgeTarget, Plan, TransferOption
 from optimizer import plan as optimize
 from orchestrator.coverage import Book, ChainRead, PositionMemory, apply_coverage, complete_book, widen_for_staleness
 from orchestrator.metrics import set_book_greeks
@@ -161,8 +161,16 @@ def decisions_for(config: Config, registry: AdapterRegistry, snap: Snapshot, con
     return list(assess(config, registry, snap, connections, memory).decisions)
 
 
+class Capital(Frozen):
+    """What a plan may move capital with: the bridge routes quoted at the snapshot (orchestrator.bridging) and the
+    funds already in flight, ``{chain: {symbol: units}}`` (held + arriving is what the targets are measured on)."""
+
+    routes: tuple[TransferOption, ...] = ()
+    arriving: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
 def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_venues: set[str],
-                  bad_chains: set[str]) -> HedgeProblem:
+                  bad_chains: set[str], capital: Capital | None = None) -> HedgeProblem:
     marks = marks_from_venues(snap.venue_states())
     targets = [target_window(d, marks[d.underlying]) for d in trading]
     venues = snap.venue_states()
@@ -186,6 +194,9 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
         as_of=min(cs.block_timestamp for cs in snap.chains.values()),
         slippage_bps=config.raw.execution.slippage_bps,
         settings=config.raw.optimizer,
+        transfers=list(capital.routes) if capital is not None else [],
+        arriving=capital.arriving if capital is not None else {},
+        inventory_targets={c: dict(cs.inventory_targets) for c, cs in config.chains.items() if cs.inventory_targets},
     )
 
 
@@ -198,15 +209,17 @@ def decide_and_plan(config: Config, registry: AdapterRegistry, snap: Snapshot, c
 
 
 def plan_with_risk(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],
-                   bad_venues: set[str], bad_chains: set[str], memory: PositionMemory | None = None
+                   bad_venues: set[str], bad_chains: set[str], memory: PositionMemory | None = None,
+                   capital: Capital | None = None
                    ) -> tuple[list[Decision], HedgeProblem | None, Plan | None, RiskReport | None]:
-    """:func:`decide_and_plan`, and the risk report the decisions were made from."""
+    """:func:`decide_and_plan`, and the risk report the decisions were made from; with ``capital``, the plan may
+    bridge too."""
     assessment = assess(config, registry, snap, connections, memory)
     decisions = list(assessment.decisions)
     trading = [d for d in decisions if d.trade]
     if not trading:
         return decisions, None, None, assessment.report
-    problem = build_problem(config, snap, trading, bad_venues, bad_chains)
+    problem = build_problem(config, snap, trading, bad_venues, bad_chains, capital)
     return decisions, problem, optimize(problem), assessment.report
 
 

@@ -3,6 +3,7 @@ chain and symbol, as a plan counts them.
 
 Usage::
 
+    routes = transfer_options(config, registry, snap)          # the problem's bridge routes, quoted at the snapshot
     intents = intents_from_transfers(ctx, run_id, plan.transfers, seq={})
     arriving = arriving_by_symbol(config, snap, ledger.transfers(), fill_checker(ctx))
 """
@@ -13,12 +14,18 @@ from collections.abc import Sequence
 
 from web3 import Web3
 
+from adapters import AdapterRegistry
+from crosshedge import AdapterError, InputError
 from crosshedge.config import Config
-from optimizer import PlannedTransfer
+from optimizer import PlannedTransfer, TransferOption
 from orchestrator.context import RunContext
 from orchestrator.ledger import Intent, IntentKind, TransferRecord, lane_name
 from orchestrator.snapshot import Snapshot
-from orchestrator.transfers import FilledBy, arriving, route_of
+from orchestrator.transfers import FilledBy, arriving, route_of, transfer_routes
+from risk import CASH_UNDERLYINGS, marks_from_venues
+
+#: Gas of the exact ERC20 approval each deposit is preceded by (a cold allowance slot written from zero).
+APPROVE_GAS = 46_000
 
 
 def arriving_by_symbol(config: Config, snap: Snapshot, records: Sequence[TransferRecord],
@@ -33,6 +40,44 @@ def arriving_by_symbol(config: Config, snap: Snapshot, records: Sequence[Transfe
         if token is not None:
             book = out.setdefault(chain, {})
             book[token.symbol] = book.get(token.symbol, 0.0) + raw / 10**token.decimals
+    return out
+
+
+def transfer_options(config: Config, registry: AdapterRegistry, snap: Snapshot,
+                     refused: dict[str, str] | None = None) -> list[TransferOption]:
+    """Every configured route between two chains the snapshot read, with the fee schedule its adapter quotes (on
+    one whole token), origin gas in USD at the snapshot's gas price (approval + deposit, plus the rollup's L1 fee
+    for each), the expected fill latency and the route's limit. A route whose section the snapshot refused, whose
+    token has no price, or whose quote fails is left out (``refused`` gets why, by route key)."""
+    marks = marks_from_venues(snap.venue_states())
+    out: list[TransferOption] = []
+    for route in transfer_routes(config, registry):
+        origin, destination = snap.chains.get(route.origin.chain), snap.chains.get(route.destination.chain)
+        if origin is None or destination is None or origin.inventory_error is not None:
+            continue
+        why = origin.refused_transfers.get(route.origin.name) or destination.refused_transfers.get(
+            route.destination.name)
+        underlying = route.token_in.underlying
+        price = 1.0 if underlying in CASH_UNDERLYINGS else marks.get(underlying)
+        if why is None and price is None:
+            why = f"no venue prices {underlying}"
+        if why is None:
+            try:
+                quote = registry.transfer(route.origin.adapter).quote(route, 10**route.token_in.decimals)
+            except (AdapterError, InputError) as exc:
+                why = str(exc)
+        if why is not None:
+            if refused is not None:
+                refused[route.key] = why
+            continue
+        assert price is not None
+        gas = ((quote.gas_units + APPROVE_GAS) * origin.gas_price_wei / 1e18 * origin.native_usd
+               + 2 * origin.l1_data_fee_usd)
+        out.append(TransferOption(
+            adapter=route.origin.adapter, origin=route.origin.chain, destination=route.destination.chain,
+            symbol=route.token_in.symbol, decimals=route.token_in.decimals, price_usd=price, fee_bps=quote.fee_bps,
+            fixed_fee_raw=quote.fixed_fee_raw, gas_usd=gas, latency_s=quote.expected_fill_s,
+            max_amount_raw=quote.max_amount_raw))
     return out
 
 
@@ -62,4 +107,4 @@ def intents_from_transfers(ctx: RunContext, run_id: str, transfers: Sequence[Pla
     return out
 
 
-__all__ = ["arriving_by_symbol", "intents_from_transfers"]
+__all__ = ["APPROVE_GAS", "arriving_by_symbol", "intents_from_transfers", "transfer_options"]

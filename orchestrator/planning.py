@@ -20,8 +20,8 @@ from web3 import Web3
 
 from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
 from optimizer import Plan, PlannedTrade
-from orchestrator.assess import plan_with_risk
-from orchestrator.bridging import intents_from_transfers
+from orchestrator.assess import Capital, plan_with_risk
+from orchestrator.bridging import arriving_by_symbol, intents_from_transfers, transfer_options
 from orchestrator.context import RunContext
 from orchestrator.coverage import PositionMemory
 from orchestrator.lane import crash_point
@@ -30,6 +30,7 @@ from orchestrator.metrics import record_rpc_error, set_band, set_head_lag, set_i
 from orchestrator.runs import fail_run, finish_run, skip_planned
 from orchestrator.safety import check_gas_price, check_notional, deviating_venues
 from orchestrator.snapshot import Snapshot, take_snapshot
+from orchestrator.transfers import fill_checker
 from risk import Decision, RiskReport
 
 #: Decides and plans one run from its snapshot: (ctx, run_id, snapshot, tripped venues, capped chains) -> Plan,
@@ -270,13 +271,26 @@ def _token_address(ctx: RunContext, chain: str, token: str) -> str:
     return tokens[token].address
 
 
+def capital_of(ctx: RunContext, run_id: str, snap: Snapshot) -> Capital | None:
+    """The bridge routes a plan may use at ``snap`` and the funds in flight (None when no route is configured).
+    A route left out is said so in the run's events."""
+    if not any(e.enabled for e in ctx.config.transfers):
+        return None
+    refused: dict[str, str] = {}
+    routes = transfer_options(ctx.config, ctx.registry, snap, refused)
+    for key, why in refused.items():
+        ctx.ledger.add_event(run_id, "route_refused", f"route {key}: {why}")
+    arriving = arriving_by_symbol(ctx.config, snap, ctx.ledger.transfers(), fill_checker(ctx))
+    return Capital(routes=tuple(routes), arriving=arriving)
+
+
 def default_planner(ctx: RunContext, run_id: str, snap: Snapshot, bad_venues: set[str],
                     bad_chains: set[str]) -> Plan | None:
     """Risk -> policy -> optimizer (orchestrator.assess); stores the decisions and the problem in the ledger."""
     connections = {c: ctx.w3(c) for c in snap.chains}
     memory = PositionMemory(ctx.ledger)
     decisions, problem, plan, risk = plan_with_risk(ctx.config, ctx.registry, snap, connections, bad_venues,
-                                                    bad_chains, memory)
+                                                    bad_chains, memory, capital_of(ctx, run_id, snap))
     ctx.ledger.put_blob(run_id, "decisions", PolicyVerdicts(decisions=tuple(decisions), risk=risk))
     observe_decisions(decisions)
     for d in decisions:

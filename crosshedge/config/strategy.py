@@ -85,3 +85,13 @@ class OptimizerSettings(_Section):
     polish_rounds: int = Field(default=8, ge=0, le=50)
     # Also plan every baseline and return the cheapest by exact objective, up to this many venues (0: never).
     baseline_guard_max_venues: int = Field(default=300, ge=0)
+    # Bridge transfers (optimizer.transfers): a trade that spends funds a transfer brings waits for its fill, and the
+    # delta it would have hedged is open meanwhile. That wait is priced as a one-sided tail move of the underlying
+    # over the fill latency: z · vol · sqrt(latency / year) per USD spent late.
+    transfer_wait_vol: float = Field(default=0.8, ge=0, le=10)  # annualised volatility the wait is priced at
+    transfer_wait_z: float = Field(default=1.65, ge=0, le=10)
+    # What one USD of a chain's token below its inventory target (chains.<chain>.inventory_targets) is expected to
+    # cost future hedges (a worse venue used, a bridge later under pressure), in bp: a transfer that lifts a short
+    # chain toward its target saves this much per USD, so rebalancing happens when it pays for its bridge fee and gas.
+    inventory_shortfall_bps: float = Field(default=10.0, ge=0, le=1000)
+    max_transfers: int = Field(default=4, ge=0, le=64)  # bridge deposits per run

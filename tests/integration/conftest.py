@@ -89,6 +89,9 @@ def write_test_config(tmp: Path, port_offset: int) -> Path:
     data["devnet"]["state_dir"] = str(tmp / "devnet")
     for chain in data["devnet"]["chains"].values():
         chain["port"] += port_offset
+    # The devnet bridges (its SpokePools and relayer), but the session's shared tests plan hedges the way they always
+    # have: no transfer is planned unless a test turns routes on (tests/integration/orchestrator/test_transfers.py).
+    data.setdefault("optimizer", {})["max_transfers"] = 0
     for source in data.get("positions", {}).values():
         path = source.get("settings", {}).get("path")
         if path and not Path(path).is_absolute():

@@ -112,6 +112,8 @@ def test_the_devnet_pins_the_code_of_everything_it_deploys(devnet: DevnetHandle)
                      if leg["kind"] != "uniswap_v4"}
         # Uniswap V4's contracts (recorded apart from the venues until its adapter exists) are pinned too.
         deployed |= {a for k, a in (state.get("uniswap_v4") or {}).items() if k != "pools"}
+        # Across's SpokePool: its proxy (what the transfers section names) and the implementation behind it.
+        deployed |= {state["across"]["spoke_pool"], state["across"]["implementation"]}
         assert set(pinned) == {Web3.to_checksum_address(a) for a in deployed}
         w3 = devnet.w3(chain)
         for address, code_hash in pinned.items():

@@ -1,16 +1,15 @@
-"""A bridge transfer through the whole run: Across's SpokePool (npm bytecode, behind its proxy) deployed on the
+"""A bridge transfer through the whole run: Across's SpokePool (npm bytecode, behind its proxy) on the
 devnet's ethereum and base, a given plan that moves USDC from ethereum to base, the deposit signed and confirmed on
 ethereum's lane, its transfer booked and tracked, and reconciliation equal to both chains.
 
-The relayer is a third party: here the test plays it through the real contract, from a devnet account's own
-USDC (the devnet's relayer process is tested with the devnet). When it never fills, the run reconciles after
-``execution.transfer_wait_s`` with the funds counted as arriving; once the deadline has passed the tracker marks
+The relayer is a third party: the devnet's relayer process (devnet.relayer), on the devnet's own SpokePools,
+filling only while a test lets it (it watches without filling otherwise). When it never fills, the run reconciles
+after ``execution.transfer_wait_s`` with the funds counted as arriving; once the deadline has passed the tracker marks
 the transfer expired, and the admin's root bundle refunds it on the origin.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,10 +24,17 @@ from web3 import Web3
 from web3.contract import Contract
 
 from adapters import Deposit
-from adapters.across import relay_data
-from adapters.across.events import FUNDS_DEPOSITED, decode_deposit, to_bytes32
 from crosshedge.config import Config, load_config
-from devnet import anvil_rpc, load_artifact
+from devnet import (
+    DevnetAcross,
+    anvil_rpc,
+    load_artifact,
+    read_events,
+    refund_expired,
+    relayer_running,
+    spoke_pool,
+    start_relayer,
+)
 from optimizer import CostBreakdown, Plan, PlannedTransfer, SolveStats
 from orchestrator import (
     IntentKind,
@@ -44,11 +50,12 @@ from orchestrator import (
     take_snapshot,
     track_open_transfers,
 )
-from tests.integration.across import account, deploy_spoke, params, refund
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import assert_ledger_invariants, drive
 
 USDC = 10**6
+SPEC = DevnetAcross()  # the devnet's fee schedule (its relayer charges it)
+RELAYER_DELAY_S = 0.5
 
 
 @dataclass
@@ -68,60 +75,60 @@ class Bridge:
 
 @pytest.fixture
 def bridge(orch: Orchestra, chain_snapshot: dict[str, str], tmp_path: Path) -> Iterator[Bridge]:
+    """The devnet's SpokePools on ethereum and base, with a 600 s fill deadline, and the devnet's relayer watching
+    without filling (a test starts it filling with :class:`Relayer`); the devnet's own relayer again afterwards."""
     for proxy in orch.proxies.values():
         proxy.mode = ""
+    state_dir = orch.devnet.manager.state_dir
+    start_relayer(state_dir, delay_s=RELAYER_DELAY_S, fill=False)
     raw = yaml.safe_load(orch.config_path.read_text())
     spokes: dict[str, Contract] = {}
     usdc: dict[str, ChecksumAddress] = {}
     for chain in ("ethereum", "base"):
-        w3 = orch.w3(chain)
-        tokens = raw["chains"][chain]["tokens"]
-        spokes[chain] = deploy_spoke(w3, tokens["WETH"]["address"], account(w3, 0))
-        usdc[chain] = Web3.to_checksum_address(tokens["USDC"]["address"])
+        spokes[chain] = spoke_pool(orch.w3(chain), orch.devnet.state["chains"][chain]["across"]["spoke_pool"])
+        usdc[chain] = Web3.to_checksum_address(raw["chains"][chain]["tokens"]["USDC"]["address"])
         raw["chains"][chain]["transfers"] = {"across": {
-            "adapter": "across", "spoke_pool": spokes[chain].address, "tokens": ["USDC"], "lp_fee_bps": 1,
-            "relayer_fee_bps": 4, "relayer_fixed_fee": {"USDC": 500_000}, "expected_fill_s": 3,
-            "fill_deadline_s": 600}}
+            **SPEC.transfer_section(spokes[chain].address), "expected_fill_s": 3, "fill_deadline_s": 600}}
     raw["execution"]["key_prefix"] = f"xfer-{uuid.uuid4().hex[:8]}"
     raw["execution"]["transfer_wait_s"] = 6
     path = tmp_path / "bridge.chains.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    yield Bridge(orch=orch, config=load_config(path), spokes=spokes, usdc=usdc)
+    try:
+        yield Bridge(orch=orch, config=load_config(path), spokes=spokes, usdc=usdc)
+    finally:
+        orch.devnet.manager.start_relayer()
 
 
-class Relayer(threading.Thread):
-    """Fills every deposit of the origin SpokePool on the destination from the devnet trader's own USDC."""
+class Relayer:
+    """The devnet's relayer process (devnet.relayer) filling, from :meth:`start` until :meth:`stop`; ``filled`` are
+    the transaction hashes of its fills of deposits from ``origin`` since it started."""
 
-    def __init__(self, bridge: Bridge, origin: str = "ethereum", destination: str = "base") -> None:
-        super().__init__(daemon=True)
-        self.bridge, self.origin, self.destination = bridge, origin, destination
-        self.stop = threading.Event()
-        self.filled: list[str] = []
-        self.error: BaseException | None = None
+    def __init__(self, bridge: Bridge, origin: str = "ethereum") -> None:
+        self.state_dir, self.origin = bridge.orch.devnet.manager.state_dir, origin
+        self.mark = 0
 
-    def run(self) -> None:
-        try:
-            w3o, w3d = self.bridge.w3(self.origin), self.bridge.w3(self.destination)
-            relayer = str(list(w3d.eth.accounts)[2])  # the devnet's trader: it holds USDC on every chain
-            token = w3d.eth.contract(address=self.bridge.usdc[self.destination],
-                                     abi=load_artifact("ERC20PresetMinterPauser").abi)
-            spoke = self.bridge.spokes[self.destination]
-            w3d.eth.wait_for_transaction_receipt(token.functions.approve(spoke.address, 2**255).transact(
-                params(**{"from": relayer})))
-            seen: set[int] = set()
-            while not self.stop.wait(0.2):
-                for log in w3o.eth.get_logs({"address": self.bridge.spokes[self.origin].address, "fromBlock": 0,
-                                             "topics": ["0x" + bytes(FUNDS_DEPOSITED).hex()]}):
-                    d = decode_deposit(log, "across", self.origin, int(w3o.eth.chain_id))
-                    if d.deposit_id in seen:
-                        continue
-                    seen.add(d.deposit_id)
-                    tx = spoke.functions.fillRelay(relay_data(d), d.origin_chain_id, to_bytes32(relayer)).transact(
-                        params(**{"from": relayer}))
-                    assert w3d.eth.wait_for_transaction_receipt(tx)["status"] == 1
-                    self.filled.append("0x" + bytes(tx).hex())
-        except BaseException as exc:  # reported by the test
-            self.error = exc
+    def _events(self) -> list[dict[str, Any]]:
+        proc = relayer_running(self.state_dir)
+        assert proc is not None, "the devnet's relayer is not running"
+        return read_events(proc.log)
+
+    def start(self) -> None:
+        self.mark = len(self._events())
+        start_relayer(self.state_dir, delay_s=RELAYER_DELAY_S, fill=True)
+
+    def stop(self) -> None:
+        start_relayer(self.state_dir, delay_s=RELAYER_DELAY_S, fill=False)
+
+    @property
+    def filled(self) -> list[str]:
+        return [e["tx_hash"] for e in self._events()[self.mark:]
+                if e.get("event") == "filled" and e.get("origin") == self.origin]
+
+    @property
+    def error(self) -> str | None:
+        """The first fill it refused or that reverted (a relayer that fills nothing shows here)."""
+        bad = [e for e in self._events()[self.mark:] if e.get("event") in ("fill_refused", "fill_reverted")]
+        return str(bad[0]) if bad else None
 
 
 def plan_moving(bridge: Bridge, usdc: float) -> Plan:
@@ -148,8 +155,7 @@ def test_a_transfer_is_deposited_once_filled_and_reconciled_on_both_chains(bridg
     try:
         report = drive(ctx, plan_moving(bridge, 10_000.0), f"xfer-{uuid.uuid4().hex[:6]}")
     finally:
-        relayer.stop.set()
-        relayer.join(timeout=10)
+        relayer.stop()
     assert relayer.error is None, f"the relayer failed: {relayer.error!r}"
     records = ctx.ledger.intents(report.run_id)
     assert [r.spec.kind for r in records] == [IntentKind.APPROVE, IntentKind.DEPOSIT]
@@ -157,7 +163,7 @@ def test_a_transfer_is_deposited_once_filled_and_reconciled_on_both_chains(bridg
     assert report.balance_diff == {}, f"the ledger differs from the chains: {report.balance_diff}"
     [row] = report.transfers
     assert row.state == "filled" and row.destination_tx == relayer.filled[0] and len(relayer.filled) == 1
-    assert row.amount_in_raw == 10_000 * USDC and row.fee_raw == 10_000 * USDC * 5 // 10_000 + 500_000
+    assert row.amount_in_raw == 10_000 * USDC and row.fee_raw == SPEC.fee_raw("USDC", 10_000 * USDC)
     assert row.latency_s is not None and row.latency_s >= 0
     assert balance(bridge, "ethereum", wallet["ethereum"]) == before["ethereum"] - row.amount_in_raw
     assert balance(bridge, "base", wallet["base"]) == before["base"] + row.amount_out_raw
@@ -202,7 +208,9 @@ def test_an_unfilled_transfer_stays_arriving_then_expires_and_is_refunded(bridge
     [expired] = track_open_transfers(ctx)
     assert expired.state is TransferState.EXPIRED
     assert arriving_usdc(ctx) == {"ethereum": row.amount_in_raw / USDC, "base": 0.0}  # due back at the origin
-    refund(w3, bridge.spokes["ethereum"], d)  # the protocol's refund: the admin's root bundle and its leaf
+    # the protocol's refund: the admin's (the devnet deployer's) root bundle and its leaf
+    refund_expired(w3, bridge.spokes["ethereum"].address, bridge.orch.devnet.state["chains"]["ethereum"]["across"][
+        "admin"], d)
     track_open_transfers(ctx)
     refunded = ctx.ledger.transfer(record.id)
     assert refunded.state is TransferState.REFUNDED and refunded.refund is not None
@@ -250,8 +258,7 @@ def test_the_worker_killed_after_signing_the_deposit_deposits_once(fresh: Orches
             rid = fresh.submit(plan_moving(bridge, 3_000.0), f"xfer-kill-{uuid.uuid4().hex[:6]}")
             report = wait_finished(fresh, rid)
         finally:
-            relayer.stop.set()
-            relayer.join(timeout=10)
+            relayer.stop()
     assert not (fresh.crash_dir / "after_sign.deposit").exists(), "the crash point was never reached"
     assert relayer.error is None and len(relayer.filled) == 1
     [row] = report.transfers
@@ -279,8 +286,7 @@ def test_a_transfer_in_flight_survives_a_redis_restart_and_a_destination_outage(
             fresh.proxies["base"].mode = ""
             [filled] = track_open_transfers(ctx)
         finally:
-            relayer.stop.set()
-            relayer.join(timeout=10)
+            relayer.stop()
             fresh.proxies["base"].mode = ""
     assert relayer_done and filled.state is TransferState.FILLED and filled.id == open_one.id
     assert filled.fill is not None and filled.fill.tx_hash == relayer.filled[0]
