@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from eth_abi.abi import encode as abi_encode
-from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from crosshedge.config import DevnetBridgeSettings
 from devnet.artifacts import load_artifact
 from devnet.deployer import MAX_UINT, TOKENS, TX, ChainDeployer, DeployError
 
@@ -37,23 +37,9 @@ SPOKE_GAS = 15_000_000  # the implementation is close to the contract size limit
 _LEAF = "(uint256,uint256,uint256[],uint32,address,address[])"
 
 
-class DevnetAcross(BaseModel):
-    """The devnet's bridge: the fee schedule its relayer publishes (the generated ``transfers.across`` sections)
-    and charges, and how long it takes to fill.
-
-    ``relayer_delay_s`` is both the relayer's delay (it fills that long after the deposit's block time) and the
-    ``expected_fill_s`` the config publishes.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tokens: tuple[str, ...] = ("USDC",)  # WETH is every chain's wrapped native coin: a fill of it pays ether
-    lp_fee_bps: float = Field(default=1.0, ge=0, lt=1000)
-    relayer_fee_bps: float = Field(default=2.0, ge=0, lt=1000)
-    relayer_fixed_fee: dict[str, int] = {"USDC": 500_000}  # symbol -> raw units on top (the relayer's gas)
-    relayer_delay_s: float = Field(default=4.0, gt=0)
-    fill_deadline_s: int = Field(default=3600, gt=0, le=FILL_DEADLINE_BUFFER_S)
-    relayer: bool = True  # False: `devnet up` starts no relayer (deposits stay unfilled)
+class DevnetAcross(DevnetBridgeSettings):
+    """The devnet's bridge settings (chains.yaml ``devnet.bridge``) with what the devnet derives from them: the
+    generated config's sections and the fee its relayer charges (one schedule, written in one place)."""
 
     def transfer_section(self, spoke_pool: str) -> dict[str, Any]:
         """A chain's ``transfers.across`` section (adapters.across.AcrossConfig) for its SpokePool."""

@@ -120,7 +120,7 @@ class DevnetManager:
                  use_cache: bool = True, across: DevnetAcross | None = None) -> None:
         self.spec = spec
         # The bridge's fee schedule and relayer delay (the generated transfers sections and devnet.relayer).
-        self.across = across or DevnetAcross()
+        self.across = across or DevnetAcross.model_validate(spec.bridge.model_dump())
         self.state_dir = spec.state_dir if spec.state_dir.is_absolute() else root / spec.state_dir
         self.port_offset = port_offset  # tests run a second devnet beside a running demo
         self.cache = _cache_for(root, cache_dir) if use_cache else None  # False: every `up` deploys (benchmarks)

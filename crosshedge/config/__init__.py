@@ -21,7 +21,14 @@ from crosshedge.config.chains import (
     UniswapV4PoolKey,
     WalletSettings,
 )
-from crosshedge.config.devnet import DevnetChain, DevnetPool, DevnetRoute, DevnetSpec, DevnetV4Pool
+from crosshedge.config.devnet import (
+    DevnetBridgeSettings,
+    DevnetChain,
+    DevnetPool,
+    DevnetRoute,
+    DevnetSpec,
+    DevnetV4Pool,
+)
 from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
 from crosshedge.config.generated import (
     CONFIG_ENV,
@@ -43,6 +50,7 @@ __all__ = [
     "Address",
     "ChainSettings",
     "Config",
+    "DevnetBridgeSettings",
     "DevnetChain",
     "DevnetPool",
     "DevnetRoute",

@@ -96,6 +96,20 @@ class DevnetChain(_Section):
     inventory_targets: dict[str, InventoryTargetSettings] = {}
 
 
+class DevnetBridgeSettings(_Section):
+    """The devnet's bridge (Across SpokePools and devnet.relayer): the fee schedule its relayer publishes (the
+    generated ``transfers.across`` sections) and charges, and how long it takes to fill. ``relayer_delay_s`` is both
+    the relayer's delay after the deposit's block time and the ``expected_fill_s`` the config publishes."""
+
+    tokens: tuple[str, ...] = ("USDC",)  # WETH is every chain's wrapped native coin: a fill of it pays ether
+    lp_fee_bps: float = Field(default=1.0, ge=0, lt=1000)
+    relayer_fee_bps: float = Field(default=2.0, ge=0, lt=1000)
+    relayer_fixed_fee: dict[str, int] = {"USDC": 500_000}  # symbol -> raw units on top (the relayer's gas)
+    relayer_delay_s: float = Field(default=4.0, gt=0)
+    fill_deadline_s: int = Field(default=3600, gt=0, le=7200)  # within the SpokePool's fillDeadlineBuffer (7200 s)
+    relayer: bool = True  # False: `devnet up` starts no relayer (deposits stay unfilled)
+
+
 class DevnetSpec(_Section):
     state_dir: Path = Path(".crosshedge/devnet")
     # The block producer mines a block on every chain this often (the devnet's compressed block time), so heads
@@ -106,3 +120,4 @@ class DevnetSpec(_Section):
     # Also write each chain's V4 pools as ``uniswap_v4`` venues in the generated config (the ``uniswap_v4``
     # deployment section stays). The repo's chains.yaml turns it on; a spec that leaves it out keeps V4 out of plans.
     v4_venues: bool = False
+    bridge: DevnetBridgeSettings = DevnetBridgeSettings()

@@ -35,7 +35,7 @@ from devnet import (
     spoke_pool,
     start_relayer,
 )
-from optimizer import CostBreakdown, Plan, PlannedTransfer, SolveStats
+from optimizer import CostBreakdown, HedgeProblem, Plan, PlannedTransfer, SolveStats, plan
 from orchestrator import (
     IntentKind,
     Ledger,
@@ -50,6 +50,9 @@ from orchestrator import (
     take_snapshot,
     track_open_transfers,
 )
+from orchestrator.assess import Capital, build_problem
+from orchestrator.bridging import transfer_options
+from risk import Decision
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import assert_ledger_invariants, drive
 
@@ -290,3 +293,46 @@ def test_a_transfer_in_flight_survives_a_redis_restart_and_a_destination_outage(
             fresh.proxies["base"].mode = ""
     assert relayer_done and filled.state is TransferState.FILLED and filled.id == open_one.id
     assert filled.fill is not None and filled.fill.tx_hash == relayer.filled[0]
+
+
+def test_the_optimizer_bridges_to_a_dry_chain_at_the_snapshot_and_the_run_deposits_then_stages_the_trade(
+        bridge: Bridge) -> None:
+    """The planner's own path on the devnet: routes quoted at a real snapshot (gas at its gas price), a buy whose
+    cheapest venues sit on base, with base's wallet shown holding 1 USDC (the problem's inventory; the chain holds
+    more, which only reconciliation sees): the plan bridges USDC from ethereum and stages the base trades. The run
+    deposits once, the relayer fills, the staged trades wait for the follow-up, and the ledger equals both chains."""
+    ctx = bridge.ctx()
+    snap = take_snapshot(ctx.config, {c: ctx.w3(c) for c in ctx.chains()}, ctx.registry, verifier=ctx.verifier)
+    routes = transfer_options(bridge.config, ctx.registry, snap)
+    assert {"ethereum->base/USDC", "base->ethereum/USDC"} <= {r.key for r in routes}
+    decision = Decision(policy="test", underlying="ETH", trade=True, net_delta=-40.0, target=0.0, trade_units=40.0,
+                        lower=-0.5, upper=0.5, reason="test")
+    on_eth_only = {c: ({"USDC": 1.0} if c == "base" else {}) for c in snap.chains}
+    problem = build_problem(bridge.config, snap, [decision], set(), {c for c in snap.chains
+                                                                   if c not in ("ethereum", "base")},
+                            Capital(routes=tuple(routes)))
+    inventory = {c: {**held, **on_eth_only.get(c, {})} for c, held in problem.inventory.items()}
+    # ethereum's venues are made dear (gas), so the cheap liquidity for the rest is base's
+    gas = {k: (400.0 if k.startswith("ethereum/") else v) for k, v in problem.gas_usd.items()}
+    settings = problem.settings.model_copy(update={"max_transfers": 4})  # the session's tests plan none
+    problem = HedgeProblem.model_validate({**problem.model_dump(), "inventory": inventory, "gas_usd": gas,
+                                           "settings": settings.model_dump()})
+    result = plan(problem)
+    assert [t.key for t in result.transfers] == ["ethereum->base/USDC"], result.note
+    staged = [t for t in result.trades if t.staged]
+    assert staged and all(t.chain == "base" for t in staged)
+    assert result.cost.wait_usd > 0 and result.cost.bridge_gas_usd > 0
+    relayer = Relayer(bridge)
+    relayer.start()
+    try:
+        report = drive(ctx, result.model_copy(update={"created_at": time.time()}), f"xfer-{uuid.uuid4().hex[:6]}")
+    finally:
+        relayer.stop()
+    assert relayer.error is None, f"the relayer failed: {relayer.error!r}"
+    intents = ctx.ledger.intents(report.run_id)
+    assert sum(1 for r in intents if r.spec.kind is IntentKind.DEPOSIT) == 1
+    assert not [r for r in intents if r.spec.kind is IntentKind.SWAP and r.spec.chain == "base"]  # staged: later
+    assert any(e.kind == "staged" for e in ctx.ledger.events(report.run_id))
+    [row] = report.transfers
+    assert row.state == "filled" and row.amount_in_raw == result.transfers[0].amount_raw
+    assert report.balance_diff == {}, f"the ledger differs from the chains: {report.balance_diff}"
