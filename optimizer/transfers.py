@@ -23,7 +23,7 @@ threshold (fill it back to target, as Across's rebalancer does), else the lower 
 
 Usage::
 
-    flows = Flows.of(problem, plan.transfers)
+    flows = Flows.of(plan.transfers)
     wait_usd, staged = staged_trades(problem, trades, plan.transfers)
 """
 
