@@ -46,7 +46,7 @@ from devnet.mev import (
     stop_relay,
     stop_searcher,
 )
-from devnet.relayer import AcrossRelayer, SeenDeposit, decide, relayer_running, start_relayer, stop_relayer
+from devnet.relayer import AcrossRelayer, ChainLink, SeenDeposit, decide, relayer_running, start_relayer, stop_relayer
 
 __all__ = [
     "CACHE_ENV",
@@ -56,6 +56,7 @@ __all__ = [
     "AcrossRelayer",
     "AnvilOptions",
     "Artifact",
+    "ChainLink",
     "ChainStatus",
     "DeployError",
     "DevnetAcross",

@@ -153,7 +153,9 @@ class AcrossRelayer:
             try:
                 self._scan(chain)
                 reached += 1
-            except _TRANSIENT as exc:  # that chain is down or restarting; the others go on
+            except (*_TRANSIENT, Web3Exception) as exc:
+                # That chain is down or restarting, or an evm_revert raced the scan (a block it was reading is gone:
+                # BlockNotFound); the others go on, and the next poll rescans from a canonical cursor.
                 self.emit({"event": "error", "chain": chain.name, "error": repr(exc)[:300]})
         for deposit in list(self.pending.values()):
             try:

@@ -142,7 +142,7 @@ def settings_for(devnet: DevnetHandle, primary: str, *more: str) -> ChainSetting
 
 
 def test_reads_continue_on_the_second_endpoint_when_the_primary_goes_down(
-    devnet: DevnetHandle, pair: tuple[Proxy, Proxy]
+    devnet: DevnetHandle, pair: tuple[Proxy, Proxy], still_chains: None
 ) -> None:
     a, b = pair
     w3 = connect(CHAIN, settings_for(devnet, a.url, b.url), timeout=10)
@@ -161,7 +161,7 @@ def test_reads_continue_on_the_second_endpoint_when_the_primary_goes_down(
 
 
 def test_a_warm_read_costs_the_same_round_trips_with_a_healthy_fallback(
-    devnet: DevnetHandle, pair: tuple[Proxy, Proxy]
+    devnet: DevnetHandle, pair: tuple[Proxy, Proxy], still_chains: None
 ) -> None:
     a, b = pair
     entries = devnet.config.venues_on(CHAIN)

@@ -255,7 +255,7 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
     assert counter.count == 1
 
 
-def test_all_venues_of_a_chain_share_round_trips(devnet: DevnetHandle) -> None:
+def test_all_venues_of_a_chain_share_round_trips(devnet: DevnetHandle, still_chains: None) -> None:
     counter = RoundTripCounter()
     ctx = dataclasses.replace(context(devnet.config, "base", counter), read_lens=False)  # the multicall path
     entries = devnet.config.venues_on("base")

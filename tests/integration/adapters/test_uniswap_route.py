@@ -258,7 +258,7 @@ def _entry(devnet: DevnetHandle, chain: str, name: str) -> Any:
     return next(v for v in devnet.config.venues_on(chain) if v.name == name)
 
 
-def test_route_reads_ride_in_the_chains_rounds(devnet: DevnetHandle) -> None:
+def test_route_reads_ride_in_the_chains_rounds(devnet: DevnetHandle, still_chains: None) -> None:
     """Routes add no round trip: with the multicall the whole chain stays at the V3 reader's three cold rounds and
     one warm; with the read lens, one eth_call."""
     for lens in (False, True):

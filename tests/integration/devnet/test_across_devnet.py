@@ -16,7 +16,16 @@ import pytest
 from web3 import Web3
 
 from adapters import Deposit, TransferQuote, TransferRoute, default_registry
-from devnet import DevnetAcross, anvil_rpc, load_artifact, read_events, refund_expired, relayer_running, spoke_pool
+from devnet import (
+    DevnetAcross,
+    DevnetProcess,
+    anvil_rpc,
+    load_artifact,
+    read_events,
+    refund_expired,
+    relayer_running,
+    spoke_pool,
+)
 from devnet import start_relayer as restart_relayer
 from orchestrator import transfer_routes
 from tests.integration.across import params
@@ -79,10 +88,18 @@ def fills(devnet: DevnetHandle, chain: str, deposit_id: int, from_block: int) ->
 
 
 def events_after(devnet: DevnetHandle, start: int, event: str, d: Deposit) -> list[dict[str, Any]]:
-    proc = relayer_running(devnet.manager.state_dir)
-    assert proc is not None, "the devnet's relayer is not running"
+    proc = running_relayer(devnet)
     return [e for e in read_events(proc.log)[start:] if e.get("event") == event and e.get("origin") == d.origin
             and e.get("deposit_id") == d.deposit_id and e.get("block") == d.block_number]
+
+
+def running_relayer(devnet: DevnetHandle) -> DevnetProcess:
+    """The devnet's relayer; a dead one fails the test with the end of its log (how it died)."""
+    proc = relayer_running(devnet.manager.state_dir)
+    log = devnet.manager.state_dir / "relayer-across.log"
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else ["(no log)"]
+    assert proc is not None, "the devnet's relayer is not running; its log ends:\n" + "\n".join(tail)
+    return proc
 
 
 def log_length(devnet: DevnetHandle) -> int:
@@ -115,7 +132,7 @@ def test_every_chain_has_a_spoke_pool_and_the_generated_config_configures_it(dev
     keys = {r.key for r in transfer_routes(devnet.config, default_registry())}
     n = len(chains)
     assert "ethereum->base/USDC" in keys and len(keys) == n * (n - 1), keys  # USDC both ways, never WETH
-    assert relayer_running(devnet.manager.state_dir) is not None
+    running_relayer(devnet)
 
 
 def test_the_devnet_relayer_fills_a_deposit_once_after_its_delay(devnet: DevnetHandle,

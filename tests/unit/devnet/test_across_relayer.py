@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import yaml
 from web3 import Web3
+from web3.providers import JSONBaseProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from adapters import default_registry
 from adapters.across import AcrossConfig
 from crosshedge.config import load_config
-from devnet import DevnetAcross, SeenDeposit, decide
+from devnet import AcrossRelayer, ChainLink, DevnetAcross, SeenDeposit, decide
 from orchestrator import transfer_routes
 
 USDC = {"ethereum": "0x" + "a1" * 20, "base": "0x" + "b1" * 20}
@@ -88,3 +90,26 @@ def test_the_section_is_a_valid_across_config() -> None:
     cfg = AcrossConfig.model_validate({k: v for k, v in section.items() if k != "adapter"})
     assert (cfg.lp_fee_bps, cfg.relayer_fee_bps, cfg.expected_fill_s, cfg.fill_deadline_s) == (1, 2, 2.5, 3600)
     assert cfg.relayer_fixed_fee == {"USDC": 500_000} and cfg.tokens == ["USDC"]
+
+
+class RevertedNode(JSONBaseProvider):
+    """A node whose chain an evm_revert just shortened: the head is block 3, and a block the relayer scanned before
+    (block 5) is gone. Mocked because the race (a test's revert landing between two of the relayer's calls) cannot
+    be timed on a real anvil; every other relayer path runs on the devnet (tests/integration/devnet)."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        assert method == "eth_getBlockByNumber", method
+        head = {"number": "0x3", "hash": "0x" + "33" * 32, "timestamp": "0x64"}
+        return {"jsonrpc": "2.0", "id": 1, "result": head if params[0] == "latest" else None}
+
+
+def test_a_block_that_vanishes_under_a_scan_is_an_error_event_and_the_relayer_goes_on() -> None:
+    w3 = Web3(RevertedNode())
+    spoke = w3.eth.contract(address=Web3.to_checksum_address("0x" + "5b" * 20), abi=[])
+    chain = ChainLink(name="ethereum", w3=w3, chain_id=1, spoke=spoke, relayer=USDC["base"], tokens={},
+                      cursor=(2, b"\x22" * 32))  # below the head, so the relayer asks for block 2: gone
+    events: list[dict[str, Any]] = []
+    relayer = AcrossRelayer(chains={"ethereum": chain}, schedule=DevnetAcross(), delay_s=1.0, emit=events.append)
+    assert relayer.poll_once() == 0  # BlockNotFound, not a crash of the relayer process
+    assert [e["event"] for e in events] == ["error"] and "BlockNotFound" in events[0]["error"]
+    assert chain.cursor == (2, b"\x22" * 32)  # unchanged: the next poll checks it again
