@@ -101,7 +101,9 @@ def _sources() -> dict[str, str]:
 
 def key_inputs(spec: DevnetSpec) -> dict[str, Any]:
     """Everything the deployed chains depend on, as JSON-able values (:func:`cache_key` hashes them)."""
-    chains = {name: chain.model_dump(mode="json", exclude={"port"}) for name, chain in spec.chains.items()}
+    # The demo's inventory enters its own deployment's key through operator_inventory (DevnetSpec.for_demo).
+    chains = {name: chain.model_dump(mode="json", exclude={"port", "demo_inventory"})
+              for name, chain in spec.chains.items()}
     versions: dict[str, str | None] = {}
     for package in _PY_PACKAGES:
         try:

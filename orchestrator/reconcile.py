@@ -68,7 +68,8 @@ class TransferRow(Frozen):
     amount_in_raw: int
     amount_out_raw: int
     fee_raw: int
-    latency_s: float | None
+    latency_s: float | None  # the fill's block time less the deposit's quote time (two chains' clocks)
+    seen_latency_s: float | None = None  # deposit booked to fill booked, on the workers' clock
     note: str = ""
 
 
@@ -98,7 +99,7 @@ def transfer_row(record: TransferRecord) -> TransferRow:
                        destination_tx=record.fill.tx_hash if record.fill else None,
                        refund_tx=record.refund.tx_hash if record.refund else None, amount_in_raw=d.input_amount,
                        amount_out_raw=d.output_amount, fee_raw=d.input_amount - d.output_amount,
-                       latency_s=record.latency_s, note=record.note)
+                       latency_s=record.latency_s, seen_latency_s=record.seen_latency_s, note=record.note)
 
 
 def _marks(snap: Snapshot) -> dict[str, float]:

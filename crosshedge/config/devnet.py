@@ -89,6 +89,9 @@ class DevnetChain(_Section):
     # (WBTC/WETH) is deployed as a route leg only, never as a venue of its own.
     routes: list[DevnetRoute] = []
     operator_inventory: dict[str, float] = {}  # token symbol -> amount funded to the operator wallet
+    # What `crosshedge demo` funds instead, token by token (the rest as operator_inventory): the repo's demo starts
+    # with its USDC skewed toward Ethereum, so bridging back toward the targets pays in some hours.
+    demo_inventory: dict[str, float] = {}
     # The operator's own LP position in the chain's first V3 pool (±10% range), so the book holds LP risk too.
     operator_lp_usd: float = Field(default=0.0, ge=0)
     operator_native_eth: float = Field(default=5.0, ge=0)  # gas money; counted as ETH delta like any holding
@@ -121,3 +124,11 @@ class DevnetSpec(_Section):
     # deployment section stays). The repo's chains.yaml turns it on; a spec that leaves it out keeps V4 out of plans.
     v4_venues: bool = False
     bridge: DevnetBridgeSettings = DevnetBridgeSettings()
+
+    def for_demo(self) -> DevnetSpec:
+        """The devnet as `crosshedge demo` deploys it: every chain's operator funded with its demo_inventory over
+        its operator_inventory (a deployment, and a cache entry, of its own)."""
+        chains = {name: c.model_copy(update={"operator_inventory": {**c.operator_inventory, **c.demo_inventory},
+                                             "demo_inventory": {}})
+                  for name, c in self.chains.items()}
+        return self.model_copy(update={"chains": chains})

@@ -184,7 +184,9 @@ def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices:
         cost_usd=sum(r.realised_cost_usd for r in reports),
         predicted_cost_usd=sum(r.predicted_cost_usd for r in reports),
         transfers=len(moved), transfer_cost_usd=sum(i.spec.predicted_cost_usd for i in deposits),
-        transfer_latencies_s=[t.latency_s for t in moved if t.latency_s is not None],
+        # The workers' clock: the block clock runs each chain ahead of the host by its own block count, so a fill's
+        # block time less its deposit's quote time compares two clocks seconds apart (TransferRecord.seen_latency_s).
+        transfer_latencies_s=[t.seen_latency_s for t in moved if t.seen_latency_s is not None],
     )
 
 
@@ -284,7 +286,7 @@ def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = Non
     plot_file, steps_file = clear_outputs(opts.out_dir)
     root = opts.config_path.resolve().parent
     # The devnet's block producer is not started: BlockClock is the demo's (every block at the held base fee).
-    manager = DevnetManager(base.raw.devnet.model_copy(update={"block_interval_s": 0.0}), root=root)
+    manager = DevnetManager(base.raw.devnet.for_demo().model_copy(update={"block_interval_s": 0.0}), root=root)
     started = False
     try:
         already = halt_reason(open_ledger(base))
@@ -296,7 +298,7 @@ def run_demo(opts: DemoOptions, on_step: Callable[[DemoStep], None] | None = Non
         steps, halted, explain = _replay(opts, base, state, path, steps_file, on_step or (lambda _s: None), status)
     finally:
         if started and opts.keep_devnet:
-            DevnetManager(base.raw.devnet, root=root).start_block_producer()  # as `devnet up` leaves it
+            DevnetManager(base.raw.devnet.for_demo(), root=root).start_block_producer()  # as `devnet up` leaves it
         elif started:
             manager.down()
         _stop_redis(base)

@@ -81,6 +81,15 @@ class TransferRecord(Frozen):
             return None
         return float(self.fill.block_timestamp - self.deposit.quote_timestamp)
 
+    @property
+    def seen_latency_s(self) -> float | None:
+        """Seconds from the ledger booking the deposit to booking its fill, on the workers' clock (None unless
+        filled). latency_s compares two chains' clocks, which a devnet (the demo's block clock runs every chain
+        ahead of the host by its own block count) or a lagging sequencer can set seconds apart."""
+        if self.state is not TransferState.FILLED or self.updated_at < self.created_at:
+            return None
+        return self.updated_at - self.created_at
+
 
 _JSON_FIELDS = ("deposit", "fill", "refund")
 #: KEYS: record, index. ARGV: score, id, then field/value pairs. One step, so a crash never leaves half a record.

@@ -83,15 +83,17 @@ def _port_offset(base_ports: list[int]) -> int:
     raise RuntimeError("no free ports for a test devnet")
 
 
-def write_test_config(tmp: Path, port_offset: int) -> Path:
-    """A copy of the repo's chains.yaml with its devnet under ``tmp`` and file paths made absolute."""
+def write_test_config(tmp: Path, port_offset: int, transfers: bool = False) -> Path:
+    """A copy of the repo's chains.yaml with its devnet under ``tmp`` and file paths made absolute; without
+    ``transfers`` the optimizer plans no bridge transfer (``optimizer.max_transfers`` 0)."""
     data = yaml.safe_load((REPO_ROOT / "chains.yaml").read_text())
     data["devnet"]["state_dir"] = str(tmp / "devnet")
     for chain in data["devnet"]["chains"].values():
         chain["port"] += port_offset
     # The devnet bridges (its SpokePools and relayer), but the session's shared tests plan hedges the way they always
     # have: no transfer is planned unless a test turns routes on (tests/integration/orchestrator/test_transfers.py).
-    data.setdefault("optimizer", {})["max_transfers"] = 0
+    if not transfers:
+        data.setdefault("optimizer", {})["max_transfers"] = 0
     for source in data.get("positions", {}).values():
         path = source.get("settings", {}).get("path")
         if path and not Path(path).is_absolute():

@@ -27,6 +27,7 @@ from adapters import (
 )
 from crosshedge import ConfigError
 from crosshedge.config import load_config
+from devnet import cache_key
 
 ADDR_A = "0x" + "a1" * 20
 ADDR_B = "0x" + "b2" * 20
@@ -119,6 +120,23 @@ def test_repo_chains_yaml_is_valid(repo_root: Path) -> None:
     config = load_config(repo_root / "chains.yaml", REGISTRY)
     assert config.raw.devnet is not None
     assert set(config.raw.devnet.chains) == {"ethereum", "arbitrum", "base"}
+
+
+def test_the_demo_funds_its_demo_inventory_over_the_operator_inventory(repo_root: Path) -> None:
+    spec = load_config(repo_root / "chains.yaml", REGISTRY).raw.devnet
+    assert spec is not None
+    demo = spec.for_demo()
+    for name, chain in spec.chains.items():
+        funded = demo.chains[name].operator_inventory
+        assert funded == {**chain.operator_inventory, **chain.demo_inventory}
+        assert funded["WETH"] == chain.operator_inventory["WETH"]  # only the tokens demo_inventory names change
+    usdc = {name: c.operator_inventory["USDC"] for name, c in demo.chains.items()}
+    assert usdc["ethereum"] > 0.8 * sum(usdc.values())  # skewed: most USDC on Ethereum, little on the L2s
+    # The demo deploys (and caches) a devnet of its own; the tests' devnet keeps its key whatever demo_inventory says.
+    assert cache_key(demo) != cache_key(spec)
+    reskewed = spec.model_copy(update={"chains": {n: c.model_copy(update={"demo_inventory": {"USDC": 1.0}})
+                                                  for n, c in spec.chains.items()}})
+    assert cache_key(reskewed) == cache_key(spec)
 
 
 BAD_CASES = [

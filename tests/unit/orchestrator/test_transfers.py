@@ -43,6 +43,8 @@ def test_a_transfer_is_added_once_and_moves_along_its_machine(ledger: Ledger) ->
     got = ledger.transfer("r1.t0")
     assert got.state is TransferState.FILLED and got.fill == fill() and not got.open
     assert got.latency_s == 4.0
+    assert ledger.transfer("r1.t0").seen_latency_s == got.updated_at - got.created_at >= 0  # the ledger's own times
+    assert record().seen_latency_s is None  # not filled
     with pytest.raises(LedgerError, match="cannot move from 'filled' to 'refunded'"):
         ledger.move_transfer("r1.t0", TransferState.REFUNDED)
     assert [t.id for t in ledger.transfers("r1")] == ["r1.t0"] and ledger.transfers("other") == []
