@@ -34,6 +34,7 @@ from crosshedge.errors import (
     StaleDataError,
     UnsafeTransactionError,
 )
+from crosshedge.solc import SolcBuild
 from crosshedge.types import Frozen
 from crosshedge.validation import describe_validation_error
 
@@ -60,6 +61,7 @@ __all__ = [
     "PriceLimitError",
     "QuoteOutOfRangeError",
     "RpcError",
+    "SolcBuild",
     "StaleDataError",
     "UnsafeTransactionError",
     "__version__",

@@ -1,6 +1,8 @@
 """A local multi-chain devnet: anvil processes running the official protocol bytecode from npm, and the third
 parties a devnet must stand in for (the market driver that arbitrages pools along a real price path, a private
-relay that includes transactions without a public mempool, a searcher that sandwiches what the mempool shows).
+relay that includes transactions without a public mempool, a searcher that sandwiches what the mempool shows, the
+Across relayer that fills bridge deposits). ``deploy_perp`` puts Perpetual Protocol v2 (Curie, from npm, its index
+read from the devnet's own Chainlink-style aggregator) on a devnet chain; `devnet up` does not deploy it yet.
 
 Usage::
 
@@ -23,6 +25,7 @@ from devnet.across import (
 from devnet.anvil import AnvilOptions, anvil_rpc, running, start_anvil, stop_anvil, wait_ready
 from devnet.artifacts import Artifact, anvil_binary, load_artifact, node_modules_dir
 from devnet.cache import CACHE_ENV, DevnetCache, cache_key
+from devnet.contracts_build import compiled_artifact
 from devnet.deploy import deploy_chain, settle_base_fee
 from devnet.deployer import DeployError
 from devnet.manager import STATE_FILE, ChainStatus, DevnetManager
@@ -46,10 +49,12 @@ from devnet.mev import (
     stop_relay,
     stop_searcher,
 )
+from devnet.perp import MAKER_ACCOUNT, aggregator_contract, deploy_perp, perp_contract, set_index_price
 from devnet.relayer import AcrossRelayer, ChainLink, SeenDeposit, decide, relayer_running, start_relayer, stop_relayer
 
 __all__ = [
     "CACHE_ENV",
+    "MAKER_ACCOUNT",
     "RELAYER_ACCOUNT_INDEX",
     "RELAYER_FUNDS",
     "STATE_FILE",
@@ -74,17 +79,21 @@ __all__ = [
     "SearcherOptions",
     "SeenDeposit",
     "SignedTx",
+    "aggregator_contract",
     "anvil_binary",
     "anvil_rpc",
     "cache_key",
+    "compiled_artifact",
     "decide",
     "decode_signed",
     "decode_swap",
     "deploy_chain",
+    "deploy_perp",
     "deploy_spoke_pool",
     "load_artifact",
     "load_price_path",
     "node_modules_dir",
+    "perp_contract",
     "read_events",
     "refund_expired",
     "refund_leaf",
@@ -93,6 +102,7 @@ __all__ = [
     "relayer_running",
     "running",
     "searcher_running",
+    "set_index_price",
     "settle_base_fee",
     "spoke_pool",
     "start_anvil",

@@ -17,6 +17,10 @@ from typing import Any
 
 from crosshedge import ConfigError
 
+_PERP = "@perp/curie-deployments/optimism/core/artifacts"
+_PERP_CORE = ("ClearingHouse", "ClearingHouseConfig", "MarketRegistry", "OrderBook", "AccountBalance", "Exchange",
+              "InsuranceFund", "Vault", "CollateralManager", "QuoteToken", "BaseToken")
+_PERP_ORACLE = ("ChainlinkPriceFeedV3", "PriceFeedDispatcher")
 #: Where each contract's artifact lives inside node_modules (package, path). Pinned by package.json.
 ARTIFACT_PATHS: dict[str, str] = {
     "UniswapV3Factory": "@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json",
@@ -46,6 +50,10 @@ ARTIFACT_PATHS: dict[str, str] = {
         "@across-protocol/contracts/dist/evm/artifacts/Ethereum_SpokePool.sol/Ethereum_SpokePool.json"
     ),
     "ERC1967Proxy": "@across-protocol/contracts/dist/evm/artifacts/ERC1967Proxy.sol/ERC1967Proxy.json",
+    # Perpetual Protocol v2 (Curie, @perp/curie-contract 2.6.0 and its oracle): the hardhat artifacts shipped with
+    # their Optimism deployment in @perp/curie-deployments (devnet.perp).
+    **{name: f"{_PERP}/contracts/{name}.sol/{name}.json" for name in _PERP_CORE},
+    **{name: f"{_PERP}/oracle-contracts/contracts/{name}.sol/{name}.json" for name in _PERP_ORACLE},
 }
 #: Permit2 ships no compiled artifact on npm; v4-periphery's copy of the permit2 repo embeds its runtime code in
 #: this Foundry test helper (which etches it at the canonical address), so the devnet reads it from there.

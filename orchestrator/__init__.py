@@ -73,7 +73,7 @@ from orchestrator.redis_server import (
 )
 from orchestrator.runs import cancel_run, fail_run, finish_run, make_run_id, start_run
 from orchestrator.safety import KillSwitch, RunLock, check_not_halted
-from orchestrator.scheduling import TickResult, policy_tick
+from orchestrator.scheduling import TickResult, policy_tick, short_of_target
 from orchestrator.sender import execute_intent, skip_intent
 from orchestrator.signer import WalletSigner, load_signer, terminal_prompt
 from orchestrator.snapshot import (
@@ -223,6 +223,7 @@ __all__ = [
     "set_book_greeks",
     "set_head_lag",
     "set_inventory",
+    "short_of_target",
     "skip_intent",
     "snapshot_run",
     "start_metrics_server",

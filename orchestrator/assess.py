@@ -11,7 +11,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
@@ -170,9 +170,13 @@ class Capital(Frozen):
 
 
 def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_venues: set[str],
-                  bad_chains: set[str], capital: Capital | None = None) -> HedgeProblem:
+                  bad_chains: set[str], capital: Capital | None = None,
+                  targets: list[HedgeTarget] | None = None) -> HedgeProblem:
+    """The optimizer's problem at ``snap``: a target window per trading decision (or the given ``targets``: a
+    rebalance's hold windows), the venues, gas, inventory, switches, and the routes and funds of ``capital``."""
     marks = marks_from_venues(snap.venue_states())
-    targets = [target_window(d, marks[d.underlying]) for d in trading]
+    if targets is None:
+        targets = [target_window(d, marks[d.underlying]) for d in trading]
     venues = snap.venue_states()
     gas = {f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.swap_gas_usd.items()}
     # A chain whose inventory is unknown cannot spend it: nothing is planned there.
@@ -218,9 +222,31 @@ def plan_with_risk(config: Config, registry: AdapterRegistry, snap: Snapshot, co
     decisions = list(assessment.decisions)
     trading = [d for d in decisions if d.trade]
     if not trading:
-        return decisions, None, None, assessment.report
+        if capital is None or not rebalancing(config, decisions, routed=bool(capital.routes)):
+            return decisions, None, None, assessment.report
+        marks = marks_from_venues(snap.venue_states())
+        holds = [hold_window(d, marks[d.underlying]) for d in decisions if d.underlying in marks]
+        problem = build_problem(config, snap, [], bad_venues, bad_chains, capital, targets=holds)
+        return decisions, problem, optimize(problem), assessment.report
     problem = build_problem(config, snap, trading, bad_venues, bad_chains, capital)
     return decisions, problem, optimize(problem), assessment.report
+
+
+def rebalancing(config: Config, decisions: Sequence[Decision], routed: bool) -> bool:
+    """Whether a plan with no hedge to make may still move capital: ``routed`` (a bridge route to plan with), the
+    policy's ``rebalance_when_idle`` on, transfers allowed, and every underlying's risk known (a blocked, partial book
+    moves nothing)."""
+    if not routed or not config.raw.policy.rebalance_when_idle or config.raw.optimizer.max_transfers == 0:
+        return False
+    return bool(decisions) and not any(d.reason.startswith("blocked:") for d in decisions)
+
+
+def hold_window(d: Decision, mark: float) -> HedgeTarget:
+    """A rebalance's target for one underlying: its delta stays where it is (within a rounding tolerance), so the
+    plan can only bridge, never trade the book."""
+    return HedgeTarget(underlying=d.underlying, current_delta=d.net_delta, target=d.net_delta,
+                       lower=d.net_delta - MIN_TOLERANCE_UNITS, upper=d.net_delta + MIN_TOLERANCE_UNITS,
+                       mark_price_usd=mark)
 
 
 def assess_now(config: Config, registry: AdapterRegistry, connections: Mapping[str, Web3],

@@ -8,19 +8,23 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from celery import Celery
 
 from crosshedge import CircuitBreakerError, Frozen, HaltedError, PlanError, RpcError
-from orchestrator.assess import decisions_for
+from orchestrator.assess import decisions_for, rebalancing
 from orchestrator.context import RunContext
 from orchestrator.coverage import PositionMemory
+from orchestrator.inventory import build_inventory
 from orchestrator.planning import observe_decisions, observe_snapshot
 from orchestrator.queues import DEFAULT_QUEUE
 from orchestrator.runs import make_run_id, start_run
 from orchestrator.safety import RunLock, check_not_halted
-from orchestrator.snapshot import take_snapshot
+from orchestrator.snapshot import Snapshot, take_snapshot
+from orchestrator.transfers import transfer_routes
+from risk import Decision
 
 
 class TickResult(Frozen):
@@ -56,15 +60,32 @@ def policy_tick(ctx: RunContext, app: Celery, key: str | None = None) -> TickRes
     except (HaltedError, PlanError) as exc:
         return TickResult(action="none", reason=str(exc))
     trading = [d for d in decisions if d.trade]
+    reasons = [d.reason for d in trading]
     if not trading:
-        return TickResult(action="none", reason="; ".join(d.reason for d in decisions) or "no exposure")
+        short = short_of_target(ctx, snap, decisions)
+        if not short:
+            return TickResult(action="none", reason="; ".join(d.reason for d in decisions) or "no exposure")
+        reasons = ["no hedge fires; rebalance: " + ", ".join(short)]
     run_id = make_run_id("beat", ctx.clock(), ctx.config.raw.policy.check_interval_s, key=key)
     try:
         start_run(ctx, kind="beat", run_id=run_id)
     except CircuitBreakerError as exc:
         return TickResult(action="wait", reason=str(exc))
     app.send_task("crosshedge.snapshot", args=[run_id], queue=DEFAULT_QUEUE)
-    return TickResult(action="run", run_id=run_id, reason="; ".join(d.reason for d in trading))
+    return TickResult(action="run", run_id=run_id, reason="; ".join(reasons))
 
 
-__all__ = ["TickResult", "policy_tick"]
+def short_of_target(ctx: RunContext, snap: Snapshot, decisions: Sequence[Decision]) -> list[str]:
+    """The (chain, token) lines short of their inventory target that a configured route could refill, when a
+    rebalance may run at all (orchestrator.assess.rebalancing); e.g. ``["base USDC 3% (target 25% ± 10%)"]``."""
+    if not rebalancing(ctx.config, decisions, routed=any(e.enabled for e in ctx.config.transfers)):
+        return []  # decided from the config alone: a tick with nothing to do reads no more than before
+    routes = transfer_routes(ctx.config, ctx.registry)
+    into = {(r.destination.chain, r.token_in.symbol) for r in routes}
+    lines = build_inventory(ctx, snap).lines
+    return [f"{x.chain} {x.symbol} {x.share:.0%} (target {x.target_share:.0%} ± {x.threshold:.0%})" for x in lines
+            if x.status == "short" and (x.chain, x.symbol) in into and x.share is not None
+            and x.target_share is not None and x.threshold is not None]
+
+
+__all__ = ["TickResult", "policy_tick", "short_of_target"]

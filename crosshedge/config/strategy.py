@@ -39,6 +39,10 @@ class PolicySettings(_Section):
     fixed_cost_usd: float = Field(default=1.0, ge=0)  # gas per trade when no venue costs are known
     min_band_usd: float = Field(default=1_000.0, ge=0)  # never trade a net delta smaller than this (dust)
     rate: float = 0.0  # risk-free rate used by the band formulas (e^{-r tau} terms)
+    # When no hedge fires but a chain is short of an inventory target that a bridge route can refill, a tick still
+    # starts a run: a rebalance, whose plan holds every delta where it is and bridges only when the optimizer finds
+    # the shortfall costs more than the transfer (orchestrator.assess.plan_with_risk).
+    rebalance_when_idle: bool = True
 
 
 class OptimizerSettings(_Section):

@@ -13,15 +13,10 @@ Usage::
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
-import shutil
-import subprocess
-import threading
 from pathlib import Path
 
-from crosshedge import AdapterError
+from crosshedge import AdapterError, SolcBuild
 
 SOURCE = Path(__file__).with_name("ReadLens.sol")
 _REPO = Path(__file__).resolve().parents[3]
@@ -36,15 +31,9 @@ SETTINGS = {
     "evmVersion": "paris",
     "outputSelection": {"*": {CONTRACT: ["evm.deployedBytecode.object"]}},
 }
-# solc-js reads the standard JSON on stdin and writes its answer to stdout.
-_COMPILE_JS = (
-    "const solc = require('solc'); let s = '';"
-    "process.stdin.on('data', d => s += d).on('end', () => process.stdout.write(solc.compile(s)));"
-)
 #: Same variable as adapters.uniswap.artifacts' (importing it from there would make adapters.rpc import a venue
 #: package that imports adapters.rpc: a cycle).
 NODE_MODULES_ENV = "CROSSHEDGE_NODE_MODULES"
-_lock = threading.Lock()  # one compile at a time in a process; the cache file is written atomically
 
 
 def node_modules() -> Path:
@@ -59,67 +48,23 @@ def cache_dir() -> Path:
     return Path(configured) if configured else _REPO / ".crosshedge" / "lens"
 
 
-def solc_version() -> str:
-    """The version of the npm ``solc`` package installed; AdapterError when it is missing."""
-    manifest = node_modules() / "solc" / "package.json"
-    try:
-        return str(json.loads(manifest.read_text())["version"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise AdapterError(f"read lens: npm package solc is not installed at {manifest.parent} ({exc}); "
-                           "run ./run (npm ci)") from None
-
-
-def build_key() -> str:
-    """What the cached build depends on: the source, the compiler version and the settings."""
-    digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(solc_version().encode())
-    digest.update(json.dumps(SETTINGS, sort_keys=True).encode())
-    return digest.hexdigest()[:16]
+def lens_build() -> SolcBuild:
+    return SolcBuild(source=SOURCE, contract=CONTRACT, settings=SETTINGS, cache_dir=cache_dir(),
+                     node_modules=node_modules(), what="read lens", error=AdapterError)
 
 
 def build(force: bool = False) -> Path:
     """Compile the lens unless a build for this source, compiler and settings is cached; returns the cache file."""
-    path = cache_dir() / f"{CONTRACT}-{build_key()}.json"
-    with _lock:
-        if path.exists() and not force:
-            return path
-        code = _compile()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"contract": CONTRACT, "solc": solc_version(), "key": build_key(),
-                                   "runtime": "0x" + code.hex()}))
-        tmp.replace(path)  # atomic: a concurrent reader sees the whole file or none
-    return path
+    return lens_build().build(force)
 
 
 @functools.cache
 def lens_runtime_code() -> bytes:
     """The lens's runtime code (compiled at first use when not cached); AdapterError when it cannot be built."""
-    path = build()
+    build = lens_build()
     try:
-        runtime = json.loads(path.read_text())["runtime"]
-        return bytes.fromhex(runtime.removeprefix("0x"))
-    except (OSError, ValueError, KeyError) as exc:
-        raise AdapterError(f"read lens: the cached build {path} is unreadable ({exc}); delete it") from None
-
-
-def _compile() -> bytes:
-    node = shutil.which("node")
-    if node is None:
-        raise AdapterError("read lens: node is not on PATH, so ReadLens.sol cannot be compiled")
-    request = {"language": "Solidity", "sources": {SOURCE.name: {"content": SOURCE.read_text()}}, "settings": SETTINGS}
-    env = dict(os.environ, NODE_PATH=str(node_modules()))
-    try:
-        done = subprocess.run([node, "-e", _COMPILE_JS], input=json.dumps(request), capture_output=True, text=True,
-                              env=env, timeout=120, check=True)
-        answer = json.loads(done.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        raise AdapterError(f"read lens: solc-js failed to compile {SOURCE.name} ({exc})") from None
-    errors = [e.get("formattedMessage", e) for e in answer.get("errors", []) if e.get("severity") == "error"]
-    if errors:
-        raise AdapterError(f"read lens: {SOURCE.name} does not compile: {str(errors[0]).strip()[:300]}")
-    try:
-        code = answer["contracts"][SOURCE.name][CONTRACT]["evm"]["deployedBytecode"]["object"]
-    except KeyError:
-        raise AdapterError(f"read lens: solc-js produced no runtime code for {CONTRACT}") from None
-    return bytes.fromhex(code)
+        code = str(build.output()["evm"]["deployedBytecode"]["object"])
+        return bytes.fromhex(code.removeprefix("0x"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AdapterError(f"read lens: the cached build {build.path()} holds no runtime code ({exc}); delete it") \
+            from None

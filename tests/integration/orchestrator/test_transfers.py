@@ -45,8 +45,10 @@ from orchestrator import (
     TransferState,
     build_inventory,
     confirm_lane,
+    decisions_for,
     execute_lane,
     redis_client,
+    short_of_target,
     take_snapshot,
     track_open_transfers,
 )
@@ -336,3 +338,44 @@ def test_the_optimizer_bridges_to_a_dry_chain_at_the_snapshot_and_the_run_deposi
     [row] = report.transfers
     assert row.state == "filled" and row.amount_in_raw == result.transfers[0].amount_raw
     assert report.balance_diff == {}, f"the ledger differs from the chains: {report.balance_diff}"
+
+
+def test_with_no_hedge_to_make_a_chain_short_of_its_target_is_refilled_by_a_bridge_only_run(
+        bridge: Bridge, tmp_path: Path) -> None:
+    """The policy fires on nothing (a delta threshold no book reaches), but base holds 15% of the USDC against a
+    target of 40% ± 10%: the tick's check names base, the run's own planner (no given plan) holds every delta and
+    bridges USDC into base, the relayer fills, the ledger equals the chains, and base is no longer short."""
+    raw = yaml.safe_load(bridge.config.source.read_text())
+    raw["policy"] = {**raw.get("policy", {}), "trigger": "delta_threshold", "delta_threshold_usd": 1e12}
+    raw["optimizer"]["max_transfers"] = 4  # the session's tests plan none
+    shares = {"ethereum": 0.3, "arbitrum": 0.3, "base": 0.4}
+    for chain, share in shares.items():
+        raw["chains"][chain]["inventory_targets"] = {"USDC": {"target_share": share, "threshold": 0.1}}
+    path = tmp_path / "rebalance.chains.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    ctx = RunContext(config=load_config(path), ledger=bridge.ctx().ledger)
+
+    def short_now() -> list[str]:
+        connections = {c: ctx.w3(c) for c in ctx.chains()}
+        snap = take_snapshot(ctx.config, connections, ctx.registry, verifier=ctx.verifier)
+        decisions = decisions_for(ctx.config, ctx.registry, snap, connections)
+        assert decisions and not any(d.trade for d in decisions), [d.reason for d in decisions]
+        return short_of_target(ctx, snap, decisions)
+
+    short = short_now()
+    assert [s.split()[:2] for s in short] == [["base", "USDC"]], short
+    wallet = ctx.wallet_address("base")
+    before = balance(bridge, "base", wallet)
+    relayer = Relayer(bridge)
+    relayer.start()
+    try:
+        report = drive(ctx, None, f"rebal-{uuid.uuid4().hex[:6]}")  # the run plans for itself, as a tick's does
+    finally:
+        relayer.stop()
+    assert relayer.error is None, f"the relayer failed: {relayer.error!r}"
+    kinds = {r.spec.kind for r in ctx.ledger.intents(report.run_id)}
+    assert IntentKind.DEPOSIT in kinds and IntentKind.SWAP not in kinds  # a rebalance never trades the book
+    assert report.transfers and all(t.route.endswith("->base/USDC") and t.state == "filled" for t in report.transfers)
+    assert report.balance_diff == {}, f"the ledger differs from the chains: {report.balance_diff}"
+    assert balance(bridge, "base", wallet) == before + sum(t.amount_out_raw for t in report.transfers)
+    assert short_now() == []  # refilled to its target: the next tick starts nothing

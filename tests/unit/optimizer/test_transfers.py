@@ -106,6 +106,20 @@ def test_a_plan_rebalances_toward_the_targets_only_when_the_saving_beats_the_bri
     assert plan(near).transfers == []
 
 
+def test_a_rebalance_holds_every_delta_and_bridges_only_what_pays() -> None:
+    """A run when no hedge fires (orchestrator.assess.hold_window): the book's delta is held where it is, so the
+    plan can only bridge; it refills a short chain and leaves one within its threshold alone."""
+    targets = {"ethereum": {"USDC": InventoryTargetSettings(target_share=0.5, threshold=0.1)},
+               "base": {"USDC": InventoryTargetSettings(target_share=0.5, threshold=0.1)}}
+    short = plan(buy_problem(need_eth=0.0, usdc={"ethereum": 1_900_000.0, "base": 100_000.0}, targets=targets,
+                             band=1e-6))
+    assert short.trades == [] and [t.key for t in short.transfers] == ["ethereum->base/USDC"]
+    assert short.transfers[0].expected_received == pytest.approx(900_000.0, rel=1e-3)
+    near = plan(buy_problem(need_eth=0.0, usdc={"ethereum": 1_100_000.0, "base": 900_000.0}, targets=targets,
+                            band=1e-6))
+    assert near.trades == [] and near.transfers == []
+
+
 def test_arriving_funds_count_toward_the_target_and_are_not_bridged_again() -> None:
     targets = {"ethereum": {"USDC": InventoryTargetSettings(target_share=0.5, threshold=0.1)},
                "base": {"USDC": InventoryTargetSettings(target_share=0.5, threshold=0.1)}}
