@@ -1,8 +1,9 @@
 """A local multi-chain devnet: anvil processes running the official protocol bytecode from npm, and the third
 parties a devnet must stand in for (the market driver that arbitrages pools along a real price path, a private
 relay that includes transactions without a public mempool, a searcher that sandwiches what the mempool shows, the
-Across relayer that fills bridge deposits). ``deploy_perp`` puts Perpetual Protocol v2 (Curie, from npm, its index
-read from the devnet's own Chainlink-style aggregator) on a devnet chain; `devnet up` does not deploy it yet.
+Across relayer that fills bridge deposits). A chain with ``perp: true`` also gets Perpetual Protocol v2
+(Curie, from npm, its index read from the devnet's own Chainlink-style aggregator; ``deploy_perp``), which the
+market driver keeps on the price path; the repo's chains.yaml does not turn it on yet.
 
 Usage::
 

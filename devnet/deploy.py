@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from web3 import Web3
@@ -32,6 +33,7 @@ from devnet.liquidity import (
     sqrt_price_x96,
     tick_at,
 )
+from devnet.perp import MARKET_WARMUP_S, deploy_perp
 from devnet.v4 import deploy_v4, v4_leg_sections, v4_lp_needs
 
 
@@ -243,8 +245,13 @@ def _route_symbols(names: list[str], pairs: list[tuple[str, str]]) -> list[str]:
 
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
     """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts, the
-    ``across`` SpokePool, and ``code_hashes``: keccak256 of the runtime code of every contract, pool and pair,
-    which the generated config pins)."""
+    ``across`` SpokePool, ``perp`` (Perpetual Protocol v2, with ``spec.perp``), and ``code_hashes``: keccak256
+    of the runtime code of every contract, pool and pair, which the generated config pins)."""
+    if spec.perp:
+        # Perp's warm-up moves the clock MARKET_WARMUP_S on; starting that much in the past, the chain ends on the
+        # wall clock as every other chain does (a head ahead of it would hold up its Across deposits' fills, and a
+        # cached copy restored at "now" would run its clock backwards, which Uniswap's oracles cannot take).
+        anvil_rpc(w3, "evm_setTime", int(time.time()) - MARKET_WARMUP_S)
     deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
     d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
@@ -296,6 +303,10 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     approve_all(d, c, d.trader, [c["swap_router"].address, c["v2_router"].address])
     # Last, so every address above is what it was before the devnet had a bridge.
     across = deploy_across(d, c, str(w3.eth.accounts[RELAYER_ACCOUNT_INDEX]))
+    # After Across, for the same reason: a chain with Perp keeps every address it has without.
+    perp = (deploy_perp(w3, usdc=c["USDC"].address, v3_factory=c["v3_factory"].address, index_price=prices["ETH"])
+            if spec.perp else None)
+    perp_hashes: dict[str, str] = perp.pop("code_hashes") if perp else {}
     # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
     # pool and pair the factories created.
     pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values() if leg["kind"] != "uniswap_v4"]
@@ -303,7 +314,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         "chain_id": spec.chain_id,
         "contracts": {k: Web3.to_checksum_address(v) for k, v in d.contracts.items()},
         "code_hashes": {**runtime_code_hashes(d, [*d.contracts.values(), *pools, across["spoke_pool"],
-                                                  across["implementation"]]), **v4["code_hashes"]},
+                                                  across["implementation"]]), **v4["code_hashes"], **perp_hashes},
         "tokens": {s: {"address": c[s].address, "decimals": TOKENS[s][1], "underlying": TOKENS[s][2]} for s in TOKENS},
         "venues": venues,
         "route_pools": route_pools,  # route legs that are no venue of their own (the market driver moves them)
@@ -312,6 +323,8 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader, "relayer": across["relayer"]},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,
+        # Perp's contracts, pool, aggregator, owner and maker (devnet.perp): only a chain with spec.perp has the key.
+        **({"perp": perp} if perp else {}),
     }
 
 

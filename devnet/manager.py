@@ -304,6 +304,8 @@ class DevnetManager:
                 if self.spec.v4_venues:
                     weth = s["tokens"]["WETH"]["address"]
                     chains[name]["venues"] = {**s["venues"], **v4_venue_sections(s["uniswap_v4"], weth)}
+            if s.get("perp"):  # the chain's Perp (Curie) deployment by role (devnet.perp); its code hashes are above
+                chains[name]["perp_curie"] = dict(s["perp"])
             if chain.inventory_targets:  # where each token's inventory should sit (crosshedge inventory, the plan)
                 chains[name]["inventory_targets"] = {k: v.model_dump() for k, v in chain.inventory_targets.items()}
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url

@@ -3,7 +3,9 @@
 Each step sets a target USD price per underlying; every pool is then swapped to it by the devnet's trader account
 (a pool quoted in another risky token, a route's WBTC/WETH leg, to the ratio of their prices):
 a Uniswap V3 pool with SwapRouter.exactInputSingle and a sqrtPriceLimitX96 at the target (the swap stops exactly
-there), a V2 pair with the constant-product amount that lands its reserves on the target. Devnet only: the trader
+there), a V2 pair with the constant-product amount that lands its reserves on the target. On a chain with Perp
+(devnet.perp) each step also sets the index to the ETH price and the trader, as a taker with Vault collateral,
+trades the vAMM to it through ClearingHouse.openPosition with the same kind of price limit. Devnet only: the trader
 is an unlocked anvil account.
 
 Usage::
@@ -21,14 +23,26 @@ from pathlib import Path
 from typing import Any
 
 from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError
 
 from crosshedge import InputError
 from devnet.anvil import anvil_rpc
 from devnet.artifacts import load_artifact
-from devnet.deployer import TOKENS, TX
+from devnet.deployer import MAX_UINT, TOKENS, TX, DeployError
 from devnet.liquidity import PairLayout, sqrt_price_x96
+from devnet.perp import perp_contract, set_index_price
 
 V2_FEE_KEEP = 0.997  # a V2 pair keeps 0.3% of the input
+#: Curie refuses a trade that ends more than MAX_TICK_CROSSED ticks (about 10%) from the tick of its last trade at
+#: least PERP_TICK_WINDOW_S old (EX_OPLAS): one perp trade moves the vAMM at most this far, so a bigger jump is
+#: taken in pieces. (Every piece ends between the old mark and the new index, so their spread only narrows; on the
+#: devnet Curie took a mark 15% off its 15-min index TWAP, so the driver does not hold the vAMM to that TWAP.)
+PERP_MAX_MOVE = 0.08
+PERP_TICK_WINDOW_S = 15
+PERP_MAX_TRADES = 8  # pieces per step: a jump of up to about 85%
+PERP_COLLATERAL_USDC = 5_000_000  # the taker's Vault deposit: 10% initial margin on positions up to 50M USD
+_PERP_AMOUNT = 10**30  # an exact input no trade uses up: the price limit stops the swap
+_PERP_GAS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,19 @@ class PoolRef:
     fee: int
 
 
+@dataclass(frozen=True)
+class PerpRef:
+    """A chain's Perp market (devnet.perp): its vAMM's base is the pool's token0, both tokens have 18 decimals."""
+
+    chain: str
+    clearing_house: str
+    vault: str
+    base_token: str
+    pool: str
+    aggregator: str
+    usdc: str  # the Vault's settlement token
+
+
 def _underlying(symbol: str) -> str:
     return TOKENS[symbol][2]
 
@@ -53,17 +80,24 @@ class MarketDriver:
     """Arbitrages every devnet pool to target prices, one chain at a time, from the trader account."""
 
     def __init__(
-        self, w3s: dict[str, Web3], pools: list[PoolRef], trader: dict[str, str], base_fees_wei: dict[str, int]
+        self, w3s: dict[str, Web3], pools: list[PoolRef], trader: dict[str, str], base_fees_wei: dict[str, int],
+        perps: list[PerpRef] | None = None,
     ) -> None:
         self.w3s, self.pools, self.trader, self.base_fees_wei = w3s, pools, trader, base_fees_wei
+        self.perps = perps or []
         self.swaps = 0
 
     @classmethod
     def from_state(cls, state: dict[str, Any], base_fees_gwei: dict[str, float]) -> MarketDriver:
-        w3s, pools, trader = {}, [], {}
+        w3s, pools, trader, perps = {}, [], {}, []
         for chain, s in state["chains"].items():
             w3s[chain] = Web3(HTTPProvider(s["rpc_url"], request_kwargs={"timeout": 30}))
             trader[chain] = s["accounts"]["trader"]
+            if s.get("perp"):
+                p = s["perp"]
+                perps.append(PerpRef(chain=chain, clearing_house=p["clearing_house"], vault=p["vault"],
+                                     base_token=p["base_token"], pool=p["pool"], aggregator=p["aggregator"],
+                                     usdc=p["settlement_token"]))
             # Route venues trade through pools listed here already, or in route_pools (their legs only).
             sections = {v: sec for v, sec in s["venues"].items() if "legs" not in sec} | s.get("route_pools", {})
             for venue, section in sections.items():
@@ -85,7 +119,7 @@ class MarketDriver:
                     )
                 )
         fees = {c: int(g * 1e9) for c, g in base_fees_gwei.items()}
-        return cls(w3s, pools, trader, fees)
+        return cls(w3s, pools, trader, fees, perps)
 
     def move_to(self, prices: dict[str, float]) -> int:
         """Swap every pool to ``prices`` (USD per underlying); returns the number of arbitrage swaps sent."""
@@ -104,8 +138,70 @@ class MarketDriver:
                 anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[pool.chain]))
             moved = self._v3_to(w3, pool, target) if pool.kind == "uniswap_v3" else self._v2_to(w3, pool, target)
             sent += int(moved)
+        for perp in self.perps:
+            eth = prices.get("ETH")
+            if eth is not None:
+                sent += self._perp_to(self.w3s[perp.chain], perp, eth)
         self.swaps += sent
         return sent
+
+    def _settle_fee(self, w3: Web3, chain: str) -> None:
+        if chain in self.base_fees_wei:  # keep each chain's gas market at its own level
+            anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[chain]))
+
+    def _perp_send(self, w3: Web3, perp: PerpRef, fn: Any, what: str) -> Any:
+        self._settle_fee(w3, perp.chain)
+        tx = fn.transact({"from": self.trader[perp.chain], "gas": _PERP_GAS, **TX})
+        receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
+        if receipt["status"] != 1:
+            raise DeployError(f"devnet {perp.chain}: perp {what} reverted (tx {tx.hex()})")
+        return receipt
+
+    def _perp_fund(self, w3: Web3, perp: PerpRef) -> None:
+        """The taker's Vault collateral, deposited at its first trade (the trader holds the devnet's USDC)."""
+        vault = perp_contract(w3, "Vault", perp.vault)
+        trader = self.trader[perp.chain]
+        if int(vault.functions.getBalance(trader).call()) > 0:
+            return
+        usdc = w3.eth.contract(address=Web3.to_checksum_address(perp.usdc),
+                               abi=load_artifact("ERC20PresetMinterPauser").abi)
+        self._perp_send(w3, perp, usdc.functions.approve(vault.address, MAX_UINT), "USDC approve")
+        raw = PERP_COLLATERAL_USDC * 10 ** int(usdc.functions.decimals().call())
+        self._perp_send(w3, perp, vault.functions.deposit(usdc.address, raw), "Vault deposit")
+
+    def _perp_to(self, w3: Web3, perp: PerpRef, usd: float) -> int:
+        """Set the index to ``usd`` and trade the vAMM to it; returns the number of trades sent."""
+        self._settle_fee(w3, perp.chain)
+        set_index_price(w3, perp.aggregator, usd)
+        pool = w3.eth.contract(address=Web3.to_checksum_address(perp.pool), abi=load_artifact("UniswapV3Pool").abi)
+        house = perp_contract(w3, "ClearingHouse", perp.clearing_house)
+        trades = 0
+        for _ in range(PERP_MAX_TRADES):
+            current = int(pool.functions.slot0().call()[0])
+            mark = (current / 2**96) ** 2  # vUSD per vETH: base is token0, both 18 decimals
+            goal = min(max(usd, mark * (1 - PERP_MAX_MOVE)), mark * (1 + PERP_MAX_MOVE))
+            target = sqrt_price_x96(goal)
+            if abs(target - current) <= current // 1_000_000:  # within 0.02 bp of price: nothing to arbitrage
+                break
+            if not trades:
+                self._perp_fund(w3, perp)
+            latest = int(w3.eth.get_block("latest")["timestamp"])
+            # Lowering sqrtPrice sells base (vETH, token0) for quote; raising it buys base. Exact input, stopped at
+            # the limit: an arbitrageur's trade to the target.
+            sell = target < current
+            params = (perp.base_token, sell, True, _PERP_AMOUNT, 0, latest + 600, target, b"\x00" * 32)
+            fn = house.functions.openPosition(params)
+            try:
+                fn.call({"from": self.trader[perp.chain], "gas": _PERP_GAS})
+            except ContractLogicError as exc:
+                if "EX_OPLAS" not in str(exc):
+                    raise DeployError(f"devnet {perp.chain}: perp openPosition to {goal:.2f} reverts ({exc})") from None
+                # The tick cap's reference is a trade of the last PERP_TICK_WINDOW_S: the piece waits that long
+                # (the chain's clock moves on, as it only does when a step jumps further than the cap).
+                anvil_rpc(w3, "evm_setNextBlockTimestamp", latest + PERP_TICK_WINDOW_S)
+            self._perp_send(w3, perp, fn, f"openPosition to {goal:.2f}")
+            trades += 1
+        return trades
 
     def _tx(self, pool: PoolRef, gas: int) -> Any:
         return {"from": self.trader[pool.chain], "gas": gas, **TX}  # TxParams, a TypedDict web3 checks at run time

@@ -34,7 +34,7 @@ import requests
 from eth_abi.abi import encode as abi_encode
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import BlockNotFound, ContractLogicError, TimeExhausted, Web3Exception
 
 from devnet.across import DevnetAcross, spoke_pool
 from devnet.artifacts import load_artifact
@@ -186,7 +186,12 @@ class AcrossRelayer:
     def _canonical(chain: ChainLink, number: int, digest: bytes, head: int | None = None) -> bool:
         if head is not None and number > head:
             return False
-        return bytes(chain.w3.eth.get_block(number)["hash"]) == digest
+        try:
+            return bytes(chain.w3.eth.get_block(number)["hash"]) == digest
+        except BlockNotFound:
+            # Reverted away (an evm_revert shortened the chain; anvil may still report a head above it for a
+            # moment): not canonical, so the scan starts over instead of asking for that block forever.
+            return False
 
     def _decode(self, chain: ChainLink, log: Any, times: dict[int, int]) -> SeenDeposit:
         a = chain.spoke.events.FundsDeposited().process_log(log)["args"]

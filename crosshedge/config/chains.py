@@ -147,6 +147,8 @@ class ChainSettings(Strict):
     inventory_targets: dict[str, InventoryTargetSettings] = {}
     # The chain's Uniswap V4 contracts and pool keys (the devnet writes them); its venues are in ``venues``.
     uniswap_v4: UniswapV4Deployment | None = None
+    # The chain's Perpetual Protocol v2 (Curie) contracts by role (the devnet writes them; nothing reads them yet).
+    perp_curie: dict[str, Any] | None = None
 
     @property
     def head_age_limit_s(self) -> float:

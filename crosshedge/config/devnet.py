@@ -80,6 +80,9 @@ class DevnetChain(_Section):
     # True: `devnet up` also starts a private relay for this chain (devnet.mev.relay: sends that never show in the
     # public mempool) and writes its URL as the chain's private_rpc_url in the generated config.
     private_relay: bool = False
+    # True: `devnet up` also deploys Perpetual Protocol v2 (Curie) with one vETH/vUSD market on this chain
+    # (devnet.perp)
+    perp: bool = False
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
     pools: list[DevnetPool] = []
     # Uniswap V4 pools (the chain then also gets PoolManager, StateView, V4Quoter, PositionManager, UniversalRouter

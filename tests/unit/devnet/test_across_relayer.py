@@ -93,23 +93,44 @@ def test_the_section_is_a_valid_across_config() -> None:
 
 
 class RevertedNode(JSONBaseProvider):
-    """A node whose chain an evm_revert just shortened: the head is block 3, and a block the relayer scanned before
-    (block 5) is gone. Mocked because the race (a test's revert landing between two of the relayer's calls) cannot
-    be timed on a real anvil; every other relayer path runs on the devnet (tests/integration/devnet)."""
+    """A node whose chain an evm_revert just shortened: the head is block 3, and block 2, which the relayer scanned
+    before, is gone (anvil has been seen reporting a head above a block it no longer finds). Mocked because that race
+    (a test's revert landing between two of the relayer's calls) cannot be timed on a real anvil; every other relayer
+    path runs on the devnet (tests/integration/devnet). ``logs_error`` makes its eth_getLogs fail too."""
+
+    def __init__(self, logs_error: bool = False) -> None:
+        super().__init__()
+        self.logs_error = logs_error
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        if method == "eth_getLogs":
+            if self.logs_error:
+                return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "block range out of head"}}
+            return {"jsonrpc": "2.0", "id": 1, "result": []}
         assert method == "eth_getBlockByNumber", method
         head = {"number": "0x3", "hash": "0x" + "33" * 32, "timestamp": "0x64"}
         return {"jsonrpc": "2.0", "id": 1, "result": head if params[0] == "latest" else None}
 
 
-def test_a_block_that_vanishes_under_a_scan_is_an_error_event_and_the_relayer_goes_on() -> None:
-    w3 = Web3(RevertedNode())
+def relayer_on(node: RevertedNode) -> tuple[AcrossRelayer, ChainLink, list[dict[str, Any]]]:
+    w3 = Web3(node)
     spoke = w3.eth.contract(address=Web3.to_checksum_address("0x" + "5b" * 20), abi=[])
     chain = ChainLink(name="ethereum", w3=w3, chain_id=1, spoke=spoke, relayer=USDC["base"], tokens={},
                       cursor=(2, b"\x22" * 32))  # below the head, so the relayer asks for block 2: gone
     events: list[dict[str, Any]] = []
     relayer = AcrossRelayer(chains={"ethereum": chain}, schedule=DevnetAcross(), delay_s=1.0, emit=events.append)
-    assert relayer.poll_once() == 0  # BlockNotFound, not a crash of the relayer process
-    assert [e["event"] for e in events] == ["error"] and "BlockNotFound" in events[0]["error"]
-    assert chain.cursor == (2, b"\x22" * 32)  # unchanged: the next poll checks it again
+    return relayer, chain, events
+
+
+def test_a_scanned_block_that_is_gone_rewinds_the_scan_instead_of_asking_for_it_forever() -> None:
+    relayer, chain, events = relayer_on(RevertedNode())
+    assert relayer.poll_once() == 1  # BlockNotFound: not canonical, so a rescan from block 0, not a crash
+    assert [e["event"] for e in events] == ["rewind"]
+    assert chain.cursor == (3, b"\x33" * 32)  # rescanned up to the head
+
+
+def test_a_node_error_during_a_scan_is_an_error_event_and_the_relayer_goes_on() -> None:
+    relayer, chain, events = relayer_on(RevertedNode(logs_error=True))
+    assert relayer.poll_once() == 0  # a Web3RPCError (not a ValueError in web3 8): not a crash of the process
+    assert [e["event"] for e in events] == ["rewind", "error"] and "block range" in events[1]["error"]
+    assert chain.cursor is None  # the next poll scans from block 0 again
