@@ -1,5 +1,6 @@
 """Risk: Greeks (smile-consistent under the book's vol surface and smile dynamics), expiry buckets, LP risk, book
-aggregation, stress, VaR/ES, P&L explain, trigger policies, backtest, Monte Carlo and price data.
+aggregation, stress, VaR/ES, P&L explain, a perp position's margin, liquidation price and funding (risk.perps),
+trigger policies, backtest, Monte Carlo and price data.
 
 Pure functions of plain inputs (positions, marks, times, costs): nothing here reads a chain or a ledger.
 
@@ -54,6 +55,17 @@ from risk.montecarlo import (
     hedged_pnl,
 )
 from risk.oos import BAND_FAMILIES, FrozenChoice, OutOfSample, PairComparison, out_of_sample
+from risk.perps import (
+    CURIE_IM_RATIO,
+    CURIE_MM_RATIO,
+    PerpPosition,
+    account_value,
+    free_collateral,
+    funding_usd,
+    liquidation_price,
+    margin_ratio,
+    survives_move,
+)
 from risk.policy import (
     POLICIES,
     ChainBand,
@@ -87,6 +99,8 @@ __all__ = [
     "BAND_FAMILIES",
     "CASH_UNDERLYINGS",
     "CONFIDENCES",
+    "CURIE_IM_RATIO",
+    "CURIE_MM_RATIO",
     "EXPIRY_BUCKET_DAYS",
     "NO_EXPIRY",
     "POLICIES",
@@ -111,6 +125,7 @@ __all__ = [
     "OutOfSample",
     "PairComparison",
     "PathRun",
+    "PerpPosition",
     "PnlExplain",
     "PolicyInput",
     "PolicyResult",
@@ -129,6 +144,7 @@ __all__ = [
     "VegaLine",
     "VenueCost",
     "VenueSpec",
+    "account_value",
     "aggregate",
     "best_band_vs_daily",
     "black76",
@@ -144,6 +160,8 @@ __all__ = [
     "expiry_bucket",
     "explain_between",
     "explain_step",
+    "free_collateral",
+    "funding_usd",
     "gbm_paths",
     "guess_underlying",
     "hedge_cost_table",
@@ -153,12 +171,14 @@ __all__ = [
     "human_range",
     "implied_forward",
     "joint_returns",
+    "liquidation_price",
     "load_prices",
     "lp_amounts",
     "lp_delta",
     "lp_gamma",
     "lp_value",
     "lvr_rate",
+    "margin_ratio",
     "marks_from_venues",
     "monte_carlo_var",
     "option_vols",
@@ -172,6 +192,7 @@ __all__ = [
     "std_ratio_ci",
     "stress_grid",
     "sum_ratio_ci",
+    "survives_move",
     "sweep_specs",
     "var_es",
     "venue_cost_from_state",
