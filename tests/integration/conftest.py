@@ -11,6 +11,7 @@ it, and a later session with the same inputs deploys nothing. ``CROSSHEDGE_DEVNE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -127,13 +128,14 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
         manager.down()
 
 
-@pytest.fixture
-def still_chains(devnet: DevnetHandle) -> Iterator[None]:
-    """No block is mined on any chain during the test (automine off: the block producer leaves such a chain alone).
+@contextlib.contextmanager
+def held_still(devnet: DevnetHandle) -> Iterator[None]:
+    """No block is mined on any chain inside the block (automine off: the block producer leaves such a chain alone).
 
-    For tests that compare two reads pinned to the head: anvil may answer a call pinned to the head from the next
-    block when one is mined meanwhile (the adapters rightly refuse that read with HeadMovedError, and the snapshot
-    reads again). A test that must see both reads at one block holds the chains still instead of retrying.
+    For reads that must see one block: anvil may answer a call pinned to the head from the next block when one is
+    mined meanwhile (the adapters rightly refuse that read with HeadMovedError, and the snapshot reads again). A test
+    that must see two reads at one block holds the chains still instead of retrying. No transaction can be mined
+    inside it either: a test that sends some does so between two such blocks.
     """
     for chain in devnet.chains():
         devnet.w3(chain).provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
@@ -143,6 +145,13 @@ def still_chains(devnet: DevnetHandle) -> Iterator[None]:
     finally:
         for chain in devnet.chains():
             devnet.w3(chain).provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
+
+
+@pytest.fixture
+def still_chains(devnet: DevnetHandle) -> Iterator[None]:
+    """The whole test runs :func:`held_still`."""
+    with held_still(devnet):
+        yield
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_wrong_chain_id_names_expected_and_served(devnet: DevnetHandle) -> None:
 
 
 @pytest.mark.parametrize("what", ["token", "account"])
-def test_an_address_that_is_not_a_pool(devnet: DevnetHandle, what: str) -> None:
+def test_an_address_that_is_not_a_pool(devnet: DevnetHandle, what: str, still_chains: None) -> None:
     ctx = context(devnet.config, "ethereum")
     entry = next(v for v in devnet.config.venues_on("ethereum") if v.adapter == "uniswap_v3")
     chain_state = devnet.state["chains"]["ethereum"]
@@ -64,7 +64,7 @@ def test_an_address_that_is_not_a_pool(devnet: DevnetHandle, what: str) -> None:
         default_registry().venue("uniswap_v2").read(ctx, [bad_v2], ctx.w3.eth.block_number)
 
 
-def test_token_decimals_differing_from_config(devnet: DevnetHandle) -> None:
+def test_token_decimals_differing_from_config(devnet: DevnetHandle, still_chains: None) -> None:
     ctx = context(devnet.config, "base")
     tokens = {a: (t.model_copy(update={"decimals": 18}) if t.symbol == "USDC" else t) for a, t in ctx.tokens.items()}
     wrong = ChainContext(name=ctx.name, chain_id=ctx.chain_id, w3=ctx.w3, tokens=tokens, multicall=ctx.multicall,

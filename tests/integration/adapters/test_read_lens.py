@@ -26,9 +26,16 @@ from adapters import (
 from adapters.uniswap_v3.adapter import UniswapV3Adapter
 from adapters.uniswap_v3.reader import initialized_ticks
 from orchestrator import read_venues
-from tests.integration.adapters.adapter_helpers import V3_MINT, approve, context, mint_narrow_positions, send
+from tests.integration.adapters.adapter_helpers import (
+    V3_MINT,
+    approve,
+    at_head,
+    context,
+    mint_narrow_positions,
+    send,
+)
 from tests.integration.adapters.lens_proxy import OverrideRefusingProxy
-from tests.integration.conftest import DevnetHandle
+from tests.integration.conftest import DevnetHandle, held_still
 
 pytestmark = pytest.mark.integration
 
@@ -73,20 +80,21 @@ def test_lens_agrees_after_minting_extra_ticks(devnet: DevnetHandle, chain_snaps
     ctx = context(devnet.config, chain, counter)
     entries = [v for v in devnet.config.venues_on(chain) if v.adapter == "uniswap_v3"]
     v3 = UniswapV3Adapter()
-    before = v3.read(ctx, entries, ctx.w3.eth.block_number)
+    _, before = at_head(ctx, lambda block: v3.read(ctx, entries, block))
     target = before[0]
     w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
     manager = devnet.config.chains[chain].contracts["position_manager"]
     mint_narrow_positions(w3, trader, manager, target)  # 80 new initialized ticks, as the round-trip test mints
-    block = w3.eth.block_number
-    counter.reset()
-    after = v3.read(ctx, entries, block)  # the same instance: its hints no longer match, the lens needs none
-    assert counter.count == 1
-    assert len(after[0].pool["ticks"]) >= len(target.pool["ticks"]) + 40
-    assert UniswapV3Adapter().read(multicall_only(ctx), entries, block) == after
-    counter.reset()
-    _, every = cold(ctx, devnet.config.venues_on(chain), block)
-    assert counter.count == 1 and cold(multicall_only(ctx), devnet.config.venues_on(chain), block)[1] == every
+    with held_still(devnet):  # every read below is pinned to one head
+        block = w3.eth.block_number
+        counter.reset()
+        after = v3.read(ctx, entries, block)  # the same instance: its hints no longer match, the lens needs none
+        assert counter.count == 1
+        assert len(after[0].pool["ticks"]) >= len(target.pool["ticks"]) + 40
+        assert UniswapV3Adapter().read(multicall_only(ctx), entries, block) == after
+        counter.reset()
+        _, every = cold(ctx, devnet.config.venues_on(chain), block)
+        assert counter.count == 1 and cold(multicall_only(ctx), devnet.config.venues_on(chain), block)[1] == every
 
 
 @pytest.mark.parametrize("ignore", [False, True], ids=["refused", "ignored"])
@@ -120,7 +128,7 @@ CREATE_POOL = "createAndInitializePoolIfNecessary(address,address,uint24,uint160
 def spacing_one_pool(devnet: DevnetHandle, ctx: ChainContext, like: VenueEntry) -> str:
     """A new 1 bp pool (tick spacing 1) at ``like``'s price: liquidity over the full range plus narrow positions
     spread across it, so a full-range window holds thousands of bitmap words and ticks in many of them."""
-    [state] = UniswapV3Adapter().read(ctx, [like], ctx.w3.eth.block_number)
+    _, [state] = at_head(ctx, lambda block: UniswapV3Adapter().read(ctx, [like], block))
     w3, trader = ctx.w3, devnet.state["chains"][ctx.name]["accounts"]["trader"]
     contracts = devnet.config.chains[ctx.name].contracts
     manager = contracts["position_manager"]
@@ -148,29 +156,30 @@ def test_a_full_range_window_on_a_spacing_one_pool_is_read_in_gas_bounded_pieces
     pool = spacing_one_pool(devnet, ctx, like)
     config = like.config.model_copy(update={"pool": pool, "window_ticks": 887272})
     entry = VenueEntry(name="weth_usdc_100", chain=chain, adapter="uniswap_v3", config=config)
-    block = ctx.w3.eth.block_number
-    counter.reset()
-    [lens] = UniswapV3Adapter().read(ctx, [entry], block)
-    assert counter.count == 1  # ~6,200 words and their ticks fit one 30M-gas call
-    # An RPC with a lower eth_call gas cap: each call stops at its budget, the rest follows in ONE batch of pieces.
-    counter.reset()
-    assert UniswapV3Adapter().read(dataclasses.replace(ctx, lens_gas=8_000_000), [entry], block) == [lens]
-    assert counter.count == 2 and counter.methods == {"eth_call": 1, "batch": 1}, dict(counter.methods)
-    lo, hi = lens.pool["word_range"]
-    assert lens.pool["tick_spacing"] == 1 and hi - lo + 1 > 6_000 and len(lens.pool["ticks"]) > 200
-    # The multicall path cannot read this window at all (one multicall of ~6,200 tickBitmap calls runs out of
-    # memory gas), so every word and tick the lens returned is checked against multicalls of 500 calls at the block.
-    words = list(range(lo, hi + 1))
-    bitmap = dict.fromkeys(words, 0) | {w: v for w, v in lens.pool["bitmap"]}
-    ticks = [t for t, _ in lens.pool["ticks"]]
-    calls = [encode_call(pool, "tickBitmap(int16)", w) for w in words] + [encode_call(pool, "ticks(int24)", t)
-                                                                          for t in ticks]
-    results = [r for i in range(0, len(calls), 500)
-               for r in batch_call(ctx.w3, calls[i : i + 500], block, ctx.multicall, chain)[1]]
-    assert [int.from_bytes(r.data, "big") for r in results[: len(words)]] == [bitmap[w] for w in words]
-    assert [decode(TICKS, r.data)[1] for r in results[len(words) :]] == [n for _, n in lens.pool["ticks"]]
-    assert initialized_ticks(bitmap, 1) == ticks
-    # A window the multicall path can still read agrees with it exactly.
-    narrower = dataclasses.replace(entry, config=config.model_copy(update={"window_ticks": 100_000}))
-    assert UniswapV3Adapter().read(ctx, [narrower], block) == UniswapV3Adapter().read(multicall_only(ctx), [narrower],
-                                                                                        block)
+    with held_still(devnet):  # every read below is pinned to one head
+        block = ctx.w3.eth.block_number
+        counter.reset()
+        [lens] = UniswapV3Adapter().read(ctx, [entry], block)
+        assert counter.count == 1  # ~6,200 words and their ticks fit one 30M-gas call
+        # An RPC with a lower eth_call gas cap: each call stops at its budget, the rest follows in ONE batch of pieces.
+        counter.reset()
+        assert UniswapV3Adapter().read(dataclasses.replace(ctx, lens_gas=8_000_000), [entry], block) == [lens]
+        assert counter.count == 2 and counter.methods == {"eth_call": 1, "batch": 1}, dict(counter.methods)
+        lo, hi = lens.pool["word_range"]
+        assert lens.pool["tick_spacing"] == 1 and hi - lo + 1 > 6_000 and len(lens.pool["ticks"]) > 200
+        # The multicall path cannot read this window at all (one multicall of ~6,200 tickBitmap calls runs out of
+        # memory gas), so every word and tick the lens returned is checked against multicalls of 500 calls at the block.
+        words = list(range(lo, hi + 1))
+        bitmap = dict.fromkeys(words, 0) | {w: v for w, v in lens.pool["bitmap"]}
+        ticks = [t for t, _ in lens.pool["ticks"]]
+        calls = [encode_call(pool, "tickBitmap(int16)", w) for w in words] + [encode_call(pool, "ticks(int24)", t)
+                                                                              for t in ticks]
+        results = [r for i in range(0, len(calls), 500)
+                   for r in batch_call(ctx.w3, calls[i : i + 500], block, ctx.multicall, chain)[1]]
+        assert [int.from_bytes(r.data, "big") for r in results[: len(words)]] == [bitmap[w] for w in words]
+        assert [decode(TICKS, r.data)[1] for r in results[len(words) :]] == [n for _, n in lens.pool["ticks"]]
+        assert initialized_ticks(bitmap, 1) == ticks
+        # A window the multicall path can still read agrees with it exactly.
+        narrower = dataclasses.replace(entry, config=config.model_copy(update={"window_ticks": 100_000}))
+        assert UniswapV3Adapter().read(ctx, [narrower], block) == UniswapV3Adapter().read(multicall_only(ctx),
+                                                                                            [narrower], block)

@@ -39,7 +39,7 @@ from tests.integration.adapters.adapter_helpers import (
     read_venues,
     send,
 )
-from tests.integration.conftest import DevnetHandle
+from tests.integration.conftest import DevnetHandle, held_still
 
 pytestmark = pytest.mark.integration
 
@@ -117,8 +117,8 @@ def test_executed_swaps_deliver_the_predicted_amount(devnet: DevnetHandle, chain
                     if executed >= 24 or (name == "uniswap_v2" and side is Side.BUY and executed % 2):
                         continue
                     snap = w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
-                    fresh = adapter.read(ctx, [e for e in devnet.config.venues_on(chain) if e.name == state.venue],
-                                         w3.eth.block_number)[0]
+                    _, [fresh] = at_head(ctx, partial(adapter.read, ctx, [e for e in devnet.config.venues_on(chain)
+                                                                          if e.name == state.venue]))
                     amount = random_size(rng, fresh, side) // 2 + 1
                     predicted = adapter.quote(fresh, side, amount)
                     token_out = tokens_for(fresh, side)[1]
@@ -230,29 +230,32 @@ def test_round_trips_bounded_independent_of_tick_count(devnet: DevnetHandle, cha
     ctx = dataclasses.replace(context(devnet.config, chain, counter), read_lens=False)
     entries = [v for v in devnet.config.venues_on(chain) if v.adapter == "uniswap_v3"]
     v3 = UniswapV3Adapter()  # a fresh instance: no pool hints yet
-    block = ctx.w3.eth.block_number
-    counter.reset()
-    before = v3.read(ctx, entries, block)
-    assert counter.count == MAX_ROUND_TRIPS  # cold: heads, bitmap words, ticks — for every V3 pool at once
-    counter.reset()
-    assert v3.read(ctx, entries, block) == before  # warm: hints only pick the calls, the state is the same
-    assert counter.count == 1
+    # Each pair of reads pinned to one head runs with the chains held still (see held_still); the mint runs free.
+    with held_still(devnet):
+        block = ctx.w3.eth.block_number
+        counter.reset()
+        before = v3.read(ctx, entries, block)
+        assert counter.count == MAX_ROUND_TRIPS  # cold: heads, bitmap words, ticks — for every V3 pool at once
+        counter.reset()
+        assert v3.read(ctx, entries, block) == before  # warm: hints only pick the calls, the state is the same
+        assert counter.count == 1
     # Add 40 narrow positions (80 new initialized ticks) to the busiest pool and read again.
     target = before[0]
     w3, trader = ctx.w3, devnet.state["chains"][chain]["accounts"]["trader"]
     manager = devnet.config.chains[chain].contracts["position_manager"]
     mint_narrow_positions(w3, trader, manager, target)
-    block = w3.eth.block_number
-    counter.reset()
-    after = v3.read(ctx, entries, block)
-    assert counter.count == 2  # warm, but the new ticks' liquidityNet was not predicted: one more round
-    assert len(after[0].pool["ticks"]) >= len(target.pool["ticks"]) + 40
-    counter.reset()
-    assert UniswapV3Adapter().read(ctx, entries, block) == after  # a cold read agrees to the last field
-    assert counter.count == MAX_ROUND_TRIPS
-    counter.reset()
-    read_venues(devnet.config, ctx, "uniswap_v2", block)
-    assert counter.count == 1
+    with held_still(devnet):
+        block = w3.eth.block_number
+        counter.reset()
+        after = v3.read(ctx, entries, block)
+        assert counter.count == 2  # warm, but the new ticks' liquidityNet was not predicted: one more round
+        assert len(after[0].pool["ticks"]) >= len(target.pool["ticks"]) + 40
+        counter.reset()
+        assert UniswapV3Adapter().read(ctx, entries, block) == after  # a cold read agrees to the last field
+        assert counter.count == MAX_ROUND_TRIPS
+        counter.reset()
+        read_venues(devnet.config, ctx, "uniswap_v2", block)
+        assert counter.count == 1
 
 
 def test_all_venues_of_a_chain_share_round_trips(devnet: DevnetHandle, still_chains: None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def _quoter_exact_input(w3: Web3, state: VenueState, side: Side, amount_in: int,
     return int(decode(("uint256", "uint160[]", "uint32[]", "uint256"), raw)[0])
 
 
-def test_route_quotes_equal_quoter_v2_quote_exact_input_to_the_wei(devnet: DevnetHandle) -> None:
+def test_route_quotes_equal_quoter_v2_quote_exact_input_to_the_wei(devnet: DevnetHandle, still_chains: None) -> None:
     rng = random.Random(12)
     checked = crossed = 0
     for chain in devnet.chains():
@@ -97,7 +98,7 @@ def test_route_quotes_equal_quoter_v2_quote_exact_input_to_the_wei(devnet: Devne
     assert checked >= 200 and crossed >= 30, (checked, crossed)  # the devnet ladders have ~30 ticks in reach
 
 
-def test_mixed_route_quotes_equal_quoter_then_pair(devnet: DevnetHandle) -> None:
+def test_mixed_route_quotes_equal_quoter_then_pair(devnet: DevnetHandle, still_chains: None) -> None:
     """A V3 leg then a V2 leg: QuoterV2's single-pool quote feeds the pair's getAmountOut (the router's own
     getAmountsOut over [WETH, USDC]), which is what the route composes."""
     rng = random.Random(7)
@@ -233,8 +234,8 @@ def test_executed_route_swaps_deliver_exactly_the_quote(devnet: DevnetHandle, ch
             for side, usd in ((Side.SELL, 1_000.0), (Side.BUY, 1_000.0), (Side.SELL, 50_000.0),
                               (Side.BUY, 50_000.0), (Side.SELL, reach / 2), (Side.BUY, reach / 4)):
                 # Read again before each swap: the one before moved the legs' prices.
-                [state] = ROUTE.read(context(devnet.config, chain), [_entry(devnet, chain, first.venue)],
-                                     devnet.w3(chain).eth.block_number)
+                ctx = context(devnet.config, chain)
+                _, [state] = at_head(ctx, partial(ROUTE.read, ctx, [_entry(devnet, chain, first.venue)]))
                 amount = (round(usd / state.mid_price * 10**state.base.decimals) if side is Side.SELL
                           else round(usd * 10**state.quote.decimals))
                 got = _swap_once(devnet, chain, state, side, amount)
@@ -276,7 +277,7 @@ def test_route_reads_ride_in_the_chains_rounds(devnet: DevnetHandle, still_chain
         assert counter.count == 1
 
 
-def test_routes_pass_the_live_conformance_check(devnet: DevnetHandle) -> None:
+def test_routes_pass_the_live_conformance_check(devnet: DevnetHandle, still_chains: None) -> None:
     for chain in devnet.chains():
         ctx = context(devnet.config, chain)
         block = ctx.w3.eth.block_number
@@ -324,7 +325,7 @@ def test_a_route_swap_carrying_the_wallets_signed_permit_needs_no_standing_allow
     assert ROUTE.parse_receipt(state, receipt).amount_out_raw == quoted
 
 
-def test_routes_price_like_the_direct_pools(devnet: DevnetHandle) -> None:
+def test_routes_price_like_the_direct_pools(devnet: DevnetHandle, still_chains: None) -> None:
     """The devnet's WBTC/WETH pools sit at the ratio of the BTC and ETH prices, so a route's mid is the direct
     pools' of its underlying within the pools' configured offsets (a few bp), and its legs are deep: WBTC routes
     through WETH, and the WETH route through WBTC then V4's WBTC/USDC pool."""

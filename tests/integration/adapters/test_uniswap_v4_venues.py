@@ -28,7 +28,7 @@ def registry() -> AdapterRegistry:
                            adapters={"uniswap_v4": UniswapV4Adapter()})
 
 
-def test_v4_venues_verify_and_a_router_of_another_kind_is_refused(devnet: DevnetHandle) -> None:
+def test_v4_venues_verify_and_a_router_of_another_kind_is_refused(devnet: DevnetHandle, still_chains: None) -> None:
     reg = registry()
     for chain in devnet.chains():
         ctx, entries = context(devnet.config, chain), v4_entries(devnet, chain)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from crosshedge import AdapterConformanceError
 from crosshedge.config import Config, load_config
 from devnet.v4 import v4_venue_sections
 from orchestrator import IntentKind, IntentState, RunContext, RunState
+from tests.integration.adapters.adapter_helpers import at_head
 from tests.integration.adapters.v4_exec_helpers import balance, contract
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, drive, make_plan
@@ -169,7 +171,7 @@ def test_the_conformance_suite_checks_a_permit2_venues_permit(
     ctx = RunContext(config=config, ledger=fresh.ledger(), registry=registry)
     chain, venue = ctx.chain_context(CHAIN), config.venue(CHAIN, pool)
     check_static(UniswapV4Adapter(), venue)
-    state = check_live_venue(UniswapV4Adapter(), chain, venue, int(chain.w3.eth.block_number))
+    _, state = at_head(chain, partial(check_live_venue, UniswapV4Adapter(), chain, venue))
     assert state.pool["permit2"] == config.chains[CHAIN].uniswap_v4.permit2  # type: ignore[union-attr]
 
     class Greedy(UniswapV4Adapter):  # asks for more than the swap's input, for longer than its deadline
@@ -178,7 +180,7 @@ def test_the_conformance_suite_checks_a_permit2_venues_permit(
             return asked.model_copy(update={"amount": amount_in * 2, "expiration": deadline + 86_400})
 
     with pytest.raises(AdapterConformanceError, match=r"permit_request\(v4_\w+\) is for \d+ of .*not the sell's") as e:
-        check_live_venue(Greedy(), chain, venue, int(chain.w3.eth.block_number))
+        at_head(chain, partial(check_live_venue, Greedy(), chain, venue))
     assert "not at the swap's deadline" in str(e.value)
 
 

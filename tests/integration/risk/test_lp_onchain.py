@@ -21,6 +21,7 @@ from adapters import LpPosition, calldata, decode
 from adapters.uniswap_v3_lp import UniswapV3LpPositions, UniswapV3LpSettings
 from orchestrator import chain_context
 from risk import human_price, human_range, lp_delta, lp_gamma
+from tests.integration.adapters.adapter_helpers import at_head
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)  # LP positions value at their block; the time only labels them
 
@@ -31,8 +32,9 @@ Q96 = 2**96
 def _positions(devnet, chain: str) -> tuple[Web3, str, list[LpPosition]]:  # type: ignore[no-untyped-def]
     w3 = devnet.w3(chain)
     ctx = chain_context(devnet.config, chain, w3)
-    block = w3.eth.block_number
-    return w3, str(ctx.extras["wallet"]), UniswapV3LpPositions().read_positions(ctx, UniswapV3LpSettings(), block, NOW)
+    _, positions = at_head(ctx, lambda block: UniswapV3LpPositions().read_positions(ctx, UniswapV3LpSettings(), block,
+                                                                                  NOW))
+    return w3, str(ctx.extras["wallet"]), positions
 
 
 def _onchain_amounts(w3: Web3, owner: str, p: LpPosition) -> tuple[int, int]:
