@@ -70,7 +70,7 @@ from adapters.pool_state import (
     pool_state_filename,
     write_pool_state,
 )
-from adapters.positions import LpPosition, OptionPosition, Smile, SpotPosition
+from adapters.positions import LpPosition, OptionPosition, PerpPosition, Smile, SpotPosition
 from adapters.registry import ENTRY_POINT_GROUP, AdapterRegistry, check_conformance, default_registry
 from adapters.rpc import (
     Address,
@@ -156,6 +156,7 @@ __all__ = [
     "OptionPosition",
     "Permit2Venue",
     "PermitRequest",
+    "PerpPosition",
     "PoolState",
     "PoolStateVenue",
     "PositionEntry",

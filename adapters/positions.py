@@ -184,3 +184,34 @@ class SpotPosition(Frozen):
     raw: int = Field(ge=0)
     wallet: str
     block_number: int
+
+
+class PerpPosition(Frozen):
+    """One account's position in one perp market, in Perpetual Protocol v2 (Curie) AccountBalance terms (base and USD
+    units); its risk, margin and liquidation price are risk.perps's functions of it and a mark.
+
+    ``chain``, ``market`` (the chains.yaml perp entry) and ``block_number`` say where it was read; a position built by
+    hand for a what-if leaves them empty.
+    """
+
+    underlying: str
+    size: float  # base units, signed: > 0 long
+    open_notional: float  # quote units, the sign opposite to size's (−size · entry when opened at one price)
+    collateral_usd: float = Field(ge=0)  # the account's collateral value in the Vault
+    owed_funding_usd: float = 0.0  # pending funding the account owes (< 0: it is owed)
+    # The market as read with the position (None / defaults for a what-if built by hand): its mark and index prices,
+    # the funding rate per day (Curie's premium (mark − index) / index; > 0: longs pay) and its margin ratios.
+    mark_price: float | None = Field(default=None, gt=0)
+    index_price: float | None = Field(default=None, gt=0)
+    daily_funding_rate: float = 0.0
+    mm_ratio: float = Field(default=0.0625, gt=0, lt=1)  # Curie's ClearingHouseConfig.getMmRatio (1e6 = 1)
+    im_ratio: float = Field(default=0.10, gt=0, lt=1)  # getImRatio
+    chain: str | None = None
+    market: str | None = None
+    block_number: int | None = None
+    source: str = "perp_curie"
+
+    @property
+    def entry_price(self) -> float | None:
+        """The average open price, −open_notional / size (None when flat)."""
+        return -self.open_notional / self.size if self.size else None

@@ -58,7 +58,6 @@ from risk.oos import BAND_FAMILIES, FrozenChoice, OutOfSample, PairComparison, o
 from risk.perps import (
     CURIE_IM_RATIO,
     CURIE_MM_RATIO,
-    PerpPosition,
     account_value,
     free_collateral,
     funding_usd,
@@ -125,7 +124,6 @@ __all__ = [
     "OutOfSample",
     "PairComparison",
     "PathRun",
-    "PerpPosition",
     "PnlExplain",
     "PolicyInput",
     "PolicyResult",

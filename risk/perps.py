@@ -28,28 +28,12 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
-
-from crosshedge import Frozen, InputError
+from adapters import PerpPosition
+from crosshedge import InputError
 
 #: Curie's maintenance margin ratio (ClearingHouseConfig.getMmRatio: 62,500 in 1e6) and initial margin ratio (imRatio).
 CURIE_MM_RATIO = 0.0625
 CURIE_IM_RATIO = 0.10
-
-
-class PerpPosition(Frozen):
-    """One account's position in one perp market (Curie's AccountBalance terms, in base and USD units)."""
-
-    underlying: str
-    size: float  # base units, signed: > 0 long
-    open_notional: float  # quote units, the sign opposite to size's (−size · entry when opened at one price)
-    collateral_usd: float = Field(ge=0)  # the account's collateral value in the Vault
-    owed_funding_usd: float = 0.0  # pending funding the account owes (< 0: it is owed)
-
-    @property
-    def entry_price(self) -> float | None:
-        """The average open price, −open_notional / size (None when flat)."""
-        return -self.open_notional / self.size if self.size else None
 
 
 def _check_ratio(mm_ratio: float) -> None:
@@ -110,5 +94,5 @@ def funding_usd(pos: PerpPosition, index: float, daily_rate: float, days: float)
     return pos.size * index * daily_rate * days
 
 
-__all__ = ["CURIE_IM_RATIO", "CURIE_MM_RATIO", "PerpPosition", "account_value", "free_collateral", "funding_usd",
+__all__ = ["CURIE_IM_RATIO", "CURIE_MM_RATIO", "account_value", "free_collateral", "funding_usd",
            "liquidation_price", "margin_ratio", "survives_move"]

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters import PerpPosition
 from crosshedge import InputError
 from risk import (
     CURIE_MM_RATIO,
-    PerpPosition,
     account_value,
     free_collateral,
     funding_usd,
