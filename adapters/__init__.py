@@ -2,7 +2,7 @@
 conformance suites.
 
 Built-in adapters (``uniswap_v3``, ``uniswap_v4``, ``uniswap_v2``, ``erc20``, ``uniswap_v3_lp``, ``option_book``,
-``across``) are
+``across``, ``perp_curie``) are
 found through the ``crosshedge.adapters`` entry-point group like any third-party plugin, so nothing here imports them;
 what they share with the rest of crosshedge (values, RPC helpers, the curve helpers) is exported below.
 
@@ -22,6 +22,12 @@ from adapters.conformance import (
     static_problems,
     verification_problems,
 )
+from adapters.conformance_perp import (
+    PerpConformance,
+    check_live_fill,
+    check_live_market,
+    check_static_perp,
+)
 from adapters.conformance_transfer import (
     TransferConformance,
     check_live_deposit,
@@ -40,6 +46,7 @@ from adapters.contract import (
     LinkCheck,
     LinkKind,
     Permit2Venue,
+    PerpAdapter,
     PoolStateVenue,
     PositionScope,
     PositionSource,
@@ -58,6 +65,7 @@ from adapters.contract import (
 )
 from adapters.option_book import load_book
 from adapters.permit2 import PermitRequest, SignedPermit, permit_typed_data, read_permit_nonce
+from adapters.perps import PerpEntry, PerpFill, PerpMarketState, PerpQuote
 from adapters.pool_state import (
     PoolState,
     TickRecord,
@@ -156,7 +164,13 @@ __all__ = [
     "OptionPosition",
     "Permit2Venue",
     "PermitRequest",
+    "PerpAdapter",
+    "PerpConformance",
+    "PerpEntry",
+    "PerpFill",
+    "PerpMarketState",
     "PerpPosition",
+    "PerpQuote",
     "PoolState",
     "PoolStateVenue",
     "PositionEntry",
@@ -207,8 +221,11 @@ __all__ = [
     "check_head_fresh",
     "check_heads",
     "check_live_deposit",
+    "check_live_fill",
+    "check_live_market",
     "check_live_venue",
     "check_static",
+    "check_static_perp",
     "check_static_transfer",
     "checksum_address",
     "code_keccak",

@@ -70,7 +70,7 @@ def static_problems(adapter: Any) -> list[str]:
     model: type[BaseModel] = adapter.config_model
     if model.model_config.get("extra") != "forbid":
         problems.append(f"config_model {model.__name__} must set extra='forbid' so a typo in chains.yaml is an error")
-    if adapter.kind == "transfer":  # adapters.conformance_transfer checks its members' signatures
+    if adapter.kind in ("transfer", "perp"):  # adapters.conformance_transfer / conformance_perp check signatures
         return problems
     signatures = dict(VENUE_SIGNATURES if adapter.kind == "venue" else POSITION_SIGNATURES)
     for capability in getattr(adapter, "capabilities", frozenset()):

@@ -3,7 +3,8 @@
 An adapter is one class, registered under the ``crosshedge.adapters`` entry-point group, that implements one of
 the protocols below. Venue adapters (``kind = "venue"``) read liquidity and trade; position sources
 (``kind = "positions"``) read what the book holds; transfer adapters (``kind = "transfer"``) bridge a token
-between two chains' wallets (adapters.transfers). Each owns a pydantic model for its section of chains.yaml.
+between two chains' wallets (adapters.transfers); perp adapters (``kind = "perp"``) trade perpetual futures on a
+vAMM with margin in a vault (adapters.perps). Each owns a pydantic model for its section of chains.yaml.
 
 Everything the runtime relies on is declared here, never discovered with ``getattr``:
 
@@ -40,6 +41,8 @@ from eth_utils.crypto import keccak
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from adapters.permit2 import PermitRequest, SignedPermit
+from adapters.perps import PerpEntry, PerpFill, PerpMarketState, PerpQuote
+from adapters.positions import PerpPosition
 from adapters.rpc import Stages, Walk, lens_usable, run_stages
 from adapters.transfers import Deposit, FillStatus, Refund, RelayFill, TransferEntry, TransferQuote, TransferRoute
 from adapters.types import ChainContext, Fill, Side, SwapQuote, TxRequest, VenueEntry, VenueState
@@ -496,7 +499,74 @@ class TransferAdapter(Protocol):
         ...
 
 
-Adapter = VenueAdapter | PositionSource | TransferAdapter
+@runtime_checkable
+class PerpAdapter(Protocol):
+    """A perpetual-futures venue (``kind = "perp"``): market orders on a vAMM, margin in a Vault (adapters.perps).
+
+    One instance serves every market of its type. Its config is a section per market (``chains.<chain>.perps``).
+    The read is pinned to a block and returns the market (prices, funding, fees, margin ratios, the vAMM's exact
+    state and curves) with the wallet's account in it; a quote replays the venue's trade to the wei from that state
+    alone; trades, deposits and withdrawals are one call each (a deposit after an exact approval of
+    ``contracts().spender``, the Vault); fills are the ClearingHouse's PositionChanged events of a receipt.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["perp"]]
+    config_model: ClassVar[type[BaseModel]]
+
+    def contracts(self, entry: PerpEntry) -> VenueContracts:
+        """The collateral approval's spender (the Vault) and every contract the market calls or reads."""
+        ...
+
+    def verification(self, entry: PerpEntry) -> VenueChecks:
+        """Per role the code expected at its address and the links between roles, from the config alone."""
+        ...
+
+    def tokens(self, entry: PerpEntry) -> tuple[str, ...]:
+        """The configured token symbols the market uses (its collateral), which the chain must configure."""
+        ...
+
+    def underlying(self, entry: PerpEntry) -> str:
+        """What one base unit of the market tracks (ETH), from the config alone: the risk it carries."""
+        ...
+
+    def read(self, chain: ChainContext, markets: Sequence[PerpEntry], block: int) -> list[PerpMarketState]:
+        """Every given market on one chain with the wallet's account (``chain.extras["wallet"]``), pinned to
+        ``block``, in a bounded number of round trips (HeadMovedError when the node answered at another block)."""
+        ...
+
+    def quote(self, state: PerpMarketState, side: Side, base_amount: int) -> PerpQuote:
+        """The exact result of a market order of ``base_amount`` raw base units, from ``state`` alone."""
+        ...
+
+    def build_open(self, state: PerpMarketState, side: Side, amount: int, opposite_amount_bound: int,
+                   deadline: int) -> TxRequest:
+        """The order of ``amount`` raw base units with its bound on the quote side (the least received for SELL,
+        the most paid for BUY) and ``deadline``, not yet signed."""
+        ...
+
+    def build_close(self, state: PerpMarketState, opposite_amount_bound: int, deadline: int) -> TxRequest:
+        """The order that flattens the account's position in the market, with its quote-side bound."""
+        ...
+
+    def build_deposit(self, entry: PerpEntry, token: str, amount_raw: int) -> TxRequest:
+        """Deposit ``amount_raw`` of collateral ``token`` (an address) into the Vault."""
+        ...
+
+    def build_withdraw(self, entry: PerpEntry, token: str, amount_raw: int) -> TxRequest:
+        """Withdraw ``amount_raw`` of collateral ``token`` from the Vault to the sender."""
+        ...
+
+    def parse_fills(self, market: PerpMarketState | PerpEntry, receipt: Mapping[str, Any]) -> list[PerpFill]:
+        """The market's PositionChanged events in a mined receipt (AdapterError when it reverted)."""
+        ...
+
+    def position(self, state: PerpMarketState) -> PerpPosition:
+        """The account's position in the market as read (AdapterError when the read had no account)."""
+        ...
+
+
+Adapter = VenueAdapter | PositionSource | TransferAdapter | PerpAdapter
 
 #: Members each kind must define; the registry checks these at load and lists what is missing.
 REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
@@ -505,6 +575,9 @@ REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
     "positions": ("name", "kind", "config_model", "scope", "read_positions"),
     "transfer": ("name", "kind", "config_model", "contracts", "verification", "tokens", "quote", "build_deposit",
                  "parse_deposit", "fill_status", "find_fill", "find_refund"),
+    "perp": ("name", "kind", "config_model", "contracts", "verification", "tokens", "underlying", "read", "quote",
+             "build_open",
+             "build_close", "build_deposit", "build_withdraw", "parse_fills", "position"),
 }
 #: Attributes (not methods) among REQUIRED_MEMBERS.
 DECLARED_ATTRIBUTES = frozenset({"name", "kind", "config_model", "capabilities", "scope"})
@@ -531,6 +604,7 @@ __all__ = [
     "LinkKind",
     "Operand",
     "Permit2Venue",
+    "PerpAdapter",
     "PoolStateVenue",
     "PositionScope",
     "PositionSource",

@@ -28,6 +28,7 @@ from adapters.contract import (
     Capability,
     LensVenueReader,
     Permit2Venue,
+    PerpAdapter,
     PoolStateVenue,
     PositionScope,
     PositionSource,
@@ -148,6 +149,14 @@ class AdapterRegistry:
         if adapter.kind != "transfer":
             raise ConfigError(f"adapter {name!r} is a {adapter.kind} adapter, not a transfer adapter")
         assert isinstance(adapter, TransferAdapter)
+        return adapter
+
+    def perp(self, name: str) -> PerpAdapter:
+        """The perp adapter (a perpetual-futures venue) called ``name``."""
+        adapter = self.get(name)
+        if adapter.kind != "perp":
+            raise ConfigError(f"adapter {name!r} is a {adapter.kind} adapter, not a perp adapter")
+        assert isinstance(adapter, PerpAdapter)
         return adapter
 
     def positions(self, name: str) -> PositionSource:

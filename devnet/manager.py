@@ -68,6 +68,17 @@ class ChainStatus:
     block: int | None
 
 
+#: The Curie roles a perp_curie section names (adapters.perp_curie.PerpCurieConfig), as devnet.perp records them.
+_PERP_ROLES = ("clearing_house", "vault", "exchange", "account_balance", "market_registry", "clearing_house_config",
+               "base_token", "quote_token", "pool")
+
+
+def _perp_section(perp: dict[str, Any]) -> dict[str, Any]:
+    """The generated config's perp_curie section of a chain's Curie deployment: its one vETH market, in USDC."""
+    return {"adapter": "perp_curie", **{role: perp[role] for role in _PERP_ROLES}, "underlying": "ETH",
+            "collateral": "USDC"}
+
+
 def _write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -304,8 +315,8 @@ class DevnetManager:
                 if self.spec.v4_venues:
                     weth = s["tokens"]["WETH"]["address"]
                     chains[name]["venues"] = {**s["venues"], **v4_venue_sections(s["uniswap_v4"], weth)}
-            if s.get("perp"):  # the chain's Perp (Curie) deployment by role (devnet.perp); its code hashes are above
-                chains[name]["perp_curie"] = dict(s["perp"])
+            if s.get("perp"):  # the chain's Perp (Curie) market (devnet.perp); its code hashes are above
+                chains[name]["perps"] = {"eth_perp": _perp_section(s["perp"])}
             if chain.inventory_targets:  # where each token's inventory should sit (crosshedge inventory, the plan)
                 chains[name]["inventory_targets"] = {k: v.model_dump() for k, v in chain.inventory_targets.items()}
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url

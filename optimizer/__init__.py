@@ -12,6 +12,8 @@ from optimizer.baselines import BASELINES, best_single, greedy, router_split
 from optimizer.diagnose import explain, infeasibility, usable_venues
 from optimizer.finalize import Quoter, registry_quoter
 from optimizer.limits import violation
+from optimizer.perp_term import PERP_TERM, PerpTerm
+from optimizer.perps import PerpOption, PlannedPerpTrade
 from optimizer.plan import Planner, plan
 from optimizer.problem import (
     CostBreakdown,
@@ -27,25 +29,30 @@ from optimizer.problem import (
     load_problem,
     venue_key,
 )
-from optimizer.replay import ReplayedTrade, ReplayResult, SwapOrder, replay, swap_orders
+from optimizer.replay import ReplayedPerpTrade, ReplayedTrade, ReplayResult, SwapOrder, replay, swap_orders
 from optimizer.synthetic import BenchMarket, bench_scenario, cp_quote, cp_state, random_problem
 from optimizer.terms import CORE_TERMS, ModelContext, RunView, Term, TermParts, VenueCap
 
 __all__ = [
     "BASELINES",
     "CORE_TERMS",
+    "PERP_TERM",
     "BenchMarket",
     "CostBreakdown",
     "HedgeProblem",
     "HedgeTarget",
     "MarkFarFromMidsWarning",
     "ModelContext",
+    "PerpOption",
+    "PerpTerm",
     "Plan",
+    "PlannedPerpTrade",
     "PlannedTrade",
     "PlannedTransfer",
     "Planner",
     "Quoter",
     "ReplayResult",
+    "ReplayedPerpTrade",
     "ReplayedTrade",
     "RunView",
     "SolveStats",

@@ -16,7 +16,9 @@ import numpy as np
 
 from adapters import Side, VenueState
 from crosshedge import InfeasiblePlanError, InputError, StaleDataError
+from optimizer import perps
 from optimizer.packing import PackedData
+from optimizer.perp_model import perp_options
 from optimizer.problem import HedgeProblem, HedgeTarget, Plan, VenueExplanation, check_problem, venue_key, was_checked
 
 
@@ -89,29 +91,48 @@ def _open(problem: HedgeProblem, st: VenueState) -> bool:
     return st.chain not in problem.disabled_chains and venue_key(st) not in problem.disabled_venues
 
 
-def _sell_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: list[VenueState]) -> str | None:
+def _perp_room(problem: HedgeProblem, t: HedgeTarget, side: Side) -> tuple[float, str]:
+    """What the open perp markets of ``t``'s underlying can trade on ``side`` within every rule, and a phrase
+    naming each market and what stops it ("" without perps)."""
+    total, parts = 0.0, []
+    for option in perp_options(problem):
+        if option.underlying != t.underlying or option.chain in problem.disabled_chains or \
+                option.key in problem.disabled_venues:
+            continue
+        most, why = perps.room(option, side, problem.perp_stress_move, problem.settings.max_price_impact_bps)
+        total += most
+        parts.append(f"{most:g} {t.underlying} on perp {option.key} ({why.removeprefix(f'perp {option.key}: ')})")
+    if not parts:
+        return 0.0, ""
+    return total, f", and the perp markets add at most {total:g} {t.underlying}: " + "; ".join(parts)
+
+
+def _sell_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: list[VenueState],
+                    perp: tuple[float, str] = (0.0, "")) -> str | None:
     chains = sorted({s.chain for s in states if s.underlying == t.underlying and _open(problem, s)})
     symbols = sorted({s.base.symbol for s in states if s.underlying == t.underlying})
     held = sum(problem.inventory.get(c, {}).get(sym, 0.0) for c in chains for sym in symbols)
-    if held < need:
+    if held + perp[0] < need:
         where = " and ".join(chains) if chains else "no chain with an open venue"
         return (
             f"cannot sell {need:g} {t.underlying} of delta: the wallets hold {held:g} {'/'.join(symbols)} "
-            f"on {where} together"
+            f"on {where} together{perp[1]}"
         )
     return None
 
 
-def _buy_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: list[VenueState]) -> str | None:
+def _buy_shortfall(problem: HedgeProblem, t: HedgeTarget, need: float, states: list[VenueState],
+                   perp: tuple[float, str] = (0.0, "")) -> str | None:
     venues = [s for s in states if s.underlying == t.underlying and _open(problem, s)]
     chains = sorted({s.chain for s in venues})
     quote_syms = sorted({s.quote.symbol for s in venues})
     held = sum(problem.inventory.get(c, {}).get(q, 0.0) for c in chains for q in quote_syms)
     cheapest = min((s.buy.segments[0].price for s in venues), default=t.mark_price_usd)
-    if held < need * cheapest:
+    if held < (need - perp[0]) * cheapest:
         return (
             f"cannot buy {need:g} {t.underlying} of delta: it costs at least ${need * cheapest:,.0f} and the wallets "
             f"hold {held:,.2f} {'/'.join(quote_syms)} on {' and '.join(chains) or 'no chain with an open venue'}"
+            f"{perp[1]}"
         )
     return None
 
@@ -152,21 +173,24 @@ def _target_limit(problem: HedgeProblem, t: HedgeTarget, side: Side, need: float
     s = problem.settings
     venues = [v for v in states if v.underlying == t.underlying]
     open_venues = [v for v in venues if _open(problem, v)]
-    if not open_venues:
+    perp = _perp_room(problem, t, side)  # the perp markets' room, and a phrase naming them (none: (0, ""))
+    if not open_venues and perp[0] < need:
         off = ", ".join(venue_key(v) for v in venues) or "none configured"
         return (f"cannot {side} {need:g} {t.underlying} of delta: no open venue trades {t.underlying} "
-                f"(switched off or missing: {off})")
-    short = (_sell_shortfall if side is Side.SELL else _buy_shortfall)(problem, t, need, states)
+                f"(switched off or missing: {off}){perp[1]}")
+    if not open_venues:
+        return None
+    short = (_sell_shortfall if side is Side.SELL else _buy_shortfall)(problem, t, need, states, perp)
     if short:
         return short
     room = _room_under_impact_cap(open_venues, side, data, states)
-    if room < need:
+    if room + perp[0] < need:
         return (f"cannot {side} {need:g} {t.underlying} of delta: the open venues' curves hold only {room:g} "
-                f"{t.underlying} within optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}")
-    per_chain = _per_chain_inventory(problem, t, side, need, open_venues, data, states)
+                f"{t.underlying} within optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}{perp[1]}")
+    per_chain = _per_chain_inventory(problem, t, side, need - perp[0], open_venues, data, states)
     if per_chain:
-        return per_chain
-    if s.max_trades is not None:
+        return per_chain + perp[1]
+    if s.max_trades is not None and not perp[1]:
         best = sorted((_venue_room(v, side, data, states) for v in open_venues), reverse=True)[: s.max_trades]
         if sum(best) < need:
             return (f"cannot {side} {need:g} {t.underlying} of delta in optimizer.max_trades = {s.max_trades} "

@@ -17,6 +17,7 @@ from adapters import Curve, Side, VenueState, default_registry
 from crosshedge import PlanError, QuoteOutOfRangeError
 from optimizer import synthetic
 from optimizer.packing import fee_rate
+from optimizer.perps import PlannedPerpTrade
 from optimizer.problem import (
     CostBreakdown,
     HedgeProblem,
@@ -144,11 +145,14 @@ def exact_trade(problem: HedgeProblem, alloc: Allocation, quoter: Quoter) -> Pla
     )
 
 
-def residuals(problem: HedgeProblem, trades: Sequence[PlannedTrade]) -> dict[str, float]:
-    """Each underlying's delta after the trades (buys add, sells remove)."""
+def residuals(problem: HedgeProblem, trades: Sequence[PlannedTrade],
+              perp_trades: Sequence[PlannedPerpTrade] = ()) -> dict[str, float]:
+    """Each underlying's delta after the trades and perp trades (buys and longs add, sells and shorts remove)."""
     out = {t.underlying: t.current_delta for t in problem.targets}
     for tr in trades:
         out[tr.underlying] += tr.base_amount if tr.side is Side.BUY else -tr.base_amount
+    for pt in perp_trades:
+        out[pt.underlying] += pt.signed_amount
     return out
 
 
@@ -166,11 +170,13 @@ def build_plan(
     explanation: Sequence[VenueExplanation] = (),
     kind: str = "optimal",
     transfers: Sequence[PlannedTransfer] = (),
+    perp_trades: Sequence[PlannedPerpTrade] = (),
 ) -> Plan:
-    """Exact trades, cost breakdown, residuals and objective for the given allocations (and transfers)."""
+    """Exact trades, cost breakdown, residuals and objective for the given allocations (and transfers and perp
+    trades, already priced: :func:`optimizer.perps.planned_perp_trade`)."""
     trades = [exact_trade(problem, a, quoter) for a in allocations]
     return plan_from_trades(problem, trades, stats=stats, model_objective=model_objective, explanation=explanation,
-                            kind=kind, transfers=transfers)
+                            kind=kind, transfers=transfers, perp_trades=perp_trades)
 
 
 def plan_from_trades(
@@ -182,23 +188,29 @@ def plan_from_trades(
     explanation: Sequence[VenueExplanation] = (),
     kind: str = "optimal",
     transfers: Sequence[PlannedTransfer] = (),
+    perp_trades: Sequence[PlannedPerpTrade] = (),
 ) -> Plan:
-    """Cost breakdown, residuals, risk and objective of already priced trades and the plan's transfers: a trade
-    that spends what a transfer brings is marked staged and its wait priced (optimizer.transfers)."""
+    """Cost breakdown, residuals, risk and objective of already priced trades, the plan's transfers and its perp
+    trades: a trade that spends what a transfer brings is marked staged and its wait priced (optimizer.transfers);
+    a perp trade adds its gas, fee, impact and funding (optimizer.perps)."""
     wait, late = staged_trades(problem, trades, transfers)
     trades = [t.model_copy(update={"staged": i in late}) if t.staged != (i in late) else t
               for i, t in enumerate(trades)]
     bridge_fee, bridge_gas = sum(t.fee_usd for t in transfers), sum(t.gas_usd for t in transfers)
+    perp_total = sum(p.cost_usd for p in perp_trades)
     cost = CostBreakdown(
         gas_usd=sum(t.gas_usd for t in trades), fee_usd=sum(t.fee_usd for t in trades),
         impact_usd=sum(t.impact_usd for t in trades), bridge_fee_usd=bridge_fee, bridge_gas_usd=bridge_gas,
-        wait_usd=wait, total_usd=sum(t.cost_usd for t in trades) + bridge_fee + bridge_gas + wait,
+        wait_usd=wait, perp_gas_usd=sum(p.gas_usd for p in perp_trades),
+        perp_fee_usd=sum(p.fee_usd for p in perp_trades), perp_impact_usd=sum(p.impact_usd for p in perp_trades),
+        funding_usd=sum(p.funding_usd for p in perp_trades),
+        total_usd=sum(t.cost_usd for t in trades) + bridge_fee + bridge_gas + wait + perp_total,
     )
     rebalance = inventory_usd(problem, transfers)
-    residual = residuals(problem, trades)
+    residual = residuals(problem, trades, perp_trades)
     risk = total_risk(problem, residual)
     note = ""
-    if not trades and not transfers:
+    if not trades and not transfers and not perp_trades:
         note = (
             "no trade is the optimum: every delta is inside its band and no set of trades costs less than the "
             f"risk it would remove (risk term now ${risk:,.2f})"
@@ -208,4 +220,5 @@ def plan_from_trades(
         residual_delta=residual, risk_usd=risk, objective_usd=cost.total_usd + risk + rebalance,
         model_objective_usd=model_objective, stats=stats, explanation=list(explanation), note=note,
         kind="baseline" if kind == "baseline" else "optimal", transfers=list(transfers), inventory_usd=rebalance,
+        perp_trades=tuple(perp_trades),
     )

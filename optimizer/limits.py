@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from adapters import Side, VenueState
+from optimizer import perps
+from optimizer.perp_model import option_of
 from optimizer.problem import HedgeProblem, Plan, PlannedTrade, venue_key
 from optimizer.transfers import Flows
 
@@ -27,7 +29,9 @@ class Breach:
     """One broken limit: its name, the trades it concerns, and how far (``excess`` > 0; units in ``unit``).
 
     ``kind``: ``switched_off``, ``min_trade``, ``impact_cap``, ``inventory``, ``notional``, ``max_trades``,
-    ``band_above`` (the residual is above the band: sell more / buy less) or ``band_below``.
+    ``band_above`` (the residual is above the band: sell more / buy less) or ``band_below``; for a perp trade
+    ``perp_margin`` (initial margin or liquidation distance, :func:`optimizer.perps.breach`) and the per-trade kinds
+    above, its index in ``perps``.
     """
 
     kind: str
@@ -35,6 +39,7 @@ class Breach:
     trades: tuple[int, ...]
     excess: Fraction
     unit: str  # "raw", "usd", "base", "trades", ""
+    perps: tuple[int, ...] = ()  # indices into plan.perp_trades
 
 
 def raw_balance(amount: float, decimals: int) -> int:
@@ -76,10 +81,45 @@ def _per_trade(problem: HedgeProblem, plan: Plan, states: dict[str, VenueState])
     return None
 
 
+#: A perp trade's size is a float the account sets to 1e-18 of a base unit: the band is met to this resolution.
+PERP_RESOLUTION = Fraction(1, 10**12)
+
+
+def _per_perp(problem: HedgeProblem, plan: Plan) -> Breach | None:
+    """Each perp trade: its market known and switched on, at least the minimum size, within the impact cap (against
+    the mark) and, when it grows the position, within the account's margin."""
+    s = problem.settings
+    for i, pt in enumerate(plan.perp_trades):
+        option, target = option_of(problem, pt), problem.target(pt.underlying)
+        if option is None or target is None:
+            return Breach("switched_off", f"perp {pt.key} is not a perp market of the problem", (), Fraction(1), "",
+                          (i,))
+        if option.chain in problem.disabled_chains or option.key in problem.disabled_venues:
+            return Breach("switched_off", f"perp {pt.key} is switched off", (), Fraction(1), "", (i,))
+        least = max(option.min_trade, s.min_trade_usd / target.mark_price_usd)
+        if pt.base_amount < least * (1 - 1e-12):
+            return Breach("min_trade", f"perp {pt.key}: {pt.base_amount:g} {pt.underlying} is below the minimum "
+                          f"{least:g}", (), Fraction(least) - Fraction(pt.base_amount), "base", (i,))
+        over = perps.impact_bps(option, pt.side, pt.base_amount) - s.max_price_impact_bps
+        if over > 1e-9:
+            return Breach("impact_cap", f"perp {pt.key}: average impact against the mark above "
+                          f"optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}", (), Fraction(over) / 10_000,
+                          "", (i,))
+        why = perps.breach(option, pt.signed_amount, perps.trade_cost_usd(option, pt.side, pt.base_amount),
+                           problem.perp_stress_move)
+        if why is not None:
+            return Breach("perp_margin", why, (), Fraction(1), "", (i,))
+    return None
+
+
 def _run_limits(problem: HedgeProblem, plan: Plan, states: dict[str, VenueState]) -> Breach | None:
     s = problem.settings
     spent: defaultdict[tuple[str, str, int], list[int]] = defaultdict(list)
     notional = Fraction(0)
+    for pt in plan.perp_trades:
+        target = problem.target(pt.underlying)
+        assert target is not None
+        notional += Fraction(pt.base_amount) * Fraction(target.mark_price_usd)
     for i, tr in enumerate(plan.trades):
         st, target = states[tr.venue_key], problem.target(tr.underlying)
         assert target is not None
@@ -103,9 +143,10 @@ def _run_limits(problem: HedgeProblem, plan: Plan, states: dict[str, VenueState]
     if notional > Fraction(s.max_notional_usd_per_run):
         return Breach("notional", f"${float(notional):,.2f} of trades is above optimizer.max_notional_usd_per_run",
                       tuple(range(len(plan.trades))), notional - Fraction(s.max_notional_usd_per_run), "usd")
-    if s.max_trades is not None and len(plan.trades) > s.max_trades:
-        return Breach("max_trades", f"{len(plan.trades)} trades is above optimizer.max_trades = {s.max_trades}",
-                      tuple(range(len(plan.trades))), Fraction(len(plan.trades) - s.max_trades), "trades")
+    count = len(plan.trades) + len(plan.perp_trades)
+    if s.max_trades is not None and count > s.max_trades:
+        return Breach("max_trades", f"{count} trades is above optimizer.max_trades = {s.max_trades}",
+                      tuple(range(len(plan.trades))), Fraction(count - s.max_trades), "trades")
     return None
 
 
@@ -126,11 +167,15 @@ def _band(problem: HedgeProblem, plan: Plan, states: dict[str, VenueState]) -> B
             amount = Fraction(base_raw(tr), 10**st.base.decimals)
             residual += amount if tr.side is Side.BUY else -amount
             slack += resolution(st, tr)
+        hedges = [j for j, pt in enumerate(plan.perp_trades) if pt.underlying == t.underlying]
+        for j in hedges:
+            residual += Fraction(plan.perp_trades[j].signed_amount)
+            slack += PERP_RESOLUTION
         above, below = residual - Fraction(t.upper) - slack, Fraction(t.lower) - slack - residual
         if above > 0 or below > 0:
             kind = "band_above" if above > 0 else "band_below"
             return Breach(kind, f"{t.underlying}: residual {float(residual):.12g} is outside the band "
-                          f"[{t.lower:g}, {t.upper:g}]", tuple(idx), max(above, below), "base")
+                          f"[{t.lower:g}, {t.upper:g}]", tuple(idx), max(above, below), "base", tuple(hedges))
     return None
 
 
@@ -140,7 +185,8 @@ def first_breach(problem: HedgeProblem, plan: Plan) -> Breach | None:
     if any(tr.venue_key not in states for tr in plan.trades):
         missing = next(tr.venue_key for tr in plan.trades if tr.venue_key not in states)
         return Breach("switched_off", f"{missing} is not a venue of the problem", (), Fraction(1), "")
-    return _per_trade(problem, plan, states) or _run_limits(problem, plan, states) or _band(problem, plan, states)
+    return (_per_trade(problem, plan, states) or _per_perp(problem, plan) or _run_limits(problem, plan, states)
+            or _band(problem, plan, states))
 
 
 def violation(problem: HedgeProblem, plan: Plan) -> str | None:

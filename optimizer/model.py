@@ -27,6 +27,7 @@ from crosshedge import InputError
 from crosshedge.config import OptimizerSettings
 from optimizer.highs import CompiledProblem, Solution
 from optimizer.packing import ModelShape
+from optimizer.perp_term import PERP_TERM
 from optimizer.terms import CORE_TERMS, ModelContext, RunView, Term, TermParts, cp
 
 INTEGRALITY_TOL = 1e-6
@@ -48,6 +49,8 @@ class SolveResult:
     gap: float | None = None
     sent: np.ndarray | None = None  # (T,) token units per bridge route (shape.transfers), else None
     bridged: np.ndarray | None = None  # (T,) 0/1
+    perp_fills: np.ndarray | None = None  # (2P·Kp,) base units per perp piece (shape.perps), else None
+    perp_used: np.ndarray | None = None  # (2P,) 0/1
 
 
 class HedgeModel:
@@ -57,7 +60,7 @@ class HedgeModel:
         started = time.perf_counter()
         self.shape = shape
         self.ctx = ModelContext(shape)
-        self.terms = (*CORE_TERMS, *terms)
+        self.terms = (*CORE_TERMS, PERP_TERM, *terms)
         self.parts: list[tuple[Term, TermParts]] = [(t, t.build(self.ctx)) for t in self.terms]
         cons = [*self.ctx.constraints, *(c for _, p in self.parts for c in p.constraints)]
         costs = [p.cost for _, p in self.parts if p.cost is not None]
@@ -67,6 +70,9 @@ class HedgeModel:
         switches = {"used": self.ctx.used} | ({"entered": self.ctx.entered} if self.ctx.entered is not None else {})
         if self.ctx.sent is not None and self.ctx.bridged is not None:
             switches |= {"sent": self.ctx.sent, "bridged": self.ctx.bridged}
+        if self.ctx.perp_fills is not None and self.ctx.perp_used is not None and self.ctx.perp_grow is not None:
+            switches |= {"perp_fills": self.ctx.perp_fills, "perp_used": self.ctx.perp_used,
+                         "perp_grow": self.ctx.perp_grow}
         self.compiled = CompiledProblem(self.problem, {"fills": self.ctx.fills, **switches})
         self._tick_gas: np.ndarray | None = None
         self.build_ms = (time.perf_counter() - started) * 1e3
@@ -102,10 +108,11 @@ class HedgeModel:
             costly = np.flatnonzero(self._tick_gas > 0)
             cols.append(start + costly)
             values.append(x.value("entered")[costly])
-        if "bridged" in self.compiled.columns:
-            start, size = self.compiled.columns["bridged"]
-            cols.append(start + np.arange(size))
-            values.append(x.value("bridged"))
+        for name in ("bridged", "perp_used", "perp_grow"):
+            if name in self.compiled.columns:
+                start, size = self.compiled.columns[name]
+                cols.append(start + np.arange(size))
+                values.append(x.value(name))
         return np.concatenate(cols), np.concatenate(values)
 
     def solve(self, settings: OptimizerSettings, relaxation_first: bool = True) -> SolveResult:
@@ -155,7 +162,11 @@ class HedgeModel:
         sent = bridged = None
         if "sent" in self.compiled.columns:
             sent, bridged = np.clip(sol.value("sent"), 0.0, None), np.round(sol.value("bridged"))
-        return SolveResult(status, fills, used, sol.objective, method, _ms(started), bound, gap, sent, bridged)
+        perp_fills = perp_used = None
+        if "perp_fills" in self.compiled.columns:
+            perp_fills, perp_used = np.clip(sol.value("perp_fills"), 0.0, None), np.round(sol.value("perp_used"))
+        return SolveResult(status, fills, used, sol.objective, method, _ms(started), bound, gap, sent, bridged,
+                           perp_fills, perp_used)
 
 
 def _ms(started: float) -> float:

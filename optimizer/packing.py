@@ -17,6 +17,7 @@ import numpy as np
 
 from adapters import Side, VenueState
 from crosshedge import InputError
+from optimizer.perp_model import PerpData, perp_data, perp_options, perp_segments
 from optimizer.problem import HedgeProblem, HedgeTarget, risk_breakpoints, venue_key
 from optimizer.transfers import Group, TransferData, route_shape, token_groups, transfer_data
 
@@ -36,6 +37,10 @@ class ModelShape:
     ticks: bool = False
     # (origin, destination, token) per bridge route the plan may use (optimizer.transfers); none: no transfer terms.
     transfers: tuple[tuple[str, str, str], ...] = ()
+    # ("chain/market", underlying) per perp market the plan may trade (optimizer.perp_model), curves padded to
+    # perp_segments pieces; none: no perp terms.
+    perps: tuple[tuple[str, str], ...] = ()
+    perp_segments: int = 0
 
     @property
     def token_groups(self) -> tuple[Group, ...]:
@@ -81,12 +86,14 @@ class PackedData:
     max_trades: float
     tick_gas: np.ndarray | None = None  # (n,) USD of the ticks a fill crosses on entering each piece (shape.ticks)
     transfers: TransferData | None = None  # the bridge routes' values (shape.transfers)
+    perps: PerpData | None = None  # the perp markets' values (shape.perps)
 
 
 def shape_of(problem: HedgeProblem, states: list[VenueState]) -> ModelShape:
     """The structure of the model for these venues (curves padded to a power of two so nearby lengths share a model)."""
     longest = max(max(len(s.sell.segments), len(s.buy.segments)) for s in states)
     padded = 1 << max(0, (longest - 1).bit_length())
+    perps = perp_options(problem)
     return ModelShape(
         venues=tuple((s.chain, s.underlying, s.base.symbol, s.quote.symbol) for s in states),
         underlyings=tuple(t.underlying for t in problem.targets),
@@ -94,6 +101,8 @@ def shape_of(problem: HedgeProblem, states: list[VenueState]) -> ModelShape:
         risk_points=problem.settings.risk_pieces + 3,
         ticks=any(venue_key(s) in problem.tick_gas_usd for s in states),
         transfers=route_shape(problem),
+        perps=tuple((p.key, p.underlying) for p in perps),
+        perp_segments=perp_segments(perps),
     )
 
 
@@ -194,6 +203,7 @@ def pack(problem: HedgeProblem, states: list[VenueState], shape: ModelShape) -> 
         max_trades=float(s.max_trades if s.max_trades is not None else 2 * nv),
         tick_gas=ticks,
         transfers=transfer_data(problem, shape.base_groups, shape.quote_groups) if shape.transfers else None,
+        perps=perp_data(problem, perp_options(problem), shape.perp_segments) if shape.perps else None,
     )
 
 

@@ -35,6 +35,7 @@ from optimizer.finalize import Allocation, Quoter, build_plan, registry_quoter
 from optimizer.limits import violation
 from optimizer.model import HedgeModel, SolveResult, model_key
 from optimizer.packing import ModelShape, PackedData, pack, shape_of
+from optimizer.perp_model import perp_options, perps_from
 from optimizer.polish import polish
 from optimizer.presolve import presolve
 from optimizer.problem import HedgeProblem, Plan, SolveStats
@@ -130,8 +131,10 @@ class Planner:
         allocations = allocations_from(states, result, data)
         moves = transfers_from(problem, result.sent, result.bridged) if result.sent is not None and \
             result.bridged is not None else []
+        perps = perps_from(problem, perp_options(problem), result.perp_fills, result.perp_used) \
+            if result.perp_fills is not None and result.perp_used is not None else []
         draft = build_plan(problem, allocations, stats=stats, model_objective=result.objective, quoter=self.quoter,
-                           transfers=moves)
+                           transfers=moves, perp_trades=perps)
         draft = self.finish(problem, draft, len(states))
         if not with_explanation:
             return draft

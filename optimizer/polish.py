@@ -109,5 +109,5 @@ def _rebuilt(problem: HedgeProblem, plan: Plan, group: _Group, x: np.ndarray) ->
     except (PlanError, AdapterError):
         return None
     cand = plan_from_trades(problem, trades, stats=plan.stats, model_objective=plan.model_objective_usd,
-                            transfers=plan.transfers, kind=plan.kind)
+                            transfers=plan.transfers, perp_trades=plan.perp_trades, kind=plan.kind)
     return cand if violation(problem, cand) is None else None

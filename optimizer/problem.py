@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from adapters import Curve, Side, VenueState
 from crosshedge import InputError
 from crosshedge.config import InventoryTargetSettings, OptimizerSettings
+from optimizer.perps import PerpOption, PlannedPerpTrade
 
 
 class _Value(BaseModel):
@@ -130,6 +131,12 @@ class HedgeProblem(_Value):
     transfers: list[TransferOption] = []
     arriving: dict[str, dict[str, float]] = {}
     inventory_targets: dict[str, dict[str, InventoryTargetSettings]] = {}
+    # Perp markets the plan may trade (optimizer.perps): a trade moves delta without spending inventory, pays its
+    # curve's fee and impact, gas, and funding over perp_funding_horizon_days, and keeps the account's initial margin
+    # and a liquidation distance of ±perp_stress_move whenever it grows the position.
+    perps: tuple[PerpOption, ...] = ()
+    perp_funding_horizon_days: float = Field(default=3.0, ge=0, le=365)
+    perp_stress_move: float = Field(default=0.40, ge=0, lt=1)
 
     def target(self, underlying: str) -> HedgeTarget | None:
         return next((t for t in self.targets if t.underlying == underlying), None)
@@ -192,7 +199,17 @@ def check_problem(problem: HedgeProblem, segments: bool = True) -> None:
                 raise ValueError(f"arriving.{chain}.{symbol}: expected a finite non-negative amount, got {amount!r}")
     _check_names(problem)
     _check_transfers(problem)
+    _check_perps(problem)
     _warn_far_marks(problem)
+
+
+def _check_perps(problem: HedgeProblem) -> None:
+    """Each perp market is listed once."""
+    seen: set[str] = set()
+    for p in problem.perps:
+        if p.key in seen:
+            raise ValueError(f"perps.{p.key}: the market is listed twice")
+        seen.add(p.key)
 
 
 def _check_transfers(problem: HedgeProblem) -> None:
@@ -242,10 +259,12 @@ def _check_names(problem: HedgeProblem) -> None:
     """Switches must name venues and chains the problem knows (a misspelt switch would silently do nothing)."""
     venues = {venue_key(v) for v in problem.venues} | set(problem.gas_usd)
     chains = {v.chain for v in problem.venues} | set(problem.inventory) | {k.split("/")[0] for k in problem.gas_usd}
+    chains |= {p.chain for p in problem.perps}
     for key in problem.tick_gas_usd:
         if key not in venues:
             raise ValueError(f"tick_gas_usd: {key!r} is not a venue of the problem (expected 'chain/venue', one of "
                              f"{sorted(venues)[:5]})")
+    venues |= {p.key for p in problem.perps}
     for key in problem.disabled_venues:
         if key not in venues:
             raise ValueError(f"disabled_venues: {key!r} is not a venue of the problem (expected 'chain/venue', one "
@@ -357,8 +376,10 @@ class PlannedTransfer(_Value):
 
 
 class CostBreakdown(_Value):
-    """The plan's cost in USD: the swaps' gas, fees and impact, the bridges' fee and origin gas, and the wait of
-    trades staged behind a transfer (see :mod:`optimizer.transfers`); ``total_usd`` adds them all."""
+    """The plan's cost in USD: the swaps' gas, fees and impact, the bridges' fee and origin gas, the wait of
+    trades staged behind a transfer (see :mod:`optimizer.transfers`), and the perp trades' gas, fee, impact and
+    funding over the horizon (:mod:`optimizer.perps`; ``gas_usd``/``fee_usd``/``impact_usd`` are the swaps' only);
+    ``total_usd`` adds them all."""
 
     gas_usd: float = 0.0
     fee_usd: float = 0.0
@@ -366,6 +387,10 @@ class CostBreakdown(_Value):
     bridge_fee_usd: float = 0.0
     bridge_gas_usd: float = 0.0
     wait_usd: float = 0.0
+    perp_gas_usd: float = 0.0
+    perp_fee_usd: float = 0.0
+    perp_impact_usd: float = 0.0
+    funding_usd: float = 0.0  # the perp trades' funding over perp_funding_horizon_days (< 0: received)
     total_usd: float = 0.0
 
 
@@ -431,6 +456,8 @@ class Plan(_Value):
     # The inventory term's change (USD): below zero when the transfers bring chains closer to their targets (part of
     # objective_usd; optimizer.transfers).
     inventory_usd: float = 0.0
+    # Perp trades (optimizer.perps): they move delta like trades and spend margin, not inventory.
+    perp_trades: tuple[PlannedPerpTrade, ...] = ()
 
 
 def load_problem(path: Path) -> HedgeProblem:

@@ -19,8 +19,10 @@ from fractions import Fraction
 
 from adapters import Side, VenueState
 from crosshedge import AdapterError, PlanError
+from optimizer import perps
 from optimizer.finalize import Allocation, Quoter, exact_trade, plan_from_trades
 from optimizer.limits import Breach, first_breach, trade_impact
+from optimizer.perp_model import option_of
 from optimizer.problem import HedgeProblem, Plan, PlannedTrade, venue_key
 
 MAX_ROUNDS = 24
@@ -43,7 +45,34 @@ def retrade(problem: HedgeProblem, plan: Plan, i: int, amount_in_raw: int, quote
         except (PlanError, AdapterError):
             return None
     return plan_from_trades(problem, trades, stats=plan.stats, model_objective=plan.model_objective_usd,
-                            transfers=plan.transfers, explanation=plan.explanation, kind=plan.kind)
+                            transfers=plan.transfers, perp_trades=plan.perp_trades, explanation=plan.explanation,
+                            kind=plan.kind)
+
+
+def reperp(problem: HedgeProblem, plan: Plan, i: int, base: float) -> Plan | None:
+    """``plan`` with perp trade ``i`` re-sized to ``base`` units (dropped at ≤ 0) and re-priced; None if it cannot."""
+    pts = list(plan.perp_trades)
+    option = option_of(problem, pts[i])
+    if option is None:
+        return None
+    if base <= 0:
+        del pts[i]
+    else:
+        pts[i] = perps.planned_perp_trade(option, pts[i].side, min(base, perps.capacity(option, pts[i].side)),
+                                          problem.perp_funding_horizon_days, problem.perp_stress_move)
+    return plan_from_trades(problem, plan.trades, stats=plan.stats, model_objective=plan.model_objective_usd,
+                            transfers=plan.transfers, perp_trades=pts, explanation=plan.explanation, kind=plan.kind)
+
+
+def _fix_perp(problem: HedgeProblem, plan: Plan, b: Breach) -> Plan | None:
+    """A perp trade's own breach: past its margin or impact cap, cut to the largest size every rule allows."""
+    i = b.perps[0]
+    pt = plan.perp_trades[i]
+    option = option_of(problem, pt)
+    if option is None or b.kind not in ("perp_margin", "impact_cap"):
+        return reperp(problem, plan, i, 0.0) if b.kind == "switched_off" else None
+    most, _ = perps.room(option, pt.side, problem.perp_stress_move, problem.settings.max_price_impact_bps)
+    return reperp(problem, plan, i, min(pt.base_amount, most * (1 - 1e-12)))
 
 
 def _input_for_base(st: VenueState, tr: PlannedTrade, base: Fraction) -> int:
@@ -77,6 +106,8 @@ def _shrink_to_cap(problem: HedgeProblem, plan: Plan, i: int, quoter: Quoter) ->
 
 def _fix(problem: HedgeProblem, plan: Plan, b: Breach, quoter: Quoter) -> Plan | None:
     """One step toward the safe side for breach ``b`` (see module docstring); None when no step applies."""
+    if b.perps and b.kind not in ("band_above", "band_below"):
+        return _fix_perp(problem, plan, b)
     if b.kind == "switched_off" and b.trades:
         return retrade(problem, plan, b.trades[0], 0, quoter)
     if b.kind == "impact_cap":
@@ -126,6 +157,12 @@ def _fix_band(problem: HedgeProblem, plan: Plan, b: Breach, quoter: Quoter) -> P
             return cand
         if fallback is None and after.kind == b.kind and after.excess < b.excess:
             fallback = cand
+    for j in b.perps:  # a perp trade's size is a float: step it by the excess (a hair more)
+        pt = plan.perp_trades[j]
+        sign = 1 if pt.side is grow else -1 if pt.side is shrink else 0
+        cand = reperp(problem, plan, j, pt.base_amount + sign * float(b.excess) * (1 + 1e-9) + sign * 1e-12)
+        if cand is not None and first_breach(problem, cand) is None:
+            return cand
     return fallback
 
 

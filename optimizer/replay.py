@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from adapters import Side
 from crosshedge import Frozen, PlanError
+from optimizer import perps
 from optimizer.finalize import Quoter, registry_quoter, total_risk
 from optimizer.packing import fee_rate
+from optimizer.perp_model import option_of
 from optimizer.problem import HedgeProblem, Plan, trade_gas_usd, venue_key
 
 
@@ -40,8 +42,24 @@ class ReplayedTrade(Frozen):
     cost_usd: float  # gas + fee + impact against the underlying's mark
 
 
+class ReplayedPerpTrade(Frozen):
+    """A perp trade of the plan priced again on its market's curve in the problem (optimizer.perps)."""
+
+    market: str  # "chain/market"
+    side: Side
+    base_amount: float
+    quote_amount: float
+    gas_usd: float
+    fee_usd: float
+    funding_usd: float
+    cost_usd: float  # gas + fee + impact against the perp's mark + funding over the horizon
+    margin_ok: bool  # the account keeps its margin rules after it (always, for a reduce-only trade)
+
+
 class ReplayResult(Frozen):
-    """Realised USD cost (gas + fee + impact against mark), residual deltas and the risk term there."""
+    """Realised USD cost (gas + fee + impact against mark, and the perp trades' costs), residual deltas and the
+    risk term there. ``gas_usd``, ``fee_usd`` and ``impact_usd`` are the swaps'; ``perp_cost_usd`` the perp trades'
+    (gas, fee, impact and funding); ``cost_usd`` both."""
 
     trades: list[ReplayedTrade]
     gas_usd: float
@@ -51,6 +69,8 @@ class ReplayResult(Frozen):
     residual_delta: dict[str, float]
     risk_usd: float
     objective_usd: float  # cost_usd + risk_usd: what the optimizer minimises, measured exactly
+    perp_trades: tuple[ReplayedPerpTrade, ...] = ()
+    perp_cost_usd: float = 0.0
 
 
 def swap_orders(plan: Plan) -> list[SwapOrder]:
@@ -92,8 +112,31 @@ def replay(plan: Plan, problem: HedgeProblem, quoter: Quoter | None = None) -> R
         ))
     gas_total, fee_total = sum(t.gas_usd for t in out), sum(t.fee_usd for t in out)
     cost_total = sum(t.cost_usd for t in out)
+    hedges = [_replay_perp(problem, pt, residual) for pt in plan.perp_trades]
+    perp_total = sum(p.cost_usd for p in hedges)
     risk = total_risk(problem, residual)
     return ReplayResult(
         trades=out, gas_usd=gas_total, fee_usd=fee_total, impact_usd=cost_total - gas_total - fee_total,
-        cost_usd=cost_total, residual_delta=residual, risk_usd=risk, objective_usd=cost_total + risk,
+        cost_usd=cost_total + perp_total, residual_delta=residual, risk_usd=risk,
+        objective_usd=cost_total + perp_total + risk, perp_trades=tuple(hedges), perp_cost_usd=perp_total,
+    )
+
+
+def _replay_perp(problem: HedgeProblem, pt: perps.PlannedPerpTrade, residual: dict[str, float]) -> ReplayedPerpTrade:
+    """One perp trade priced on its market's curve in ``problem`` (its delta added to ``residual``)."""
+    option = option_of(problem, pt)
+    if option is None:
+        raise PlanError(f"replay: perp market {pt.key} of the plan is not in the problem")
+    if pt.base_amount > perps.capacity(option, pt.side) * (1 + 1e-12):
+        raise PlanError(f"replay: perp {pt.key}: {pt.base_amount:g} {pt.underlying} is past its curve")
+    signed = pt.signed_amount
+    quote, cost = perps.quote_for(option, pt.side, pt.base_amount), perps.trade_cost_usd(option, pt.side,
+                                                                                         pt.base_amount)
+    funding = perps.funding_usd(option, signed, problem.perp_funding_horizon_days)
+    residual[option.underlying] = residual.get(option.underlying, 0.0) + signed
+    return ReplayedPerpTrade(
+        market=option.key, side=pt.side, base_amount=pt.base_amount, quote_amount=quote, gas_usd=option.gas_usd,
+        fee_usd=perps.fee_usd(option, pt.side, pt.base_amount), funding_usd=funding,
+        cost_usd=option.gas_usd + cost + funding,
+        margin_ok=perps.breach(option, signed, cost, problem.perp_stress_move) is None,
     )

@@ -132,7 +132,16 @@ class ModelContext:
         self.sent = cp.Variable(nt, nonneg=True, name="sent") if nt else None
         self.bridged = cp.Variable(nt, boolean=integer, name="bridged") if nt else None
         self.received = cp.Variable(nt, name="received") if nt else None
-
+        # Perp markets (shape.perps; optimizer.perp_term): base units per piece of each market's short and long
+        # curve, each trade's switch, and whether the trade grows the position (then its margin is checked).
+        npp = len(shape.perps)
+        self.n_perps, self.n_perp_fills = npp, 2 * npp * shape.perp_segments
+        self.perp_fills = cp.Variable(self.n_perp_fills, nonneg=True, name="perp_fills") if npp else None
+        self.perp_used = cp.Variable(2 * npp, boolean=integer, name="perp_used") if npp else None
+        self.perp_grow = cp.Variable(npp, boolean=integer, name="perp_grow") if npp else None
+        if self.perp_fills is not None:  # a perp trade moves its underlying's delta by its signed size
+            moved = self.m["residual"] @ self.fills + self.m["perp_residual"] @ self.perp_fills
+            self.constraints = [self.move == moved]
 
     def blocked(self, over: str, nonneg: bool = False) -> Blocked:
         """A parameter over every piece (``over="fills"``) or trade (``"trades"``), one ``cp.Parameter`` per block
@@ -192,6 +201,28 @@ def structure(shape: ModelShape) -> dict[str, sp.csr_matrix]:
         "venue_underlying": sp.csr_matrix((np.ones(nv), (np.arange(nv), u_of_venue)), shape=(nv, nu)),
         **(_piece_order(2 * nv, k) if shape.ticks else {}),
         **(_route_maps(shape) if shape.transfers else {}),
+        **(_perp_maps(shape) if shape.perps else {}),
+    }
+
+
+def _perp_maps(shape: ModelShape) -> dict[str, sp.csr_matrix]:
+    """Perp pieces to trades (``perp_expand``, ``perp_per_trade``), to each market's signed size change
+    (``perp_net``: + long, − short) and its sum of pieces (``perp_of_fill``), to underlyings, and markets to
+    underlyings (``perp_underlying``)."""
+    npp, k = len(shape.perps), shape.perp_segments
+    n = 2 * npp * k
+    trade_of = np.arange(n) // k
+    perp_of = trade_of // 2
+    signs = np.where(trade_of % 2 == 1, 1.0, -1.0)
+    u_index = {u: i for i, u in enumerate(shape.underlyings)}
+    u_of_perp = np.array([u_index[u] for _, u in shape.perps], dtype=int)
+    expand = sp.csr_matrix((np.ones(n), (np.arange(n), trade_of)), shape=(n, 2 * npp))
+    net = sp.csr_matrix((signs, (perp_of, np.arange(n))), shape=(npp, n))
+    to_u = sp.csr_matrix((np.ones(npp), (np.arange(npp), u_of_perp)), shape=(npp, len(shape.underlyings)))
+    return {
+        "perp_expand": expand, "perp_per_trade": expand.T.tocsr(), "perp_net": net,
+        "perp_of_fill": sp.csr_matrix((np.ones(n), (perp_of, np.arange(n))), shape=(npp, n)),
+        "perp_residual": (to_u.T @ net).tocsr(), "perp_underlying": to_u,
     }
 
 

@@ -119,7 +119,11 @@ def _chain_read(config: Config, snap: Snapshot, connections: Mapping[str, Web3],
         except (AdapterError, RpcError, StaleDataError) as exc:  # this chain unread, not the plan
             return ChainRead(chain=name, block=chain.block_number, missing=str(exc))
         lp += [p for p in found if isinstance(p, LpPosition)]
-    return ChainRead(chain=name, block=chain.block_number, spot=chain.inventory, lp=tuple(lp))
+    if chain.refused_perps:  # the account in a refused market is unknown: never read as flat
+        market, why = next(iter(sorted(chain.refused_perps.items())))
+        return ChainRead(chain=name, block=chain.block_number, missing=f"perp market {market}: {why}")
+    perps = tuple(registry.perp(s.adapter).position(s) for s in chain.perps)
+    return ChainRead(chain=name, block=chain.block_number, spot=chain.inventory, lp=tuple(lp), perps=perps)
 
 
 class Assessment(Frozen):

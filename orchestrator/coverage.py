@@ -22,7 +22,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from adapters import LpPosition, SpotPosition
+from adapters import LpPosition, PerpPosition, SpotPosition
 from crosshedge import Frozen
 from crosshedge.config import Config
 from orchestrator.ledger import Ledger
@@ -34,13 +34,14 @@ WIDEN_SIGMAS = 2.0
 
 
 class KnownPositions(Frozen):
-    """Everything one chain held at one block (inventory and LP positions), as last read in full."""
+    """Everything one chain held at one block (inventory, LP and perp positions), as last read in full."""
 
     chain: str
     at: float  # unix seconds of the read
     block: int
     spot: tuple[SpotPosition, ...] = ()
     lp: tuple[LpPosition, ...] = ()
+    perps: tuple[PerpPosition, ...] = ()
 
 
 class PositionMemory:
@@ -63,6 +64,7 @@ class ChainRead(Frozen):
     block: int | None
     spot: tuple[SpotPosition, ...] = ()
     lp: tuple[LpPosition, ...] = ()
+    perps: tuple[PerpPosition, ...] = ()  # the wallet's account in each of the chain's perp markets
     missing: str | None = None  # why this chain's positions are incomplete (None: read in full)
 
 
@@ -79,9 +81,11 @@ class Book(Frozen):
 
 
 def chain_underlyings(config: Config, chain: str) -> set[str]:
-    """What a chain can hold that carries risk: its tokens' and native coin's underlyings, cash excluded."""
+    """What a chain can hold that carries risk: its tokens', native coin's and perp markets' underlyings, cash
+    excluded."""
     settings = config.chains[chain]
     out = {t.underlying for t in settings.tokens.values()} | {settings.gas.native_underlying}
+    out |= {p.underlying for p in config.perps_on(chain)}
     return {u for u in out if u not in ("USD", "USDC", "USDT", "DAI")}
 
 
@@ -97,17 +101,17 @@ def complete_book(config: Config, offchain: Sequence[BaseModel], reads: Iterable
     limit = config.raw.execution.max_position_age_s
     for read in reads:
         if read.missing is None:
-            positions += [*read.spot, *read.lp]
+            positions += [*read.spot, *read.lp, *read.perps]
             if memory is not None and read.block is not None:
                 memory.remember(KnownPositions(chain=read.chain, at=now.timestamp(), block=read.block,
-                                               spot=read.spot, lp=read.lp))
+                                               spot=read.spot, lp=read.lp, perps=read.perps))
             continue
         what = read.missing.removeprefix(f"chain {read.chain}: ")  # the sentence names the chain already
         known = memory.recall(read.chain) if memory is not None else None
         # Never negative: a memory stamped by a process whose clock runs ahead (or read after this snapshot).
         age = max(0.0, now.timestamp() - known.at) if known is not None else math.inf
         if known is not None and age <= limit:
-            positions += [*known.spot, *known.lp]
+            positions += [*known.spot, *known.lp, *known.perps]
             stale[read.chain] = age
             stale_lp += known.lp
             note = (f"chain {read.chain}: {what}; using its last-known positions from block {known.block}, "

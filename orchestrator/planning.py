@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from web3 import Web3
 
-from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
+from crosshedge import CircuitBreakerError, Frozen, LedgerError, PlanError, RpcError
 from optimizer import Plan, PlannedTrade
 from orchestrator.assess import Capital, plan_with_risk
 from orchestrator.bridging import arriving_by_symbol, intents_from_transfers, transfer_options
@@ -163,6 +163,11 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         ctx.ledger.set_run_state(run_id, RunState.NOOP, **blocked_reason(ctx, run_id))
         finish_run(ctx, run_id)
         return []
+    if plan.perp_trades:  # half a hedge is worse than none: nothing of such a plan is recorded or signed
+        why = (f"run {run_id}: the plan has {len(plan.perp_trades)} perp trade(s) "
+               f"({', '.join(sorted({t.key for t in plan.perp_trades}))}), and perp trades are not executed yet")
+        fail_run(ctx, run_id, why)
+        raise PlanError(why)
     staged = [t for t in plan.trades if t.staged]
     keep = tradable([t for t in plan.trades if not t.staged], snap, bad_venues, bad_chains)
     for t in plan.trades:

@@ -34,6 +34,8 @@ from web3.types import BlockIdentifier
 from adapters import (
     AdapterRegistry,
     ChainContext,
+    PerpEntry,
+    PerpMarketState,
     PositionScope,
     RoundTripCounter,
     RpcBatch,
@@ -81,6 +83,12 @@ class ChainSnapshot(Frozen):
     refused_transfers: dict[str, str] = Field(default_factory=dict)
     # How the venues were read: "lens" (one eth_call), or "multicall (<why>)" where the RPC refused state overrides.
     read_path: str = "multicall"
+    # The chain's perp markets (chains.<chain>.perps) at the block, each with the wallet's account in it, and the
+    # USD of one trade's gas per market; a market refused (unverified, unreadable): name -> why. A refused market's
+    # account is unknown, so the chain's positions are incomplete (orchestrator.assess says so; never read as flat).
+    perps: tuple[PerpMarketState, ...] = ()
+    perp_gas_usd: dict[str, float] = Field(default_factory=dict)
+    refused_perps: dict[str, str] = Field(default_factory=dict)
 
     def venue(self, name: str) -> VenueState:
         for v in self.venues:
@@ -113,6 +121,8 @@ class _ChainRead:
     inventory_error: str | None
     read_path: str
     refused_transfers: dict[str, str]
+    perps: list[PerpMarketState]
+    refused_perps: dict[str, str]
 
 
 def chain_context(config: Config, name: str, w3: Web3) -> ChainContext:
@@ -223,6 +233,11 @@ def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRe
         refused = unverified | refused
         bridges = [t for t in config.transfers_on(name) if t.enabled]
         refused_transfers = verifier.verify(config, registry, ctx, bridges, block) if bridges else {}
+        markets = [p for p in config.perps_on(name) if p.enabled]
+        unverified_perps = verifier.verify(config, registry, ctx, markets, block) if markets else {}
+        perps, refused_perps = read_perps_isolated(ctx, [p for p in markets if p.name not in unverified_perps],
+                                                   registry, block)
+        refused_perps = unverified_perps | refused_perps
         spot: list[SpotPosition] = []
         inventory_error = None
         if inventory:
@@ -238,7 +253,7 @@ def _read_chain_at_head(config: Config, name: str, w3: Web3, registry: AdapterRe
         raise RpcError(f"chain {name}: RPC {type(exc).__name__} while reading the snapshot: {exc}") from exc
     read_path = lens_status(w3) if settings.read_lens else "multicall (read_lens is off)"
     return _ChainRead(name, block, timestamp, base_fee, gas_price, states, spot, refused, inventory_error, read_path,
-                      refused_transfers)
+                      refused_transfers, perps, refused_perps)
 
 
 def read_venues_isolated(ctx: ChainContext, entries: Sequence[VenueEntry], registry: AdapterRegistry, block: int
@@ -256,6 +271,27 @@ def read_venues_isolated(ctx: ChainContext, entries: Sequence[VenueEntry], regis
             states += read_venues(ctx, [entry], registry, block)[1]
         except AdapterError as exc:
             refused[entry.name] = str(exc)
+    return states, refused
+
+
+def read_perps_isolated(ctx: ChainContext, entries: Sequence[PerpEntry], registry: AdapterRegistry, block: int
+                        ) -> tuple[list[PerpMarketState], dict[str, str]]:
+    """Every perp market at ``block``, each adapter's markets read together; when that fails, each market alone, so
+    only the failing ones are refused. HeadMovedError (an RpcError) goes up: the chain is read again at a new head."""
+    states: list[PerpMarketState] = []
+    refused: dict[str, str] = {}
+    for adapter in sorted({e.adapter for e in entries}):
+        group = [e for e in entries if e.adapter == adapter]
+        try:
+            states += registry.perp(adapter).read(ctx, group, block)
+            continue
+        except AdapterError:
+            pass
+        for entry in group:
+            try:
+                states += registry.perp(adapter).read(ctx, [entry], block)
+            except AdapterError as exc:
+                refused[entry.name] = str(exc)
     return states, refused
 
 
@@ -309,13 +345,15 @@ def _chain_snapshot(
     # Crossing a tick adds execution gas only (no calldata), so no L1 data fee.
     tick_usd = {v.venue: v.gas_units_per_tick * r.gas_price / 1e18 * native[r.name]
                 for v in r.venues if v.gas_units_per_tick > 0}
+    perp_gas = {p.market: p.gas_units * r.gas_price / 1e18 * native[r.name] + l1_usd for p in r.perps}
     return ChainSnapshot(
         chain=r.name, chain_id=settings.chain_id, block_number=r.block, block_timestamp=r.timestamp,
         base_fee_wei=r.base_fee, gas_price_wei=r.gas_price, native_underlying=settings.gas.native_underlying,
         native_usd=native[r.name], l1_data_fee_usd=l1_usd, swap_gas_usd=gas_usd, tick_gas_usd=tick_usd,
         venues=tuple(r.venues),
         inventory=tuple(r.inventory), refused_venues=r.refused, inventory_error=r.inventory_error,
-        read_path=r.read_path, refused_transfers=r.refused_transfers,
+        read_path=r.read_path, refused_transfers=r.refused_transfers, perps=tuple(r.perps), perp_gas_usd=perp_gas,
+        refused_perps=r.refused_perps,
     )
 
 

@@ -64,6 +64,7 @@ from adapters import (
     Const,
     LinkCheck,
     LinkKind,
+    PerpEntry,
     RoleAddress,
     RoleCheck,
     TransferEntry,
@@ -82,8 +83,9 @@ from crosshedge import CrosshedgeError
 from crosshedge.config import Config
 from orchestrator.verification_reads import call_result, code_of, hex_data, multicall_results, verification_batch
 
-#: What the verifier checks: a venue, or a bridge's section on the chain (both declare contracts and checks).
-Verifiable = VenueEntry | TransferEntry
+#: What the verifier checks: a venue, a bridge's section or a perp market on the chain (each declares contracts and
+#: checks).
+Verifiable = VenueEntry | TransferEntry | PerpEntry
 
 #: How long a read of code or of a link call holds before it is read again (see the module docstring).
 DEFAULT_REVERIFY_AFTER_S = 3600.0
@@ -164,9 +166,13 @@ class ContractVerifier:
                 called = _contracts_of(registry, venue).called.values()
                 out.update(checksum_address(a) for a in called)
                 out.update(tokens[a.lower()] for a in resolved[venue.name].values() if a.lower() in tokens)
-                if isinstance(venue, TransferEntry):  # a deposit approves the bridge for a token it bridges
-                    bridged = set(registry.transfer(venue.adapter).tokens(venue))
-                    out.update(a for a, t in chain.tokens.items() if t.symbol in bridged)
+                # A deposit approves the bridge for a token it bridges; a perp's Vault, for its collateral.
+                used: set[str] = set()
+                if isinstance(venue, TransferEntry):
+                    used = set(registry.transfer(venue.adapter).tokens(venue))
+                elif isinstance(venue, PerpEntry):
+                    used = set(registry.perp(venue.adapter).tokens(venue))
+                out.update(a for a, t in chain.tokens.items() if t.symbol in used)
         return frozenset(out)
 
     def _run(
@@ -272,12 +278,16 @@ class ContractVerifier:
 def _contracts_of(registry: AdapterRegistry, entry: Verifiable) -> VenueContracts:
     if isinstance(entry, TransferEntry):
         return registry.transfer(entry.adapter).contracts(entry)
+    if isinstance(entry, PerpEntry):
+        return registry.perp(entry.adapter).contracts(entry)
     return registry.venue(entry.adapter).contracts(entry)
 
 
 def _verification_of(registry: AdapterRegistry, entry: Verifiable) -> VenueChecks:
     if isinstance(entry, TransferEntry):
         return registry.transfer(entry.adapter).verification(entry)
+    if isinstance(entry, PerpEntry):
+        return registry.perp(entry.adapter).verification(entry)
     return registry.venue(entry.adapter).verification(entry)
 
 

@@ -1,10 +1,11 @@
-"""Risk aggregation: Greeks of every position (options, Uniswap V3 LP, spot) per underlying, in units and USD.
+"""Risk aggregation: Greeks of every position (options, Uniswap V3 LP, perps, spot) per underlying, in units and USD.
 
-Input is plain: a list of position models (:class:`OptionPosition`, :class:`LpPosition`, and any spot model with
-``underlying`` and ``amount``, such as ``adapters.erc20.SpotPosition``), mark prices ``{underlying: USD}`` (the
-orchestrator passes the venues' median mid) and the valuation time. Output is a frozen :class:`RiskReport` that
-keeps, under each underlying, the breakdown per (source, chain), per expiry bucket (risk.buckets) and the option
-lines with the largest vega (with their share of the net and of the gross vega), and round-trips to JSON.
+Input is plain: a list of position models (:class:`OptionPosition`, :class:`LpPosition`, :class:`PerpPosition`, and
+any spot model with ``underlying`` and ``amount``, such as ``adapters.erc20.SpotPosition``), mark prices
+``{underlying: USD}`` (the orchestrator passes the venues' median mid) and the valuation time. Output is a frozen
+:class:`RiskReport` that keeps, under each underlying, the breakdown per (source, chain), per expiry bucket
+(risk.buckets) and the option lines with the largest vega (with their share of the net and of the gross vega), and
+round-trips to JSON.
 
 Options are valued on their vol surface under its smile dynamics (risk.smile): this function is the book's one
 revaluation, which the stress grid calls with shocked marks and vols, and every Greek it reports is the derivative
@@ -15,6 +16,13 @@ Units per underlying: ``delta`` in units, ``delta_usd`` = delta·S; ``gamma`` in
 day; ``vanna`` units of delta per 1.00 of vol; ``volga`` USD of vega per vol point, per vol point; ``lvr_day`` the
 LP positions' loss-versus-rebalancing per day at the book's vol. Stablecoin underlyings
 (USD, USDC, ...) are cash: counted in ``cash_usd``, no Greeks.
+
+A perp account (Perpetual Protocol v2, risk.perps) is its own (source, chain) line with no expiry: delta = size,
+value = its unrealised P&L at the book's mark S (size·S + open_notional − owed funding), theta_day = −the funding it
+pays per day (size · index · rate, at the market's index, S when not read), no gamma or vega; its Vault collateral is
+cash (in ``cash_usd``), so the book counts the account's value once. ``RiskReport.perps`` carries each account's
+margin at S (:class:`risk.perps.PerpLine`: margin ratio, free collateral, liquidation price and distance, funding,
+whether it survives the ±40 % stress move).
 
 Usage::
 
@@ -34,11 +42,12 @@ from typing import Any
 import numpy as np
 from pydantic import AwareDatetime, BaseModel
 
-from adapters import LpPosition, OptionPosition, VenueState
+from adapters import LpPosition, OptionPosition, PerpPosition, VenueState
 from crosshedge import Frozen, InputError
 from risk.buckets import EXPIRY_BUCKET_DAYS, NO_EXPIRY, bucket_labels, expiry_bucket
 from risk.greeks import DAYS_PER_YEAR, FloatArray
 from risk.lp import human_range, lp_delta, lp_gamma, lp_value, lvr_rate
+from risk.perps import PerpLine, perp_line
 from risk.smile import smile_greeks
 
 CASH_UNDERLYINGS = frozenset({"USD", "USDC", "USDT", "DAI"})
@@ -114,6 +123,7 @@ class RiskReport(Frozen):
     cash_usd: float
     value_usd: float
     underlyings: tuple[UnderlyingRisk, ...]
+    perps: tuple[PerpLine, ...] = ()  # each perp account's margin at the book's mark, in input order
 
     def underlying(self, name: str) -> UnderlyingRisk:
         for u in self.underlyings:
@@ -221,6 +231,18 @@ def _spot(acc: dict[_Key, _Acc], pos: Any, prices: Mapping[str, float]) -> float
     return 0.0
 
 
+def _perp(acc: dict[_Key, _Acc], pos: PerpPosition, prices: Mapping[str, float]) -> float:
+    """Add a perp account's unrealised P&L and funding; returns its collateral (cash)."""
+    s = _price(prices, pos.underlying, f"perp {pos.market or pos.underlying} on {pos.chain or 'a what-if'}")
+    index = s if pos.index_price is None else pos.index_price
+    a = acc[(pos.underlying, pos.source, pos.chain or "what-if", NO_EXPIRY)]
+    a.positions += 1
+    a.value += pos.size * s + pos.open_notional - pos.owed_funding_usd
+    a.delta += pos.size
+    a.theta -= pos.size * index * pos.daily_funding_rate
+    return pos.collateral_usd
+
+
 def _evaluate(positions: Sequence[BaseModel], prices: Mapping[str, float], now: datetime, rate: float,
               vol_mult: float, vol_shift: float, edges: Sequence[float]) -> tuple[_Book, float]:
     book = _Book()
@@ -231,9 +253,12 @@ def _evaluate(positions: Sequence[BaseModel], prices: Mapping[str, float], now: 
         if isinstance(p, LpPosition):
             mine = [v for o, v in zip(options, vols, strict=True) if o.underlying == p.underlying]
             _lp(book.acc, p, prices, float(np.mean(mine)) if mine else DEFAULT_LP_VOL * vol_mult + vol_shift)
+        elif isinstance(p, PerpPosition):
+            cash += _perp(book.acc, p, prices)
         elif not isinstance(p, OptionPosition):
             if not (hasattr(p, "underlying") and hasattr(p, "amount")):
-                raise InputError(f"position {p!r} is neither an option, an LP position nor spot (underlying, amount)")
+                raise InputError(f"position {p!r} is neither an option, an LP position, a perp nor spot "
+                                 "(underlying, amount)")
             cash += _spot(book.acc, p, prices)
     return book, cash
 
@@ -311,5 +336,7 @@ def aggregate(
     out = [_underlying(u, items, _price(prices, u, "the report"), book, edges, top_vega)
            for u, items in sorted(by_u.items())]
     value = cash + sum(u.value_usd for u in out)
+    perps = tuple(perp_line(p, _price(prices, p.underlying, "the report")) for p in positions
+                  if isinstance(p, PerpPosition))
     return RiskReport(as_of=now, prices={k: float(v) for k, v in prices.items()}, cash_usd=cash, value_usd=value,
-                      underlyings=tuple(out))
+                      underlyings=tuple(out), perps=perps)

@@ -22,18 +22,34 @@ Usage::
     liquidation_price(pos, mm_ratio=0.0625)        # 2,666.67: the mark at which the account hits maintenance
     survives_move(pos, mark=3_000.0, move=-0.40, mm_ratio=0.0625)    # False: 40 % down liquidates it
     funding_usd(pos, index=3_000.0, daily_rate=0.0003, days=7.0)     # 63.0 paid over a week
+    perp_line(pos, mark=3_000.0).liquidation_distance                 # −0.111: an 11 % fall liquidates it
+
+In the book (risk.aggregate) a perp's value is its unrealised P&L at the book's mark, and its Vault collateral is
+cash, so the two add up to its account value once. Under a price shock (risk.stress, risk.var) an account that falls
+below maintenance is liquidated: its position is closed at the shocked mark and it pays Curie's liquidation penalty
+(:data:`CURIE_LIQUIDATION_PENALTY_RATIO` of the closed notional); its delta leaves the book, so the hedge is gone.
+The account value is not floored at zero: in a gap past the account Curie's InsuranceFund takes the bad debt, but a
+risk report that counted on it would show a hedged book gaining from its hedge's liquidation.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from adapters import PerpPosition
-from crosshedge import InputError
+from crosshedge import Frozen, InputError
+from risk.greeks import FloatArray
 
 #: Curie's maintenance margin ratio (ClearingHouseConfig.getMmRatio: 62,500 in 1e6) and initial margin ratio (imRatio).
 CURIE_MM_RATIO = 0.0625
 CURIE_IM_RATIO = 0.10
+#: Curie's liquidation penalty (ClearingHouseConfig.getLiquidationPenaltyRatio: 25,000 in 1e6): the share of the
+#: liquidated notional the account pays (to the liquidator and the InsuranceFund).
+CURIE_LIQUIDATION_PENALTY_RATIO = 0.025
+#: The price move every perp account is checked against, up and down (the stress grid's widest shock).
+PERP_STRESS_MOVE = 0.40
 
 
 def _check_ratio(mm_ratio: float) -> None:
@@ -94,5 +110,75 @@ def funding_usd(pos: PerpPosition, index: float, daily_rate: float, days: float)
     return pos.size * index * daily_rate * days
 
 
-__all__ = ["CURIE_IM_RATIO", "CURIE_MM_RATIO", "account_value", "free_collateral", "funding_usd",
-           "liquidation_price", "margin_ratio", "survives_move"]
+def liquidatable(pos: PerpPosition, mark: float) -> bool:
+    """Whether the account is below maintenance at ``mark`` under its own market's mm ratio (``pos.mm_ratio``):
+    account value < mm · |size| · mark."""
+    return account_value(pos, mark) < pos.mm_ratio * abs(pos.size) * mark
+
+
+def perp_id(pos: PerpPosition) -> str:
+    """The account's label in reports: ``chain:market`` (``what-if:<underlying>-perp`` for one built by hand)."""
+    return f"{pos.chain or 'what-if'}:{pos.market or pos.underlying + '-perp'}"
+
+
+def account_values(pos: PerpPosition, marks: FloatArray,
+                   penalty_ratio: float = CURIE_LIQUIDATION_PENALTY_RATIO) -> FloatArray:
+    """The account's value (collateral + unrealised P&L − owed funding, USD) at each of ``marks``, liquidated where
+    it is below maintenance: closed at that mark, less the penalty on the closed notional (not floored at zero).
+
+    Usage: ``account_values(pos, 3_000.0 * np.array([0.6, 1.0, 1.4]))``
+    """
+    marks = np.asarray(marks, dtype=np.float64)
+    value = pos.collateral_usd + pos.size * marks + pos.open_notional - pos.owed_funding_usd
+    notional = abs(pos.size) * marks
+    out: FloatArray = np.where(value < pos.mm_ratio * notional, value - penalty_ratio * notional, value)
+    return out
+
+
+class PerpLine(Frozen):
+    """One perp account's margin at the book's mark (risk.aggregate's ``RiskReport.perps``): what the CLI and the
+    orchestrator show next to the Greeks. Ratios and distances are fractions (0.25 = 25 %)."""
+
+    id: str  # perp_id: chain:market
+    chain: str | None
+    market: str | None
+    underlying: str
+    size: float  # base units, signed
+    entry_price: float | None  # −open_notional / size (None when flat)
+    mark: float  # the book's mark of the underlying, which every figure here is taken at
+    collateral_usd: float
+    account_value_usd: float
+    margin_ratio: float | None  # account value / notional (None when flat)
+    mm_ratio: float
+    free_collateral_usd: float
+    liquidation_price: float | None  # None: no positive price liquidates it
+    liquidation_distance: float | None  # liquidation_price / mark − 1: −0.25 = a 25 % fall liquidates it
+    liquidatable: bool  # below maintenance already, at the mark
+    funding_day_usd: float  # funding paid per day at the market's rate (< 0: received)
+    survives_stress: bool  # stays at or above maintenance after both a −stress_move and a +stress_move
+    stress_move: float = PERP_STRESS_MOVE
+
+
+def perp_line(pos: PerpPosition, mark: float, move: float = PERP_STRESS_MOVE) -> PerpLine:
+    """The account's :class:`PerpLine` at ``mark``, under its own market's mm and im ratios; funding at the
+    market's index (``pos.index_price``; ``mark`` when not read).
+
+    Usage: ``perp_line(pos, 3_000.0).survives_stress``
+    """
+    _check(mark, pos.mm_ratio)
+    liq = liquidation_price(pos, pos.mm_ratio)
+    index = mark if pos.index_price is None else pos.index_price
+    return PerpLine(
+        id=perp_id(pos), chain=pos.chain, market=pos.market, underlying=pos.underlying, size=pos.size,
+        entry_price=pos.entry_price, mark=mark, collateral_usd=pos.collateral_usd,
+        account_value_usd=account_value(pos, mark), margin_ratio=margin_ratio(pos, mark), mm_ratio=pos.mm_ratio,
+        free_collateral_usd=free_collateral(pos, mark, pos.im_ratio), liquidation_price=liq,
+        liquidation_distance=None if liq is None else liq / mark - 1.0, liquidatable=liquidatable(pos, mark),
+        funding_day_usd=funding_usd(pos, index, pos.daily_funding_rate, 1.0), stress_move=move,
+        survives_stress=all(survives_move(pos, mark, m, pos.mm_ratio) for m in (-move, move)),
+    )
+
+
+__all__ = ["CURIE_IM_RATIO", "CURIE_LIQUIDATION_PENALTY_RATIO", "CURIE_MM_RATIO", "PERP_STRESS_MOVE", "PerpLine",
+           "account_value", "account_values", "free_collateral", "funding_usd", "liquidatable", "liquidation_price",
+           "margin_ratio", "perp_id", "perp_line", "survives_move"]

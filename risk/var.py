@@ -12,7 +12,9 @@ Scenarios are joint moves of every underlying over one horizon (default 1 day = 
 Each scenario re-prices the whole book with the pricing of :func:`risk.aggregate` (the same full revaluation the
 stress grid uses: options under their surfaces, LP positions, spot), vectorised over scenarios
 (:func:`risk.valuation.book_values`), at shocked prices, instantly (no time decay, implied vols unchanged), and
-the P&L is the shocked value minus today's value.
+the P&L is the shocked value minus today's value. Perp accounts are valued as the stress grid values them
+(:func:`risk.perps.account_values`: collateral plus unrealised P&L, liquidated in a scenario that takes them below
+maintenance), against today's account value marked to market.
 
 Quantile convention (stated, because sample VaR has several): with losses L = −P&L sorted ascending
 L(1) ≤ ... ≤ L(n) and confidence α, VaR_α = L(k) with k = ⌈α·n⌉ (the smallest loss that at least α of the
@@ -37,9 +39,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
+from adapters import PerpPosition
 from crosshedge import Frozen, InputError
 from risk.aggregate import CASH_UNDERLYINGS, aggregate
 from risk.greeks import FloatArray
+from risk.perps import account_value, account_values
 from risk.prices import PriceSeries
 from risk.valuation import book_values
 
@@ -167,15 +171,29 @@ def revalue(
         raise InputError(f"no price history for {', '.join(missing)}: every underlying of the book needs one for VaR")
     names = [u for u in underlyings if u in prices and u not in CASH_UNDERLYINGS]
     idx = [underlyings.index(u) for u in names]
-    base = float(book_values(positions, prices, now, rate)[0])
+    perps = [p for p in positions if isinstance(p, PerpPosition)]
+    rest = [p for p in positions if not isinstance(p, PerpPosition)]
+    base = float(book_values(rest, prices, now, rate)[0]) + sum(
+        account_value(p, _perp_mark(prices, p)) for p in perps)
     pnl = np.empty(len(log_returns))
     for start in range(0, len(log_returns), _CHUNK):  # bounded memory: options x chunk prices at a time
         moves = np.exp(log_returns[start:start + _CHUNK, idx])
         shocked = dict(prices) | {u: prices[u] * moves[:, j] for j, u in enumerate(names)}
-        pnl[start:start + len(moves)] = book_values(positions, shocked, now, rate) - base
+        values = book_values(rest, shocked, now, rate)
+        for p in perps:
+            values = values + account_values(p, np.broadcast_to(shocked[p.underlying], (len(moves),)))
+        pnl[start:start + len(moves)] = values - base
         if progress is not None:
             progress(start + len(moves))
     return pnl
+
+
+def _perp_mark(prices: Mapping[str, float], pos: PerpPosition) -> float:
+    price = prices.get(pos.underlying)
+    if price is None or not price > 0:
+        raise InputError(f"no mark price for {pos.underlying} (needed by perp {pos.market or pos.underlying}); "
+                         f"marks given for {sorted(prices)}")
+    return float(price)
 
 
 def _correlation(hist: JointReturns) -> dict[str, dict[str, float]]:

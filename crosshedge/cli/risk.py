@@ -3,7 +3,9 @@ expiry bucket, and the option lines that carry the most vega with their share of
 smile dynamics; the current band of the configured policy, whether it fires and why; ``--stress`` adds the price x
 vol shock grid (correlated: other underlyings move by their beta to the first ``--history`` one); ``--var`` adds
 1-day VaR/ES at 95/99% by historical simulation and correlated Monte Carlo (crosshedge/cli/var.py). ``--json``
-carries the same report (``report.underlyings[].lines``, ``.buckets``, ``.top_vega``, ``var``).
+carries the same report (``report.underlyings[].lines``, ``.buckets``, ``.top_vega``, ``report.perps``, ``var``).
+When the book holds perp accounts a Perps table shows each one's margin at the book's mark (risk.perps.PerpLine), and
+a stress cell that liquidates one is marked ``liq``.
 
 Positions come through the registry from chains.yaml's ``positions`` sources (option_book: the book file, relative
 to chains.yaml; uniswap_v3_lp: every chain; erc20: the snapshot's inventory, read at the same pinned blocks). Marks
@@ -93,6 +95,29 @@ def _bucket_table(report: RiskReport) -> Table:
     return table
 
 
+def _opt(x: float | None, fmt: str = ",.2f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def _perp_table(report: RiskReport) -> Table:
+    table = Table(title="perps: margin at the book's mark (Curie)")
+    move = f"±{report.perps[0].stress_move:.0%}" if report.perps else "±40%"
+    cols = ("market", "chain", "size", "entry", "mark", "margin", "liq. price", "distance", "funding $/day",
+            "free coll. $", f"survives {move}")
+    for col in cols:
+        table.add_column(col, justify="left" if col in {"market", "chain"} else "right")
+    for p in report.perps:
+        near = p.liquidatable or (p.liquidation_distance is not None and abs(p.liquidation_distance) < 0.10)
+        distance = _opt(p.liquidation_distance, "+.1%")
+        table.add_row(p.market or f"{p.underlying} (what-if)", p.chain or "—", _fmt(p.size), _opt(p.entry_price),
+                      _opt(p.mark), _opt(p.margin_ratio, ".1%"), _opt(p.liquidation_price),
+                      f"[bold red]{distance}[/]" if near else distance, _fmt(p.funding_day_usd),
+                      _fmt(p.free_collateral_usd), "yes" if p.survives_stress else "[bold red]no[/]")
+    table.caption = (f"distance: the move that liquidates the account; funding > 0 is paid; survives {move}: above "
+                     "maintenance after that move either way")
+    return table
+
+
 def _stress_table(grid: StressGrid) -> Table:
     table = Table(title=f"stress: book P&L $ (post-shock Δ $) — base value ${grid.base_value_usd:,.0f}")
     table.add_column("price \\ vol", justify="right")
@@ -103,7 +128,8 @@ def _stress_table(grid: StressGrid) -> Table:
         for dv in grid.vol_shocks:
             c = grid.cell(ds, dv)
             color = "red" if c.pnl_usd < 0 else "green"
-            cells.append(f"[{color}]{c.pnl_usd:,.0f}[/] ({sum(c.delta_usd.values()):,.0f})")
+            liq = " [bold red]liq[/]" if c.liquidated else ""
+            cells.append(f"[{color}]{c.pnl_usd:,.0f}[/] ({sum(c.delta_usd.values()):,.0f}){liq}")
         table.add_row(f"{ds:+.0%}", *cells)
     return table
 
@@ -140,9 +166,11 @@ def risk(
         vars_ = var_reports(positions, marks, now, hist, var_paths, 11, json_output) if var and hist else None
         payload: dict[str, Any] = {"report": report, "decisions": decs, "stress": grid, "var": vars_}
         tables = [_risk_table(report, decs), _bucket_table(report)] + (
-            [_stress_table(grid)] if grid is not None else [])
+            [_perp_table(report)] if report.perps else []) + ([_stress_table(grid)] if grid is not None else [])
         if grid is not None:
-            tables[-1].caption = beta_caption(grid)
+            tables[-1].caption = beta_caption(grid) + "".join(
+                f"\nliq at {ds:+.0%}: {', '.join(ids)} (closed at the shocked mark with the penalty; its Δ is gone)"
+                for ds, ids in grid.liquidations().items())
         tables += [var_table(vars_, hist)] if vars_ and hist else []
         emit(payload, json_output, *tables)
 

@@ -147,8 +147,9 @@ class ChainSettings(Strict):
     inventory_targets: dict[str, InventoryTargetSettings] = {}
     # The chain's Uniswap V4 contracts and pool keys (the devnet writes them); its venues are in ``venues``.
     uniswap_v4: UniswapV4Deployment | None = None
-    # The chain's Perpetual Protocol v2 (Curie) contracts by role (the devnet writes them; nothing reads them yet).
-    perp_curie: dict[str, Any] | None = None
+    # Perpetual-futures markets on this chain (adapter kind "perp", e.g. perp_curie), each validated by its
+    # adapter's model; the devnet writes one for a chain with ``perp: true``.
+    perps: dict[str, dict[str, Any]] = {}
 
     @property
     def head_age_limit_s(self) -> float:

@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -23,7 +24,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters import AdapterRegistry, PositionEntry, TokenInfo, TransferEntry, VenueEntry, default_registry
+from adapters import (
+    AdapterRegistry,
+    PerpEntry,
+    PositionEntry,
+    TokenInfo,
+    TransferEntry,
+    VenueEntry,
+    default_registry,
+)
 from crosshedge.config.chains import ChainSettings, WalletSettings
 from crosshedge.config.devnet import DevnetSpec
 from crosshedge.config.execution import ExecutionSettings, PositionSourceSpec
@@ -56,6 +65,7 @@ class Config(BaseModel):
     venues: tuple[VenueEntry, ...]
     positions: tuple[PositionEntry, ...] = ()
     transfers: tuple[TransferEntry, ...] = ()
+    perps: tuple[PerpEntry, ...] = ()
 
     @property
     def chains(self) -> dict[str, ChainSettings]:
@@ -79,6 +89,10 @@ class Config(BaseModel):
 
     def transfers_on(self, chain: str) -> list[TransferEntry]:
         return [t for t in self.transfers if t.chain == chain]
+
+    def perps_on(self, chain: str) -> list[PerpEntry]:
+        """The chain's perp markets (``chains.<chain>.perps``), each validated by its adapter's model."""
+        return [p for p in self.perps if p.chain == chain]
 
     def venue(self, chain: str, name: str) -> VenueEntry:
         """The venue ``name`` on ``chain``; ConfigError naming both when there is none."""
@@ -126,6 +140,7 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
     registry = registry or default_registry()
     venues: list[VenueEntry] = []
     transfers: list[TransferEntry] = []
+    perps: list[PerpEntry] = []
     for chain_name, chain in raw.chains.items():
         where = f"chains.{chain_name}"
         if chain.wallet not in raw.wallets:
@@ -141,6 +156,8 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
                 raise ConfigError(f"{source}: {where}.transfers.{name}.tokens: {missing} are not tokens of the chain "
                                   f"(tokens: {sorted(chain.tokens)})")
             transfers.append(entry)
+        perps += [_perp_entry(source, where, chain_name, chain, name, section, registry)
+                  for name, section in chain.perps.items()]
     for chain_name, chain in raw.chains.items():
         l1 = chain.gas.l1_data_fee
         if l1 is not None and l1.l1_chain not in raw.chains:
@@ -149,7 +166,8 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
                               f"{l1.l1_chain!r} in chains (the L1 whose base fee prices the data must be configured)")
     _check_inventory_targets(source, raw)
     positions = tuple(_position_entry(source, name, spec, registry) for name, spec in raw.positions.items())
-    return Config(source=source, raw=raw, venues=tuple(venues), positions=positions, transfers=tuple(transfers))
+    return Config(source=source, raw=raw, venues=tuple(venues), positions=positions, transfers=tuple(transfers),
+                  perps=tuple(perps))
 
 
 def _check_inventory_targets(source: Path, raw: RawConfig) -> None:
@@ -214,6 +232,19 @@ def _transfer_entry(source: Path, where: str, chain: str, name: str, section: di
                     registry: AdapterRegistry) -> TransferEntry:
     adapter, model, enabled = _adapter_section(source, where, section, "bridge", registry.transfer)
     return TransferEntry(name=name, chain=chain, adapter=adapter, config=model, enabled=enabled)
+
+
+def _perp_entry(source: Path, where: str, chain_name: str, chain: ChainSettings, name: str, section: dict[str, Any],
+                registry: AdapterRegistry) -> PerpEntry:
+    """A perp market section validated by its adapter's model; the tokens it uses must be the chain's."""
+    at = f"{where}.perps.{name}"
+    adapter, model, enabled = _adapter_section(source, at, section, "perp market", registry.perp)
+    entry = PerpEntry(name=name, chain=chain_name, adapter=adapter, config=model, enabled=enabled,
+                      chain_id=chain.chain_id)
+    missing = sorted(set(registry.perp(adapter).tokens(entry)) - set(chain.tokens))
+    if missing:
+        raise ConfigError(f"{source}: {at}: {missing} are not tokens of the chain (tokens: {sorted(chain.tokens)})")
+    return dataclasses.replace(entry, underlying=registry.perp(adapter).underlying(entry))
 
 
 def load_config(path: Path, registry: AdapterRegistry | None = None) -> Config:

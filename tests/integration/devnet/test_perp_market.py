@@ -1,5 +1,5 @@
 """Perp as part of `devnet up`: a chain with ``perp: true`` gets Perpetual Protocol v2 (Curie) after everything else,
-its addresses in the devnet state and the generated config's ``perp_curie``, and the market driver keeps its index
+its addresses in the devnet state and the generated config's ``perps`` section, and the market driver keeps its index
 and vAMM on the price path (the index set by the aggregator, the vAMM traded to it by the devnet's trader).
 
 The module runs a one-chain devnet of its own (ports free beside the session's devnet, no block producer, no
@@ -17,13 +17,20 @@ import pytest
 import yaml
 from web3 import HTTPProvider, Web3
 
-from crosshedge.config import GENERATED_CONFIG, DevnetBridgeSettings, DevnetChain, DevnetPool, DevnetSpec
+from crosshedge.config import (
+    GENERATED_CONFIG,
+    DevnetBridgeSettings,
+    DevnetChain,
+    DevnetPool,
+    DevnetSpec,
+    load_config,
+)
 from devnet import CACHE_ENV, DevnetManager, MarketDriver, load_artifact, perp_contract
 from tests.integration.conftest import _port_offset
 
 pytestmark = pytest.mark.integration
 
-BASE_PORT = 28745  # apart from chains.yaml's ports and test_perp_devnet's; _port_offset moves it to a free one
+BASE_PORT = 19745  # apart from chains.yaml's ports and the other perp modules'; low enough for every port slot (<= 6)
 INDEX_PRICE = 3000.0
 #: Hourly-sized moves, then two jumps past Curie's per-trade tick cap (about 10%) that the driver takes in pieces.
 PATH = (2900.0, 3050.0, 3450.0, 3000.0)
@@ -57,7 +64,14 @@ def test_devnet_up_deploys_perp_and_writes_it_into_the_generated_config(
     # The warm-up's clock jump is taken from a start in the past: the chain ends on the wall clock, not ahead of it.
     assert abs(int(w3.eth.get_block("latest")["timestamp"]) - time.time()) < 120
     generated = yaml.safe_load((manager.state_dir / GENERATED_CONFIG).read_text())
-    assert generated["chains"]["optimism"]["perp_curie"] == perp
+    section = generated["chains"]["optimism"]["perps"]["eth_perp"]
+    assert section["adapter"] == "perp_curie" and (section["underlying"], section["collateral"]) == ("ETH", "USDC")
+    assert {k: v for k, v in section.items() if k not in {"adapter", "underlying", "collateral"}} == {
+        k: perp[k] for k in ("clearing_house", "vault", "exchange", "account_balance", "market_registry",
+                             "clearing_house_config", "base_token", "quote_token", "pool")}
+    config = load_config(manager.state_dir / GENERATED_CONFIG)  # the loader validates it with the adapter's model
+    [entry] = config.perps_on("optimism")
+    assert (entry.name, entry.adapter, entry.chain_id) == ("eth_perp", "perp_curie", 10)
     house = perp_contract(w3, "ClearingHouse", perp["clearing_house"])
     assert house.functions.getVault().call() == perp["vault"]
 
