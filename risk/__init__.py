@@ -37,6 +37,7 @@ from risk.backtest import (
     run_on_path,
     sweep_specs,
 )
+from risk.backtest_perps import INSTRUMENTS, FundingSource, HedgeReport, HedgeSpec, Instrument, PerpSpec
 from risk.bookpath import BookPath, IvModel, book_path
 from risk.bootstrap import stationary_indices, std_ratio_ci, sum_ratio_ci
 from risk.buckets import EXPIRY_BUCKET_DAYS, NO_EXPIRY, bucket_labels, expiry_bucket
@@ -109,6 +110,7 @@ __all__ = [
     "CURIE_LIQUIDATION_PENALTY_RATIO",
     "CURIE_MM_RATIO",
     "EXPIRY_BUCKET_DAYS",
+    "INSTRUMENTS",
     "NO_EXPIRY",
     "PERP_STRESS_MOVE",
     "POLICIES",
@@ -124,8 +126,12 @@ __all__ = [
     "Decision",
     "ExpiryBucket",
     "FrozenChoice",
+    "FundingSource",
     "Greeks",
     "HedgeCostRow",
+    "HedgeReport",
+    "HedgeSpec",
+    "Instrument",
     "IvModel",
     "JointReturns",
     "Jumps",
@@ -134,6 +140,7 @@ __all__ = [
     "PairComparison",
     "PathRun",
     "PerpLine",
+    "PerpSpec",
     "PnlExplain",
     "PolicyInput",
     "PolicyResult",

@@ -16,7 +16,9 @@ How a run works:
    starts with the same full hedge at the first bar. Gaps in the series are crossed as one longer step with no
    trading inside (the move and the time decay of the whole gap land on the next bar). ``fixed_interval`` is
    due on a schedule anchored at the first bar (every ``interval_hours`` from it), so a check skipped by a gap
-   or by a small delta does not shift every later hedge.
+   or by a small delta does not shift every later hedge. With a :class:`risk.HedgeSpec` the trades go to a perp
+   instead (``perp``) or to whichever of spot and perp costs less with expected funding (``cheapest``); the perp
+   leg pays funding every bar and lives in a margin account that can be liquidated (:mod:`risk.backtest_perps`).
 5. P&L is explained per bar (:mod:`risk.explain`: delta of book + hedge, gamma, vega, theta with the Greeks at
    the start of the bar; fees and impact; gas; unexplained) and summed per run and per day.
 6. P&L is bucketed by day from the first bar: mean, std and CVaR 95% (mean of the worst 5% of days, a negative
@@ -44,6 +46,7 @@ from pydantic import Field
 from adapters import OptionPosition
 from crosshedge import Frozen, InputError
 from crosshedge.config import PolicySettings
+from risk.backtest_perps import DAY_S, HedgeLegs, HedgeReport, HedgeSpec, Instrument, hedge_legs, hedge_report
 from risk.bookpath import YEAR_S, BookPath, IvModel, book_path
 from risk.bootstrap import LEVEL, MEAN_BLOCK_DAYS, RESAMPLES, stationary_indices
 from risk.explain import PnlExplain, explain_arrays
@@ -161,6 +164,24 @@ class PolicyResult(Frozen):
     std_ratio: float | None = None  # daily P&L std / fixed daily hedging's (None for the reference itself)
     std_ratio_lo: float | None = None  # its bootstrap interval
     std_ratio_hi: float | None = None
+    # Where the hedge traded and what each leg cost (risk.backtest_perps); total_cost_usd holds every execution cost
+    # and liquidation penalty, funding_usd is apart from it (paid; < 0: received), all_in_cost_usd is their sum.
+    instrument: Instrument = "spot"
+    spot_trades: int = 0
+    perp_trades: int = 0
+    spot_fees_usd: float = 0.0
+    spot_impact_usd: float = 0.0
+    spot_gas_usd: float = 0.0
+    perp_fees_usd: float = 0.0
+    perp_impact_usd: float = 0.0
+    perp_gas_usd: float = 0.0
+    funding_usd: float = 0.0
+    liquidations: int = 0
+    liquidation_penalty_usd: float = 0.0
+    liquidated_at: tuple[str, ...] = ()  # the bars (UTC) where the perp account was liquidated
+    margin_capped: int = 0  # perp trades cut (or dropped) to what initial margin allows: Curie reverts past it
+    min_margin_ratio: float | None = None  # the lowest account value / perp notional seen (None: never held a perp)
+    all_in_cost_usd: float = 0.0
 
 
 class BootstrapSpec(Frozen):
@@ -188,6 +209,7 @@ class BacktestResult(Frozen):
     bootstrap: BootstrapSpec = BootstrapSpec()
     explain_label: str | None = None  # the policy whose per-day explain is in ``daily_explain``
     daily_explain: tuple[DailyExplain, ...] = ()
+    hedge: HedgeReport | None = None  # the hedge instrument and funding source (None: spot only, as before)
 
 
 @dataclass(frozen=True)
@@ -195,11 +217,13 @@ class Replay:
     """One policy's bar-by-bar replay: P&L, costs and the hedge held over each bar (before that bar's decision)."""
 
     pnl: FloatArray
-    cost: FloatArray
+    cost: FloatArray  # gas + fees + impact (spot and perp) + liquidation penalties, per bar
     gas: FloatArray
-    hedge: FloatArray
+    hedge: FloatArray  # spot + perp units
     trades: int
     worst_delta_usd: float
+    funding: FloatArray | None = None  # perp funding paid over each bar (< 0: received); None: spot only
+    legs: HedgeLegs | None = None  # each leg's totals and the perp account
 
 
 def _ewma_vols(series: PriceSeries, lam: float) -> FloatArray:
@@ -236,37 +260,58 @@ def _slot(t: float, t0: float, interval_h: float) -> float:
     return t0 + math.floor((t - t0) / step + 1e-9) * step
 
 
-def replay(path: BookPath, spec: PolicySpec, costs: CostModel) -> Replay:
-    """Walk the bars with one policy (see the module docstring); the raw arrays behind :func:`run_policy`."""
+def replay(path: BookPath, spec: PolicySpec, costs: CostModel, hedge: HedgeSpec | None = None) -> Replay:
+    """Walk the bars with one policy (see the module docstring); the raw arrays behind :func:`run_policy`.
+
+    ``hedge``: the instrument choice (default spot only; :mod:`risk.backtest_perps` for perp and cheapest)."""
     series, fn, st = path.series, POLICIES[spec.name], spec.settings
     close, times = series.close, series.times
+    legs = hedge_legs(hedge or HedgeSpec(), costs.cheapest, costs.at, times, path.delta, close)
+    acct, rates = legs.account, legs.rates
     realised = _ewma_vols(series, st.ewma_lambda)
     n = len(close)
-    pnl, cost_bar, gas_bar, held = path.option_pnl.copy(), np.zeros(n), np.zeros(n), np.zeros(n)
-    hedge = -path.delta[0]
-    cost_bar[0], gas_bar[0], _ = costs.cheapest(hedge, float(close[0]))
-    trades, last_trade, worst = 1, float(times[0]), 0.0
+    pnl, cost_bar, gas_bar, held, funding = path.option_pnl.copy(), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    hedge_units = -path.delta[0]
+    cost_bar[0], gas_bar[0], hedge_units = legs.execute(hedge_units, float(close[0]), 0, float(times[0]), 0)
+    trades = 0 if acct is not None and hedge_units == 0 else 1
+    last_trade, worst, due = float(times[0]), 0.0, False
     anchored = spec.name == "fixed_interval"
     for i in range(1, n):
         s = float(close[i])
-        held[i] = hedge
-        pnl[i] += hedge * (s - float(close[i - 1]))
-        net = float(path.delta[i]) + hedge
+        held[i] = hedge_units
+        pnl[i] += hedge_units * (s - float(close[i - 1]))
+        net = float(path.delta[i]) + hedge_units
         worst = max(worst, abs(net) * s)
+        if acct is not None and rates is not None:
+            dt_days = float(times[i] - times[i - 1]) / DAY_S
+            funding[i] = acct.accrue(float(close[i - 1]), s, float(rates[i - 1]), dt_days)
+            closed, cost_bar[i] = acct.liquidate_if_below(s, i)
+            if closed:  # the hedge is gone at this bar: the policy decides again on the next, as if due
+                hedge_units -= closed
+                due = True
+                continue
+        since = math.inf if due else (float(times[i]) - last_trade) / 3600.0
+        due = False
         inp = PolicyInput.model_construct(
             underlying=series.underlying, spot=s, net_delta=net, gamma=float(path.gamma[i]),
             vanna=float(path.vanna[i]), vol=float(path.vol[i]), realised_vol=float(realised[i]),
-            tau=float(path.tau[i]), hours_since_trade=(float(times[i]) - last_trade) / 3600.0, costs=costs.at(s),
+            tau=float(path.tau[i]), hours_since_trade=since, costs=legs.policy_costs(s),
         )
         decision = fn(inp, st)
         if decision.trade:
-            cost_bar[i], gas_bar[i], _ = costs.cheapest(decision.trade_units, s)
-            hedge += decision.trade_units
+            cost_bar[i], gas_bar[i], done = legs.execute(decision.trade_units, s, i, float(times[i]), trades)
+            if done == 0:  # a perp account with no margin left: nothing traded
+                continue
+            hedge_units += done
             trades += 1
             t = float(times[i])
             last_trade = _slot(t, float(times[0]), st.interval_hours) if anchored else t
     pnl -= cost_bar
-    return Replay(pnl=pnl, cost=cost_bar, gas=gas_bar, hedge=held, trades=trades, worst_delta_usd=worst)
+    if acct is None:
+        return Replay(pnl=pnl, cost=cost_bar, gas=gas_bar, hedge=held, trades=trades, worst_delta_usd=worst, legs=legs)
+    pnl -= funding
+    return Replay(pnl=pnl, cost=cost_bar, gas=gas_bar, hedge=held, trades=trades, worst_delta_usd=worst,
+                  funding=funding, legs=legs)
 
 
 def explain_bars(path: BookPath, rep: Replay) -> dict[str, FloatArray]:
@@ -274,11 +319,36 @@ def explain_bars(path: BookPath, rep: Replay) -> dict[str, FloatArray]:
     close, times = path.series.close, path.series.times
     lag = np.maximum(np.arange(len(close)) - 1, 0)
     ds = close - close[lag]
-    return explain_arrays(
+    bars = explain_arrays(
         delta=path.delta[lag] + rep.hedge, gamma=path.gamma[lag], vega=path.vega[lag], theta=path.theta[lag], ds=ds,
         dvol=path.vol_shift - path.vol_shift[lag], dt_years=(times - times[lag]) / YEAR_S, actual=rep.pnl,
         fees=rep.cost - rep.gas, gas=rep.gas,
     )
+    if rep.funding is not None:  # explain_arrays books no funding: move the perp's out of the unexplained rest
+        bars["funding"] = -rep.funding  # paid is a loss
+        bars["unexplained"] = bars["unexplained"] + rep.funding
+    return bars
+
+
+def _legs_fields(path: BookPath, rep: Replay) -> dict[str, object]:
+    legs = rep.legs
+    if legs is None:
+        return {}
+    out: dict[str, object] = {
+        "instrument": legs.spec.instrument, "spot_trades": legs.spot_trades, "spot_fees_usd": legs.spot_fees,
+        "spot_impact_usd": legs.spot_impact, "spot_gas_usd": legs.spot_gas, "all_in_cost_usd": float(rep.cost.sum()),
+    }
+    a = legs.account
+    if a is None:
+        return out
+    times = path.series.times
+    return out | {
+        "perp_trades": a.trades, "perp_fees_usd": a.fees, "perp_impact_usd": a.impact, "perp_gas_usd": a.gas,
+        "funding_usd": a.funding, "liquidations": a.liquidations, "liquidation_penalty_usd": a.penalty,
+        "liquidated_at": tuple(_iso(float(times[b])) for b in a.liquidated_bars), "margin_capped": a.capped,
+        "min_margin_ratio": None if math.isinf(a.min_ratio) else a.min_ratio,
+        "all_in_cost_usd": float(rep.cost.sum()) + a.funding,
+    }
 
 
 def _summary(path: BookPath, spec: PolicySpec, rep: Replay) -> PolicyResult:
@@ -288,13 +358,13 @@ def _summary(path: BookPath, spec: PolicySpec, rep: Replay) -> PolicyResult:
         label=spec.label, policy=spec.name, param=spec.param, value=spec.value, trades=rep.trades,
         total_cost_usd=float(rep.cost.sum()), gas_usd=float(rep.gas.sum()), total_pnl_usd=float(rep.pnl.sum()),
         pnl_mean_usd=mean, pnl_std_usd=std, cvar95_usd=cvar, worst_delta_usd=rep.worst_delta_usd, days=days,
-        explain=PnlExplain(**{k: float(v.sum()) for k, v in bars.items()}),
+        explain=PnlExplain(**{k: float(v.sum()) for k, v in bars.items()}), **_legs_fields(path, rep),
     )
 
 
-def run_policy(path: BookPath, spec: PolicySpec, costs: CostModel) -> PolicyResult:
+def run_policy(path: BookPath, spec: PolicySpec, costs: CostModel, hedge: HedgeSpec | None = None) -> PolicyResult:
     """Replay one policy over a priced book path; see the module docstring."""
-    return _summary(path, spec, replay(path, spec, costs))
+    return _summary(path, spec, replay(path, spec, costs, hedge))
 
 
 def _iso(t: float) -> str:
@@ -342,12 +412,13 @@ class PathRun:
 def run_on_path(  # the run's inputs, then its options
     path: BookPath, specs: Sequence[PolicySpec], costs: CostModel, progress: Callable[[str], None] | None = None, *,
     iv: IvModel = "realised", explain: str | None = None, bootstrap: BootstrapSpec | None = None,
+    hedge: HedgeSpec | None = None,
 ) -> PathRun:
     """:func:`run_backtest` on an already priced path, keeping the daily series."""
     series, boot = path.series, bootstrap or BootstrapSpec()
     results, daily, costs_d, reps = [], [], [], []
     for spec in specs:
-        rep = replay(path, spec, costs)
+        rep = replay(path, spec, costs, hedge)
         results.append(_summary(path, spec, rep))
         daily.append(daily_sums(series.times, rep.pnl))
         costs_d.append(daily_sums(series.times, rep.cost))
@@ -369,6 +440,7 @@ def run_on_path(  # the run's inputs, then its options
         reference=results[ref].label if ref is not None else None, bootstrap=boot,
         explain_label=results[pick].label if pick is not None else None,
         daily_explain=_daily_explain(path, reps[pick]) if pick is not None else (),
+        hedge=None if hedge is None or hedge.instrument == "spot" else hedge_report(hedge, path.delta, series.close),
     )
     return PathRun(result, tuple(daily), tuple(costs_d))
 
@@ -383,16 +455,18 @@ def run_backtest(  # the run's inputs, then its options
     iv: IvModel = "realised",
     explain: str | None = None,
     bootstrap: BootstrapSpec | None = None,
+    hedge: HedgeSpec | None = None,
 ) -> BacktestResult:
     """Price the book once, replay every policy spec; ``progress(label)`` is called after each policy.
 
     ``explain``: the label (or policy name) whose per-day P&L explain to keep (default: the reference, fixed daily
-    hedging, when it is among the specs). Std ratios are against that reference.
+    hedging, when it is among the specs). Std ratios are against that reference. ``hedge``: spot only (default), every
+    trade on the perp, or each on the cheaper of the two with funding (:class:`risk.HedgeSpec`).
 
     Usage: ``run_backtest(series, load_book(path, now), sweep_specs(["whalley_wilmott"]), CostModel.default())``
     """
     path = book_path(series, positions, iv=iv)
-    return run_on_path(path, specs, costs, progress, iv=iv, explain=explain, bootstrap=bootstrap).result
+    return run_on_path(path, specs, costs, progress, iv=iv, explain=explain, bootstrap=bootstrap, hedge=hedge).result
 
 
 def best_band_vs_daily(result: BacktestResult, bands: Sequence[str] = ("whalley_wilmott", "zakamouline",

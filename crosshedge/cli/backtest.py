@@ -10,6 +10,8 @@ Usage::
     crosshedge backtest --monte-carlo --derman-kamal # adds the Derman–Kamal check (S=K=100, σ=20%, T=1)
     crosshedge backtest --prices ETH=../shared/data/ethusdt_1h.csv --out-of-sample 2024-01-01  # calibrate, freeze, test
     crosshedge backtest --prices ETH=../shared/data/ethusdt_1h.csv --explain whalley_wilmott --iv flat
+    crosshedge backtest --prices ETH=../shared/data/ethusdt_1h.csv --start 2022-11-06 --end 2022-11-13 \
+        --instrument cheapest --funding-daily 0.0001 --perp-collateral-usd 250000
 
 Every run reports each policy's daily P&L std against fixed daily hedging's as a ratio with a 90% block-bootstrap
 interval, the saving against daily hedging ("30% cheaper" / "30% more expensive") and the whole run's P&L explain
@@ -17,6 +19,14 @@ per policy (delta, gamma, vega, theta, funding, fees, gas, unexplained); ``--exp
 explain per day (the JSON always has the per-day explain of ``explain_label``). ``--out-of-sample DATE`` calibrates
 each band family's parameter on the bars before DATE, freezes it and reports both periods, and the cost-aware band
 against Whalley–Wilmott out of sample.
+
+``--instrument perp`` hedges every trade on the perp (Curie: 0.1% fee, vAMM impact, funding every bar, a margin
+account that can be liquidated); ``--instrument cheapest`` sends each trade where its cost plus the expected funding
+over the holding period (``--funding-horizon-days``, else the mean time between the policy's rebalances so far) is
+lowest (:mod:`risk.backtest_perps`). Funding: ``--funding-daily RATE`` (a constant per day), ``--funding-csv FILE``
+(``timestamp,rate`` by header name, per day, each point held until the next) or, with neither, the devnet model
+(zero: the devnet holds the vAMM on the index). A second table shows each leg's costs, funding, liquidations and
+the lowest margin ratio, its caption the funding source; the JSON carries them in ``result.hedge`` and each result.
 
 Without ``--prices`` (or ``--monte-carlo``), with an unknown ``--policy``, a malformed date or an out-of-sample
 date outside the series it is bad usage (exit 2); an unreadable price or book file is an error (exit 1). Several
@@ -35,6 +45,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters import OptionPosition, load_book
+from crosshedge import InputError
 from crosshedge.cli.backtest_report import daily_explain_table, explain_table, oos_tables, results_table, saving_words
 from crosshedge.cli.common import JsonOption, config_path
 from crosshedge.cli.montecarlo import monte_carlo as monte_carlo_table
@@ -42,9 +53,13 @@ from crosshedge.cli.output import UsageError, command_errors, emit, err_console
 from crosshedge.config import PolicySettings, load_config
 from risk import (
     BAND_FAMILIES,
+    INSTRUMENTS,
     POLICIES,
     BacktestResult,
     CostModel,
+    FundingSource,
+    HedgeSpec,
+    Instrument,
     IvModel,
     PolicySpec,
     PriceSeries,
@@ -68,6 +83,7 @@ class _Opts:
     single: bool  # one --prices file: the plot keeps its name
     base: PolicySettings
     json_output: bool
+    hedge: HedgeSpec | None = None  # None: spot only (the tables and JSON of before)
 
 
 def _date(text: str | None, flag: str) -> datetime | None:
@@ -101,6 +117,63 @@ def _bar(quiet: bool) -> Progress:
                     console=err_console, transient=True, disable=quiet)
 
 
+def _hedge_spec(instrument: str, funding_daily: float | None, funding_csv: Path | None, collateral: float | None,
+                horizon: float | None) -> HedgeSpec | None:
+    """The run's :class:`HedgeSpec` from the perp options; bad combinations are bad usage."""
+    if instrument not in INSTRUMENTS:
+        raise UsageError(f"backtest: --instrument {instrument!r} is not a hedge instrument; choose "
+                         f"{', '.join(INSTRUMENTS)}")
+    given = [flag for flag, v in (("--funding-daily", funding_daily), ("--funding-csv", funding_csv),
+                                  ("--perp-collateral-usd", collateral), ("--funding-horizon-days", horizon))
+             if v is not None]
+    if instrument == "spot":
+        if given:
+            raise UsageError(f"backtest: {given[0]} applies to perp hedges; add --instrument perp or cheapest")
+        return None
+    if funding_daily is not None and funding_csv is not None:
+        raise UsageError("backtest: give one funding source, --funding-daily or --funding-csv, not both")
+    for flag, v in (("--perp-collateral-usd", collateral), ("--funding-horizon-days", horizon)):
+        if v is not None and not v > 0:
+            raise UsageError(f"backtest: {flag} {v:g} must be positive")
+    if horizon is not None and instrument != "cheapest":
+        raise UsageError("backtest: --funding-horizon-days is the holding period --instrument cheapest assumes")
+    try:
+        funding = (FundingSource.constant(funding_daily) if funding_daily is not None
+                   else FundingSource.from_csv(funding_csv) if funding_csv is not None else FundingSource.devnet())
+    except InputError as exc:
+        if funding_daily is None:
+            raise  # an unreadable or malformed file is an error (exit 1), its message names the file and line
+        raise UsageError(f"backtest: {exc}") from None
+    return HedgeSpec(instrument=cast(Instrument, instrument), funding=funding, collateral_usd=collateral,
+                     horizon_days=horizon)
+
+
+def _ratio_cell(x: float | None) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def legs_table(result: BacktestResult) -> Table:
+    """Each policy's hedge legs: spot and perp costs, funding, liquidations and the lowest margin ratio (USD)."""
+    h = result.hedge
+    assert h is not None
+    table = Table(title=f"Hedge legs {result.underlying} {result.start[:10]}→{result.end[:10]}: instrument "
+                        f"{h.instrument} (perp {h.perp.chain}/{h.perp.market}, USD)", caption=(
+        f"{h.funding}; perp collateral ${h.collateral_usd:,.0f}, fee {h.perp.fee_bps:g} bp, impact "
+        f"{h.perp.impact_bps_per_musd:g} bp per $1M, gas ${h.perp.gas_usd:g}, maintenance {h.perp.mm_ratio:.2%}, "
+        f"liquidation penalty {h.perp.liquidation_penalty:.1%}" + (f"; {h.horizon}" if h.horizon else "")
+        + "; all-in = every cost + funding (paid > 0, received < 0); min MR: lowest perp margin ratio seen"))
+    for col in ("policy", "spot/perp trades", "spot fees $", "spot impact $", "perp fees $", "perp impact $",
+                "gas $", "funding $", "liq. penalty $", "all-in cost $", "liquidations", "min MR", "capped"):
+        table.add_column(col, justify="left" if col == "policy" else "right", overflow="fold")
+    for r in result.results:
+        table.add_row(r.label, f"{r.spot_trades:,}/{r.perp_trades:,}", f"{r.spot_fees_usd:,.0f}",
+                      f"{r.spot_impact_usd:,.0f}", f"{r.perp_fees_usd:,.0f}", f"{r.perp_impact_usd:,.0f}",
+                      f"{r.gas_usd:,.0f}", f"{r.funding_usd:,.0f}", f"{r.liquidation_penalty_usd:,.0f}",
+                      f"{r.all_in_cost_usd:,.0f}", f"{r.liquidations:,}", _ratio_cell(r.min_margin_ratio),
+                      f"{r.margin_capped:,}")
+    return table
+
+
 def _title(result: BacktestResult) -> str:
     title = (f"{result.underlying} {result.start[:10]}→{result.end[:10]}: {result.bars:,} bars, "
              f"{result.gaps} gap(s), {result.rolls} rolls")
@@ -118,13 +191,15 @@ def _one_run(series: PriceSeries, positions: list[OptionPosition], specs: list[P
         path = book_path(series, positions, iv=opts.iv, history=full)
         bar.update(task, advance=1)
         run = run_on_path(path, specs, CostModel.default(), lambda label: bar.update(task, advance=1,
-                          description=label), iv=opts.iv, explain=opts.explain)
+                          description=label), iv=opts.iv, explain=opts.explain, hedge=opts.hedge)
     result = run.result
     plot_file = None
     if opts.plot is not None:
         target = opts.plot if opts.single else opts.plot.with_stem(f"{opts.plot.stem}_{series.underlying}")
         plot_file = str(plot_frontier(result, target))
     tables = [results_table(result, _title(result)), explain_table(result)]
+    if result.hedge is not None:
+        tables.insert(1, legs_table(result))
     if opts.explain:
         tables.append(daily_explain_table(result))
     return {"result": result, "best_band_vs_daily": best_band_vs_daily(result), "plot": plot_file}, tables
@@ -170,6 +245,18 @@ def backtest(  # typer maps options to parameters
     explain: Annotated[str | None, typer.Option("--explain", help="Per-day P&L explain of this policy.")] = None,
     out_of_sample: Annotated[str | None, typer.Option(
         "--out-of-sample", help="Calibrate band parameters before this ISO date, freeze, test after it.")] = None,
+    instrument: Annotated[str, typer.Option(
+        "--instrument", help="Hedge with spot (default), perp, or the cheapest of the two per trade.")] = "spot",
+    funding_daily: Annotated[float | None, typer.Option(
+        "--funding-daily", help="Perp: a constant funding rate per day (0.0001 = 0.01%; > 0: longs pay).")] = None,
+    funding_csv: Annotated[Path | None, typer.Option(
+        "--funding-csv", help="Perp: funding rates per day, CSV timestamp,rate (held until the next point).")] = None,
+    perp_collateral_usd: Annotated[float | None, typer.Option(
+        "--perp-collateral-usd", help="Perp: the account's initial collateral (default: IM on 3x the largest "
+                                      "hedge notional).")] = None,
+    funding_horizon_days: Annotated[float | None, typer.Option(
+        "--funding-horizon-days", help="Cheapest: the holding period funding is expected over (default: the mean "
+                                       "time between rebalances).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="chains.yaml (policy section).")] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -188,8 +275,11 @@ def backtest(  # typer maps options to parameters
         specs = _specs(policy or [], sweep, base)
         window = _date(start, "--start"), _date(end, "--end")  # bad dates are bad usage: checked before any work
         split = _date(out_of_sample, "--out-of-sample")
+        hedge = _hedge_spec(instrument, funding_daily, funding_csv, perp_collateral_usd, funding_horizon_days)
+        if hedge is not None and split is not None:
+            raise UsageError("backtest: --out-of-sample hedges on spot only; drop --instrument")
         opts = _Opts(iv=cast(IvModel, iv), explain=explain, plot=plot, single=len(prices) == 1, base=base,
-                     json_output=json_output)
+                     json_output=json_output, hedge=hedge)
         outputs: list[dict[str, Any]] = []
         tables: list[Table] = []
         for item in prices:

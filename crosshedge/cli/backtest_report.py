@@ -51,7 +51,8 @@ def _explain_cells(e: PnlExplain) -> list[str]:
 def explain_table(result: BacktestResult) -> Table:
     """The whole run's P&L explain per policy (USD)."""
     table = Table(title=f"P&L explain {result.underlying} {result.start[:10]}→{result.end[:10]} (USD, whole run)",
-                  caption="Greeks at the start of each bar; delta = (book + hedge) Δ·dS; funding is 0 until perps")
+                  caption="Greeks at the start of each bar; delta = (book + hedge) Δ·dS; funding is the perp leg's "
+                          "(0 for spot hedges)")
     table.add_column("policy", overflow="fold")
     for col in EXPLAIN_COLUMNS:
         table.add_column(col, justify="right")
