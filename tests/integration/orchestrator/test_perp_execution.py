@@ -9,17 +9,18 @@ retried; the mark/index breaker and the margin alarm stop an order before anythi
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters import PerpMarketState, Side, default_registry
 from devnet.perp import set_index_price
-from optimizer import CostBreakdown, Plan, PlannedPerpTrade, SolveStats
-from orchestrator import IntentKind, IntentState, RunReport, RunState
+from optimizer import CostBreakdown, HedgeProblem, Plan, PlannedPerpTrade, SolveStats
+from orchestrator import IntentKind, IntentState, RunReport, RunState, start_run
 from orchestrator.perp_terms import fresh_perp
 from tests.integration.orchestra import Orchestra
-from tests.integration.orchestrator.helpers import assert_ledger_invariants, snapshot
+from tests.integration.orchestrator.helpers import assert_ledger_invariants, replaced_book, snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -162,3 +163,35 @@ def replace_created(plan: Plan) -> Plan:
     return plan.model_copy(update={"created_at": time.time()})
 
 
+
+
+def test_a_planned_run_with_optimizer_perps_hands_the_optimizer_the_markets(fresh: Orchestra,
+                                                                           tmp_path: Path) -> None:
+    """With ``optimizer.perps`` on, the run's own planner lists each market with the wallet's account (here one
+    funded by an earlier perp run) as a PerpOption; whatever the optimizer chooses lands and reconciles."""
+    funding = perp_plan(fresh, 0.2)
+    funded = funding.perp_trades[0].model_copy(update={"fee_usd": 20_000.0})  # a deposit of ~$20k comes first
+    finished(fresh, fresh.submit(funding.model_copy(update={"perp_trades": (funded,)}), "perp-fund"))
+    assert market_now(fresh).position is not None
+
+    def lines(net: dict[str, float]) -> list[dict[str, Any]]:  # 20 ETH long over the wallets: the policy fires
+        return [{"id": "eth-itm", "underlying": "ETH", "type": "call", "strike": 300, "expiry": "90d",
+                 "size": -(net.get("ETH", 0.0) - 20.0), "vol": 0.6, "venue": "test"},
+                {"id": "btc-itm", "underlying": "BTC", "type": "call", "strike": 6000, "expiry": "90d",
+                 "size": -net.get("BTC", 0.0), "vol": 0.5, "venue": "test"}]
+
+    def perps_on(raw: dict[str, Any]) -> None:
+        raw.setdefault("optimizer", {})["perps"] = True
+        raw["execution"]["max_followups"] = 0
+
+    with replaced_book(fresh, tmp_path, lines), fresh.configured(edit=perps_on):
+        rid = start_run(fresh.ctx(), kind="perp-e2e", run_id="perp-e2e")
+        fresh.send("crosshedge.snapshot", [rid])
+        report = finished(fresh, rid, timeout_s=180)
+        problem = fresh.ledger().blob(rid, "problem", HedgeProblem)
+    assert problem is not None
+    keys = {p.key for p in problem.perps}
+    assert "arbitrum/eth_perp" in keys, keys
+    option = next(p for p in problem.perps if p.key == "arbitrum/eth_perp")
+    assert option.collateral_usd > 10_000 and option.size == pytest.approx(-0.2)
+    assert len(report.perp_fills) == len([r for r in orders(fresh, rid) if r.perp_fills])
