@@ -20,7 +20,7 @@ from web3 import Web3
 from adapters import AdapterRegistry, ChainContext, LpPosition, PositionScope
 from crosshedge import AdapterError, Frozen, HeadMovedError, RpcError, StaleDataError
 from crosshedge.config import Config
-from optimizer import HedgeProblem, HedgeTarget, Plan, TransferOption
+from optimizer import HedgeProblem, HedgeTarget, PerpOption, Plan, TransferOption
 from optimizer import plan as optimize
 from orchestrator.coverage import Book, ChainRead, PositionMemory, apply_coverage, complete_book, widen_for_staleness
 from orchestrator.metrics import set_book_greeks
@@ -205,7 +205,29 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
         transfers=list(capital.routes) if capital is not None else [],
         arriving=capital.arriving if capital is not None else {},
         inventory_targets={c: dict(cs.inventory_targets) for c, cs in config.chains.items() if cs.inventory_targets},
+        perps=perp_options(snap, off_chains) if config.raw.optimizer.perps else (),
     )
+
+
+def perp_options(snap: Snapshot, off_chains: set[str]) -> tuple[PerpOption, ...]:
+    """Every perp market of the snapshot with the wallet's account in it, as the optimizer's PerpOption (its
+    vAMM curves, prices, funding and margin ratios, the account's position and Vault collateral, one order's gas);
+    none on a chain that cannot trade."""
+    out = []
+    for chain, cs in sorted(snap.chains.items()):
+        if chain in off_chains:
+            continue
+        for s in cs.perps:
+            p = s.position
+            if p is None:
+                continue
+            out.append(PerpOption(
+                chain=chain, market=s.market, underlying=s.underlying, sell=s.sell, buy=s.buy,
+                mark_price=s.mark_price, index_price=s.index_price, daily_funding_rate=s.daily_funding_rate,
+                size=p.size, open_notional=p.open_notional, collateral_usd=p.collateral_usd,
+                owed_funding_usd=p.owed_funding_usd, mm_ratio=s.mm_ratio, im_ratio=s.im_ratio,
+                fee_pips=round(s.exchange_fee_ratio * 1_000_000), gas_usd=cs.perp_gas_usd.get(s.market, 0.0)))
+    return tuple(out)
 
 
 def decide_and_plan(config: Config, registry: AdapterRegistry, snap: Snapshot, connections: Mapping[str, Web3],

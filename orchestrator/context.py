@@ -82,6 +82,7 @@ class RunContext:
         ctx = self.chain_context(chain)
         venues: list[Verifiable] = [v for v in self.config.venues_on(chain) if v.enabled]
         venues += [t for t in self.config.transfers_on(chain) if t.enabled]  # bridges' contracts (a SpokePool)
+        venues += [p for p in self.config.perps_on(chain) if p.enabled]  # a perp's ClearingHouse and Vault
         at = int(ctx.w3.eth.block_number) if block is None else block
         return self.verifier.allowlist(self.config, self.registry, ctx, venues, at)
 

@@ -48,6 +48,10 @@ from orchestrator.transfers import deposit_record, route_of
 #: Intent states after which an intent needs nothing more from the executor.
 _DONE = frozenset({IntentState.INCLUDED, IntentState.CONFIRMED, IntentState.FAILED, IntentState.SKIPPED,
                    IntentState.RECONCILED})
+#: Intents an approval in front of them funds (the next of the lane); and the intents whose failure stops the next
+#: one (an approval its swap or deposit, a perp margin deposit its order: "failed_approvals" below).
+_FUNDED = frozenset({IntentKind.SWAP, IntentKind.PERP_DEPOSIT})
+_GATES = frozenset({IntentKind.APPROVE, IntentKind.PERP_DEPOSIT})
 
 
 @contextmanager
@@ -158,11 +162,16 @@ def _execute_records(ctx: RunContext, run_id: str, lane: Lane, hooks: Hooks, rec
     failed_approvals: set[int] = set()
     for i, record in enumerate(records):
         if record.state in _DONE:
-            if record.spec.kind is IntentKind.APPROVE and not _approval_landed(record):
+            if record.spec.kind in _GATES and not _approval_landed(record):
                 failed_approvals.add(record.spec.seq + 1)
             continue
-        if record.spec.kind is IntentKind.SWAP and record.spec.seq in failed_approvals:
+        if record.spec.kind in _FUNDED and record.spec.seq in failed_approvals:
             skip_intent(ctx.ledger, record, "its approval failed")
+            if record.spec.kind is IntentKind.PERP_DEPOSIT:
+                failed_approvals.add(record.spec.seq + 1)  # its order would run without its margin
+            continue
+        if record.spec.kind is IntentKind.PERP_ORDER and record.spec.seq in failed_approvals:
+            skip_intent(ctx.ledger, record, "its margin deposit did not land")
             continue
         try:
             done = execute_intent(lane, record.spec.id, hooks)
@@ -182,7 +191,7 @@ def _execute_records(ctx: RunContext, run_id: str, lane: Lane, hooks: Hooks, rec
         except UnsafeTransactionError as exc:
             ctx.ledger.add_event(run_id, "refused", str(exc), intent=record.spec.id)
             done = ctx.ledger.intent(record.spec.id)
-        if done.spec.kind is IntentKind.APPROVE and not _approval_landed(done) and done.state in _DONE:
+        if done.spec.kind in _GATES and not _approval_landed(done) and done.state in _DONE:
             failed_approvals.add(done.spec.seq + 1)
 
 
@@ -194,7 +203,7 @@ def _revokes_needed(records: list[IntentRecord]) -> list[Intent]:
     """Revocations for approvals of the lane's ``records`` that landed while their swap did not: no allowance is
     left behind."""
     ids = {r.spec.id for r in records}
-    swaps = {r.spec.seq: r for r in records if r.spec.kind is IntentKind.SWAP}
+    swaps = {r.spec.seq: r for r in records if r.spec.kind in _FUNDED}
     out = []
     for r in records:
         if r.spec.kind is not IntentKind.APPROVE or not _approval_landed(r):

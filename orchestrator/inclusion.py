@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -172,6 +173,11 @@ def include(lane: Lane, record: IntentRecord, receipt: Mapping[str, Any], hooks:
         if hooks.parse_deposit is None:
             raise LedgerError(f"intent {record.spec.id}: a deposit, and the run has no transfer adapter hooks")
         fields.update(fields_of(deposit=hooks.parse_deposit(record, receipt)))
+    if info.status == 1 and record.spec.kind is IntentKind.PERP_ORDER:
+        if hooks.parse_perp_fills is None:
+            raise LedgerError(f"intent {record.spec.id}: a perp order, and the run has no perp hooks")
+        fills = hooks.parse_perp_fills(record, receipt)
+        fields["perp_fills"] = json.dumps([f.model_dump(mode="json") for f in fills])
     crash_point("before_book")
     return lane.ledger.advance(record.spec.id, IntentState.INCLUDED, lease=lane.lease, **fields)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from web3 import Web3
 
-from adapters import Deposit, Fill, PermitRequest, RpcBatch, SignedPermit, TxRequest
+from adapters import Deposit, Fill, PermitRequest, PerpFill, RpcBatch, SignedPermit, TxRequest
 from crosshedge import ExecutionError, LeaseLostError
 from crosshedge.config import ChainSettings, ExecutionSettings
 from orchestrator.ledger import IntentRecord, Lease, Ledger
@@ -91,6 +91,11 @@ class Hooks:
     # its fill deadline follows from the route), and its event decoded from the receipt. None: the run has none.
     build_deposit: Callable[[IntentRecord, int], TxRequest] | None = None
     parse_deposit: Callable[[IntentRecord, Mapping[str, Any]], Deposit] | None = None
+    # Perps (a perp adapter's market): the order built on the read its terms came from, with their bound and the
+    # deadline; the margin deposit into the Vault; the order's PositionChanged fills decoded from its receipt.
+    build_perp_order: Callable[[IntentRecord, SwapTerms, int], TxRequest] | None = None
+    build_perp_deposit: Callable[[IntentRecord], TxRequest] | None = None
+    parse_perp_fills: Callable[[IntentRecord, Mapping[str, Any]], tuple[PerpFill, ...]] | None = None
 
 
 @dataclass(frozen=True)

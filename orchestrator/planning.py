@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from web3 import Web3
 
-from crosshedge import CircuitBreakerError, Frozen, LedgerError, PlanError, RpcError
+from crosshedge import CircuitBreakerError, Frozen, LedgerError, RpcError
 from optimizer import Plan, PlannedTrade
 from orchestrator.assess import Capital, plan_with_risk
 from orchestrator.bridging import arriving_by_symbol, intents_from_transfers, transfer_options
@@ -27,6 +27,7 @@ from orchestrator.coverage import PositionMemory
 from orchestrator.lane import crash_point
 from orchestrator.ledger import TERMINAL_RUN_STATES, Intent, IntentKind, RunState, lane_name
 from orchestrator.metrics import record_rpc_error, set_band, set_head_lag, set_inventory
+from orchestrator.perp_intents import intents_from_perp_trades
 from orchestrator.runs import fail_run, finish_run, skip_planned
 from orchestrator.safety import check_gas_price, check_notional, deviating_venues
 from orchestrator.snapshot import Snapshot, take_snapshot
@@ -163,11 +164,6 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         ctx.ledger.set_run_state(run_id, RunState.NOOP, **blocked_reason(ctx, run_id))
         finish_run(ctx, run_id)
         return []
-    if plan.perp_trades:  # half a hedge is worse than none: nothing of such a plan is recorded or signed
-        why = (f"run {run_id}: the plan has {len(plan.perp_trades)} perp trade(s) "
-               f"({', '.join(sorted({t.key for t in plan.perp_trades}))}), and perp trades are not executed yet")
-        fail_run(ctx, run_id, why)
-        raise PlanError(why)
     staged = [t for t in plan.trades if t.staged]
     keep = tradable([t for t in plan.trades if not t.staged], snap, bad_venues, bad_chains)
     for t in plan.trades:
@@ -177,7 +173,8 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         ctx.ledger.add_event(run_id, "staged", f"trade on {t.venue_key} waits for this run's transfers to arrive")
     moves = [t for t in plan.transfers if t.origin in snap.chains and t.destination in snap.chains
              and t.origin not in bad_chains and t.destination not in bad_chains]
-    notional = sum(abs(t.quote_amount) for t in keep)
+    perps = list(plan.perp_trades)  # intents_from_perp_trades drops those that cannot go ahead, with an event
+    notional = sum(abs(t.quote_amount) for t in keep) + sum(abs(t.quote_amount) for t in perps)
     try:
         check_notional(notional, ctx.ledger.notional_since(ctx.clock() - DAY_S),
                        ctx.execution.max_notional_usd_per_run, ctx.execution.max_notional_usd_per_day)
@@ -186,12 +183,13 @@ def plan_run(ctx: RunContext, run_id: str, planner: Planner | None = None, deliv
         fail_run(ctx, run_id, str(exc))
         raise
     ctx.ledger.put_blob_once(run_id, "plan", plan)
-    if not keep and not moves:
+    seq: dict[str, int] = {}  # per lane: transfers first (their funds start moving), then the trades, the perps
+    intents = intents_from_transfers(ctx, run_id, moves, seq) + intents_from_trades(ctx, run_id, keep, seq)
+    intents += intents_from_perp_trades(ctx, run_id, snap, perps, seq, bad_chains)
+    if not intents:
         ctx.ledger.set_run_state(run_id, RunState.NOOP)
         finish_run(ctx, run_id)
         return []
-    seq: dict[str, int] = {}  # per lane: transfers first (their funds start moving), then the trades
-    intents = intents_from_transfers(ctx, run_id, moves, seq) + intents_from_trades(ctx, run_id, keep, seq)
     ctx.ledger.add_intents(run_id, intents)  # all of them in one atomic step
     crash_point("after_intents")
     ended = ctx.ledger.run(run_id)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import Field
 
-from adapters import Side, SpotPosition
+from adapters import PerpFill, Side, SpotPosition
 from crosshedge import Frozen, LedgerError, NotReadyError
 from optimizer import Plan
 from orchestrator.assess import assess_now
@@ -25,12 +25,17 @@ from orchestrator.coverage import PositionMemory
 from orchestrator.execution import book_transfer
 from orchestrator.ledger import IntentKind, IntentRecord, IntentState, RunState, TransferRecord, lane_name
 from orchestrator.metrics import record_cost
+from orchestrator.perp_intents import perp_state
+from orchestrator.perp_terms import fresh_perp
 from orchestrator.runs import finish_run
 from orchestrator.snapshot import Snapshot, read_wallet_inventory
 from orchestrator.terms import run_snapshot
 from orchestrator.transfers import await_run_transfers, landed_between
 
 #: Re-reads the book after a run: (ctx, run_id) -> (net delta per underlying, underlyings outside their band).
+#: Relative difference between a perp position on chain and the ledger's that counts as a mismatch (sizes are
+#: floats of 18-decimal raw units: a few ulps of rounding are not a fill).
+PERP_SIZE_TOLERANCE = 1e-12
 Assessor = Callable[[RunContext, str], tuple[dict[str, float], list[str]]]
 
 
@@ -91,6 +96,10 @@ class RunReport(Frozen):
     outside_band: list[str]
     followup: str | None = None
     transfers: list[TransferRow] = Field(default_factory=list)
+    perp_fills: list[PerpFill] = Field(default_factory=list)  # the run's PositionChanged events, booked
+    # "chain/market" -> (chain - ledger) position size, base units; empty when every traded market's position on
+    # chain equals the snapshot's size plus the fills booked
+    perp_diff: dict[str, float] = Field(default_factory=dict)
 
 
 def transfer_row(record: TransferRecord) -> TransferRow:
@@ -110,13 +119,25 @@ def _marks(snap: Snapshot) -> dict[str, float]:
 
 
 def trade_row(record: IntentRecord, mark: float, native_usd: float) -> TradeRow:
-    """The intent's realised cost: gas, plus for a fill its shortfall against the mark."""
+    """The intent's realised cost: gas, plus for a fill its shortfall against the mark (for a perp order, its
+    PositionChanged fills against the same mark, and the exchange fee)."""
     spec, fill = record.spec, record.fill
     gas_usd = record.gas_cost_wei / 1e18 * native_usd
     realised = gas_usd
     if fill is not None:
         realised += (fill.base_amount * mark - fill.quote_amount if fill.side is Side.SELL
                      else fill.quote_amount - fill.base_amount * mark)
+    if record.perp_fills:
+        base = sum(abs(f.exchanged_position_size) for f in record.perp_fills) / 1e18
+        quote = sum(abs(f.exchanged_position_notional) for f in record.perp_fills) / 1e18
+        realised += sum(f.fee for f in record.perp_fills) / 1e18
+        realised += base * mark - quote if spec.side is Side.SELL else quote - base * mark
+        return TradeRow(
+            intent=spec.id, kind=spec.kind, chain=spec.chain, venue=spec.venue, side=spec.side, state=record.state,
+            tx_hash=record.tx_hash, nonce=record.nonce, attempts=len(record.attempts), base_amount=base,
+            quote_amount=quote, expected_out_raw=spec.expected_amount_out_raw, out_raw=0,
+            predicted_cost_usd=spec.predicted_cost_usd, realised_cost_usd=realised, gas_usd=gas_usd,
+            error=record.error)
     return TradeRow(
         intent=spec.id, kind=spec.kind, chain=spec.chain, venue=spec.venue, side=spec.side, state=record.state,
         tx_hash=record.tx_hash, nonce=record.nonce, attempts=len(record.attempts),
@@ -140,6 +161,8 @@ def expected_balances(snap: Snapshot, records: Sequence[IntentRecord],
             continue
         if "native" in book:
             book["native"] -= r.gas_cost_wei
+        if r.spec.kind is IntentKind.PERP_DEPOSIT and r.receipt is not None and r.receipt.status == 1:
+            book[r.spec.token_in] = book.get(r.spec.token_in, 0) - r.spec.amount_in_raw  # now margin in the Vault
         if r.deposit is not None:  # the funds left this wallet; they are the transfer's until they land
             book[r.spec.token_in] = book.get(r.spec.token_in, 0) - r.deposit.input_amount
         if r.fill is not None and r.spec.token_out is not None:
@@ -177,6 +200,25 @@ def ledger_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRec
         bad = {k: have.get(k, 0) - v for k, v in want.items() if have.get(k, 0) != v}
         if bad:
             diff[chain] = bad
+    return diff
+
+
+def perp_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, float]:
+    """{"chain/market": chain - ledger} position size (base units) for every market the run sent an order to whose
+    position on chain (read pinned to one block) differs from the snapshot's size plus the fills booked."""
+    booked: dict[tuple[str, str], float] = {}
+    for r in records:
+        if r.spec.kind is IntentKind.PERP_ORDER and r.spec.venue is not None:
+            key = (r.spec.chain, r.spec.venue)
+            booked[key] = booked.get(key, 0.0) + sum(f.exchanged_position_size for f in r.perp_fills) / 1e18
+    diff: dict[str, float] = {}
+    for (chain, market), moved in sorted(booked.items()):
+        then = perp_state(snap, chain, market)
+        before = then.position.size if then is not None and then.position is not None else 0.0
+        now = fresh_perp(ctx, chain, market)
+        have = now.position.size if now.position is not None else 0.0
+        if abs(have - (before + moved)) > PERP_SIZE_TOLERANCE * max(1.0, abs(have)):
+            diff[f"{chain}/{market}"] = have - (before + moved)
     return diff
 
 
@@ -222,6 +264,14 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
         why = f"run {run_id}: ledger and chain balances differ on {chain} ({tokens}); lane {lane} halted"
         ctx.ledger.halt_lane(lane, why)
         ctx.ledger.add_event(run_id, "ledger_mismatch", why, chain=chain)
+    perp_diff = perp_vs_chain(ctx, snap, records)
+    for key, size in perp_diff.items():  # the same: a position the ledger cannot explain stops its lane
+        chain = key.split("/", 1)[0]
+        lane = lane_name(chain, ctx.config.chains[chain].wallet)
+        why = (f"run {run_id}: the perp position on {key} differs from the ledger's by {size:+.18g} base; "
+               f"lane {lane} halted")
+        ctx.ledger.halt_lane(lane, why)
+        ctx.ledger.add_event(run_id, "ledger_mismatch", why, chain=chain, venue=key)
     given = ctx.ledger.blob(run_id, "plan_input", Plan)
     if assessor is None and given is not None:
         # A given plan has no policy behind it: report its own residual, never plan a follow-up.
@@ -230,17 +280,19 @@ def reconcile_run(ctx: RunContext, run_id: str, assessor: Assessor | None = None
     residual, outside = (assessor or default_assessor)(ctx, run_id)
     followup = None
     replan = any(e.kind == "stale_plan" for e in ctx.ledger.events(run_id))
-    if (outside and not run.halted and not run.error and not diff and run.followup < ctx.execution.max_followups
+    if (outside and not run.halted and not run.error and not diff and not perp_diff
+            and run.followup < ctx.execution.max_followups
             and (replan or any(r.state is IntentState.CONFIRMED for r in records))):
         followup = f"{run_id}-f{run.followup + 1}"
     report = RunReport(
         run_id=run_id, state=RunState.RECONCILED.value, partial=run.partial, halted=run.halted, error=run.error,
-        trades=[row for row in rows if row.kind is IntentKind.SWAP],
+        trades=[row for row in rows if row.kind in (IntentKind.SWAP, IntentKind.PERP_ORDER)],
         predicted_cost_usd=sum(r.spec.predicted_cost_usd for r in records if r.state is IntentState.CONFIRMED),
         realised_cost_usd=sum(row.realised_cost_usd for row in rows),
         approval_gas_usd=sum(row.gas_usd for row in rows if row.kind is IntentKind.APPROVE),
         failed_gas_usd=sum(row.gas_usd for row in rows if row.state is IntentState.FAILED),
         balance_diff=diff, residual_delta=residual, outside_band=outside, followup=followup, transfers=transfers,
+        perp_fills=[f for r in records for f in r.perp_fills], perp_diff=perp_diff,
     )
     ctx.ledger.put_blob(run_id, "report", report)
     ctx.ledger.transition_all([r.spec.id for r in records if r.state in (IntentState.CONFIRMED, IntentState.FAILED)],

@@ -50,7 +50,12 @@ from orchestrator.transactions import (
 MAX_GAP_FILLS = 3
 #: Kinds whose terms (a fresh quote, the caps) are computed before signing: a swap, a deposit, and the approval
 #: in front of either (nothing is approved for a transaction that would be refused).
-_TERMS_FIRST = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT, IntentKind.APPROVE})
+_TERMS_FIRST = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT, IntentKind.APPROVE, IntentKind.PERP_DEPOSIT,
+                          IntentKind.PERP_ORDER})
+#: Kinds whose call carries a deadline (the router's, the ClearingHouse's).
+_DEADLINED = frozenset({IntentKind.SWAP, IntentKind.PERP_ORDER})
+#: Kinds whose notional the rolling day cap books once signed (a perp margin deposit moves the wallet's own funds).
+_NOTIONAL = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT, IntentKind.PERP_ORDER})
 
 
 def execute_intent(lane: Lane, intent_id: str, hooks: Hooks) -> IntentRecord:
@@ -101,7 +106,7 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
     reads.batch.send()
     # The router checks the deadline against the chain's clock: never let a lagging host clock shorten it.
     now = max(lane.clock(), float(reads.head_timestamp()))
-    deadline = int(now) + lane.execution.deadline_s if spec.kind is IntentKind.SWAP else None
+    deadline = int(now) + lane.execution.deadline_s if spec.kind in _DEADLINED else None
     # A deposit's quote time is the chain's own clock (the SpokePool refuses one from its future).
     quote_timestamp = int(reads.head_timestamp())
     notional = terms.notional_usd if terms is not None else None
@@ -163,6 +168,14 @@ def _build(lane: Lane, record: IntentRecord, hooks: Hooks, terms: SwapTerms | No
         if hooks.build_deposit is None:
             raise UnsafeTransactionError(f"intent {spec.id}: a deposit, and the run has no transfer adapter hooks")
         return hooks.build_deposit(record, quote_timestamp)
+    if spec.kind is IntentKind.PERP_DEPOSIT:
+        if hooks.build_perp_deposit is None:
+            raise UnsafeTransactionError(f"intent {spec.id}: a perp deposit, and the run has no perp hooks")
+        return hooks.build_perp_deposit(record)
+    if spec.kind is IntentKind.PERP_ORDER:
+        if hooks.build_perp_order is None or terms is None or deadline is None:
+            raise UnsafeTransactionError(f"intent {spec.id}: a perp order, and the run has no perp hooks")
+        return hooks.build_perp_order(record, terms, deadline)
     assert terms is not None and deadline is not None  # a swap always has both (see _sign_first)
     return build_swap_with_permit(lane, record, hooks, terms, deadline)  # the permit first where the venue needs one
 
@@ -187,7 +200,7 @@ def _sign_and_store(lane: Lane, spec: Intent, fields: TxFields, max_fee: int, ti
     attempt = Attempt(tx_hash=signed.tx_hash, max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, signed_at=now)
     # False: another delivery won the write-ahead; its bytes are the ones broadcast.
     stored = lane.ledger.record_signed(spec.id, lane.signer.seal(signed.raw_hex), attempt, fields, lease=lane.lease)
-    if stored and spec.kind in (IntentKind.SWAP, IntentKind.DEPOSIT) and notional is not None:
+    if stored and spec.kind in _NOTIONAL and notional is not None:
         lane.ledger.add_notional(spec.id, notional)  # the rolling day cap counts what was signed, at its value
 
 

@@ -36,16 +36,19 @@ from adapters import (
 )
 from crosshedge import CircuitBreakerError, LedgerError, StaleDataError, UnsafeTransactionError
 from optimizer import Plan
+from orchestrator.caps import check_caps
 from orchestrator.context import RunContext
 from orchestrator.lane import Hooks, SwapTerms
 from orchestrator.ledger import IntentKind, IntentRecord
+from orchestrator.perp_terms import PerpHooks
 from orchestrator.safety import check_price_move
 from orchestrator.snapshot import Snapshot, read_venues
 from orchestrator.transfers import route_of
 
 DAY_S = 86_400.0
 #: The intents an approval is for: the next one of these in its lane spends what it approves.
-_SPENDERS = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT})
+_SPENDERS = frozenset({IntentKind.SWAP, IntentKind.DEPOSIT, IntentKind.PERP_DEPOSIT, IntentKind.PERP_ORDER})
+_PERPS = frozenset({IntentKind.PERP_DEPOSIT, IntentKind.PERP_ORDER})
 
 
 def run_snapshot(ctx: RunContext, run_id: str) -> Snapshot:
@@ -76,6 +79,7 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = 
     swap without reading the lane again)."""
     snap = snap or run_snapshot(ctx, run_id)
     plan = run_plan(ctx, run_id)
+    perps = PerpHooks(ctx, snap, known)
 
     def state_of(record: IntentRecord) -> tuple[VenueState, str]:
         spec = record.spec
@@ -88,6 +92,8 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = 
         check_plan_age(ctx, run_id, plan)
         if swap.spec.kind is IntentKind.DEPOSIT:
             return deposit_terms(ctx, snap, swap)
+        if swap.spec.kind in _PERPS:
+            return perps.terms(swap)
         then, adapter = state_of(swap)
         now_state = _fresh(ctx, chain, then, adapter, batch)
         return swap_terms(ctx, swap, then, now_state)
@@ -138,7 +144,9 @@ def hooks_for(ctx: RunContext, run_id: str, chain: str, snap: Snapshot | None = 
 
     return Hooks(prepare_swap=prepare_swap, build_swap=build_swap, parse_fill=parse_fill,
                  prepare_swap_in=prepare_swap_in, permit_request=permit_request,
-                 build_permit_swap=build_permit_swap, build_deposit=build_deposit, parse_deposit=parse_deposit)
+                 build_permit_swap=build_permit_swap, build_deposit=build_deposit, parse_deposit=parse_deposit,
+                 build_perp_order=perps.build_order, build_perp_deposit=perps.build_deposit,
+                 parse_perp_fills=perps.parse_fills)
 
 
 def _deposit_quote(ctx: RunContext, record: IntentRecord) -> tuple[TransferRoute, TransferQuote]:
@@ -170,7 +178,7 @@ def deposit_terms(ctx: RunContext, snap: Snapshot, record: IntentRecord) -> Swap
         raise StaleDataError(f"intent {spec.id}: no venue of the snapshot prices {token.underlying}, so the deposit's "
                              "notional is unknown; not signed")
     notional = spec.amount_in_raw / 10**token.decimals * price
-    _check_caps(ctx, spec.run_id, spec.id, notional)
+    check_caps(ctx, spec.run_id, spec.id, notional)
     return SwapTerms(min_amount_out=quote.amount_out_raw, expected_out=quote.amount_out_raw, notional_usd=notional)
 
 
@@ -229,19 +237,8 @@ def swap_terms(ctx: RunContext, swap: IntentRecord, then: VenueState, now: Venue
                                   f"({spec.min_amount_out_raw} raw); the price moved against the plan")
     notional = (spec.amount_in_raw / 10**now.base.decimals * now.mid_price if side is Side.SELL
                 else spec.amount_in_raw / 10**now.quote.decimals)
-    _check_caps(ctx, spec.run_id, spec.id, notional)
+    check_caps(ctx, spec.run_id, spec.id, notional)
     return SwapTerms(min_amount_out=min_out, expected_out=quote, notional_usd=notional)
-
-
-def _check_caps(ctx: RunContext, run_id: str, intent_id: str, notional: float) -> None:
-    this_run, day = ctx.ledger.notional_totals(ctx.clock() - DAY_S, f"{run_id}.", exclude=intent_id)
-    per_run, per_day = ctx.execution.max_notional_usd_per_run, ctx.execution.max_notional_usd_per_day
-    if this_run + notional > per_run:
-        raise CircuitBreakerError(f"run {run_id}: signing ${notional:,.0f} more would take the run to "
-                                  f"${this_run + notional:,.0f}, above the per-run cap of ${per_run:,.0f}")
-    if day + notional > per_day:
-        raise CircuitBreakerError(f"run {run_id}: signing ${notional:,.0f} more would take the last 24 h to "
-                                  f"${day + notional:,.0f}, above the per-day cap of ${per_day:,.0f}")
 
 
 __all__ = ["check_plan_age", "deposit_terms", "hooks_for", "run_plan", "run_snapshot", "swap_terms", "venue_state"]

@@ -28,6 +28,9 @@ ALLOWANCE_SELECTOR = bytes.fromhex("dd62ed3e")  # allowance(address,address)
 SELF_TRANSFER_GAS = 21_000
 #: Intent kinds that approve a spender (an exact amount, or 0 to revoke).
 APPROVALS = frozenset({IntentKind.APPROVE, IntentKind.REVOKE})
+#: Intent kinds whose call must carry a deadline in the future (a bridge deposit has its own fill deadline, which
+#: the transfer adapter bounds; a perp margin deposit has none).
+_DEADLINED = frozenset({IntentKind.SWAP, IntentKind.PERP_ORDER})
 
 
 def approve_tx(chain_id: int, token: str, spender: str, amount: int) -> TxRequest:
@@ -73,10 +76,10 @@ def validate_tx(record: IntentRecord, tx: TxRequest | None, chain_id: int, allow
         if spec.spender is None or checksum_address(spec.spender) not in allowlist:
             raise UnsafeTransactionError(f"{where}: spender {spec.spender} is not an allowlisted router")
     else:
-        if spec.min_amount_out_raw <= 0:
+        if spec.min_amount_out_raw <= 0 and spec.kind is not IntentKind.PERP_DEPOSIT:
             raise UnsafeTransactionError(
                 f"{where}: amountOutMinimum must be positive (from the plan), got {spec.min_amount_out_raw}")
-        if spec.kind is not IntentKind.DEPOSIT and (deadline is None or deadline <= now):
+        if spec.kind in _DEADLINED and (deadline is None or deadline <= now):
             # (a deposit carries its own fill deadline, which the transfer adapter bounds)
             raise UnsafeTransactionError(f"{where}: deadline {deadline} is not in the future (now {int(now)})")
         if spec.kind is IntentKind.DEPOSIT and (spec.destination is None or spec.destination == spec.chain):

@@ -58,6 +58,10 @@ ReasonOption = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded
                                            show_default=False)]
 
 
+#: The intents that are trades (a swap, a perp order): what the runs table counts and lists.
+_TRADES = frozenset({IntentKind.SWAP, IntentKind.PERP_ORDER})
+
+
 def _when(ts: float) -> str:
     return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%d %H:%M:%S}" if ts else ""
 
@@ -76,7 +80,7 @@ def runs_table(rows: list[RunSummary], title: str = "crosshedge runs") -> Table:
         table.add_column(col, overflow="fold", no_wrap=col in {"run", "state"}, ratio=3 if col == "reason" else None)
     for row in rows:
         rep = row.report
-        sent = [i.tx_hash for i in row.intents if i.kind is IntentKind.SWAP and i.tx_hash]
+        sent = [i.tx_hash for i in row.intents if i.kind in _TRADES and i.tx_hash]
         hashes = f"{len(sent)} ({sent[0][:10]}…)" if sent else ""  # a column of 80-char hash lists crushes the rest
         moved = ", ".join(f"{t.route} {t.state}" for t in rep.transfers) if rep else ""
         table.add_row(row.run.id, row.run.state.value, _flags(row), str(len(rep.trades) if rep else 0), hashes, moved,
@@ -102,7 +106,9 @@ def run_record_table(row: RunSummary) -> Table:
                    ("approval gas $", f"{rep.approval_gas_usd:,.2f}"), ("failed gas $", f"{rep.failed_gas_usd:,.2f}"),
                    ("residual Δ", " ".join(f"{k}:{v:+.4f}" for k, v in rep.residual_delta.items())),
                    ("outside band", ", ".join(rep.outside_band)), ("follow-up run", rep.followup or ""),
-                   ("ledger vs chain", "equal" if not rep.balance_diff else str(rep.balance_diff))]
+                   ("ledger vs chain", "equal" if not rep.balance_diff else str(rep.balance_diff)),
+                   ("perps vs chain", "" if not rep.perp_fills and not rep.perp_diff
+                    else "equal" if not rep.perp_diff else str(rep.perp_diff))]
     for name, value in fields:
         if value:
             table.add_row(name, escape(value))
@@ -134,7 +140,7 @@ def trades_table(row: RunSummary) -> Table:
     for col in ("chain", "venue", "side", "state", "base", "quote", "predicted $", "realised $", "gas $", "tx hash"):
         table.add_column(col, overflow="fold", justify="right" if col.endswith("$") else "left")
     for t in row.report.trades if row.report else []:
-        if t.kind is not IntentKind.SWAP:
+        if t.kind not in _TRADES:
             continue
         table.add_row(t.chain, t.venue or "", str(t.side or ""), t.state.value, f"{t.base_amount:,.6g}",
                       f"{t.quote_amount:,.2f}", f"{t.predicted_cost_usd:,.2f}", f"{t.realised_cost_usd:,.2f}",

@@ -29,6 +29,14 @@ class ExecutionSettings(_Section):
     max_notional_usd_per_run: float = Field(default=5_000_000.0, gt=0)
     max_notional_usd_per_day: float = Field(default=25_000_000.0, gt=0)
     max_trade_usd: float = Field(default=3_000_000.0, gt=0)  # one swap above this is "absurd" and refused
+    # Perps, checked right before each perp order is signed: a market whose mark deviates from its index by more
+    # than this fraction is not traded (a broken oracle or a vAMM pushed away); an order that grows a position is
+    # refused when the account's margin ratio after it would fall below perp_min_margin_ratio; a deposit tops the
+    # account's free collateral up to the order's initial margin plus perp_margin_buffer of it (1.0: twice the
+    # initial margin, a margin ratio of about 0.2 at Curie's 10% IM, clear of the alarm).
+    perp_max_mark_index_deviation: float = Field(default=0.02, gt=0, lt=1)
+    perp_min_margin_ratio: float = Field(default=0.15, gt=0, lt=10)
+    perp_margin_buffer: float = Field(default=1.0, ge=0, le=10)
     # Fees: maxFeePerGas = base fee x multiplier + tip, capped by the chain's gas.max_gas_price_gwei.
     base_fee_multiplier: float = Field(default=2.0, ge=1.0)
     fee_bump_pct: float = Field(default=12.5, ge=12.5)  # replacement needs >= 12.5% on fee cap AND tip

@@ -99,3 +99,6 @@ class OptimizerSettings(_Section):
     # chain toward its target saves this much per USD, so rebalancing happens when it pays for its bridge fee and gas.
     inventory_shortfall_bps: float = Field(default=10.0, ge=0, le=1000)
     max_transfers: int = Field(default=4, ge=0, le=64)  # bridge deposits per run
+    # Runs hand the optimizer every perp market the snapshot read (optimizer.perps: PerpOption), within the
+    # collateral their accounts hold in the Vault; off (the default), plans stay spot and bridge only.
+    perps: bool = False

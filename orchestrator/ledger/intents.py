@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import cast
 
-from adapters import Deposit, Fill
+from adapters import Deposit, Fill, PerpFill
 from crosshedge import LeaseLostError, LedgerError
 from orchestrator.ledger.core import LedgerCore, redis_io
 from orchestrator.ledger.models import (
@@ -79,6 +79,7 @@ class IntentBook(LedgerCore):
             receipt=ReceiptInfo.model_validate_json(raw["receipt"]) if "receipt" in raw else None,
             fill=Fill.model_validate_json(raw["fill"]) if "fill" in raw else None,
             deposit=Deposit.model_validate_json(raw["deposit"]) if "deposit" in raw else None,
+            perp_fills=tuple(PerpFill.model_validate(f) for f in json.loads(raw.get("perp_fills", "[]"))),
             gas_cost_wei=int(raw.get("gas_cost_wei", "0")),
             error=raw.get("error", ""),
             confirmed_depth=raw.get("confirmed_depth") == "1",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from adapters import Deposit, Fill, Side
+from adapters import Deposit, Fill, PerpFill, Side
 from crosshedge import Frozen
 
 
@@ -88,6 +88,11 @@ class IntentKind(StrEnum):
     # A bridge deposit (a transfer adapter's deposit call, after an exact approval of its spender): the funds leave
     # this lane's chain and arrive on ``destination`` once a relayer fills it (orchestrator.ledger.transfers).
     DEPOSIT = "deposit"
+    # Perps (a perp adapter's market): margin moved into the venue's Vault (after an exact approval of the Vault),
+    # and a market order (``openPosition``) of ``amount_in_raw`` base units on ``side``, its quote-side bound
+    # recomputed at signing from a fresh read (orchestrator.perp_terms). ``venue`` names the perp market.
+    PERP_DEPOSIT = "perp_deposit"
+    PERP_ORDER = "perp_order"
 
 
 def lane_name(chain: str, wallet: str) -> str:
@@ -96,7 +101,9 @@ def lane_name(chain: str, wallet: str) -> str:
 
 
 class Intent(Frozen):
-    """One transaction crosshedge means to send: an exact ERC20 approval, an exact-in swap or a bridge deposit."""
+    """One transaction crosshedge means to send: an exact ERC20 approval, an exact-in swap, a bridge deposit, or a
+    perp margin deposit or order (``venue`` the market; an order's ``amount_in_raw`` its base size and
+    ``min_amount_out_raw`` its quote-side bound from the plan: the least received short, the most paid long)."""
 
     id: str
     run_id: str
@@ -181,6 +188,7 @@ class IntentRecord(Frozen):
     receipt: ReceiptInfo | None = None
     fill: Fill | None = None
     deposit: Deposit | None = None  # a deposit's event, decoded from its receipt
+    perp_fills: tuple[PerpFill, ...] = ()  # a perp order's PositionChanged events, decoded from its receipt
     gas_cost_wei: int = 0
     error: str = ""
     confirmed_depth: bool = False

@@ -69,7 +69,7 @@ REVERT_INCLUSION = _FENCE + """
 if fenced(KEYS[3], ARGV[3]) then return {'fenced', ''} end
 local cur = redis.call('HGET', KEYS[1], 'state')
 if cur ~= 'included' then return {'illegal', cur or ''} end
-redis.call('HDEL', KEYS[1], 'receipt', 'fill', 'deposit', 'gas_cost_wei', 'confirmed_depth')
+redis.call('HDEL', KEYS[1], 'receipt', 'fill', 'deposit', 'perp_fills', 'gas_cost_wei', 'confirmed_depth')
 redis.call('HINCRBY', KEYS[1], 'reorgs', 1)
 redis.call('HSET', KEYS[1], 'state', 'sent', 'updated_at', ARGV[1], 'error', ARGV[2])
 redis.call('RPUSH', KEYS[2], cjson.encode({cur, 'sent', ARGV[1]}))

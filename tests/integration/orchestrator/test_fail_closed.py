@@ -19,7 +19,6 @@ from web3 import Web3
 
 from adapters import Side
 from crosshedge import HeadMovedError
-from optimizer import PlannedPerpTrade
 from orchestrator import IntentKind, IntentState, RunReport, RunState
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import Want, assert_ledger_invariants, make_plan, snapshot
@@ -78,24 +77,6 @@ def test_a_saved_plan_cannot_declare_its_way_past_the_caps(fresh: Orchestra) -> 
     stops = [e.message for e in fresh.ledger().events(rid) if e.kind in ("refused", "halted")]
     assert stops and "$10,000" in stops[0], fresh.ledger().events(rid)
     assert run.state in (RunState.RECONCILED, RunState.FAILED)
-
-
-def test_a_plan_with_perp_trades_is_refused_whole_until_perps_execute(fresh: Orchestra) -> None:
-    """A plan (here a saved one) carrying perp trades next to its swaps: executing the swaps alone would leave the
-    book half hedged, so the run fails before any intent is recorded, with the reason in the ledger."""
-    plan = make_plan(fresh.config, [Want("ethereum", "v3_weth_usdc_500", Side.SELL, 1.0)])
-    perp = PlannedPerpTrade(chain="ethereum", market="eth_perp", underlying="ETH", side=Side.SELL, base_amount=2.0,
-                            quote_amount=6_000.0, expected_price=3_000.0, fee_usd=6.0, impact_usd=1.0,
-                            funding_usd=0.0, gas_usd=0.5, size_before=0.0, size_after=-2.0, grows=True,
-                            account_value_after_usd=10_000.0, free_collateral_after_usd=9_000.0,
-                            margin_ratio_after=1.6, liquidation_price_after=7_000.0)
-    before = fresh.w3("ethereum").eth.get_transaction_count(operator(fresh))
-    rid = fresh.submit(plan.model_copy(update={"perp_trades": (perp,)}), "perp")
-    run = fresh.wait_run(rid, 60)
-    assert run.state is RunState.FAILED and "perp trades are not executed yet" in (run.error or ""), run
-    assert "ethereum/eth_perp" in (run.error or "")
-    assert fresh.ledger().intents(rid) == []
-    assert fresh.w3("ethereum").eth.get_transaction_count(operator(fresh)) == before
 
 
 def test_the_minimum_out_is_recomputed_from_a_fresh_quote(fresh: Orchestra) -> None:

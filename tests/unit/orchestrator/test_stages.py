@@ -40,9 +40,10 @@ from orchestrator import (
     resume_run,
     start_run,
 )
+from orchestrator.caps import check_caps
 from orchestrator.ledger import Attempt, TxFields
 from orchestrator.tasks import MAX_RETRIES, stop_reason
-from orchestrator.terms import _check_caps, check_plan_age
+from orchestrator.terms import check_plan_age
 from tests.unit.orchestrator.stage_helpers import ROUTER, context, sell_plan, snapshot
 
 NOW = 1_700_000_000.0
@@ -227,10 +228,10 @@ def test_caps_at_signing_count_what_was_signed_not_what_a_plan_declares(tmp_path
     ledger = Ledger(fakeredis.FakeRedis(decode_responses=True), prefix="m", clock=lambda: NOW)
     ctx = context(tmp_path, ledger, NOW, max_notional_usd_per_run=10_000.0, max_notional_usd_per_day=15_000.0)
     ledger.add_notional("r1.ethereum.ops.001.swap", 6_000.0)
-    _check_caps(ctx, "r1", "r1.ethereum.ops.003.swap", 4_000.0)
+    check_caps(ctx, "r1", "r1.ethereum.ops.003.swap", 4_000.0)
     with pytest.raises(CircuitBreakerError, match="per-run cap"):
-        _check_caps(ctx, "r1", "r1.ethereum.ops.003.swap", 4_001.0)
+        check_caps(ctx, "r1", "r1.ethereum.ops.003.swap", 4_001.0)
     ledger.add_notional("r0.ethereum.ops.001.swap", 8_000.0)  # an earlier run, inside the last 24 h
     with pytest.raises(CircuitBreakerError, match="per-day cap"):
-        _check_caps(ctx, "r2", "r2.ethereum.ops.001.swap", 2_000.0)
-    _check_caps(ctx, "r1", "r1.ethereum.ops.001.swap", 6_000.0)  # re-preparing an intent does not count it twice
+        check_caps(ctx, "r2", "r2.ethereum.ops.001.swap", 2_000.0)
+    check_caps(ctx, "r1", "r1.ethereum.ops.001.swap", 6_000.0)  # re-preparing an intent does not count it twice
