@@ -181,8 +181,12 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
     marks = marks_from_venues(snap.venue_states())
     if targets is None:
         targets = [target_window(d, marks[d.underlying]) for d in trading]
-    venues = snap.venue_states()
-    gas = {f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.swap_gas_usd.items()}
+    # A venue whose price ran past the liquidity it read on a side (an empty curve: the FTX week's crash takes a
+    # skewed pool there) cannot be planned on; it is left out, not allowed to fail the whole run's problem.
+    venues = [v for v in snap.venue_states() if v.sell.segments and v.buy.segments]
+    kept = {f"{v.chain}/{v.venue}" for v in venues}
+    gas = {f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.swap_gas_usd.items()
+           if f"{c}/{v}" in kept}
     # A chain whose inventory is unknown cannot spend it: nothing is planned there.
     off_chains = bad_chains | set(snap.failed) | {c for c, cs in snap.chains.items() if cs.inventory_error is not None}
     # The problem refuses switches naming what it does not hold (a misspelt switch would do nothing); a chain or
@@ -193,7 +197,8 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
         targets=targets,
         venues=venues,
         gas_usd=gas,
-        tick_gas_usd={f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.tick_gas_usd.items()},
+        tick_gas_usd={f"{c}/{v}": usd for c, cs in snap.chains.items() for v, usd in cs.tick_gas_usd.items()
+                      if f"{c}/{v}" in kept},
         inventory={c: {p.symbol: p.amount for p in cs.inventory} for c, cs in snap.chains.items()},
         disabled_venues=sorted(bad_venues & known_venues),
         disabled_chains=sorted(off_chains & known_chains),
@@ -219,7 +224,9 @@ def perp_options(snap: Snapshot, off_chains: set[str]) -> tuple[PerpOption, ...]
             continue
         for s in cs.perps:
             p = s.position
-            if p is None:
+            # No account read, or a vAMM with no liquidity left on a side in the read window (the price ran past
+            # its makers' ranges): nothing the optimizer could trade there.
+            if p is None or not s.sell.segments or not s.buy.segments:
                 continue
             out.append(PerpOption(
                 chain=chain, market=s.market, underlying=s.underlying, sell=s.sell, buy=s.buy,

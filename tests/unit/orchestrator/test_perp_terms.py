@@ -91,3 +91,13 @@ def test_runs_hand_the_optimizer_each_market_with_an_account_as_a_perp_option() 
     assert option.fee_pips == 1000 and option.gas_usd == 0.25 and option.im_ratio == 0.1
     assert option.sell == state.sell and option.mark_price == 3000.0
     assert perp_options(snap, {"arbitrum"}) == ()
+
+
+def test_a_market_with_no_liquidity_left_on_a_side_is_not_offered() -> None:
+    state = market(size=0.0, free=1_000.0, value=1_000.0)
+    empty = state.model_copy(update={"sell": state.sell.model_copy(update={"segments": ()})})
+    chain_snapshot: Any = ChainSnapshot.model_construct
+    whole: Any = Snapshot.model_construct
+    snap = whole(taken_at=0.0, chains={"arbitrum": chain_snapshot(chain="arbitrum", perps=(empty,),
+                                                                   perp_gas_usd={})}, failed={})
+    assert perp_options(snap, set()) == ()

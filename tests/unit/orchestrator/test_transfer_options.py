@@ -10,7 +10,8 @@ import pytest
 
 from adapters import default_registry
 from crosshedge.config import load_config
-from orchestrator import transfer_routes
+from optimizer import HedgeTarget, cp_state
+from orchestrator import build_problem, transfer_routes
 from orchestrator.bridging import APPROVE_GAS, transfer_options
 from orchestrator.snapshot import ChainSnapshot, Snapshot
 from tests.unit.crosshedge.test_config_transfers import write
@@ -50,3 +51,19 @@ def test_a_refused_section_or_an_unread_chain_offers_no_route(tmp_path: Path) ->
                        "base->ethereum/USDC": "SpokePool is not verified"}
     only_one = Snapshot(taken_at=1_700_000_000, chains={"base": chain_snap("base", 8453, 0.01)})
     assert transfer_options(config, default_registry(), only_one) == []
+
+
+def test_a_venue_with_an_empty_curve_is_left_out_of_the_problem(tmp_path: Path) -> None:
+    """A pool whose price ran past the liquidity read on one side (an empty sell curve) cannot fail the run's
+    problem: it is left out with its gas, and the other venues are planned on."""
+    config = load_config(write(tmp_path))
+    good = cp_state("ethereum", "deep", "ETH", mid=2000.0, depth_usd=5e6, timestamp=1_700_000_000)
+    dry = cp_state("ethereum", "dry", "ETH", mid=2000.0, depth_usd=5e6, timestamp=1_700_000_000)
+    dry = dry.model_copy(update={"sell": dry.sell.model_copy(update={"segments": ()})})
+    chain = chain_snap("ethereum", 1, 20.0).model_copy(update={"venues": (good, dry),
+                                                              "swap_gas_usd": {"deep": 5.0, "dry": 5.0}})
+    snap = Snapshot(taken_at=1_700_000_000, chains={"ethereum": chain})
+    target = HedgeTarget(underlying="ETH", current_delta=10.0, target=0.0, lower=-1.0, upper=1.0,
+                         mark_price_usd=2000.0, risk_price=1.0)
+    problem = build_problem(config, snap, [], set(), set(), targets=[target])
+    assert [v.venue for v in problem.venues] == ["deep"] and problem.gas_usd == {"ethereum/deep": 5.0}
