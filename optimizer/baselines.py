@@ -24,8 +24,9 @@ import numpy as np
 
 from adapters import Curve, Side, VenueState
 from crosshedge import PlanError
+from optimizer.curves import curve_quote
 from optimizer.diagnose import usable_venues
-from optimizer.finalize import Allocation, Quoter, build_plan, curve_quote, registry_quoter, total_risk
+from optimizer.finalize import Allocation, Quoter, build_plan, registry_quoter, total_risk
 from optimizer.packing import fee_rate
 from optimizer.problem import HedgeProblem, Plan, SolveStats, trade_gas_usd, venue_key
 

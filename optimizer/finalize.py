@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from adapters import Curve, Side, VenueState, default_registry
 from crosshedge import PlanError, QuoteOutOfRangeError
 from optimizer import synthetic
+from optimizer.curves import curve_capacity, curve_quote
 from optimizer.packing import fee_rate
 from optimizer.perps import PlannedPerpTrade
 from optimizer.problem import (
@@ -54,20 +55,6 @@ class Allocation:
     amount_in_raw: int | None = None
 
 
-def curve_quote(curve: Curve, base_amount: float) -> float:
-    """Quote units for ``base_amount`` along the piecewise-linear curve (received for SELL, paid for BUY)."""
-    left, total = base_amount, 0.0
-    for seg in curve.segments:
-        take = min(left, seg.size)
-        total += take * seg.price
-        left -= take
-        if left <= 0:
-            break
-    return total
-
-
-def curve_capacity(curve: Curve) -> float:
-    return sum(seg.size for seg in curve.segments)
 
 
 def input_window(curve: Curve, side: Side, state: VenueState) -> int:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters import Curve, Side, ordered_curve_ok
+from optimizer.curves import curve_capacity, curve_quote
 
 
 class _Value(BaseModel):
@@ -139,19 +140,12 @@ def curve_of(option: PerpOption, side: Side) -> Curve:
 
 
 def capacity(option: PerpOption, side: Side) -> float:
-    return sum(seg.size for seg in curve_of(option, side).segments)
+    return curve_capacity(curve_of(option, side))
 
 
 def quote_for(option: PerpOption, side: Side, base: float) -> float:
     """Quote received (SELL) or paid (BUY) for ``base`` units along the vAMM curve (the exact model)."""
-    left, total = base, 0.0
-    for seg in curve_of(option, side).segments:
-        take = min(left, seg.size)
-        total += take * seg.price
-        left -= take
-        if left <= 0:
-            break
-    return total
+    return curve_quote(curve_of(option, side), base)
 
 
 def trade_cost_usd(option: PerpOption, side: Side, base: float) -> float:
