@@ -65,6 +65,7 @@ class PerpMarketState(Frozen):
     collateral: TokenInfo  # the Vault's settlement token (USDC)
     clearing_house: str  # what trades call
     vault: str  # what deposits and withdrawals call (and the collateral approval's spender)
+    market_price: float = Field(gt=0)  # the vAMM's price at the block (what a trade's impact is measured against)
     mark_price: float = Field(gt=0)  # the price the venue values positions at (margin, liquidation)
     market_twap_price: float = Field(gt=0)  # the vAMM's TWAP over twap_interval_s (funding's market side)
     index_price: float = Field(gt=0)  # the oracle's price now

@@ -47,7 +47,8 @@ def perp_option(rng: np.random.Generator, chain: str, gas_usd: float) -> PerpOpt
     vamm = cp_state(chain, "perp", "ETH", mid=mark, depth_usd=float(rng.uniform(5e6, 4e7)), fee_pips=CURIE_FEE_PIPS,
                     timestamp=AS_OF)
     size = float(rng.choice([0.0, float(rng.uniform(-40, 40))]))
-    return PerpOption(chain=chain, market="eth_perp", underlying="ETH", sell=vamm.sell, buy=vamm.buy, mark_price=mark,
+    return PerpOption(chain=chain, market="eth_perp", underlying="ETH", sell=vamm.sell, buy=vamm.buy, mid_price=mark,
+                      mark_price=mark,
                       index_price=MARKS["ETH"], daily_funding_rate=float(rng.uniform(-5e-4, 5e-4)), size=size,
                       open_notional=-size * mark, collateral_usd=float(rng.uniform(5e4, 1e6)), gas_usd=gas_usd,
                       fee_pips=CURIE_FEE_PIPS)

@@ -102,10 +102,10 @@ def _per_perp(problem: HedgeProblem, plan: Plan) -> Breach | None:
                           f"{least:g}", (), Fraction(least) - Fraction(pt.base_amount), "base", (i,))
         over = perps.impact_bps(option, pt.side, pt.base_amount) - s.max_price_impact_bps
         if over > 1e-9:
-            return Breach("impact_cap", f"perp {pt.key}: average impact against the mark above "
+            return Breach("impact_cap", f"perp {pt.key}: average impact against the vAMM's mid above "
                           f"optimizer.max_price_impact_bps = {s.max_price_impact_bps:g}", (), Fraction(over) / 10_000,
                           "", (i,))
-        why = perps.breach(option, pt.signed_amount, perps.trade_cost_usd(option, pt.side, pt.base_amount),
+        why = perps.breach(option, pt.signed_amount, perps.value_cost_usd(option, pt.side, pt.base_amount),
                            problem.perp_stress_move)
         if why is not None:
             return Breach("perp_margin", why, (), Fraction(1), "", (i,))

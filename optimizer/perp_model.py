@@ -44,8 +44,9 @@ class PerpData:
     """The perp term's parameter values for one run (perps in :func:`perp_options` order; see optimizer.perp_term)."""
 
     width: np.ndarray  # (2P·Kp,) piece sizes, base units
-    cost: np.ndarray  # (2P·Kp,) USD per unit against the perp's mark (fee + impact)
-    impact_slack: np.ndarray  # (2P·Kp,) impact against the mark minus the cap, USD per unit
+    cost: np.ndarray  # (2P·Kp,) USD per unit against the vAMM's mid (fee + impact): the objective's
+    value_cost: np.ndarray  # (2P·Kp,) USD per unit against the mark: what a fill takes off the account value
+    impact_slack: np.ndarray  # (2P·Kp,) impact against the vAMM's mid minus the cap, USD per unit
     notional: np.ndarray  # (2P·Kp,) the underlying's mark: USD notional per unit (optimizer's notional cap)
     gas: np.ndarray  # (2P,)
     enabled: np.ndarray  # (2P,)
@@ -82,12 +83,14 @@ def perp_data(problem: HedgeProblem, options: list[PerpOption], kp: int) -> Perp
     stress, days = problem.perp_stress_move, problem.perp_funding_horizon_days
     sizes, prices = _pieces(options, kp)
     mark = np.repeat([o.mark_price for o in options], 2)[:, None]
+    mid = np.repeat([o.mid_price for o in options], 2)[:, None]
     f = np.repeat([fee_rate(o) for o in options], 2)[:, None]
     sell = (np.arange(2 * len(options)) % 2 == 0)[:, None]
     live = sizes > 0
-    cost = np.where(live, np.where(sell, mark - prices, prices - mark), 0.0)
-    impact = np.where(sell, mark - prices / (1 - f), prices * (1 - f) - mark)
-    slack = np.where(live, impact - s.max_price_impact_bps / 1e4 * mark, 0.0)
+    cost = np.where(live, np.where(sell, mid - prices, prices - mid), 0.0)
+    value_cost = np.where(live, np.where(sell, mark - prices, prices - mark), 0.0)
+    impact = np.where(sell, mid - prices / (1 - f), prices * (1 - f) - mid)
+    slack = np.where(live, impact - s.max_price_impact_bps / 1e4 * mid, 0.0)
     marks = {t.underlying: t.mark_price_usd for t in problem.targets}
     under = np.repeat([marks[o.underlying] for o in options], 2)[:, None]
     off_chains, off_keys = set(problem.disabled_chains), set(problem.disabled_venues)
@@ -98,7 +101,7 @@ def perp_data(problem: HedgeProblem, options: list[PerpOption], kp: int) -> Perp
     size0 = np.array([o.size for o in options])
     marks_p = np.array([o.mark_price for o in options])
     reach = np.abs(size0) + caps.reshape(-1, 2).sum(axis=1)  # no reachable size is larger
-    worst_cost = (np.abs(cost) * sizes).reshape(len(options), -1).sum(axis=1)
+    worst_cost = (np.abs(value_cost) * sizes).reshape(len(options), -1).sum(axis=1)
     value0 = np.array([o.value_usd for o in options])
     im_room = np.array([o.im_room_usd for o in options])
     im_mark = np.array([o.im_ratio for o in options]) * marks_p
@@ -106,10 +109,10 @@ def perp_data(problem: HedgeProblem, options: list[PerpOption], kp: int) -> Perp
     big_im = im_mark * reach + worst_cost + np.maximum(0.0, -im_room) + 1.0
     big_down = mm * (1 - stress) * reach + stress * marks_p * reach + worst_cost + np.maximum(0.0, -value0) + 1.0
     big_up = mm * (1 + stress) * reach + stress * marks_p * reach + worst_cost + np.maximum(0.0, -value0) + 1.0
-    flat = (sizes, cost, slack, np.broadcast_to(under, sizes.shape))
-    width, cost_v, slack_v, notional = (np.ascontiguousarray(a, dtype=float).ravel() for a in flat)
+    flat = (sizes, cost, value_cost, slack, np.broadcast_to(under, sizes.shape))
+    width, cost_v, value_v, slack_v, notional = (np.ascontiguousarray(a, dtype=float).ravel() for a in flat)
     return PerpData(
-        width=width, cost=cost_v, impact_slack=slack_v, notional=notional,
+        width=width, cost=cost_v, value_cost=value_v, impact_slack=slack_v, notional=notional,
         gas=np.array([o.gas_usd for o in options for _ in (0, 1)], dtype=float), enabled=enabled, min_units=mins,
         funding=np.array([o.index_price * o.daily_funding_rate * days for o in options]),
         size0=size0, lo=np.minimum(0.0, size0), hi=np.maximum(0.0, size0), big_n=reach + 1.0,

@@ -5,23 +5,32 @@ definitions, so the solver's objective and the plan's reported one price a perp 
 
 A trade ``x`` (signed base units: > 0 buys, i.e. goes long) on a :class:`PerpOption` with current size ``s`` moves the
 book's delta by ``x`` and spends no wallet inventory (the collateral stays in Curie's Vault). With ``q(x)`` the quote
-its vAMM curve (Curie's exchange fee included) gives or takes and ``mark`` the market's mark price::
+its vAMM curve (Curie's exchange fee included) gives or takes, ``mid`` the vAMM's price now and ``mark`` the
+market's mark price::
 
-    trade cost  c(x) = q(x) − x·mark  (long: quote paid above mark)  or  |x|·mark − q(x)  (short)   = fee + impact
+    trade cost  c(x) = q(x) − x·mid  (long: quote paid above mid)  or  |x|·mid − q(x)  (short)   = fee + impact
+    value cost  k(x) = q(x) − x·mark  or  |x|·mark − q(x)     what the trade takes off the account value
     funding     φ(x) = x · index · daily_rate · horizon_days      (> 0 rate: longs pay; a short receives: φ < 0)
-    value after V(x) = collateral + s·mark + open_notional − owed − c(x)      (the new piece's notional at mark)
+    value after V(x) = collateral + s·mark + open_notional − owed − k(x)      (the new piece's notional at mark)
     n = s + x        the size after
+
+Two prices because they answer two questions. What a trade *costs* is its fee and impact against the price the
+vAMM stands at, as a swap's is against its venue's mid. What it does to the *margin* follows the mark, which Curie
+values positions at. The mark is a median with TWAPs in it, so in a fast market it lags the vAMM by percents: a
+short opened in a crash books ``|x|·(mark − mid)`` of unrealised loss at once (k > c), which the TWAP hands back as
+it catches up. Measuring cost against the mark would call that lag impact and refuse every trade in a crash;
+ignoring it in the margin rows would send orders Curie rejects for free collateral.
 
 A trade that keeps ``n`` between 0 and ``s`` (reduce-only: no growth, no flip) is always allowed: Curie checks margin
 only when a position grows. Any other trade must keep
 
-    initial margin   im_ratio · |n| · mark ≤ min(collateral − owed, V(0)) − c(x)   (Curie's free collateral ≥ 0)
+    initial margin   im_ratio · |n| · mark ≤ min(collateral − owed, V(0)) − k(x)   (Curie's free collateral ≥ 0)
     liquidation      V(x) + n·mark·m ≥ mm_ratio · |n| · mark·(1 + m)   for m = ±stress (default 40 %)
 
 Usage::
 
     trade = planned_perp_trade(problem_settings(problem), option, Side.SELL, 12.5)
-    ok = allowed(option, -12.5, trade_cost_usd(option, Side.SELL, 12.5), stress=0.4)
+    why = breach(option, -12.5, value_cost_usd(option, Side.SELL, 12.5), stress=0.4)   # None: allowed
 """
 
 from __future__ import annotations
@@ -42,10 +51,11 @@ class PerpOption(_Value):
     """One perp market the plan may trade on one account, as the perp adapter read it at a block.
 
     ``sell`` (go short) and ``buy`` (go long) are the vAMM's exact curves, Curie's exchange fee (``fee_pips``, in
-    1e6) included, in the same :class:`~adapters.Curve` form a venue's are. ``size`` and ``open_notional`` are the
-    account's position (Curie's AccountBalance), ``collateral_usd`` its Vault value, ``owed_funding_usd`` its pending
-    funding; ``daily_funding_rate`` > 0 means longs pay. ``gas_usd`` is one ``openPosition``; ``min_trade`` the
-    smallest trade in base units.
+    1e6) included, in the same :class:`~adapters.Curve` form a venue's are; ``mid_price`` is the vAMM's price at
+    the read (what a trade's impact is measured against), ``mark_price`` Curie's mark. ``size`` and
+    ``open_notional`` are the account's position (Curie's AccountBalance), ``collateral_usd`` its Vault value,
+    ``owed_funding_usd`` its pending funding; ``daily_funding_rate`` > 0 means longs pay. ``gas_usd`` is one
+    ``openPosition``; ``min_trade`` the smallest trade in base units.
     """
 
     chain: str
@@ -53,6 +63,7 @@ class PerpOption(_Value):
     underlying: str
     sell: Curve
     buy: Curve
+    mid_price: float = Field(gt=0)
     mark_price: float = Field(gt=0)
     index_price: float = Field(gt=0)
     daily_funding_rate: float = 0.0
@@ -96,8 +107,9 @@ class PerpOption(_Value):
 
 class PlannedPerpTrade(_Value):
     """One perp trade of a plan: ``base_amount`` opened short (SELL) or long (BUY) at about ``quote_amount``, its
-    costs (``fee_usd`` + ``impact_usd`` against the mark, ``funding_usd`` over the plan's funding horizon, gas), and
-    the account after it (``grows``: the trade raised |size|, so Curie checks its initial margin)."""
+    costs (``fee_usd`` + ``impact_usd`` against the vAMM's mid, ``funding_usd`` over the plan's funding horizon,
+    gas), what it takes off the account value at the mark (``value_cost_usd``), and the account after it
+    (``grows``: the trade raised |size|, so Curie checks its initial margin)."""
 
     chain: str
     market: str
@@ -107,7 +119,8 @@ class PlannedPerpTrade(_Value):
     quote_amount: float = Field(ge=0)
     expected_price: float = Field(gt=0)  # quote per base, fee included
     fee_usd: float
-    impact_usd: float  # cost against the mark, fee excluded
+    impact_usd: float  # cost against the vAMM's mid, fee excluded
+    value_cost_usd: float  # fee + price against the mark: the account value the trade takes (< 0: it adds)
     funding_usd: float  # paid over optimizer's perp_funding_horizon_days (< 0: received)
     gas_usd: float = Field(ge=0)
     size_before: float
@@ -148,10 +161,19 @@ def quote_for(option: PerpOption, side: Side, base: float) -> float:
     return curve_quote(curve_of(option, side), base)
 
 
-def trade_cost_usd(option: PerpOption, side: Side, base: float) -> float:
-    """Fee + impact of the trade against the mark (USD): what it takes off the account value."""
+def _cost_against(option: PerpOption, side: Side, base: float, price: float) -> float:
     q = quote_for(option, side, base)
-    return q - base * option.mark_price if side is Side.BUY else base * option.mark_price - q
+    return q - base * price if side is Side.BUY else base * price - q
+
+
+def trade_cost_usd(option: PerpOption, side: Side, base: float) -> float:
+    """Fee + impact of the trade against the vAMM's mid (USD): what the hedge costs, the objective's figure."""
+    return _cost_against(option, side, base, option.mid_price)
+
+
+def value_cost_usd(option: PerpOption, side: Side, base: float) -> float:
+    """What the trade takes off the account value (USD): its quote against the mark, the margin rules' figure."""
+    return _cost_against(option, side, base, option.mark_price)
 
 
 def fee_usd(option: PerpOption, side: Side, base: float) -> float:
@@ -161,12 +183,12 @@ def fee_usd(option: PerpOption, side: Side, base: float) -> float:
 
 
 def impact_bps(option: PerpOption, side: Side, base: float) -> float:
-    """Average impact of the trade against the mark, fee excluded, in bp (as a venue's is against its mid)."""
+    """Average impact of the trade against the vAMM's mid, fee excluded, in bp (as a venue's is against its mid)."""
     if base <= 0:
         return 0.0
-    price, f, mark = quote_for(option, side, base) / base, fee_rate(option), option.mark_price
-    impact = mark - price / (1 - f) if side is Side.SELL else price * (1 - f) - mark
-    return impact / mark * 1e4
+    price, f, mid = quote_for(option, side, base) / base, fee_rate(option), option.mid_price
+    impact = mid - price / (1 - f) if side is Side.SELL else price * (1 - f) - mid
+    return impact / mid * 1e4
 
 
 def funding_usd(option: PerpOption, signed: float, horizon_days: float) -> float:
@@ -186,12 +208,12 @@ class Margin:
 
     size: float
     value: float
-    free_collateral: float  # min(collateral − owed, V(0)) − cost − im·|n|·mark
+    free_collateral: float  # min(collateral − owed, V(0)) − value cost − im·|n|·mark
     stress_slack: tuple[float, float]  # V(x) + n·mark·m − mm·|n|·mark·(1+m), at m = −stress and +stress
 
 
 def margin_after(option: PerpOption, signed: float, cost: float, stress: float) -> Margin:
-    """The account after a trade of ``signed`` base units costing ``cost`` USD (fee + impact)."""
+    """The account after a trade of ``signed`` base units taking ``cost`` USD off its value (:func:`value_cost_usd`)."""
     n, mark = option.size + signed, option.mark_price
     value = option.value_usd - cost
     free = option.im_room_usd - cost - option.im_ratio * abs(n) * mark
@@ -200,7 +222,8 @@ def margin_after(option: PerpOption, signed: float, cost: float, stress: float) 
 
 
 def breach(option: PerpOption, signed: float, cost: float, stress: float) -> str | None:
-    """Which margin rule the trade breaks (one phrase naming the market), None when allowed (reduce-only always is)."""
+    """Which margin rule the trade breaks (one phrase naming the market), None when allowed (reduce-only always is);
+    ``cost`` is the trade's :func:`value_cost_usd`."""
     if not grows(option, signed):
         return None
     m = margin_after(option, signed, cost, stress)
@@ -229,13 +252,14 @@ def planned_perp_trade(option: PerpOption, side: Side, base: float, horizon_days
                        stress: float) -> PlannedPerpTrade:
     """``base`` units on ``side`` of ``option``, priced on its curve, with the account after it."""
     signed = base if side is Side.BUY else -base
-    quote, cost = quote_for(option, side, base), trade_cost_usd(option, side, base)
+    quote, cost, taken = quote_for(option, side, base), trade_cost_usd(option, side, base), value_cost_usd(
+        option, side, base)
     fee = fee_usd(option, side, base)
-    m = margin_after(option, signed, cost, stress)
+    m = margin_after(option, signed, taken, stress)
     notional = abs(m.size) * option.mark_price
     return PlannedPerpTrade(
         chain=option.chain, market=option.market, underlying=option.underlying, side=side, base_amount=base,
-        quote_amount=quote, expected_price=quote / base, fee_usd=fee, impact_usd=cost - fee,
+        quote_amount=quote, expected_price=quote / base, fee_usd=fee, impact_usd=cost - fee, value_cost_usd=taken,
         funding_usd=funding_usd(option, signed, horizon_days), gas_usd=option.gas_usd, size_before=option.size,
         size_after=m.size, grows=grows(option, signed), account_value_after_usd=m.value,
         free_collateral_after_usd=m.free_collateral, margin_ratio_after=m.value / notional if notional else None,
@@ -251,7 +275,7 @@ def room(option: PerpOption, side: Side, stress: float, impact_cap_bps: float) -
         if impact_bps(option, side, base) > impact_cap_bps * (1 + 1e-12):
             return "the impact cap"
         signed = base if side is Side.BUY else -base
-        return breach(option, signed, trade_cost_usd(option, side, base), stress)
+        return breach(option, signed, value_cost_usd(option, side, base), stress)
 
     top = capacity(option, side)
     why = ok(top)

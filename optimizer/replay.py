@@ -138,5 +138,6 @@ def _replay_perp(problem: HedgeProblem, pt: perps.PlannedPerpTrade, residual: di
         market=option.key, side=pt.side, base_amount=pt.base_amount, quote_amount=quote, gas_usd=option.gas_usd,
         fee_usd=perps.fee_usd(option, pt.side, pt.base_amount), funding_usd=funding,
         cost_usd=option.gas_usd + cost + funding,
-        margin_ok=perps.breach(option, signed, cost, problem.perp_stress_move) is None,
+        margin_ok=perps.breach(option, signed, perps.value_cost_usd(option, pt.side, pt.base_amount),
+                               problem.perp_stress_move) is None,
     )

@@ -210,14 +210,17 @@ def build_problem(config: Config, snap: Snapshot, trading: list[Decision], bad_v
         transfers=list(capital.routes) if capital is not None else [],
         arriving=capital.arriving if capital is not None else {},
         inventory_targets={c: dict(cs.inventory_targets) for c, cs in config.chains.items() if cs.inventory_targets},
-        perps=perp_options(snap, off_chains) if config.raw.optimizer.perps else (),
+        perps=(perp_options(snap, off_chains, config.raw.execution.perp_max_mark_index_deviation)
+               if config.raw.optimizer.perps else ()),
     )
 
 
-def perp_options(snap: Snapshot, off_chains: set[str]) -> tuple[PerpOption, ...]:
+def perp_options(snap: Snapshot, off_chains: set[str], max_mark_index_deviation: float = 1.0
+                 ) -> tuple[PerpOption, ...]:
     """Every perp market of the snapshot with the wallet's account in it, as the optimizer's PerpOption (its
     vAMM curves, prices, funding and margin ratios, the account's position and Vault collateral, one order's gas);
-    none on a chain that cannot trade."""
+    none on a chain that cannot trade, and none whose mark is further from its index than
+    ``max_mark_index_deviation`` (the sign-time breaker would refuse its order: the plan hedges without it)."""
     out = []
     for chain, cs in sorted(snap.chains.items()):
         if chain in off_chains:
@@ -228,9 +231,12 @@ def perp_options(snap: Snapshot, off_chains: set[str]) -> tuple[PerpOption, ...]
             # its makers' ranges): nothing the optimizer could trade there.
             if p is None or not s.sell.segments or not s.buy.segments:
                 continue
+            if abs(s.mark_price / s.index_price - 1.0) > max_mark_index_deviation:
+                continue
             out.append(PerpOption(
                 chain=chain, market=s.market, underlying=s.underlying, sell=s.sell, buy=s.buy,
-                mark_price=s.mark_price, index_price=s.index_price, daily_funding_rate=s.daily_funding_rate,
+                mid_price=s.market_price, mark_price=s.mark_price, index_price=s.index_price,
+                daily_funding_rate=s.daily_funding_rate,
                 size=p.size, open_notional=p.open_notional, collateral_usd=p.collateral_usd,
                 owed_funding_usd=p.owed_funding_usd, mm_ratio=s.mm_ratio, im_ratio=s.im_ratio,
                 fee_pips=round(s.exchange_fee_ratio * 1_000_000), gas_usd=cs.perp_gas_usd.get(s.market, 0.0)))

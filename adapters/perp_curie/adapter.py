@@ -193,7 +193,8 @@ class PerpCurieAdapter:
             block_number=r.pool.block_number, block_timestamp=r.pool.block_timestamp, underlying=c.underlying,
             base_token=checksum_address(c.base_token), quote_token=checksum_address(c.quote_token),
             collateral=r.collateral, clearing_house=checksum_address(c.clearing_house),
-            vault=checksum_address(c.vault), mark_price=int(v["mark"]) / E18, market_twap_price=market_twap,
+            vault=checksum_address(c.vault), market_price=(m.sqrt_price_x96 / 2**96) ** 2,  # 18 decimals both
+            mark_price=int(v["mark"]) / E18, market_twap_price=market_twap,
             index_price=index, index_twap_price=index_twap, twap_interval_s=int(v["twap_interval"]),
             daily_funding_rate=funding, max_funding_rate=cap, exchange_fee_ratio=int(exchange_fee) / RATIO,
             uniswap_fee_ratio=int(uniswap_fee) / RATIO, insurance_fund_fee_ratio=int(if_fee) / RATIO,

@@ -41,7 +41,8 @@ def perp_plan(orch: Orchestra, base: float, side: Side = Side.SELL, **update: An
     received = quote.quote_amount_raw / 1e18
     trade = PlannedPerpTrade(
         chain=CHAIN, market="eth_perp", underlying="ETH", side=side, base_amount=base, quote_amount=received,
-        expected_price=received / base, fee_usd=quote.fee_raw / 1e18, impact_usd=0.0, funding_usd=0.0,
+        expected_price=received / base, fee_usd=quote.fee_raw / 1e18, impact_usd=0.0,
+        value_cost_usd=quote.fee_raw / 1e18, funding_usd=0.0,
         gas_usd=snap.chains[CHAIN].perp_gas_usd.get("eth_perp", 0.0), size_before=size, size_after=size + signed,
         grows=abs(size + signed) > abs(size), account_value_after_usd=0.0, free_collateral_after_usd=0.0,
         margin_ratio_after=None, liquidation_price_after=None)

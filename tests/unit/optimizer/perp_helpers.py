@@ -30,7 +30,8 @@ def perp(chain: str = "arbitrum", market: str = "eth-perp", *, mid: float = 3000
     """An ETH perp market at ``mid`` with a well-funded flat account unless ``fields`` say otherwise."""
     sell, buy = vamm_curves(mid, depth_usd, pieces=pieces)
     values: dict[str, Any] = {"chain": chain, "market": market, "underlying": "ETH", "sell": sell, "buy": buy,
-                              "mark_price": mid, "index_price": mid, "collateral_usd": 1e6, "gas_usd": 0.5}
+                              "mid_price": mid, "mark_price": mid, "index_price": mid, "collateral_usd": 1e6,
+                              "gas_usd": 0.5}
     values.update(fields)
     return PerpOption.model_validate(values)
 

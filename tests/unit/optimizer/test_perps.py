@@ -35,15 +35,16 @@ def along(curve: Curve, base: float) -> float:
     return total
 
 
-def perp_trade_cost(o: PerpOption, x: float) -> float:
-    """Fee + impact of a signed trade against the perp's mark."""
+def perp_trade_cost(o: PerpOption, x: float, price: float) -> float:
+    """A signed trade's quote against ``price``: fee + impact against the vAMM's mid (the objective's cost), or
+    what it takes off the account value against the mark (the margin rules')."""
     if x > 0:
-        return along(o.buy, x) - x * o.mark_price
-    return -x * o.mark_price - along(o.sell, -x)
+        return along(o.buy, x) - x * price
+    return -x * price - along(o.sell, -x)
 
 
 def perp_allowed(o: PerpOption, x: float, stress: float) -> bool:
-    n, cost = o.size + x, perp_trade_cost(o, x)
+    n, cost = o.size + x, perp_trade_cost(o, x, o.mark_price)
     if min(0.0, o.size) <= n <= max(0.0, o.size):
         return True  # reduce-only
     v0 = o.collateral_usd + o.size * o.mark_price + o.open_notional - o.owed_funding_usd
@@ -62,7 +63,7 @@ def objective(problem: HedgeProblem, spot_sold: float, perp_x: list[float]) -> f
         total += problem.gas_usd["ethereum/v2"] + t.mark_price_usd * spot_sold - along(st_.sell, spot_sold)
     for o, x in zip(problem.perps, perp_x, strict=True):
         if x:
-            total += o.gas_usd + perp_trade_cost(o, x) + x * o.index_price * o.daily_funding_rate * \
+            total += o.gas_usd + perp_trade_cost(o, x, o.mid_price) + x * o.index_price * o.daily_funding_rate * \
                 problem.perp_funding_horizon_days
     residual = t.current_delta - spot_sold + sum(perp_x)
     return total + risk_usd(t, residual, problem.settings.risk_pieces)
@@ -188,7 +189,7 @@ def im_limit(o: PerpOption, side: Side) -> float:
     sign = -1 if side is Side.SELL else 1
     for _ in range(200):
         mid = (lo + hi) / 2
-        n, cost = o.size + sign * mid, perp_trade_cost(o, sign * mid)
+        n, cost = o.size + sign * mid, perp_trade_cost(o, sign * mid, o.mark_price)
         v0 = o.collateral_usd + o.size * o.mark_price + o.open_notional - o.owed_funding_usd
         fits = o.im_ratio * abs(n) * o.mark_price <= min(o.collateral_usd - o.owed_funding_usd, v0) - cost
         lo, hi = (mid, hi) if fits else (lo, mid)

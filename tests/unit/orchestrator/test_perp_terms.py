@@ -27,7 +27,8 @@ def market(size: float = 0.0, free: float = 0.0, value: float = 0.0, mark: float
     return PerpMarketState(
         chain="arbitrum", chain_id=42161, market="eth_perp", adapter="perp_curie", block_number=10,
         block_timestamp=1_700_000_000, underlying="ETH", base_token="0x" + "22" * 20, quote_token="0x" + "33" * 20,
-        collateral=USDC, clearing_house="0x" + "44" * 20, vault="0x" + "55" * 20, mark_price=mark,
+        collateral=USDC, clearing_house="0x" + "44" * 20, vault="0x" + "55" * 20, market_price=mark,
+        mark_price=mark,
         market_twap_price=mark, index_price=index, index_twap_price=index, twap_interval_s=900,
         daily_funding_rate=0.0, max_funding_rate=0.1, exchange_fee_ratio=0.001, uniswap_fee_ratio=0.003,
         insurance_fund_fee_ratio=0.1, mm_ratio=0.0625, im_ratio=0.1, max_ticks_crossed=1000, gas_units=500_000,
@@ -40,6 +41,7 @@ def trade(side: Side, base: float, size_before: float = 0.0, **fields: Any) -> P
     values: dict[str, Any] = {
         "chain": "arbitrum", "market": "eth_perp", "underlying": "ETH", "side": side, "base_amount": base,
         "quote_amount": base * 3000, "expected_price": 3000.0, "fee_usd": 3.0 * base, "impact_usd": 0.0,
+        "value_cost_usd": 3.0 * base,
         "funding_usd": 0.0, "gas_usd": 0.1, "size_before": size_before, "size_after": size_before + signed,
         "grows": abs(size_before + signed) > abs(size_before), "account_value_after_usd": 0.0,
         "free_collateral_after_usd": 0.0, "margin_ratio_after": None, "liquidation_price_after": None}
