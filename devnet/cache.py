@@ -102,7 +102,7 @@ def _sources() -> dict[str, str]:
 def key_inputs(spec: DevnetSpec) -> dict[str, Any]:
     """Everything the deployed chains depend on, as JSON-able values (:func:`cache_key` hashes them)."""
     # The demo's inventory enters its own deployment's key through operator_inventory (DevnetSpec.for_demo).
-    chains = {name: chain.model_dump(mode="json", exclude={"port", "demo_inventory"})
+    chains = {name: chain.model_dump(mode="json", exclude={"port", "demo_inventory", "demo_perp_collateral"})
               for name, chain in spec.chains.items()}
     versions: dict[str, str | None] = {}
     for package in _PY_PACKAGES:

@@ -33,7 +33,7 @@ from devnet.liquidity import (
     sqrt_price_x96,
     tick_at,
 )
-from devnet.perp import MARKET_WARMUP_S, deploy_perp
+from devnet.perp import MARKET_WARMUP_S, deploy_perp, deposit_collateral
 from devnet.v4 import deploy_v4, v4_leg_sections, v4_lp_needs
 
 
@@ -307,6 +307,8 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     perp = (deploy_perp(w3, usdc=c["USDC"].address, v3_factory=c["v3_factory"].address, index_price=prices["ETH"])
             if spec.perp else None)
     perp_hashes: dict[str, str] = perp.pop("code_hashes") if perp else {}
+    if perp and spec.operator_perp_collateral > 0:
+        deposit_collateral(w3, perp, operator, spec.operator_perp_collateral)
     # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
     # pool and pair the factories created.
     pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values() if leg["kind"] != "uniswap_v4"]

@@ -41,6 +41,9 @@ AGGREGATOR_DECIMALS = 8  # Chainlink's USD feeds
 #: (ClearingHouseConfig's default twapInterval, so the index ClearingHouse reads is served from the cache).
 PRICE_FEED_TIMEOUT_S = 40 * 60
 CACHED_TWAP_INTERVAL_S = 15 * 60
+#: The maker's range, ±MAKER_RANGE around the index at deployment: as wide as an ETH market's makers sit, so a
+#: 30% move (the FTX week's) stays inside it (past the range a vAMM has no liquidity on that side: CH_F0S).
+MAKER_RANGE = 0.5
 #: Exchange fee 0.1% (Curie's ETH market), of which 10% goes to the insurance fund (the fixtures' default).
 EXCHANGE_FEE_RATIO = 1_000
 INSURANCE_FUND_FEE_RATIO = 100_000
@@ -190,7 +193,7 @@ def _init_market(d: ChainDeployer, c: dict[str, Contract], pool: Contract, price
 
 
 def add_maker_liquidity(d: ChainDeployer, c: dict[str, Contract], usdc: Contract, maker: str, price: float,
-                        collateral_usdc: float, liquidity_usd: float, width: float = 0.2) -> int:
+                        collateral_usdc: float, liquidity_usd: float, width: float = MAKER_RANGE) -> int:
     """Mint ``collateral_usdc`` to the maker, deposit it to the Vault and add liquidity worth ``liquidity_usd``
     (half vETH, half vUSD) on ±``width`` around ``price``; returns the liquidity added."""
     raw = round(collateral_usdc * 10**6)
@@ -209,8 +212,37 @@ def add_maker_liquidity(d: ChainDeployer, c: dict[str, Contract], usdc: Contract
     return int(events[0]["args"]["liquidity"])
 
 
+def deposit_collateral(w3: Web3, perp: dict[str, Any], account: str, amount_usdc: float) -> None:
+    """Mint ``amount_usdc`` of the settlement token to ``account`` and deposit it in the market's Vault from it
+    (impersonated): the devnet operator's standing margin. The account's ether is lent for the gas and put back
+    to the wei, so its native balance (which the book counts as ETH delta) is what the devnet spec says."""
+    account = Web3.to_checksum_address(account)
+    raw = round(amount_usdc * 10**6)
+    if raw <= 0:
+        return
+    usdc = w3.eth.contract(address=Web3.to_checksum_address(perp["settlement_token"]),
+                           abi=load_artifact("ERC20PresetMinterPauser").abi)
+    vault = perp_contract(w3, "Vault", perp["vault"])
+    ether = w3.eth.get_balance(account)
+    anvil_rpc(w3, "anvil_impersonateAccount", account)
+    anvil_rpc(w3, "anvil_setBalance", account, hex(DEV_ACCOUNT_BALANCE_ETH * 10**18))
+    try:
+        for fn, sender in ((usdc.functions.mint(account, raw), perp["owner"]),
+                           (usdc.functions.approve(vault.address, raw), account),
+                           (vault.functions.deposit(usdc.address, raw), account)):
+            params: Any = {"from": sender, "gas": 1_000_000, **TX}
+            receipt = w3.eth.wait_for_transaction_receipt(fn.transact(params), timeout=30, poll_latency=0.01)
+            if receipt["status"] != 1:
+                raise DeployError(f"devnet chain {w3.eth.chain_id}: the Vault deposit of {amount_usdc:,.0f} USDC for "
+                                  f"{account} reverted")
+    finally:
+        anvil_rpc(w3, "anvil_setBalance", account, hex(ether))
+        anvil_rpc(w3, "anvil_stopImpersonatingAccount", account)
+
+
 def deploy_perp(w3: Web3, usdc: str, v3_factory: str, index_price: float, *, maker: str = MAKER_ACCOUNT,
-                maker_collateral_usdc: float = 1_000_000.0, maker_liquidity_usd: float = 4_000_000.0) -> dict[str, Any]:
+                maker_collateral_usdc: float = 10_000_000.0, maker_liquidity_usd: float = 40_000_000.0
+                ) -> dict[str, Any]:
     """Deploy and wire Curie with one vETH market on the chain's Uniswap V3 factory (``v3_factory``), USDC (``usdc``,
     the devnet's mintable token) as the Vault's settlement token, the index at ``index_price`` and the maker's
     liquidity around it. Returns the addresses, the owner (anvil account 0) and maker, and ``code_hashes``."""
@@ -248,5 +280,5 @@ def _snake(name: str) -> str:
     return "".join(f"_{ch.lower()}" if ch.isupper() and i else ch.lower() for i, ch in enumerate(name))
 
 
-__all__ = ["MAKER_ACCOUNT", "POOL_FEE", "add_maker_liquidity", "aggregator_contract", "deploy_perp", "dev_account",
-           "perp_contract", "set_index_price"]
+__all__ = ["MAKER_ACCOUNT", "MAKER_RANGE", "POOL_FEE", "add_maker_liquidity", "aggregator_contract", "deploy_perp",
+           "deposit_collateral", "dev_account", "perp_contract", "set_index_price"]

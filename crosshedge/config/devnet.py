@@ -95,6 +95,11 @@ class DevnetChain(_Section):
     # What `crosshedge demo` funds instead, token by token (the rest as operator_inventory): the repo's demo starts
     # with its USDC skewed toward Ethereum, so bridging back toward the targets pays in some hours.
     demo_inventory: dict[str, float] = {}
+    # USDC the operator holds in the chain's Perp Vault from the start (with ``perp``): a desk's standing margin,
+    # which the optimizer grows perp positions against. demo_perp_collateral is what `crosshedge demo` deposits
+    # instead (the FTX week hedges hundreds of ETH on perps; the tests' devnet keeps its own key).
+    operator_perp_collateral: float = Field(default=0.0, ge=0)
+    demo_perp_collateral: float | None = Field(default=None, ge=0)
     # The operator's own LP position in the chain's first V3 pool (±10% range), so the book holds LP risk too.
     operator_lp_usd: float = Field(default=0.0, ge=0)
     operator_native_eth: float = Field(default=5.0, ge=0)  # gas money; counted as ETH delta like any holding
@@ -131,7 +136,10 @@ class DevnetSpec(_Section):
     def for_demo(self) -> DevnetSpec:
         """The devnet as `crosshedge demo` deploys it: every chain's operator funded with its demo_inventory over
         its operator_inventory (a deployment, and a cache entry, of its own)."""
-        chains = {name: c.model_copy(update={"operator_inventory": {**c.operator_inventory, **c.demo_inventory},
-                                             "demo_inventory": {}})
+        chains = {name: c.model_copy(update={
+            "operator_inventory": {**c.operator_inventory, **c.demo_inventory}, "demo_inventory": {},
+            "operator_perp_collateral": (c.operator_perp_collateral if c.demo_perp_collateral is None
+                                         else c.demo_perp_collateral),
+            "demo_perp_collateral": None})
                   for name, c in self.chains.items()}
         return self.model_copy(update={"chains": chains})
