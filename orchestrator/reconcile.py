@@ -59,6 +59,7 @@ class TradeRow(Frozen):
     realised_cost_usd: float
     gas_usd: float
     error: str
+    fee_usd: float = 0.0  # a perp order's exchange fee (in its realised cost); a swap's pool fee is in its quote
 
 
 class TransferRow(Frozen):
@@ -130,14 +131,14 @@ def trade_row(record: IntentRecord, mark: float, native_usd: float) -> TradeRow:
     if record.perp_fills:
         base = sum(abs(f.exchanged_position_size) for f in record.perp_fills) / 1e18
         quote = sum(abs(f.exchanged_position_notional) for f in record.perp_fills) / 1e18
-        realised += sum(f.fee for f in record.perp_fills) / 1e18
-        realised += base * mark - quote if spec.side is Side.SELL else quote - base * mark
+        fee = sum(f.fee for f in record.perp_fills) / 1e18
+        realised += fee + (base * mark - quote if spec.side is Side.SELL else quote - base * mark)
         return TradeRow(
             intent=spec.id, kind=spec.kind, chain=spec.chain, venue=spec.venue, side=spec.side, state=record.state,
             tx_hash=record.tx_hash, nonce=record.nonce, attempts=len(record.attempts), base_amount=base,
             quote_amount=quote, expected_out_raw=spec.expected_amount_out_raw, out_raw=0,
             predicted_cost_usd=spec.predicted_cost_usd, realised_cost_usd=realised, gas_usd=gas_usd,
-            error=record.error)
+            error=record.error, fee_usd=fee)
     return TradeRow(
         intent=spec.id, kind=spec.kind, chain=spec.chain, venue=spec.venue, side=spec.side, state=record.state,
         tx_hash=record.tx_hash, nonce=record.nonce, attempts=len(record.attempts),

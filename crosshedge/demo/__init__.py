@@ -21,6 +21,7 @@ from crosshedge.demo.driver import (
 from crosshedge.demo.options import DemoOptionError, DemoOptions, PathStep, check_steps, parse_start, price_paths
 from crosshedge.demo.report import (
     DemoStep,
+    funding_paid,
     headline,
     inside,
     outside_band,
@@ -39,6 +40,7 @@ __all__ = [
     "check_steps",
     "demo_explain",
     "follow_run",
+    "funding_paid",
     "halt_reason",
     "headline",
     "inside",

@@ -144,6 +144,16 @@ class BlockClock:
         with self._lock:
             yield
 
+    def hold(self, seconds: int) -> None:
+        """Move every chain's clock ``seconds`` on in one block each (the same on all, so their clocks keep their
+        distance): the replayed hour's price holds that long before the hedge looks at it."""
+        with self._lock:
+            now = self._clock()
+            for chain in self.chains.values():
+                head = int(chain.w3.eth.get_block("latest")["timestamp"])
+                anvil_rpc(chain.w3, "evm_setNextBlockTimestamp", head + seconds)
+                self._mine(chain, now)
+
     def _set_automine(self, on: bool) -> None:
         for chain in self.chains.values():
             anvil_rpc(chain.w3, "anvil_setNextBlockBaseFeePerGas", hex(chain.base_fee_wei))

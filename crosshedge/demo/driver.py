@@ -67,6 +67,13 @@ from orchestrator import (
 from risk import Decision, PnlExplain
 
 PLOT_FILE, STEPS_FILE = "demo.png", "steps.json"
+#: Chain seconds each replayed hour's price holds before the hedge (BlockClock.hold). Curie's mark is the median of
+#: its vAMM's 15 s TWAP, its 30 min TWAP and the index plus the 15 min premium (markPriceConfig 1800/900): with no
+#: chain time between steps the premium window still sees the old price, and the mark stayed near the start price
+#: while the index fell 15% (measured), so every perp trade tripped the mark/index breaker. 15 min at the new
+#: price is what the premium window needs (the mark then equals the index to the cent, measured); it is less than
+#: an Across fill deadline, so a transfer in flight still fills.
+PRICE_HOLD_S = 900
 
 
 @dataclass(frozen=True)
@@ -166,16 +173,21 @@ def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices:
         snap = take_snapshot(ctx.config, connections, ctx.registry, allow_partial=True, verifier=ctx.verifier)
         before = decisions_for(ctx.config, ctx.registry, snap, connections)
         delta_before, band = {d.underlying: d.net_delta for d in before}, _band(before)
+        owed = {p.key: p.position.owed_funding_usd for cs in snap.chains.values() for p in cs.perps
+                if p.position is not None}
         result = policy_tick(ctx, celery, key=step_key(timestamp))
     if result.action != "run" or result.run_id is None:
         return DemoStep(step=step, timestamp=timestamp, prices=prices, delta_before=delta_before,
-                        delta_after=delta_before, band=band, fired=False, reason=result.reason)
+                        delta_after=delta_before, band=band, fired=False, reason=result.reason,
+                        perp_funding_owed=owed)
     runs, error = follow_run(ctx, result.run_id, run_timeout_s)
     reports = [rep for rep in (ctx.ledger.blob(r, "report", RunReport) for r in runs) if rep is not None]
     after = {u: float(v) for u, v in reports[-1].residual_delta.items()} if reports else delta_before
     trades = [t for rep in reports for t in rep.trades]
     moved = [t for rep in reports for t in rep.transfers]
     deposits = [i for r in runs for i in ctx.ledger.intents(r) if i.spec.kind is IntentKind.DEPOSIT]
+    swaps = [t for t in trades if t.kind is IntentKind.SWAP]
+    perps = [t for t in trades if t.kind is IntentKind.PERP_ORDER]
     return DemoStep(
         step=step, timestamp=timestamp, prices=prices, delta_before=delta_before, delta_after=after, band=band,
         fired=True, reason=result.reason, run_id=result.run_id, run_ids=runs,
@@ -183,6 +195,11 @@ def one_step(ctx: RunContext, celery: Celery, step: int, timestamp: str, prices:
         trades=len(trades), chains_traded=sorted({t.chain for t in trades}),
         cost_usd=sum(r.realised_cost_usd for r in reports),
         predicted_cost_usd=sum(r.predicted_cost_usd for r in reports),
+        spot_cost_usd=sum(t.realised_cost_usd - t.gas_usd for t in swaps),
+        perp_fee_usd=sum(t.fee_usd for t in perps),
+        perp_impact_usd=sum(t.realised_cost_usd - t.gas_usd - t.fee_usd for t in perps),
+        gas_usd=sum(t.gas_usd for t in trades), perp_funding_owed=owed,
+        perp_markets_traded=sorted({f"{t.chain}/{t.venue}" for t in perps if t.base_amount > 0}),
         transfers=len(moved), transfer_cost_usd=sum(i.spec.predicted_cost_usd for i in deposits),
         # The workers' clock: the block clock runs each chain ahead of the host by its own block count, so a fill's
         # block time less its deposit's quote time compares two clocks seconds apart (TransferRecord.seen_latency_s).
@@ -254,6 +271,7 @@ def _replay(opts: DemoOptions, base: Config, state: dict[str, Any], path: list[P
             _check_workers(procs, log_dir)
             with clock.on_arrival():  # the arbitrage swaps need not wait for blocks; the hedges do
                 driver.move_to(prices)
+            clock.hold(PRICE_HOLD_S)
             step = one_step(ctx, celery, i, timestamp, prices, opts.run_timeout_s, clock)
             steps.append(step)
             write_steps(steps_file, steps)

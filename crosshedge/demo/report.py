@@ -45,6 +45,16 @@ class DemoStep(BaseModel):
     chains_traded: list[str] = []
     cost_usd: float = 0.0  # realised (gas + fee + impact) of this step's runs
     predicted_cost_usd: float = 0.0
+    # cost_usd split: swaps' fees and impact against the mark, perp orders' exchange fees and their impact (fill
+    # against the same mark), and the gas of both
+    spot_cost_usd: float = 0.0
+    perp_fee_usd: float = 0.0
+    perp_impact_usd: float = 0.0
+    gas_usd: float = 0.0
+    # "chain/market" -> the account's pending funding (USD, > 0 owed) when the step read the chains, before its
+    # hedge; and the markets its hedge traded (a trade settles the pending funding: Curie's openPosition)
+    perp_funding_owed: dict[str, float] = {}
+    perp_markets_traded: list[str] = []
     transfers: int = 0  # bridge deposits of this step's runs
     transfer_cost_usd: float = 0.0  # their bridge fees and origin gas, as predicted when planned
     transfer_latencies_s: list[float] = []  # deposit -> fill, of those filled
@@ -71,9 +81,25 @@ def outside_band(delta: dict[str, float], band: dict[str, tuple[float, float]]) 
     return sorted(u for u, b in band.items() if not inside(delta.get(u, 0.0), b))
 
 
+def funding_paid(steps: list[DemoStep]) -> float:
+    """Perp funding the accounts paid (< 0: received) between the first step's read and the last one's: each
+    market's pending funding grows until a trade settles it, so an hour's funding is the pending amount read now
+    less what was pending after the hour before (nothing when that hour's hedge traded the market)."""
+    total, after = 0.0, dict[str, float]()
+    for s in steps:
+        for market, owed in s.perp_funding_owed.items():
+            if market in after:
+                total += owed - after[market]
+            after[market] = owed
+        for market in s.perp_markets_traded:
+            after[market] = 0.0
+    return total
+
+
 def summary_rows(steps: list[DemoStep]) -> dict[str, float | int]:
-    """The demo's figures: hours, runs, trades, costs, hedges that ended outside the band, hours that failed, and
-    the bridge transfers (count, predicted cost, median deposit-to-fill seconds)."""
+    """The demo's figures: hours, runs, trades, costs (split into spot fees and impact, perp fees, perp impact,
+    gas, and the perp funding paid), hedges that ended outside the band, hours that failed, and the bridge
+    transfers (count, predicted cost, median deposit-to-fill seconds)."""
     hedged = [s for s in steps if s.hedged]
     latencies = [x for s in steps for x in s.transfer_latencies_s]
     return {
@@ -85,6 +111,11 @@ def summary_rows(steps: list[DemoStep]) -> dict[str, float | int]:
         "chains_traded": len({c for s in steps for c in s.chains_traded}),
         "realised_cost_usd": round(sum(s.cost_usd for s in steps), 2),
         "predicted_cost_usd": round(sum(s.predicted_cost_usd for s in steps), 2),
+        "spot_fees_and_impact_usd": round(sum(s.spot_cost_usd for s in steps), 2),
+        "perp_fees_usd": round(sum(s.perp_fee_usd for s in steps), 2),
+        "perp_impact_usd": round(sum(s.perp_impact_usd for s in steps), 2),
+        "gas_usd": round(sum(s.gas_usd for s in steps), 2),
+        "perp_funding_paid_usd": round(funding_paid(steps), 2),
         "hedged_hours_outside_band": sum(1 for s in hedged if s.outside_band),
         "transfers": sum(s.transfers for s in steps),
         "transfer_cost_usd": round(sum(s.transfer_cost_usd for s in steps), 2),
@@ -160,4 +191,5 @@ def plot_steps(steps: list[DemoStep], path: Path, halted: str | None = None) -> 
     return path
 
 
-__all__ = ["DemoStep", "headline", "inside", "outside_band", "plot_steps", "summary_rows", "summary_table"]
+__all__ = ["DemoStep", "funding_paid", "headline", "inside", "outside_band", "plot_steps", "summary_rows",
+           "summary_table"]

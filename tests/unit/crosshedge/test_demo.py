@@ -24,6 +24,7 @@ from crosshedge.demo import (
     DemoResult,
     DemoStep,
     follow_run,
+    funding_paid,
     headline,
     plot_steps,
     price_paths,
@@ -310,3 +311,30 @@ def test_the_clock_dates_blocks_a_second_apart_from_a_multiple_of_256() -> None:
     start = next(p[0] for m, p in node.calls if m == "evm_setNextBlockTimestamp")
     assert isinstance(start, int) and start % 256 == 0 and start >= 1_000 + 60
     assert methods[-2:] == ["anvil_removeBlockTimestampInterval", "evm_setAutomine"]  # a kept devnet automines
+
+
+def test_a_hold_moves_every_chain_the_same_seconds_on_in_one_block_each() -> None:
+    nodes = {"ethereum": FakeAnvil(), "base": FakeAnvil()}
+    nodes["base"].head_ts = 5_000
+    clock = BlockClock({n: (fake_w3(node), 10**9, 1) for n, node in nodes.items()}, wall=lambda: 1_000.0)
+    clock.hold(900)
+    for node, head in ((nodes["ethereum"], 1_000), (nodes["base"], 5_000)):
+        assert node.mined() == 1 and ("evm_setNextBlockTimestamp", [head + 900]) in node.calls
+
+
+def test_funding_is_what_accrues_between_reads_and_a_trade_settles_it() -> None:
+    def owed(i: int, pending: float, traded: bool = False) -> DemoStep:
+        return step(i).model_copy(update={"perp_funding_owed": {"base/eth_perp": pending},
+                                          "perp_markets_traded": ["base/eth_perp"] if traded else []})
+
+    # 0 → 5 accrues 5, the hour's trade settles it, then 3 more accrue and 2 come back (a short paid by longs)
+    steps = [owed(0, 0.0), owed(1, 5.0, traded=True), owed(2, 3.0), owed(3, 1.0)]
+    assert funding_paid(steps) == pytest.approx(5.0 + 3.0 - 2.0)
+    assert funding_paid([step(0)]) == 0.0  # no perp account: no funding
+
+
+def test_the_summary_splits_the_cost_into_spot_perp_fee_perp_impact_and_gas() -> None:
+    split = {"spot_cost_usd": 4.0, "perp_fee_usd": 2.5, "perp_impact_usd": 1.5, "gas_usd": 2.0}
+    rows = summary_rows([step(0).model_copy(update=split), step(1).model_copy(update=split)])
+    assert (rows["spot_fees_and_impact_usd"], rows["perp_fees_usd"], rows["perp_impact_usd"], rows["gas_usd"]) == \
+        (8.0, 5.0, 3.0, 4.0)
