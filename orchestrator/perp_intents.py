@@ -7,6 +7,10 @@ first (an exact approval of the Vault, then ``Vault.deposit``) from the wallet's
 that lacks it drops the trade whole (a ``breaker`` event naming the market and the amount): a perp order is never
 sent half funded. A reducing trade needs no deposit.
 
+A reducing trade that leaves the position flat (dust at most: :func:`closes`) is recorded as a close
+(``Intent.close``): it is sent as the venue's closePosition, so what the account holds at execution is
+closed exactly and no dust position is left behind (orchestrator.perp_terms).
+
 Usage::
 
     intents = intents_from_perp_trades(ctx, run_id, snap, plan.perp_trades, seq, bad_chains)
@@ -24,6 +28,16 @@ from optimizer import PlannedPerpTrade
 from orchestrator.context import RunContext
 from orchestrator.ledger import Intent, IntentKind, lane_name
 from orchestrator.snapshot import Snapshot
+
+#: A planned size after this small is flat (base units, absolute; or relative to the size before, whichever is
+#: larger): the solver reaches 0 only to its feasibility tolerance, and a float size only to its last bits.
+CLOSE_DUST = 1e-9
+CLOSE_DUST_RATIO = 1e-6
+
+
+def closes(trade: PlannedPerpTrade) -> bool:
+    """True when ``trade`` flattens its position: it reduces (never grows or flips it) and leaves dust at most."""
+    return not trade.grows and abs(trade.size_after) <= max(CLOSE_DUST, CLOSE_DUST_RATIO * abs(trade.size_before))
 
 
 def perp_state(snap: Snapshot, chain: str, market: str) -> PerpMarketState | None:
@@ -109,9 +123,9 @@ def intents_from_perp_trades(ctx: RunContext, run_id: str, snap: Snapshot, trade
             amount_in_raw=round(trade.base_amount * 10**state.base_decimals), side=trade.side,
             min_amount_out_raw=max(1, bound), expected_amount_out_raw=quote_raw, base_amount=trade.base_amount,
             quote_amount=trade.quote_amount, notional_usd=trade.base_amount * state.mark_price,
-            predicted_cost_usd=trade.cost_usd, predicted_gas_usd=trade.gas_usd, **common))
+            predicted_cost_usd=trade.cost_usd, predicted_gas_usd=trade.gas_usd, close=closes(trade), **common))
         seq[lane] = n + 1
     return out
 
 
-__all__ = ["intents_from_perp_trades", "margin_needed_usd", "perp_state"]
+__all__ = ["CLOSE_DUST", "CLOSE_DUST_RATIO", "closes", "intents_from_perp_trades", "margin_needed_usd", "perp_state"]

@@ -13,6 +13,13 @@ chain's head and the order is quoted exactly from that read. Then, in order:
   ``margin_alarm`` and CircuitBreakerError);
 * the order's notional (base · mark) counts against every notional cap, as a swap's does.
 
+A close (``Intent.close``: the plan flattens the position) is quoted for the whole position the account holds at
+that read, not the plan's size, and built as the venue's closePosition, which closes exactly what is held when it
+executes. Its bound is that quote's, with the slippage, never past the plan's price per base unit. It is refused
+before anything is signed (UnsafeTransactionError naming the chain and the market; the intent is failed, never
+retried) when the account holds no position any more or the position's side flipped since the plan: the trade
+the plan chose no longer exists.
+
 Usage::
 
     terms = perp_terms(ctx, snap, order, fresh, extra_collateral_usd=0.0)
@@ -25,11 +32,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters import PerpEntry, PerpFill, PerpMarketState, Side, TxRequest
-from crosshedge import CircuitBreakerError, HeadMovedError, LedgerError
+from crosshedge import CircuitBreakerError, HeadMovedError, LedgerError, UnsafeTransactionError
 from orchestrator.caps import check_caps
 from orchestrator.context import RunContext
 from orchestrator.lane import SwapTerms
-from orchestrator.ledger import IntentKind, IntentRecord
+from orchestrator.ledger import Intent, IntentKind, IntentRecord
 from orchestrator.safety import check_price_move
 from orchestrator.snapshot import Snapshot
 
@@ -82,7 +89,8 @@ def margin_ratio_after(state: PerpMarketState, signed_base: float, cost_usd: flo
 
 def perp_terms(ctx: RunContext, snap: Snapshot, order: IntentRecord, fresh: PerpMarketState,
                extra_collateral_usd: float = 0.0) -> SwapTerms:
-    """The order's bound and notional from ``fresh``, every check above made (CircuitBreakerError when one trips)."""
+    """The order's bound and notional from ``fresh``, every check above made (CircuitBreakerError when one trips;
+    UnsafeTransactionError for a close with nothing left to close)."""
     spec = order.spec
     if spec.side is None or spec.venue is None:
         raise LedgerError(f"intent {spec.id}: a perp order names no side or market")
@@ -90,19 +98,10 @@ def perp_terms(ctx: RunContext, snap: Snapshot, order: IntentRecord, fresh: Perp
     then = next((p for p in snap.chains[spec.chain].perps if p.market == spec.venue), None)
     if then is not None:
         check_price_move(fresh.key, then.mark_price, fresh.mark_price, ctx.execution.max_price_move_bps)
-    quote = ctx.registry.perp(fresh.adapter).quote(fresh, spec.side, spec.amount_in_raw)
-    slip = ctx.execution.slippage_bps / 1e4
+    if spec.close:
+        return close_terms(ctx, spec, fresh)
+    got, bound = _bounded_quote(ctx, fresh, spec.side, spec.amount_in_raw, spec.min_amount_out_raw)
     base = spec.amount_in_raw / 10**fresh.base_decimals
-    got = quote.quote_amount_raw
-    if spec.side is Side.SELL:
-        bound = max(spec.min_amount_out_raw, math.floor(got * (1 - slip)))
-        moved = got < bound
-    else:
-        bound = min(spec.min_amount_out_raw, math.ceil(got * (1 + slip)))
-        moved = got > bound
-    if moved:
-        raise CircuitBreakerError(f"perp {fresh.key}: the exact quote now ({got} raw quote for {base:g} base) is "
-                                  f"past the plan's bound ({spec.min_amount_out_raw} raw); the price moved against it")
     signed = base if spec.side is Side.BUY else -base
     size_now = fresh.position.size if fresh.position is not None else 0.0
     cost = abs(got / 10**fresh.quote_decimals - base * fresh.mark_price)
@@ -116,6 +115,65 @@ def perp_terms(ctx: RunContext, snap: Snapshot, order: IntentRecord, fresh: Perp
     notional = base * fresh.mark_price
     check_caps(ctx, spec.run_id, spec.id, notional)
     return SwapTerms(min_amount_out=bound, expected_out=got, notional_usd=notional)
+
+
+def close_size_raw(spec: Intent, fresh: PerpMarketState) -> int:
+    """The raw base units a close of ``spec`` closes: the account's whole position in ``fresh``.
+
+    UnsafeTransactionError (one sentence naming the chain and the market) when the account holds none any more,
+    or holds the other side (a close planned for a short would buy back a long's worth: not the plan's trade)."""
+    where = f"intent {spec.id}: chain {fresh.chain}: perp market {fresh.market}"
+    size = fresh.position.size if fresh.position is not None else 0.0
+    planned = "a long" if spec.side is Side.SELL else "a short"  # closing a long sells its base; a short buys it
+    if size == 0:
+        raise UnsafeTransactionError(f"{where}: the account holds no position any more, so the close planned for "
+                                     f"{planned} has nothing to close; not signed")
+    if (size > 0) != (spec.side is Side.SELL):
+        raise UnsafeTransactionError(f"{where}: the position flipped to {'a long' if size > 0 else 'a short'} of "
+                                     f"{size:+g} base since the close was planned for {planned}; not signed")
+    # The float size is within a few wei of the held one; only the bound comes from it (closePosition reads the
+    # exact size itself when it executes).
+    return round(abs(size) * 10.0**fresh.base_decimals)
+
+
+def close_terms(ctx: RunContext, spec: Intent, fresh: PerpMarketState) -> SwapTerms:
+    """A close's bound from the exact quote of the whole position ``fresh`` holds (the slippage applied), never
+    past the plan's price per base unit; its notional (that size at the mark) checked against every cap."""
+    if spec.side is None:
+        raise LedgerError(f"intent {spec.id}: a perp order names no side")
+    if spec.amount_in_raw <= 0:
+        raise UnsafeTransactionError(f"intent {spec.id}: chain {fresh.chain}: perp market {fresh.market}: a close "
+                                     f"must carry the plan's positive size, got {spec.amount_in_raw}")
+    size_raw = close_size_raw(spec, fresh)
+    # The plan's bound was for its own size: the same price per unit for the size held (rounded the order's way,
+    # so the scaling alone never refuses what the plan's bound allowed).
+    scaled = spec.min_amount_out_raw * size_raw
+    plan_bound = (scaled // spec.amount_in_raw if spec.side is Side.SELL else -(-scaled // spec.amount_in_raw))
+    got, bound = _bounded_quote(ctx, fresh, spec.side, size_raw, plan_bound)
+    notional = size_raw / 10**fresh.base_decimals * fresh.mark_price
+    check_caps(ctx, spec.run_id, spec.id, notional)
+    return SwapTerms(min_amount_out=bound, expected_out=got, notional_usd=notional)
+
+
+def _bounded_quote(ctx: RunContext, fresh: PerpMarketState, side: Side, base_raw: int,
+                   plan_bound: int) -> tuple[int, int]:
+    """(the exact quote of ``base_raw`` on ``side`` now, the order's bound): the quote less the slippage for a
+    short (never below ``plan_bound``), plus it for a long (never above); CircuitBreakerError when the quote itself
+    is past the bound (the price moved against the plan)."""
+    quote = ctx.registry.perp(fresh.adapter).quote(fresh, side, base_raw)
+    slip = ctx.execution.slippage_bps / 1e4
+    got = quote.quote_amount_raw
+    if side is Side.SELL:
+        bound = max(plan_bound, math.floor(got * (1 - slip)))
+        moved = got < bound
+    else:
+        bound = min(plan_bound, math.ceil(got * (1 + slip)))
+        moved = got > bound
+    if moved:
+        base = base_raw / 10**fresh.base_decimals
+        raise CircuitBreakerError(f"perp {fresh.key}: the exact quote now ({got} raw quote for {base:g} base) is "
+                                  f"past the plan's bound ({plan_bound} raw); the price moved against it")
+    return got, bound
 
 
 def order_after(ctx: RunContext, record: IntentRecord, known: Sequence[IntentRecord] = ()) -> IntentRecord:
@@ -155,8 +213,10 @@ class PerpHooks:
         fresh = self._fresh.get(spec.id) or fresh_perp(self._ctx, spec.chain, spec.venue or "")
         if spec.side is None:
             raise LedgerError(f"intent {spec.id}: a perp order names no side")
-        return self._ctx.registry.perp(fresh.adapter).build_open(fresh, spec.side, spec.amount_in_raw,
-                                                                 terms.min_amount_out, deadline)
+        adapter = self._ctx.registry.perp(fresh.adapter)
+        if spec.close:  # on the read its terms came from, which found the position there and on the plan's side
+            return adapter.build_close(fresh, terms.min_amount_out, deadline)
+        return adapter.build_open(fresh, spec.side, spec.amount_in_raw, terms.min_amount_out, deadline)
 
     def build_deposit(self, record: IntentRecord) -> TxRequest:
         spec = record.spec
@@ -169,4 +229,5 @@ class PerpHooks:
         return tuple(self._ctx.registry.perp(entry.adapter).parse_fills(entry, receipt))
 
 
-__all__ = ["PerpHooks", "check_mark_index", "fresh_perp", "margin_ratio_after", "perp_entry", "perp_terms"]
+__all__ = ["PerpHooks", "check_mark_index", "close_size_raw", "close_terms", "fresh_perp", "margin_ratio_after",
+           "perp_entry", "perp_terms"]

@@ -99,7 +99,7 @@ class RunReport(Frozen):
     transfers: list[TransferRow] = Field(default_factory=list)
     perp_fills: list[PerpFill] = Field(default_factory=list)  # the run's PositionChanged events, booked
     # "chain/market" -> (chain - ledger) position size, base units; empty when every traded market's position on
-    # chain equals the snapshot's size plus the fills booked
+    # chain equals the snapshot's size plus the fills booked (and is exactly 0 where the run closed the position)
     perp_diff: dict[str, float] = Field(default_factory=dict)
 
 
@@ -206,19 +206,26 @@ def ledger_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRec
 
 def perp_vs_chain(ctx: RunContext, snap: Snapshot, records: Sequence[IntentRecord]) -> dict[str, float]:
     """{"chain/market": chain - ledger} position size (base units) for every market the run sent an order to whose
-    position on chain (read pinned to one block) differs from the snapshot's size plus the fills booked."""
+    position on chain (read pinned to one block) differs from the snapshot's size plus the fills booked. A market
+    whose last landed order was a close must hold exactly nothing (its fill is booked like any other, and checked
+    like any other too): a close leaves no dust, so any size at all is a mismatch."""
     booked: dict[tuple[str, str], float] = {}
-    for r in records:
+    closed: dict[tuple[str, str], bool] = {}  # per market: its last landed order was a close
+    for r in records:  # in lane order: a market is on one chain, so on one lane
         if r.spec.kind is IntentKind.PERP_ORDER and r.spec.venue is not None:
             key = (r.spec.chain, r.spec.venue)
             booked[key] = booked.get(key, 0.0) + sum(f.exchanged_position_size for f in r.perp_fills) / 1e18
+            if r.receipt is not None and r.receipt.status == 1:
+                closed[key] = r.spec.close
     diff: dict[str, float] = {}
     for (chain, market), moved in sorted(booked.items()):
         then = perp_state(snap, chain, market)
         before = then.position.size if then is not None and then.position is not None else 0.0
         now = fresh_perp(ctx, chain, market)
         have = now.position.size if now.position is not None else 0.0
-        if abs(have - (before + moved)) > PERP_SIZE_TOLERANCE * max(1.0, abs(have)):
+        if closed.get((chain, market)) and have != 0.0:
+            diff[f"{chain}/{market}"] = have
+        elif abs(have - (before + moved)) > PERP_SIZE_TOLERANCE * max(1.0, abs(have)):
             diff[f"{chain}/{market}"] = have - (before + moved)
     return diff
 

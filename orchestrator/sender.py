@@ -102,7 +102,11 @@ def _sign_first(lane: Lane, record: IntentRecord, hooks: Hooks) -> IntentRecord:
     early = _known_tx(lane, record)
     if early is not None and lane.execution.simulate:
         reads.simulate_early(lane.signer.address, early)
-    terms = _terms(record, hooks, reads) if spec.kind in _TERMS_FIRST else None
+    try:
+        terms = _terms(record, hooks, reads) if spec.kind in _TERMS_FIRST else None
+    except UnsafeTransactionError as exc:  # refused at its terms (a perp close with nothing left to close)
+        lane.ledger.transition(spec.id, IntentState.FAILED, lease=lane.lease, error=str(exc))
+        raise
     reads.batch.send()
     # The router checks the deadline against the chain's clock: never let a lagging host clock shorten it.
     now = max(lane.clock(), float(reads.head_timestamp()))

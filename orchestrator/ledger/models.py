@@ -90,7 +90,8 @@ class IntentKind(StrEnum):
     DEPOSIT = "deposit"
     # Perps (a perp adapter's market): margin moved into the venue's Vault (after an exact approval of the Vault),
     # and a market order (``openPosition``) of ``amount_in_raw`` base units on ``side``, its quote-side bound
-    # recomputed at signing from a fresh read (orchestrator.perp_terms). ``venue`` names the perp market.
+    # recomputed at signing from a fresh read (orchestrator.perp_terms). ``venue`` names the perp market. An order
+    # with ``close`` set is the venue's ``closePosition`` instead (Intent.close).
     PERP_DEPOSIT = "perp_deposit"
     PERP_ORDER = "perp_order"
 
@@ -103,7 +104,8 @@ def lane_name(chain: str, wallet: str) -> str:
 class Intent(Frozen):
     """One transaction crosshedge means to send: an exact ERC20 approval, an exact-in swap, a bridge deposit, or a
     perp margin deposit or order (``venue`` the market; an order's ``amount_in_raw`` its base size and
-    ``min_amount_out_raw`` its quote-side bound from the plan: the least received short, the most paid long)."""
+    ``min_amount_out_raw`` its quote-side bound from the plan: the least received short, the most paid long; for a
+    ``close``, the plan's size and bound, which signing re-scales to the size the account holds then)."""
 
     id: str
     run_id: str
@@ -135,6 +137,12 @@ class Intent(Frozen):
     # Swaps only: the trade spends funds a deposit of the same run brings (the plan staged it), so it waits until
     # that deposit is filled (orchestrator.staging).
     staged: bool = False
+    # Perp orders only: the order flattens the position (the plan leaves it at 0), so it is sent as the venue's
+    # closePosition, which closes whatever the account holds when it executes: an openPosition of the planned
+    # ``amount_in_raw`` would leave a dust position wherever the size and the plan's float differ by a few wei.
+    # A field, not a kind of its own: a close is still a perp order to the lane, its caps, fills and reconciliation
+    # (and a ledger written before this field loads with it False).
+    close: bool = False
 
     @property
     def lane(self) -> str:

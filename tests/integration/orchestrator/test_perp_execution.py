@@ -3,7 +3,9 @@
 A submitted plan's perp short lands once (its margin deposited first, its fill parsed, the position on chain equal
 to the ledger's, reconciled with no diff); a worker killed right after signing the order, and the lane's task
 delivered twice, still land one order; an order the venue refuses for its margin is marked failed and never
-retried; the mark/index breaker and the margin alarm stop an order before anything is signed.
+retried; the mark/index breaker and the margin alarm stop an order before anything is signed. A plan that
+flattens the position sends Curie's closePosition, which leaves exactly nothing (not the plan's float residue);
+a close whose position was closed behind the ledger's back is refused before signing and failed, not retried.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.abi import function_signature_to_4byte_selector
+from hexbytes import HexBytes
 
 from adapters import PerpMarketState, Side, default_registry
+from adapters.perp_curie import CLOSE_POSITION
 from devnet.perp import set_index_price
 from optimizer import CostBreakdown, HedgeProblem, Plan, PlannedPerpTrade, SolveStats
 from orchestrator import IntentKind, IntentState, RunReport, RunState, start_run
 from orchestrator.perp_terms import fresh_perp
+from tests.integration.conftest import DEV_TX_FEES
 from tests.integration.orchestra import Orchestra
 from tests.integration.orchestrator.helpers import assert_ledger_invariants, replaced_book, snapshot
 
@@ -158,6 +164,57 @@ def test_the_margin_alarm_refuses_to_grow_a_thin_position(fresh: Orchestra) -> N
     alarms = [e.message for e in events if e.kind == "margin_alarm"]
     assert alarms and "perp_min_margin_ratio" in alarms[0] and "arbitrum/eth_perp" in alarms[0], events
     assert "margin ratio" in run.halted
+
+
+def test_a_plan_that_flattens_the_position_closes_it_to_exactly_zero(fresh: Orchestra) -> None:
+    """The plan buys back 0.5 ETH less 1e-13 (a size the plan's floats got a hair wrong): an openPosition of that
+    would leave a 100,000-wei short behind; the close sends closePosition, whose fill is the whole 0.5 held."""
+    finished(fresh, fresh.submit(perp_plan(fresh, 0.5), "perp-open"))
+    assert size_of(market_now(fresh)) == -0.5
+    rid = fresh.submit(perp_plan(fresh, 0.5 - 1e-13, Side.BUY), "perp-close")
+    report = finished(fresh, rid)  # reconciled, with no perp diff
+    [order] = orders(fresh, rid)
+    assert [r.spec.kind for r in fresh.ledger().intents(rid)] == [IntentKind.PERP_ORDER]  # no margin for a close
+    assert order.spec.close and order.state is IntentState.RECONCILED and order.tx_hash is not None
+    sent = fresh.w3(CHAIN).eth.get_transaction(order.tx_hash)
+    assert bytes(HexBytes(sent["input"]))[:4] == function_signature_to_4byte_selector(CLOSE_POSITION)
+    [fill] = report.perp_fills
+    assert fill.exchanged_position_size == 5 * 10**17 and fill.open_notional == 0  # all of it, not the plan's
+    assert size_of(market_now(fresh)) == 0.0  # exactly: the raw size is 0
+    [row] = [t for t in report.trades if t.kind is IntentKind.PERP_ORDER]
+    assert row.side is Side.BUY and row.base_amount == 0.5
+
+
+def test_a_close_whose_position_was_closed_behind_the_ledger_is_failed_before_signing(fresh: Orchestra) -> None:
+    finished(fresh, fresh.submit(perp_plan(fresh, 0.3), "perp-open"))
+    plan = perp_plan(fresh, 0.3, Side.BUY)  # planned while the short is there
+    close_outside_the_ledger(fresh)
+    assert market_now(fresh).position is not None and size_of(market_now(fresh)) == 0.0
+    rid = fresh.submit(replace_created(plan), "perp-gone")
+    finished(fresh, rid)  # the snapshot saw it flat, and it is: nothing to tell apart
+    [order] = orders(fresh, rid)
+    assert order.spec.close and order.state is IntentState.RECONCILED and not order.attempts, order
+    assert order.error.startswith(f"intent {order.spec.id}: chain {CHAIN}: perp market eth_perp: the account holds "
+                                  "no position any more"), order.error
+    refused = [e.message for e in fresh.ledger().events(rid) if e.kind == "refused"]
+    assert refused == [order.error]  # refused once: a terminal error, never retried
+
+
+def close_outside_the_ledger(orch: Orchestra) -> None:
+    """Close the wallet's position from the wallet itself, as an operator would by hand (anvil impersonation)."""
+    state = market_now(orch)
+    adapter = default_registry().perp(state.adapter)
+    quote = adapter.quote(state, Side.BUY, round(-size_of(state) * 1e18))
+    deadline = state.block_timestamp + 3600
+    tx = adapter.build_close(state, quote.quote_amount_raw * 2, deadline)
+    w3, wallet = orch.w3(CHAIN), orch.ctx().wallet_address(CHAIN)
+    w3.provider.make_request("anvil_impersonateAccount", [wallet])  # type: ignore[arg-type]
+    try:
+        call = {"from": wallet, "to": tx.to, "data": tx.data, "gas": 3_000_000, **DEV_TX_FEES}
+        sent = w3.eth.send_transaction(call)  # type: ignore[arg-type]
+        assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+    finally:
+        w3.provider.make_request("anvil_stopImpersonatingAccount", [wallet])  # type: ignore[arg-type]
 
 
 def replace_created(plan: Plan) -> Plan:
