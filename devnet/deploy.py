@@ -33,7 +33,7 @@ from devnet.liquidity import (
     sqrt_price_x96,
     tick_at,
 )
-from devnet.perp import MARKET_WARMUP_S, deploy_perp, deposit_collateral
+from devnet.perp import MARKET_WARMUP_S, deploy_perp, deposit_collateral, perp_market_name
 from devnet.v4 import deploy_v4, v4_leg_sections, v4_lp_needs
 
 
@@ -243,15 +243,34 @@ def _route_symbols(names: list[str], pairs: list[tuple[str, str]]) -> list[str]:
     return [s.lower() for s in path]
 
 
+def _deploy_perps(w3: Web3, c: dict[str, Contract], markets: tuple[str, ...], prices: dict[str, float],
+                  operator: str, collateral_usdc: float) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """A Curie deployment per underlying (devnet.perp), the operator's standing margin in each Vault; returns them
+    by market name, and their code hashes."""
+    perps: dict[str, dict[str, Any]] = {}
+    hashes: dict[str, str] = {}
+    for underlying in markets:
+        perp = deploy_perp(w3, usdc=c["USDC"].address, v3_factory=c["v3_factory"].address,
+                           index_price=prices[underlying], underlying=underlying)
+        hashes |= perp.pop("code_hashes")
+        if collateral_usdc > 0:
+            deposit_collateral(w3, perp, operator, collateral_usdc)
+        perps[perp_market_name(underlying)] = perp
+    return perps, hashes
+
+
 def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], operator: str) -> dict[str, Any]:
     """Deploy everything on one fresh chain; returns the chain's devnet state (addresses, venues, accounts, the
-    ``across`` SpokePool, ``perp`` (Perpetual Protocol v2, with ``spec.perp``), and ``code_hashes``: keccak256
+    ``across`` SpokePool, ``perps`` (a Perpetual Protocol v2 deployment per ``spec.perp_markets`` underlying, with
+    ``spec.perp``, keyed by market name: ``eth_perp``), and ``code_hashes``: keccak256
     of the runtime code of every contract, pool and pair, which the generated config pins)."""
-    if spec.perp:
-        # Perp's warm-up moves the clock MARKET_WARMUP_S on; starting that much in the past, the chain ends on the
-        # wall clock as every other chain does (a head ahead of it would hold up its Across deposits' fills, and a
-        # cached copy restored at "now" would run its clock backwards, which Uniswap's oracles cannot take).
-        anvil_rpc(w3, "evm_setTime", int(time.time()) - MARKET_WARMUP_S)
+    markets = tuple(spec.perp_markets) if spec.perp else ()
+    if markets:
+        # Each Perp market's warm-up moves the clock MARKET_WARMUP_S on; starting that much in the past, the chain
+        # ends on the wall clock as every other chain does (a head ahead of it would hold up its Across deposits'
+        # fills, and a cached copy restored at "now" would run its clock backwards, which Uniswap's oracles cannot
+        # take).
+        anvil_rpc(w3, "evm_setTime", int(time.time()) - MARKET_WARMUP_S * len(markets))
     deployer, lp, trader = (str(a) for a in w3.eth.accounts[:3])
     d = ChainDeployer(w3=w3, chain=name, deployer=deployer, lp=lp, trader=trader)
     c = deploy_core(d)
@@ -304,11 +323,7 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
     # Last, so every address above is what it was before the devnet had a bridge.
     across = deploy_across(d, c, str(w3.eth.accounts[RELAYER_ACCOUNT_INDEX]))
     # After Across, for the same reason: a chain with Perp keeps every address it has without.
-    perp = (deploy_perp(w3, usdc=c["USDC"].address, v3_factory=c["v3_factory"].address, index_price=prices["ETH"])
-            if spec.perp else None)
-    perp_hashes: dict[str, str] = perp.pop("code_hashes") if perp else {}
-    if perp and spec.operator_perp_collateral > 0:
-        deposit_collateral(w3, perp, operator, spec.operator_perp_collateral)
+    perps, perp_hashes = _deploy_perps(w3, c, markets, prices, operator, spec.operator_perp_collateral)
     # Every contract deployed here (tokens, factories, routers, quoter, position manager, multicall) and every
     # pool and pair the factories created.
     pools = [str(leg.get("pool") or leg["pair"]) for leg in legs.values() if leg["kind"] != "uniswap_v4"]
@@ -325,8 +340,9 @@ def deploy_chain(w3: Web3, name: str, spec: Any, prices: dict[str, float], opera
         "accounts": {"deployer": d.deployer, "lp": d.lp, "trader": d.trader, "relayer": across["relayer"]},
         "operator_lp_token_ids": operator_ids,
         "tx_count": d.tx_count,
-        # Perp's contracts, pool, aggregator, owner and maker (devnet.perp): only a chain with spec.perp has the key.
-        **({"perp": perp} if perp else {}),
+        # Each Perp market's contracts, pool, aggregator, owner and maker (devnet.perp), by market name: only a
+        # chain with spec.perp has the key.
+        **({"perps": perps} if perps else {}),
     }
 
 

@@ -74,8 +74,8 @@ _PERP_ROLES = ("clearing_house", "vault", "exchange", "account_balance", "market
 
 
 def _perp_section(perp: dict[str, Any]) -> dict[str, Any]:
-    """The generated config's perp_curie section of a chain's Curie deployment: its one vETH market, in USDC."""
-    return {"adapter": "perp_curie", **{role: perp[role] for role in _PERP_ROLES}, "underlying": "ETH",
+    """The generated config's perp_curie section of one Curie deployment: its one market, in USDC."""
+    return {"adapter": "perp_curie", **{role: perp[role] for role in _PERP_ROLES}, "underlying": perp["underlying"],
             "collateral": "USDC"}
 
 
@@ -315,8 +315,8 @@ class DevnetManager:
                 if self.spec.v4_venues:
                     weth = s["tokens"]["WETH"]["address"]
                     chains[name]["venues"] = {**s["venues"], **v4_venue_sections(s["uniswap_v4"], weth)}
-            if s.get("perp"):  # the chain's Perp (Curie) market (devnet.perp); its code hashes are above
-                chains[name]["perps"] = {"eth_perp": _perp_section(s["perp"])}
+            if s.get("perps"):  # the chain's Perp (Curie) markets (devnet.perp); their code hashes are above
+                chains[name]["perps"] = {market: _perp_section(p) for market, p in s["perps"].items()}
             if chain.inventory_targets:  # where each token's inventory should sit (crosshedge inventory, the plan)
                 chains[name]["inventory_targets"] = {k: v.model_dump() for k, v in chain.inventory_targets.items()}
             if "private_rpc_url" in s:  # sends go through the chain's private relay; reads stay on rpc_url

@@ -64,6 +64,7 @@ class PerpRef:
     """A chain's Perp market (devnet.perp): its vAMM's base is the pool's token0, both tokens have 18 decimals."""
 
     chain: str
+    underlying: str  # what the market's index follows: the path's price of it
     clearing_house: str
     vault: str
     base_token: str
@@ -93,11 +94,10 @@ class MarketDriver:
         for chain, s in state["chains"].items():
             w3s[chain] = Web3(HTTPProvider(s["rpc_url"], request_kwargs={"timeout": 30}))
             trader[chain] = s["accounts"]["trader"]
-            if s.get("perp"):
-                p = s["perp"]
-                perps.append(PerpRef(chain=chain, clearing_house=p["clearing_house"], vault=p["vault"],
-                                     base_token=p["base_token"], pool=p["pool"], aggregator=p["aggregator"],
-                                     usdc=p["settlement_token"]))
+            for p in (s.get("perps") or {}).values():
+                perps.append(PerpRef(chain=chain, underlying=p["underlying"], clearing_house=p["clearing_house"],
+                                     vault=p["vault"], base_token=p["base_token"], pool=p["pool"],
+                                     aggregator=p["aggregator"], usdc=p["settlement_token"]))
             # Route venues trade through pools listed here already, or in route_pools (their legs only).
             sections = {v: sec for v, sec in s["venues"].items() if "legs" not in sec} | s.get("route_pools", {})
             for venue, section in sections.items():
@@ -139,9 +139,9 @@ class MarketDriver:
             moved = self._v3_to(w3, pool, target) if pool.kind == "uniswap_v3" else self._v2_to(w3, pool, target)
             sent += int(moved)
         for perp in self.perps:
-            eth = prices.get("ETH")
-            if eth is not None:
-                sent += self._perp_to(self.w3s[perp.chain], perp, eth)
+            price = prices.get(perp.underlying)
+            if price is not None:
+                sent += self._perp_to(self.w3s[perp.chain], perp, price)
         self.swaps += sent
         return sent
 

@@ -1,7 +1,7 @@
 """Perpetual Protocol v2 (Curie) on a devnet chain: the protocol's own bytecode (npm @perp/curie-deployments, the
-artifacts of @perp/curie-contract 2.6.0) wired the way its test fixtures wire it, one vETH/vUSD market whose vAMM
-is a pool of the chain's Uniswap V3 factory, and an index price the devnet sets (devnet/contracts/PriceAggregator
-behind Perp's ChainlinkPriceFeedV3 and PriceFeedDispatcher).
+artifacts of @perp/curie-contract 2.6.0) wired the way its test fixtures wire it, one market (vETH/vUSD,
+vBTC/vUSD) per deployment whose vAMM is a pool of the chain's Uniswap V3 factory, and an index price the devnet
+sets (devnet/contracts/PriceAggregator behind Perp's ChainlinkPriceFeedV3 and PriceFeedDispatcher).
 
 Every Curie contract is initializer-based; the devnet initialises each one directly (no proxy: nothing here is
 ever upgraded). The owner of all of them, and of the aggregator, is the chain's deployer (anvil account 0). The
@@ -98,11 +98,11 @@ def dev_account(w3: Web3, address: str) -> str:
     return address
 
 
-def _deploy_aggregator(d: ChainDeployer, price: float) -> Contract:
+def _deploy_aggregator(d: ChainDeployer, underlying: str, price: float) -> Contract:
     art = compiled_artifact("PriceAggregator")
     factory = d.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    tx_hash = factory.constructor(AGGREGATOR_DECIMALS, "ETH / USD").transact({"from": d.deployer, "gas": 1_500_000,
-                                                                             **TX})
+    params: Any = {"from": d.deployer, "gas": 1_500_000, **TX}
+    tx_hash = factory.constructor(AGGREGATOR_DECIMALS, f"{underlying} / USD").transact(params)
     receipt = d.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
     address = receipt["contractAddress"]
     if receipt["status"] != 1 or address is None:
@@ -112,15 +112,15 @@ def _deploy_aggregator(d: ChainDeployer, price: float) -> Contract:
     return aggregator_contract(d.w3, address)
 
 
-def _deploy_tokens(d: ChainDeployer, dispatcher: str) -> tuple[Contract, Contract]:
-    """(vETH, vUSD). Curie requires the base token to be the pool's token0: base tokens are deployed until one's
+def _deploy_tokens(d: ChainDeployer, dispatcher: str, underlying: str) -> tuple[Contract, Contract]:
+    """(vETH or vBTC, vUSD). Curie requires the base token to be the pool's token0: base tokens are deployed until one's
     address sorts below the quote token's, as the fixtures do; only that one is initialised."""
     quote = d.deploy("QuoteToken", key="perp_quote_token", gas=_GAS)
     d.send(quote.functions.initialize("vUSD", "vUSD"), d.deployer)
     for _ in range(_BASE_TOKEN_TRIES):
         base = d.deploy("BaseToken", key="perp_base_token", gas=_GAS)
         if int(base.address, 16) < int(quote.address, 16):
-            d.send(base.functions.initialize("vETH", "vETH", dispatcher), d.deployer)
+            d.send(base.functions.initialize(f"v{underlying}", f"v{underlying}", dispatcher), d.deployer)
             return base, quote
     raise DeployError(f"devnet {d.chain}: no BaseToken address below QuoteToken {quote.address} in "
                       f"{_BASE_TOKEN_TRIES} deployments")
@@ -240,21 +240,26 @@ def deposit_collateral(w3: Web3, perp: dict[str, Any], account: str, amount_usdc
         anvil_rpc(w3, "anvil_stopImpersonatingAccount", account)
 
 
-def deploy_perp(w3: Web3, usdc: str, v3_factory: str, index_price: float, *, maker: str = MAKER_ACCOUNT,
-                maker_collateral_usdc: float = 10_000_000.0, maker_liquidity_usd: float = 40_000_000.0
-                ) -> dict[str, Any]:
-    """Deploy and wire Curie with one vETH market on the chain's Uniswap V3 factory (``v3_factory``), USDC (``usdc``,
-    the devnet's mintable token) as the Vault's settlement token, the index at ``index_price`` and the maker's
-    liquidity around it. Returns the addresses, the owner (anvil account 0) and maker, and ``code_hashes``."""
+def deploy_perp(w3: Web3, usdc: str, v3_factory: str, index_price: float, *, underlying: str = "ETH",
+                maker: str = MAKER_ACCOUNT, maker_collateral_usdc: float = 10_000_000.0,
+                maker_liquidity_usd: float = 40_000_000.0) -> dict[str, Any]:
+    """Deploy and wire Curie with one market of ``underlying`` (vETH, vBTC) on the chain's Uniswap V3 factory
+    (``v3_factory``), USDC (``usdc``, the devnet's mintable token) as the Vault's settlement token, the index at
+    ``index_price`` and the maker's liquidity around it. Returns the addresses, ``underlying``, the owner (anvil
+    account 0) and maker, and ``code_hashes``.
+
+    One market per deployment, so each is a margin account of its own: crosshedge's perp model counts one market
+    per account (the config refuses two markets sharing a Vault), where Perp's own deployments list many markets
+    on one ClearingHouse with cross margin."""
     deployer = str(w3.eth.accounts[0])
     maker = dev_account(w3, maker)
     d = ChainDeployer(w3=w3, chain=f"chain {w3.eth.chain_id}", deployer=deployer, lp=maker, trader=deployer)
-    aggregator = _deploy_aggregator(d, index_price)
+    aggregator = _deploy_aggregator(d, underlying, index_price)
     feed = d.deploy("ChainlinkPriceFeedV3", aggregator.address, PRICE_FEED_TIMEOUT_S, CACHED_TWAP_INTERVAL_S,
                     key="perp_price_feed")
     dispatcher = d.deploy("PriceFeedDispatcher", feed.address, key="perp_price_feed_dispatcher")
     c: dict[str, Contract] = {}
-    c["BaseToken"], c["QuoteToken"] = _deploy_tokens(d, dispatcher.address)
+    c["BaseToken"], c["QuoteToken"] = _deploy_tokens(d, dispatcher.address, underlying)
     factory = d.at("UniswapV3Factory", v3_factory)
     d.send(factory.functions.createPool(c["BaseToken"].address, c["QuoteToken"].address, POOL_FEE), d.deployer,
            gas=6_000_000)
@@ -269,11 +274,18 @@ def deploy_perp(w3: Web3, usdc: str, v3_factory: str, index_price: float, *, mak
     out: dict[str, Any] = {_snake(name): Web3.to_checksum_address(contract.address) for name, contract in c.items()}
     out |= {"pool": Web3.to_checksum_address(pool.address), "aggregator": aggregator.address,
             "price_feed": feed.address, "price_feed_dispatcher": dispatcher.address, "settlement_token": usdc,
-            "pool_fee": POOL_FEE, "owner": deployer, "maker": maker, "maker_liquidity": liquidity}
+            "pool_fee": POOL_FEE, "owner": deployer, "maker": maker, "maker_liquidity": liquidity,
+            "underlying": underlying}
     # Only the contracts the market uses are pinned, not the BaseTokens that lost the address draw.
-    pinned = [a for k, a in out.items() if k not in {"settlement_token", "owner", "maker"} and isinstance(a, str)]
+    pinned = [a for k, a in out.items() if k not in {"settlement_token", "owner", "maker", "underlying"}
+              and isinstance(a, str)]
     out["code_hashes"] = runtime_code_hashes(d, pinned)
     return out
+
+
+def perp_market_name(underlying: str) -> str:
+    """The market's name in the devnet state and the generated config's ``perps`` section: ``eth_perp``."""
+    return f"{underlying.lower()}_perp"
 
 
 def _snake(name: str) -> str:
@@ -281,4 +293,4 @@ def _snake(name: str) -> str:
 
 
 __all__ = ["MAKER_ACCOUNT", "MAKER_RANGE", "POOL_FEE", "add_maker_liquidity", "aggregator_contract", "deploy_perp",
-           "deposit_collateral", "dev_account", "perp_contract", "set_index_price"]
+           "deposit_collateral", "dev_account", "perp_contract", "perp_market_name", "set_index_price"]

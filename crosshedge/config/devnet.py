@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crosshedge.config.chains import InventoryTargetSettings
 
@@ -80,9 +80,10 @@ class DevnetChain(_Section):
     # True: `devnet up` also starts a private relay for this chain (devnet.mev.relay: sends that never show in the
     # public mempool) and writes its URL as the chain's private_rpc_url in the generated config.
     private_relay: bool = False
-    # True: `devnet up` also deploys Perpetual Protocol v2 (Curie) with one vETH/vUSD market on this chain
-    # (devnet.perp)
+    # True: `devnet up` also deploys Perpetual Protocol v2 (Curie) on this chain (devnet.perp): a market per
+    # perp_markets underlying (vETH/vUSD, vBTC/vUSD), each a Curie deployment and so a margin account of its own
     perp: bool = False
+    perp_markets: tuple[str, ...] = ("ETH",)
     l1_data_fee_from: str | None = None  # rollups: the L1 chain whose base fee prices calldata
     pools: list[DevnetPool] = []
     # Uniswap V4 pools (the chain then also gets PoolManager, StateView, V4Quoter, PositionManager, UniversalRouter
@@ -132,6 +133,15 @@ class DevnetSpec(_Section):
     # deployment section stays). The repo's chains.yaml turns it on; a spec that leaves it out keeps V4 out of plans.
     v4_venues: bool = False
     bridge: DevnetBridgeSettings = DevnetBridgeSettings()
+
+    @model_validator(mode="after")
+    def _perp_markets_have_prices(self) -> DevnetSpec:
+        for name, chain in self.chains.items():
+            missing = [u for u in chain.perp_markets if u not in self.prices] if chain.perp else []
+            if missing:
+                raise ValueError(f"devnet.chains.{name}.perp_markets: {', '.join(missing)} has no devnet.prices "
+                                 "entry to start its index at")
+        return self
 
     def for_demo(self) -> DevnetSpec:
         """The devnet as `crosshedge demo` deploys it: every chain's operator funded with its demo_inventory over

@@ -156,8 +156,10 @@ def parse_config(data: Any, source: Path, registry: AdapterRegistry | None = Non
                 raise ConfigError(f"{source}: {where}.transfers.{name}.tokens: {missing} are not tokens of the chain "
                                   f"(tokens: {sorted(chain.tokens)})")
             transfers.append(entry)
-        perps += [_perp_entry(source, where, chain_name, chain, name, section, registry)
-                  for name, section in chain.perps.items()]
+        mine = [_perp_entry(source, where, chain_name, chain, name, section, registry)
+                for name, section in chain.perps.items()]
+        _one_market_per_account(source, where, mine, registry)
+        perps += mine
     for chain_name, chain in raw.chains.items():
         l1 = chain.gas.l1_data_fee
         if l1 is not None and l1.l1_chain not in raw.chains:
@@ -232,6 +234,20 @@ def _transfer_entry(source: Path, where: str, chain: str, name: str, section: di
                     registry: AdapterRegistry) -> TransferEntry:
     adapter, model, enabled = _adapter_section(source, where, section, "bridge", registry.transfer)
     return TransferEntry(name=name, chain=chain, adapter=adapter, config=model, enabled=enabled)
+
+
+def _one_market_per_account(source: Path, where: str, entries: list[PerpEntry], registry: AdapterRegistry) -> None:
+    """ConfigError when two perp markets of a chain share a margin account (their Vault): the perp model prices
+    each market's margin against its own account's collateral, so a shared one would be counted twice (cross
+    margin is not modelled); refused here, before anything is read or signed."""
+    by_vault: dict[str, str] = {}
+    for entry in entries:
+        vault = registry.perp(entry.adapter).contracts(entry).spender.lower()
+        if vault in by_vault:
+            raise ConfigError(f"{source}: {where}.perps: markets {by_vault[vault]} and {entry.name} share the margin "
+                              f"account of Vault {vault}; crosshedge models one market per account (cross margin is "
+                              "not modelled), so configure one of them")
+        by_vault[vault] = entry.name
 
 
 def _perp_entry(source: Path, where: str, chain_name: str, chain: ChainSettings, name: str, section: dict[str, Any],

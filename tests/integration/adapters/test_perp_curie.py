@@ -131,9 +131,9 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PerpMarket]:
         ctx = ChainContext(name="optimism", chain_id=10, w3=w3, tokens=config.tokens("optimism"),
                            multicall=config.chains["optimism"].multicall, extras={"wallet": trader})
         usdc = state["tokens"]["USDC"]["address"]
-        _add_narrow_ranges(w3, state["perp"], usdc)
+        _add_narrow_ranges(w3, state["perps"]["eth_perp"], usdc)
         _mint_usdc(w3, usdc, trader, TRADER_COLLATERAL)
-        yield PerpMarket(config, entry, ctx, counter, state["perp"], trader, usdc)
+        yield PerpMarket(config, entry, ctx, counter, state["perps"]["eth_perp"], trader, usdc)
     finally:
         manager.down()
 

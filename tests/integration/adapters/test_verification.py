@@ -115,7 +115,7 @@ def test_the_devnet_pins_the_code_of_everything_it_deploys(devnet: DevnetHandle)
         # Across's SpokePool: its proxy (what the transfers section names) and the implementation behind it.
         deployed |= {state["across"]["spoke_pool"], state["across"]["implementation"]}
         # Curie's contracts, its vAMM and its index feed (the owner and the maker are accounts, not code).
-        deployed |= {a for k, a in (state.get("perp") or {}).items()
+        deployed |= {a for perp in (state.get("perps") or {}).values() for k, a in perp.items()
                      if k not in ("owner", "maker") and isinstance(a, str) and Web3.is_address(a)}
         assert set(pinned) == {Web3.to_checksum_address(a) for a in deployed}
         w3 = devnet.w3(chain)

@@ -55,7 +55,7 @@ def test_devnet_up_deploys_perp_and_writes_it_into_the_generated_config(
         perp_devnet: tuple[DevnetManager, dict[str, Any]]) -> None:
     manager, state = perp_devnet
     chain = state["chains"]["optimism"]
-    perp = chain["perp"]
+    perp = chain["perps"]["eth_perp"]
     for key in ("clearing_house", "vault", "exchange", "account_balance", "market_registry", "base_token",
                 "quote_token", "pool", "aggregator"):
         assert Web3.is_checksum_address(perp[key]), key
@@ -79,7 +79,7 @@ def test_devnet_up_deploys_perp_and_writes_it_into_the_generated_config(
 def test_the_market_driver_keeps_the_index_and_the_vamm_on_the_path(
         perp_devnet: tuple[DevnetManager, dict[str, Any]]) -> None:
     _, state = perp_devnet
-    chain, perp = state["chains"]["optimism"], state["chains"]["optimism"]["perp"]
+    chain, perp = state["chains"]["optimism"], state["chains"]["optimism"]["perps"]["eth_perp"]
     driver = MarketDriver.from_state(state, {"optimism": 0.01})
     assert [p.chain for p in driver.perps] == ["optimism"]
     w3 = driver.w3s["optimism"]
@@ -115,10 +115,10 @@ def test_a_cached_perp_chain_restores_with_its_market_and_a_forward_clock(
         manager.down()
         again = manager.up()
         assert (first["cache"], again["cache"]) == ("miss", "hit")
-        assert again["chains"]["optimism"]["perp"] == first["chains"]["optimism"]["perp"]
+        assert again["chains"]["optimism"]["perps"]["eth_perp"] == first["chains"]["optimism"]["perps"]["eth_perp"]
         w3 = Web3(HTTPProvider(again["chains"]["optimism"]["rpc_url"], request_kwargs={"timeout": 30}))
         assert int(w3.eth.get_block("latest")["timestamp"]) >= head
-        perp = again["chains"]["optimism"]["perp"]
+        perp = again["chains"]["optimism"]["perps"]["eth_perp"]
         driver = MarketDriver.from_state(again, {"optimism": 0.01})
         driver.move_to({"ETH": 3100.0})
         pool = w3.eth.contract(address=perp["pool"], abi=load_artifact("UniswapV3Pool").abi)

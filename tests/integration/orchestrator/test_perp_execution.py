@@ -141,7 +141,7 @@ def test_an_order_short_of_margin_is_failed_and_not_retried(fresh: Orchestra) ->
 def test_the_mark_index_breaker_refuses_before_anything_is_signed(fresh: Orchestra) -> None:
     state = market_now(fresh)
     plan = perp_plan(fresh, 0.5)
-    aggregator = fresh.devnet.state["chains"][CHAIN]["perp"]["aggregator"]
+    aggregator = fresh.devnet.state["chains"][CHAIN]["perps"]["eth_perp"]["aggregator"]
     set_index_price(fresh.w3(CHAIN), aggregator, state.index_price * 1.05)
     moved = market_now(fresh)
     assert abs(moved.mark_price / moved.index_price - 1) > 0.02, (moved.mark_price, moved.index_price)
