@@ -86,6 +86,18 @@ def test_config_errors_name_the_field(over: dict[str, Any], drop: str | None, fi
         parse_config(_config(section), Path("chains.yaml"))
 
 
+def test_two_markets_sharing_a_margin_account_are_refused_and_their_own_accounts_are_not() -> None:
+    state = _state()
+    config = _config(_section(state))
+    btc = _section(state, base_token="0x" + "51" * 20, pool="0x" + "52" * 20, underlying="BTC")
+    config["chains"]["optimism"]["perps"]["btc_perp"] = btc
+    with pytest.raises(ConfigError, match=r"chains\.optimism\.perps: markets eth_perp and btc_perp share the margin "
+                       r"account of Vault .*one market per account"):
+        parse_config(config, Path("chains.yaml"))
+    btc |= {"vault": "0x" + "53" * 20, "clearing_house": "0x" + "54" * 20}  # a deployment of its own
+    assert [e.name for e in parse_config(config, Path("chains.yaml")).perps_on("optimism")] == ["eth_perp", "btc_perp"]
+
+
 # ---------------------------------------------------------------- fills from a recorded receipt
 
 

@@ -26,7 +26,7 @@ from adapters import (
     VenueState,
 )
 from crosshedge import ConfigError
-from crosshedge.config import load_config
+from crosshedge.config import load_config, parse_config
 from devnet import cache_key
 
 ADDR_A = "0x" + "a1" * 20
@@ -138,6 +138,28 @@ def test_the_demo_funds_its_demo_inventory_over_the_operator_inventory(repo_root
                                                   for n, c in spec.chains.items()}})
     assert cache_key(reskewed) == cache_key(spec)
 
+
+
+def test_the_demo_deposits_its_perp_margin_and_the_tests_devnet_keeps_its_key(repo_root: Path) -> None:
+    spec = load_config(repo_root / "chains.yaml", REGISTRY).raw.devnet
+    assert spec is not None
+    demo = spec.for_demo()
+    for name, chain in spec.chains.items():
+        want = chain.operator_perp_collateral if chain.demo_perp_collateral is None else chain.demo_perp_collateral
+        assert demo.chains[name].operator_perp_collateral == want
+    arbitrum = demo.chains["arbitrum"]
+    assert arbitrum.operator_perp_collateral > 0 and arbitrum.perp_markets == ("ETH", "BTC")
+    more = spec.model_copy(update={"chains": {n: c.model_copy(update={"demo_perp_collateral": 1.0})
+                                              for n, c in spec.chains.items()}})
+    assert cache_key(more) == cache_key(spec)
+
+
+def test_a_perp_market_without_a_devnet_price_is_refused(repo_root: Path) -> None:
+    data = yaml.safe_load((repo_root / "chains.yaml").read_text())
+    data["devnet"]["chains"]["arbitrum"]["perp_markets"] = ["ETH", "SOL"]
+    path = repo_root / "chains.yaml"
+    with pytest.raises(ConfigError, match=r"devnet\.chains\.arbitrum\.perp_markets: SOL has no devnet\.prices entry"):
+        parse_config(data, path, REGISTRY)
 
 BAD_CASES = [
     ("typo in a chain field", lambda d: d["chains"]["ethereum"].update(chain_idd=1),
