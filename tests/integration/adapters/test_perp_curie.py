@@ -59,7 +59,7 @@ E18 = 10**18
 MAKER2 = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"
 TRADER_COLLATERAL = 400_000 * 10**6
 #: Sizes from dust to ones that cross several of the second maker's ticks (raw vETH).
-SIZES = (10**13, 3 * 10**17, 5 * E18, 40 * E18, 90 * E18)
+SIZES = (10**13, 3 * 10**17, 5 * E18, 90 * E18, 300 * E18)
 ADD_LIQUIDITY = "addLiquidity((address,uint256,uint256,int24,int24,uint256,uint256,bool,uint256))"
 
 
