@@ -124,6 +124,13 @@ class Relayer:
     def stop(self) -> None:
         start_relayer(self.state_dir, delay_s=RELAYER_DELAY_S, fill=False)
 
+    def wait_filled(self, count: int, timeout_s: float = 30.0) -> None:
+        """Until its log shows ``count`` fills (or ``timeout_s``). The run can reconcile on the fill's block before
+        the relayer, waiting on that receipt, writes its ``filled`` line; stopping it then would lose the line."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.filled) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     @property
     def filled(self) -> list[str]:
         return [e["tx_hash"] for e in self._events()[self.mark:]
@@ -159,6 +166,7 @@ def test_a_transfer_is_deposited_once_filled_and_reconciled_on_both_chains(bridg
     relayer.start()
     try:
         report = drive(ctx, plan_moving(bridge, 10_000.0), f"xfer-{uuid.uuid4().hex[:6]}")
+        relayer.wait_filled(1)
     finally:
         relayer.stop()
     assert relayer.error is None, f"the relayer failed: {relayer.error!r}"
@@ -262,6 +270,7 @@ def test_the_worker_killed_after_signing_the_deposit_deposits_once(fresh: Orches
         try:
             rid = fresh.submit(plan_moving(bridge, 3_000.0), f"xfer-kill-{uuid.uuid4().hex[:6]}")
             report = wait_finished(fresh, rid)
+            relayer.wait_filled(1)
         finally:
             relayer.stop()
     assert not (fresh.crash_dir / "after_sign.deposit").exists(), "the crash point was never reached"
