@@ -52,6 +52,7 @@ from devnet.mev import (
 )
 from devnet.perp import MAKER_ACCOUNT, aggregator_contract, deploy_perp, perp_contract, set_index_price
 from devnet.relayer import AcrossRelayer, ChainLink, SeenDeposit, decide, relayer_running, start_relayer, stop_relayer
+from devnet.v4_market import V4PoolRef
 
 __all__ = [
     "CACHE_ENV",
@@ -80,6 +81,7 @@ __all__ = [
     "SearcherOptions",
     "SeenDeposit",
     "SignedTx",
+    "V4PoolRef",
     "aggregator_contract",
     "anvil_binary",
     "anvil_rpc",

@@ -3,7 +3,9 @@
 Each step sets a target USD price per underlying; every pool is then swapped to it by the devnet's trader account
 (a pool quoted in another risky token, a route's WBTC/WETH leg, to the ratio of their prices):
 a Uniswap V3 pool with SwapRouter.exactInputSingle and a sqrtPriceLimitX96 at the target (the swap stops exactly
-there), a V2 pair with the constant-product amount that lands its reserves on the target. On a chain with Perp
+there), a V2 pair with the constant-product amount that lands its reserves on the target, a Uniswap V4 pool
+(devnet.v4's, native-ether ones too) with the UniversalRouter exact output that lands it there (V4's router takes
+no price limit; devnet.v4_market walks the pool's ticks for the amount). On a chain with Perp
 (devnet.perp) each step also sets the index to the ETH price and the trader, as a taker with Vault collateral,
 trades the vAMM to it through ClearingHouse.openPosition with the same kind of price limit. Devnet only: the trader
 is an unlocked anvil account.
@@ -17,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,7 @@ from devnet.artifacts import load_artifact
 from devnet.deployer import MAX_UINT, TOKENS, TX, DeployError
 from devnet.liquidity import PairLayout, sqrt_price_x96
 from devnet.perp import perp_contract, set_index_price
+from devnet.v4_market import UNDERLYING, V4PoolRef, v4_pool_refs, v4_to
 
 V2_FEE_KEEP = 0.997  # a V2 pair keeps 0.3% of the input
 #: Curie refuses a trade that ends more than MAX_TICK_CROSSED ticks (about 10%) from the tick of its last trade at
@@ -77,20 +81,32 @@ def _underlying(symbol: str) -> str:
     return TOKENS[symbol][2]
 
 
+def _pair_target(prices: dict[str, float], base: str, quote: str) -> float | None:
+    """Quote per base of underlyings ``base``/``quote`` at ``prices``: a cross pool (WBTC/WETH) sits on the ratio of
+    the two prices. None when a price is missing (the pool is left where it is)."""
+    target = prices.get(base)
+    if target is None or quote == "USD":
+        return target
+    quote_usd = prices.get(quote)
+    return None if quote_usd is None else target / quote_usd
+
+
 class MarketDriver:
-    """Arbitrages every devnet pool to target prices, one chain at a time, from the trader account."""
+    """Arbitrages every devnet pool to target prices, one chain at a time, from the trader account: the V3/V2
+    ``pools``, the V4 pools (``v4_pools``) and the perp vAMMs."""
 
     def __init__(
         self, w3s: dict[str, Web3], pools: list[PoolRef], trader: dict[str, str], base_fees_wei: dict[str, int],
-        perps: list[PerpRef] | None = None,
+        perps: list[PerpRef] | None = None, v4_pools: list[V4PoolRef] | None = None,
     ) -> None:
         self.w3s, self.pools, self.trader, self.base_fees_wei = w3s, pools, trader, base_fees_wei
         self.perps = perps or []
+        self.v4_pools = v4_pools or []
         self.swaps = 0
 
     @classmethod
     def from_state(cls, state: dict[str, Any], base_fees_gwei: dict[str, float]) -> MarketDriver:
-        w3s, pools, trader, perps = {}, [], {}, []
+        w3s, pools, trader, perps, v4_pools = {}, [], {}, [], []
         for chain, s in state["chains"].items():
             w3s[chain] = Web3(HTTPProvider(s["rpc_url"], request_kwargs={"timeout": 30}))
             trader[chain] = s["accounts"]["trader"]
@@ -98,6 +114,8 @@ class MarketDriver:
                 perps.append(PerpRef(chain=chain, underlying=p["underlying"], clearing_house=p["clearing_house"],
                                      vault=p["vault"], base_token=p["base_token"], pool=p["pool"],
                                      aggregator=p["aggregator"], usdc=p["settlement_token"]))
+            # V4 pools live in the chain's uniswap_v4 section, venues or not (devnet.v4_venues).
+            v4_pools += v4_pool_refs(chain, s)
             # Route venues trade through pools listed here already, or in route_pools (their legs only).
             sections = {v: sec for v, sec in s["venues"].items() if "legs" not in sec} | s.get("route_pools", {})
             for venue, section in sections.items():
@@ -119,25 +137,25 @@ class MarketDriver:
                     )
                 )
         fees = {c: int(g * 1e9) for c, g in base_fees_gwei.items()}
-        return cls(w3s, pools, trader, fees, perps)
+        return cls(w3s, pools, trader, fees, perps, v4_pools)
 
     def move_to(self, prices: dict[str, float]) -> int:
         """Swap every pool to ``prices`` (USD per underlying); returns the number of arbitrage swaps sent."""
         sent = 0
         for pool in self.pools:
-            target = prices.get(_underlying(pool.base))
+            target = _pair_target(prices, _underlying(pool.base), _underlying(pool.quote))
             if target is None:
                 continue
-            if _underlying(pool.quote) != "USD":  # a cross pool (WBTC/WETH) sits on the ratio of the two prices
-                quote_usd = prices.get(_underlying(pool.quote))
-                if quote_usd is None:
-                    continue
-                target /= quote_usd
             w3 = self.w3s[pool.chain]
-            if pool.chain in self.base_fees_wei:  # keep each chain's gas market at its own level
-                anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fees_wei[pool.chain]))
+            self._settle_fee(w3, pool.chain)
             moved = self._v3_to(w3, pool, target) if pool.kind == "uniswap_v3" else self._v2_to(w3, pool, target)
             sent += int(moved)
+        for v4 in self.v4_pools:
+            target = _pair_target(prices, UNDERLYING[v4.base], UNDERLYING[v4.quote])
+            if target is not None:
+                w3 = self.w3s[v4.chain]
+                settle = functools.partial(self._settle_fee, w3, v4.chain)
+                sent += int(v4_to(w3, v4, target, self.trader[v4.chain], settle))
         for perp in self.perps:
             price = prices.get(perp.underlying)
             if price is not None:
