@@ -37,7 +37,6 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapters import PerpAdapter, PerpEntry, PerpMarketState, Side, TxRequest, default_registry
 from crosshedge import CircuitBreakerError, HeadMovedError
 from crosshedge.config import Config, load_config, resolve_generated
-from devnet import CACHE_ENV, DevnetManager
+from devnet import CACHE_ENV, DevnetManager, free_port_offset
 from optimizer import CostBreakdown, Plan, PlannedPerpTrade, SolveStats
 from orchestrator import (
     DEFAULT_QUEUE,
@@ -86,25 +85,13 @@ RUN_TIMEOUT_S = 120.0
 STAGES = ("signed", "sent", "included", "confirmed", "reconciled")
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def port_offset(base_ports: list[int]) -> int:
     """An offset from chains.yaml's ports at which every chain's port is free, searched from the session's slot."""
     slot = int(os.environ.get("CROSSHEDGE_TEST_PORT_SLOT", "7"))
-    for step in range(100):
-        offset = PORT_BASE_OFFSET + 37 * (50 * slot + step)
-        if max(base_ports) + offset > 65535:
-            break
-        if all(_port_free(p + offset) for p in base_ports):
-            return offset
-    raise RuntimeError(f"no free ports for the bench's devnet from slot {slot}")
+    offset = free_port_offset(base_ports, (PORT_BASE_OFFSET + 37 * (50 * slot + step) for step in range(100)))
+    if offset is None:
+        raise RuntimeError(f"no free ports for the bench's devnet from slot {slot}")
+    return offset
 
 
 def write_config(tmp: Path) -> Path:

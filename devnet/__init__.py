@@ -23,7 +23,16 @@ from devnet.across import (
     relayer_funds_raw,
     spoke_pool,
 )
-from devnet.anvil import AnvilOptions, anvil_rpc, running, start_anvil, stop_anvil, wait_ready
+from devnet.anvil import (
+    AnvilOptions,
+    anvil_rpc,
+    free_port_offset,
+    port_free,
+    running,
+    start_anvil,
+    stop_anvil,
+    wait_ready,
+)
 from devnet.artifacts import Artifact, anvil_binary, load_artifact, node_modules_dir
 from devnet.cache import CACHE_ENV, DevnetCache, cache_key
 from devnet.contracts_build import compiled_artifact
@@ -93,10 +102,12 @@ __all__ = [
     "deploy_chain",
     "deploy_perp",
     "deploy_spoke_pool",
+    "free_port_offset",
     "load_artifact",
     "load_price_path",
     "node_modules_dir",
     "perp_contract",
+    "port_free",
     "read_events",
     "refund_expired",
     "refund_leaf",

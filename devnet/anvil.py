@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,31 @@ class AnvilProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+MAX_PORT = 65535
+
+
+def port_free(port: int) -> bool:
+    """True when ``port`` can be bound on 127.0.0.1 now (nothing else listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_offset(base_ports: Iterable[int], offsets: Iterable[int]) -> int | None:
+    """The first of ``offsets`` at which every one of ``base_ports`` (a devnet's chains' ports) is free and a valid
+    port, else None: how tests and benches put a devnet of their own beside a running demo or another session."""
+    ports = list(base_ports)
+    for offset in offsets:
+        if max(ports) + offset > MAX_PORT:
+            return None  # offsets grow: the rest are past the port range too
+        if all(port_free(p + offset) for p in ports):
+            return offset
+    return None
 
 
 def _pid_file(name: str, state_dir: Path) -> Path:

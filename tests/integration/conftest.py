@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, TxParams, Wei
 
 from crosshedge.config import Config, load_config, resolve_generated
-from devnet import CACHE_ENV, DevnetManager
+from devnet import CACHE_ENV, DevnetManager, free_port_offset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVNET_CACHE = REPO_ROOT / ".crosshedge" / "devnet-cache"
@@ -62,26 +61,16 @@ class DevnetHandle:
         return resolve_generated(load_config(self.config_path))
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _port_offset(base_ports: list[int]) -> int:
     """An offset from chains.yaml's ports at which every chain's port is free (a demo, another session or xdist
     worker may hold the others). Workers start their search at different offsets so they do not race."""
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
     # Several test sessions on one machine (people working side by side) start their searches apart.
     start = int(os.environ.get("CROSSHEDGE_TEST_PORT_SLOT", "0"))
-    for step in range(200):
-        offset = 1000 + 37 * ((worker + 4 * start) * 50 + step)
-        if all(_port_free(p + offset) for p in base_ports):
-            return offset
-    raise RuntimeError("no free ports for a test devnet")
+    offset = free_port_offset(base_ports, (1000 + 37 * ((worker + 4 * start) * 50 + step) for step in range(200)))
+    if offset is None:
+        raise RuntimeError(f"no free ports for a test devnet from slot {start}")
+    return offset
 
 
 def write_test_config(tmp: Path, port_offset: int, transfers: bool = False) -> Path:
